@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Chisel",
+    platforms: [.macOS(.v14)],
+    products: [
+        // The library other packages depend on to write their own stages.
+        .library(name: "Chisel", targets: ["ChiselCore", "ChiselImageIO", "ChiselStages"]),
+        .library(name: "UnsharpMask", targets: ["UnsharpMask"]),
+        .executable(name: "chisel", targets: ["chisel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System C libraries.
+        .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"])]),
+        // A thin C layer that turns libpng's and libjpeg's longjmp errors into return codes.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
+
+        .target(name: "ChiselCore"),
+        .target(name: "ChiselImageIO", dependencies: ["ChiselCore", "CImageCodecs"]),
+        .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
+
+        // Custom stage targets: each is a library with one registration entry point.
+        .target(name: "UnsharpMask", dependencies: ["ChiselCore"], path: "Plugins/UnsharpMask/Sources"),
+
+        .executableTarget(
+            name: "chisel",
+            dependencies: [
+                "ChiselCore", "ChiselImageIO", "ChiselStages", "UnsharpMask",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore"]),
+        .testTarget(
+            name: "ChiselImageIOTests", dependencies: ["ChiselImageIO", "ChiselCore"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
+        .testTarget(name: "UnsharpMaskTests", dependencies: ["UnsharpMask", "ChiselCore"], path: "Plugins/UnsharpMask/Tests"),
+        .testTarget(name: "ChiselCLITests", dependencies: ["ChiselCore", "ChiselImageIO"]),
+    ]
+)

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Writes files so that a reader never sees a half-written one: the bytes go to a temporary
+/// name in the same folder, are flushed to disk, and are renamed over the final name.
+public enum AtomicFile {
+    /// The suffix of temporary files; a folder may hold stale ones after a crash.
+    public static let temporarySuffix = ".chisel-tmp"
+
+    /// The temporary name used while writing `path`.
+    public static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        return folder + "/." + url.lastPathComponent + "." + String(getpid()) + temporarySuffix
+    }
+
+    /// Writes `data` to `path` atomically, creating the folder if needed.
+    public static func write(_ data: Data, to path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw ChiselError(.io, "cannot create folder \(folder)", file: path, cause: "\(error.localizedDescription)")
+        }
+        let temp = temporaryPath(for: path)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else {
+            throw ChiselError(.io, "cannot write file: \(String(cString: strerror(errno)))", file: path)
+        }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count, let base = raw.baseAddress {
+                let n = Foundation.write(fd, base + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+        close(fd)
+        if let failure {
+            unlink(temp)
+            throw ChiselError(.io, "cannot write file: \(failure)", file: path)
+        }
+        guard rename(temp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw ChiselError(.io, "cannot move temporary file into place: \(reason)", file: path)
+        }
+    }
+
+    /// Removes temporary files left in `folder` by an interrupted run; returns how many.
+    @discardableResult
+    public static func removeStaleTemporaries(in folder: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") && name.hasSuffix(temporarySuffix) {
+            if unlink(folder + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+}
