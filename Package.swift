@@ -7,7 +7,7 @@ let package = Package(
     products: [
         // The library other packages depend on to write their own stages.
         .library(name: "Chisel", targets: ["ChiselCore", "ChiselImageIO", "ChiselStages"]),
-        .library(name: "UnsharpMask", targets: ["UnsharpMask"]),
+        .library(name: "ColorMatch", targets: ["ColorMatch"]),
         .executable(name: "chisel", targets: ["chisel"]),
     ],
     dependencies: [
@@ -29,12 +29,12 @@ let package = Package(
         .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
 
         // Custom stage targets: each is a library with one registration entry point.
-        .target(name: "UnsharpMask", dependencies: ["ChiselCore"], path: "Plugins/UnsharpMask/Sources"),
+        .target(name: "ColorMatch", dependencies: ["ChiselCore"], path: "Plugins/ColorMatch/Sources"),
 
         .executableTarget(
             name: "chisel",
             dependencies: [
-                "ChiselCore", "ChiselImageIO", "ChiselStages", "UnsharpMask",
+                "ChiselCore", "ChiselImageIO", "ChiselStages", "ColorMatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -43,7 +43,7 @@ let package = Package(
             name: "ChiselImageIOTests", dependencies: ["ChiselImageIO", "ChiselCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
-        .testTarget(name: "UnsharpMaskTests", dependencies: ["UnsharpMask", "ChiselCore"], path: "Plugins/UnsharpMask/Tests"),
+        .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
         .testTarget(name: "ChiselCLITests", dependencies: ["ChiselCore", "ChiselImageIO"]),
     ]
 )

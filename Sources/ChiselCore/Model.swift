@@ -1,0 +1,38 @@
+/// A loaded model, shared by every stage that names it and loaded once per run or batch.
+///
+/// Model modules conform their pipelines to this protocol; stages cast the handle to the
+/// concrete type they need and report a clear error when it is another kind.
+public protocol LoadedModel: AnyObject, Sendable {
+    /// The model's kind, e.g. `stable_diffusion`, matching the loader that made it.
+    var kind: String { get }
+    /// A one-line summary for logs: family, variant, dtype.
+    var summary: String { get }
+}
+
+/// A model declared in a graph's `models` section.
+public struct ModelSpec: Sendable, Equatable {
+    /// The name nodes use to refer to it.
+    public var name: String
+    /// The absolute path of the checkpoint file or folder.
+    public var path: String
+    /// The loader kind; nil lets the loaders recognise the checkpoint.
+    public var kind: String?
+    /// Every other key of the entry (dtype and loader options), typed as written.
+    public var options: [String: JSONValue]
+
+    public init(name: String, path: String, kind: String? = nil, options: [String: JSONValue] = [:]) {
+        self.name = name
+        self.path = path
+        self.kind = kind
+        self.options = options
+    }
+}
+
+/// Turns a `ModelSpec` into a loaded model. Model modules register one per kind.
+public protocol ModelLoader: Sendable {
+    /// The kind this loader makes, e.g. `stable_diffusion`.
+    var kind: String { get }
+    /// Whether this loader recognises the checkpoint at `path` (used when a spec names no kind).
+    func recognizes(path: String) -> Bool
+    func load(_ spec: ModelSpec) async throws -> any LoadedModel
+}

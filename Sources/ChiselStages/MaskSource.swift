@@ -1,0 +1,60 @@
+import ChiselCore
+
+/// Which part of an image becomes a mask.
+public enum MaskSource: String, CaseIterable, Sendable {
+    /// Alpha when the image has a non-opaque alpha channel, otherwise luminance.
+    case auto
+    case luminance
+    /// Transparency: fully transparent pixels become 1 (edit), opaque ones 0 (keep).
+    case alpha
+    case red, green, blue
+
+    /// Extracts the mask, then thresholds (values ≥ `threshold` → 1, others → 0) and inverts.
+    public func mask(from image: Image, threshold: Double?, invert: Bool) throws -> Mask {
+        let n = image.planeSize
+        let layout = image.layout
+        let alphaPlane = layout.hasAlpha ? Array(image.pixels[image.planeRange(layout.channels - 1)]) : nil
+        var source = self
+        if source == .auto {
+            source = (alphaPlane?.contains { $0 < 1 } ?? false) ? .alpha : .luminance
+        }
+        var values: [Float]
+        switch source {
+        case .auto, .luminance:
+            values = Array(image.converted(to: .gray).pixels[0..<n])
+        case .alpha:
+            guard let alphaPlane else {
+                throw ChiselError(.invalidParameter, "the image has no alpha channel to read a mask from; use source \"luminance\"")
+            }
+            values = alphaPlane.map { 1 - $0 }
+        case .red, .green, .blue:
+            let channel = source == .red ? 0 : source == .green ? 1 : 2
+            guard layout.colorChannels == 3 else {
+                throw ChiselError(.invalidParameter, "a gray image has no \(source.rawValue) channel; use source \"luminance\"")
+            }
+            values = Array(image.pixels[image.planeRange(channel)])
+        }
+        if let threshold {
+            let t = Float(threshold)
+            values = values.map { $0 >= t ? 1 : 0 }
+        }
+        if invert { values = values.map { 1 - $0 } }
+        return try Mask(width: image.width, height: image.height, values: values, origin: image.origin)
+    }
+}
+
+extension MaskSource {
+    /// The parameters every image → mask stage shares.
+    static let params: [ParamSpec] = [
+        .choice("source", MaskSource.allCases.map(\.rawValue), default: "auto",
+                "What becomes the mask: auto (alpha if not opaque, else luminance), luminance, alpha (transparent = 1), red, green or blue."),
+        .float("threshold", range: 0...1,
+               "If set, values at or above it become 1 and the rest 0; unset keeps a soft mask."),
+        .bool("invert", default: false, "Swap edit and keep areas after thresholding."),
+    ]
+
+    static func mask(from image: Image, call: StageCall) throws -> Mask {
+        let source = try call.choice("source", as: MaskSource.self)
+        return try source.mask(from: image, threshold: call.optionalDouble("threshold"), invert: call.bool("invert"))
+    }
+}

@@ -1,0 +1,109 @@
+import ChiselCore
+
+/// Resizes an image (and optionally its mask, identically).
+public enum ResizeStage: Stage {
+    public enum Mode: String, CaseIterable, Sendable {
+        /// Keep the aspect ratio and fit inside width × height.
+        case fit
+        /// Keep the aspect ratio, cover width × height and crop the overflow evenly.
+        case fill
+        /// Exactly width × height, aspect ratio ignored.
+        case stretch
+    }
+
+    public static let schema = StageSchema(
+        "resize", "Resize an image and its mask: fit, fill (cover + centre crop) or stretch, to a multiple of N.",
+        inputs: [
+            .image("image", "The image to resize."),
+            .mask("mask", optional: true, "A mask resized the same way."),
+        ],
+        outputs: [
+            .image("image", "The resized image."),
+            .mask("mask", requires: "mask", "The resized mask."),
+        ],
+        params: [
+            .int("width", default: 0, range: 0...65536, "Target width; 0 follows the aspect ratio from height."),
+            .int("height", default: 0, range: 0...65536, "Target height; 0 follows the aspect ratio from width."),
+            .float("scale", range: 0.001...64, "Scale factor; when set, width and height are ignored."),
+            .choice("mode", Mode.allCases.map(\.rawValue), default: "fit",
+                    "With both width and height: fit inside, fill and crop, or stretch."),
+            .int("multiple_of", default: 1, range: 1...1024,
+                 "Round the result down to a multiple of this (8 for Stable Diffusion latents)."),
+            .choice("filter", ResampleFilter.allCases.map(\.rawValue), default: "lanczos", "Interpolation filter."),
+        ])
+
+    /// The output size and the source region it samples, for a source of `width`×`height`.
+    public static func plan(width sourceWidth: Int, height sourceHeight: Int, targetWidth: Int, targetHeight: Int,
+                            scale: Double?, mode: Mode, multipleOf: Int)
+        throws -> (width: Int, height: Int, region: (x: Double, y: Double, width: Double, height: Double))
+    {
+        let sw = Double(sourceWidth), sh = Double(sourceHeight)
+        var w: Int, h: Int
+        var cover = false
+        if let scale {
+            w = Int((sw * scale).rounded())
+            h = Int((sh * scale).rounded())
+        } else if targetWidth > 0 && targetHeight == 0 {
+            w = targetWidth
+            h = Int((sh * Double(targetWidth) / sw).rounded())
+        } else if targetHeight > 0 && targetWidth == 0 {
+            h = targetHeight
+            w = Int((sw * Double(targetHeight) / sh).rounded())
+        } else if targetWidth > 0 && targetHeight > 0 {
+            switch mode {
+            case .stretch, .fill:
+                w = targetWidth
+                h = targetHeight
+                cover = mode == .fill
+            case .fit:
+                let s = min(Double(targetWidth) / sw, Double(targetHeight) / sh)
+                w = min(targetWidth, Int((sw * s).rounded()))
+                h = min(targetHeight, Int((sh * s).rounded()))
+            }
+        } else {
+            throw ChiselError(.invalidParameter, "give width, height or scale")
+        }
+        w = max(multipleOf, (max(1, w) / multipleOf) * multipleOf)
+        h = max(multipleOf, (max(1, h) / multipleOf) * multipleOf)
+        var region = (x: 0.0, y: 0.0, width: sw, height: sh)
+        if cover {
+            let aspect = Double(w) / Double(h)
+            if sw / sh > aspect {
+                region.width = sh * aspect
+                region.x = (sw - region.width) / 2
+            } else {
+                region.height = sw / aspect
+                region.y = (sh - region.height) / 2
+            }
+        }
+        return (w, h, region)
+    }
+
+    public static func run(_ call: StageCall) async throws -> [String: Value] {
+        let image = try call.image("image")
+        let mask = try call.optionalMask("mask")
+        if let mask, mask.width != image.width || mask.height != image.height {
+            throw call.failure("mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)")
+        }
+        let target = try plan(width: image.width, height: image.height, targetWidth: call.int("width"),
+                              targetHeight: call.int("height"), scale: call.optionalDouble("scale"),
+                              mode: call.choice("mode"), multipleOf: call.int("multiple_of"))
+        guard target.width * target.height <= call.context.run.maxPixels else {
+            throw call.failure("resizing to \(target.width)×\(target.height) exceeds the pixel limit of \(call.context.run.maxPixels)")
+        }
+        let filter = try call.choice("filter", as: ResampleFilter.self)
+        var result = image
+        try result.reshape(width: target.width, height: target.height, layout: image.layout,
+                           pixels: Resampler.resample(image.pixels, planes: image.channels, width: image.width,
+                                                      height: image.height, region: target.region,
+                                                      outWidth: target.width, outHeight: target.height, filter: filter))
+        var outputs: [String: Value] = ["image": .image(result)]
+        if let mask {
+            let values = Resampler.resample(mask.values, planes: 1, width: mask.width, height: mask.height,
+                                            region: target.region, outWidth: target.width, outHeight: target.height,
+                                            filter: filter)
+            outputs["mask"] = .mask(try Mask(width: target.width, height: target.height, values: values, origin: mask.origin))
+        }
+        return outputs
+    }
+}

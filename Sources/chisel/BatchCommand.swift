@@ -1,0 +1,110 @@
+import ArgumentParser
+import ChiselCore
+import Foundation
+
+struct BatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch", abstract: "Run a graph once per image of a folder.",
+        discussion: """
+            The graph's image loader receives each PNG/JPEG file of --input in name order; with \
+            --masks, its mask loader receives the mask with the same stem. Relative save paths \
+            resolve under --output; use {stem} or {index} in them. Items whose outputs all exist \
+            are skipped, so an interrupted batch resumes where it stopped. A bad file fails its \
+            item only; the exit status is 1 if any item failed. A JSON-lines report lists every \
+            item's status, outputs, time and error.
+            """)
+
+    @OptionGroup var graph: GraphArguments
+    @OptionGroup var settings: RunSettings
+
+    @Option(help: "Folder of input images.")
+    var input: String
+
+    @Option(help: "Folder the outputs go under.")
+    var output: String
+
+    @Option(help: "Folder of masks, matched to images by file stem.")
+    var masks: String?
+
+    @Option(help: "Images processed at once.")
+    var jobs: Int = 1
+
+    @Option(help: "The loader node that receives each image (default: the graph's batch.image, or its only image loader).")
+    var imageNode: String?
+
+    @Option(help: "The loader node that receives each mask (default: the graph's batch.mask, or its only mask loader).")
+    var maskNode: String?
+
+    @Option(help: "Where to write the JSON-lines report (default: OUTPUT/chisel-batch.jsonl).")
+    var report: String?
+
+    @Flag(help: "Run items even when their outputs exist.")
+    var overwrite = false
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() async throws {
+        let summary: BatchSummary
+        do {
+            let cwd = FileManager.default.currentDirectoryPath
+            let outputRoot = GraphCompiler.resolve(output, against: cwd)
+            let registry = try makeRegistry()
+            let binding = BatchBinding(imageNode: imageNode, maskNode: maskNode, withMasks: masks != nil,
+                                       outputRoot: outputRoot)
+            let plan = try graph.compile(registry: registry, batch: binding)
+            let items = try BatchItem.list(folder: GraphCompiler.resolve(input, against: cwd),
+                                           masks: masks.map { GraphCompiler.resolve($0, against: cwd) })
+            if items.isEmpty {
+                throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)
+            }
+            try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
+            let reportPath = GraphCompiler.resolve(report ?? "chisel-batch.jsonl", against: report == nil ? outputRoot : cwd)
+            let reportFile = try ReportFile(path: reportPath)
+            let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
+            let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
+                                     overwrite: overwrite, events: { progress.handle($0) })
+            summary = try await runner.run(items, report: { reportFile.append($0.json) })
+            progress.finish()
+            reportFile.close()
+            Terminal.err("\(summary.total) images: \(summary.done) done, \(summary.skipped) skipped "
+                         + "(outputs existed), \(summary.failed) failed in \(ProgressRenderer.clock(summary.seconds)); "
+                         + "report: \(reportPath)")
+        } catch {
+            Terminal.report(error)
+            throw ExitCode.failure
+        }
+        if summary.failed > 0 { throw ExitCode.failure }
+    }
+}
+
+/// The batch report: one JSON object per line, flushed as each item ends, so an interrupted
+/// batch leaves a report of what it finished.
+final class ReportFile: @unchecked Sendable {
+    private let handle: FileHandle
+    private let lock = NSLock()
+
+    init(path: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw ChiselError(.io, "cannot write the batch report", file: path)
+        }
+        self.handle = handle
+    }
+
+    func append(_ json: JSONValue) {
+        lock.lock()
+        defer { lock.unlock() }
+        try? handle.write(contentsOf: Data((json.serialized() + "\n").utf8))
+    }
+
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        try? handle.close()
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Chisel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chisel",
+        abstract: "Edit images with diffusion-model pipelines declared as JSON graphs.",
+        discussion: """
+            A graph is a JSON file of named nodes, each a stage with parameters and inputs wired to \
+            other nodes' outputs. See docs/graph-format.md. Exit status: 0 on success, 1 when \
+            anything failed, 64 for a wrong command line.
+            """,
+        subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, StagesCommand.self])
+}
