@@ -630,7 +630,11 @@ public struct GraphCompiler {
                 current = next
             }
             guard let loopStart = seenAt[current] else { continue }
-            let loop = Array(path[loopStart...].reversed())
+            // Data flows against the walk; start the report at the loop's first node in file order.
+            var loop = Array(path[loopStart...].reversed())
+            if let first = loop.indices.min(by: { loop[$0] < loop[$1] }) {
+                loop = Array(loop[first...] + loop[..<first])
+            }
             if loop.contains(where: { reported.contains($0) }) { continue }
             loop.forEach { reported.insert($0) }
             let names = (loop + [loop[0]]).map { drafts[$0].id }
@@ -645,23 +649,28 @@ public struct GraphCompiler {
     /// ` (did you mean 'x'?)` when a close name exists.
     private func suggestion(_ name: String, _ candidates: [String]) -> String {
         let best = candidates.map { ($0, GraphCompiler.editDistance(name, $0)) }
-            .filter { $0.1 <= max(1, min(2, name.count / 3)) }
+            .filter { $0.1 <= min(2, max(1, name.count / 3)) }
             .min { $0.1 < $1.1 }
         return best.map { " (did you mean '\($0.0)'?)" } ?? ""
     }
 
+    /// Edit distance counting a swap of neighbours as one edit (optimal string alignment).
     static func editDistance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
+        var d = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
         for i in 1...a.count {
-            var current = [i] + Array(repeating: 0, count: b.count)
             for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+                }
             }
-            previous = current
         }
-        return previous[b.count]
+        return d[a.count][b.count]
     }
 }

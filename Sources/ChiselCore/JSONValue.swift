@@ -51,6 +51,11 @@ public struct JSONMember: Sendable, Equatable {
         self.value = value
         self.line = line
     }
+
+    /// Members are equal by content; where they stood in a file does not matter.
+    public static func == (lhs: JSONMember, rhs: JSONMember) -> Bool {
+        lhs.key == rhs.key && lhs.value == rhs.value
+    }
 }
 
 extension JSONValue {
