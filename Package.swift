@@ -44,6 +44,6 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
-        .testTarget(name: "ChiselCLITests", dependencies: ["ChiselCore", "ChiselImageIO"]),
+        .testTarget(name: "ChiselCLITests", dependencies: ["chisel", "ChiselCore", "ChiselImageIO"]),
     ]
 )

@@ -124,19 +124,24 @@ public struct BatchRunner: Sendable {
         }
         events(.itemStarted(item))
         let start = DispatchTime.now().uptimeNanoseconds
+        let written = Locked<[String]>([])
+        let index = item.index
+        let events = self.events
         do {
             if item.expectsMask, item.mask == nil {
                 throw ChiselError(.io, "no mask with the stem '\(item.stem)' in the masks folder", file: item.image)
             }
             let itemPlan = try plan(for: item)
-            let index = item.index
-            let events = self.events
             let runner = GraphRunner(plan: itemPlan, models: models, files: ledger, maxConcurrentNodes: nodeConcurrency,
-                                     events: { events(.run(index: index, $0)) })
-            let run = try await runner.run(itemPlan.runInfo(index: item.index, maxPixels: maxPixels, isBatch: true))
-            result.outputs = run.writtenFiles
+                                     events: { event in
+                                         if case .fileWritten(_, let path) = event { written.withLock { $0.append(path) } }
+                                         events(.run(index: index, event))
+                                     })
+            _ = try await runner.run(itemPlan.runInfo(index: item.index, maxPixels: maxPixels, isBatch: true))
+            result.outputs = written.value
         } catch {
             result.status = .failed
+            result.outputs = written.value
             let chisel = ChiselError.wrapping(error)
             result.error = chisel.description
         }

@@ -64,7 +64,8 @@ final class ProgressRenderer: @unchecked Sendable {
             }
         case .itemFinished(let report):
             switch style {
-            case .silent: return
+            case .silent:
+                if report.status == .failed, let error = report.error { Terminal.err("error: \(error)") }
             case .json:
                 var json = report.json
                 if case .object(let members) = json {

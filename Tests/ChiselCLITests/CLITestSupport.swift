@@ -1,0 +1,129 @@
+import ChiselCore
+import ChiselImageIO
+import Foundation
+import Testing
+
+/// What one run of the `chisel` executable did.
+struct CLIResult {
+    var status: Int32
+    /// True when the process died from a signal (a crash), not an exit.
+    var crashed: Bool
+    var stdout: String
+    var stderr: String
+
+    var errorLines: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.hasPrefix("error: ") } }
+}
+
+enum CLI {
+    /// The built `chisel` executable: $CHISEL_BIN, or next to the test bundle.
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["CHISEL_BIN"] { return URL(fileURLWithPath: path) }
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = folder.appendingPathComponent("chisel")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            folder = folder.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/chisel")
+    }
+
+    /// The repository root, for samples/ and docs/.
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs `chisel` with `arguments` in `directory` and waits for it.
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> CLIResult {
+        let process = try start(arguments, in: directory)
+        process.process.waitUntilExit()
+        return process.result()
+    }
+
+    final class Running {
+        let process: Process
+        let outFile: URL
+        let errFile: URL
+
+        init(process: Process, outFile: URL, errFile: URL) {
+            self.process = process
+            self.outFile = outFile
+            self.errFile = errFile
+        }
+
+        func result() -> CLIResult {
+            let out = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
+            let err = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: outFile)
+            try? FileManager.default.removeItem(at: errFile)
+            return CLIResult(status: process.terminationStatus, crashed: process.terminationReason == .uncaughtSignal,
+                             stdout: out, stderr: err)
+        }
+    }
+
+    /// Starts `chisel` without waiting; output goes to files so large output cannot block it.
+    static func start(_ arguments: [String], in directory: URL? = nil) throws -> Running {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let temp = FileManager.default.temporaryDirectory
+        let outFile = temp.appendingPathComponent("chisel-out-\(UUID().uuidString)")
+        let errFile = temp.appendingPathComponent("chisel-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: outFile.path, contents: nil)
+        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: outFile)
+        process.standardError = try FileHandle(forWritingTo: errFile)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return Running(process: process, outFile: outFile, errFile: errFile)
+    }
+}
+
+/// A temporary folder removed when the test ends.
+final class TemporaryFolder {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("chisel-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    func write(_ text: String, to name: String) throws -> String {
+        let path = self.path(name)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Copies the repository's samples/ here, so runs write under this folder.
+    func copySamples() throws -> URL {
+        let target = url.appendingPathComponent("samples")
+        try FileManager.default.copyItem(at: CLI.repository.appendingPathComponent("samples"), to: target)
+        try? FileManager.default.removeItem(at: target.appendingPathComponent("out"))
+        return target
+    }
+}
+
+/// A test image with a smooth pattern that differs per `seed`.
+func patternImage(width: Int, height: Int, layout: PixelLayout = .rgb, seed: Int = 0) throws -> Image {
+    var pixels = [Float](repeating: 0, count: width * height * layout.channels)
+    for c in 0..<layout.channels {
+        for y in 0..<height {
+            for x in 0..<width {
+                let v = 0.5 + 0.5 * sin(Double(x * (c + 1) + seed) * 0.05 + Double(y) * 0.03 * Double(seed % 5 + 1))
+                pixels[(c * height + y) * width + x] = Float(v)
+            }
+        }
+    }
+    return try Image(width: width, height: height, layout: layout, pixels: pixels)
+}
+
+func writeImage(_ image: Image, to path: String, bitDepth: Int? = nil) throws {
+    let format: ImageFormat = path.hasSuffix(".png") ? .png : .jpeg
+    try ImageWriter.write(image, to: path, options: ImageEncodeOptions(format: format, bitDepth: bitDepth))
+}
