@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct CLIRunTests {
     static var sampleGraphs: [String] {
-        let folder = CLI.repository.appendingPathComponent("samples/graphs")
+        let folder = CLI.repository.appendingPathComponent("samples")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         return names.filter { $0.hasSuffix(".json") }.sorted()
     }
@@ -19,7 +19,7 @@ import Testing
     func sampleGraphRuns(name: String) throws {
         let temp = try TemporaryFolder()
         let samples = try temp.copySamples()
-        let graph = samples.appendingPathComponent("graphs/\(name)").path
+        let graph = samples.appendingPathComponent(name).path
         let validation = try CLI.run(["validate", graph])
         #expect(validation.status == 0, "\(validation.stderr)")
         #expect(validation.stdout.contains("valid"))
