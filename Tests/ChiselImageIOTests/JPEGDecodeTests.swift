@@ -130,4 +130,29 @@ struct JPEGDecodeTests {
             #expect(decoded.image.width == (swapped ? 32 : 64))
         }
     }
+
+    @Test("junk between marker segments is a warning, not an error")
+    func extraneousBytesWarn() throws {
+        var jpeg = [UInt8](try Fixtures.data("baseline.jpg"))
+        let dqt = try #require(ByteSurgery.jpegMarker(jpeg, 0xDB))
+        jpeg.insert(contentsOf: [0x00, 0x11, 0x22], at: dqt)
+        let decoded = try ImageReader.decode(Data(jpeg), name: "junk.jpg")
+        #expect(decoded.warnings.first?.contains("extraneous bytes") == true, "\(decoded.warnings)")
+        JPEGPattern.check(decoded.image, colors: JPEGPattern.rgb, tolerance: 6)
+    }
+
+    @Test("decoders run safely in parallel")
+    func parallelDecoding() async throws {
+        let files = ["baseline.jpg", "progressive.jpg", "cmyk_adobe.jpg", "rgba16.png", "interlaced_rgb16.png", "text.png"]
+        let serial = try files.map { try ImageReader.decode(Fixtures.data($0), name: $0).image }
+        let data = try files.map { try Fixtures.data($0) }
+        try await withThrowingTaskGroup(of: (Int, Image).self) { group in
+            for round in 0..<8 {
+                for (index, bytes) in data.enumerated() {
+                    group.addTask { (index, try ImageReader.decode(bytes, name: "\(round)").image) }
+                }
+            }
+            for try await (index, image) in group { #expect(image == serial[index]) }
+        }
+    }
 }
