@@ -106,6 +106,11 @@ static cic_status png_decode_run(png_decode_ctx *ctx) {
     if ((uint64_t)width * (uint64_t)height > ctx->max_pixels) {
         png_decode_fail(ctx, CIC_TOO_LARGE, "image above the pixel limit");
     }
+    // Worst case after expansion is 4 channels of 2 bytes; check before libpng sizes its row buffers.
+    size_t worst_case = 0;
+    if (!cic_sample_bytes(width, height, 4, 2, &worst_case)) {
+        png_decode_fail(ctx, CIC_TOO_LARGE, "image size overflows memory sizes");
+    }
 
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);

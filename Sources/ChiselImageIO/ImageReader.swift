@@ -11,7 +11,10 @@ import Foundation
 /// before any pixel memory is allocated).
 ///
 /// A JPEG whose data ends early or is damaged (libjpeg's "premature end of file", "bad
-/// Huffman code", ... warnings) is an error, not a gray-filled image.
+/// Huffman code", ... warnings) is an error, not a gray-filled image, so batch runs report
+/// it; a file missing only its final EOI marker counts as truncated too. Harmless warnings
+/// (junk bytes between segments, a bad ancillary PNG chunk) end up in `DecodedImage.warnings`.
+/// Compressed PNG text that inflates beyond libpng's 8 MB chunk limit is skipped with a warning.
 public enum ImageReader {
     /// Reads the image file at `path`; the image's `origin` is the absolute path.
     public static func read(path: String, options: ImageDecodeOptions = .init()) throws -> DecodedImage {
