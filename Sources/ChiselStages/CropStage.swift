@@ -40,9 +40,7 @@ public enum CropStage: Stage {
     public static func run(_ call: StageCall) async throws -> [String: Value] {
         let image = try call.image("image")
         let mask = try call.optionalMask("mask")
-        if let mask, mask.width != image.width || mask.height != image.height {
-            throw call.failure("mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)")
-        }
+        try call.checkSameSize(mask, image)
         var box: (x: Int, y: Int, width: Int, height: Int)
         switch try call.choice("region", as: Region.self) {
         case .box:

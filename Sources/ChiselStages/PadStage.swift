@@ -27,9 +27,7 @@ public enum PadStage: Stage {
     public static func run(_ call: StageCall) async throws -> [String: Value] {
         let image = try call.image("image")
         let mask = try call.optionalMask("mask")
-        if let mask, mask.width != image.width || mask.height != image.height {
-            throw call.failure("mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)")
-        }
+        try call.checkSameSize(mask, image)
         let left = try call.int("left"), top = try call.int("top")
         var right = try call.int("right"), bottom = try call.int("bottom")
         let multiple = try call.int("multiple_of")

@@ -82,9 +82,7 @@ public enum ResizeStage: Stage {
     public static func run(_ call: StageCall) async throws -> [String: Value] {
         let image = try call.image("image")
         let mask = try call.optionalMask("mask")
-        if let mask, mask.width != image.width || mask.height != image.height {
-            throw call.failure("mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)")
-        }
+        try call.checkSameSize(mask, image)
         let target = try plan(width: image.width, height: image.height, targetWidth: call.int("width"),
                               targetHeight: call.int("height"), scale: call.optionalDouble("scale"),
                               mode: call.choice("mode"), multipleOf: call.int("multiple_of"))

@@ -1,5 +1,6 @@
 import ChiselCore
 import ChiselImageIO
+import Foundation
 
 /// Writes an image as PNG or JPEG, atomically, never over an input file.
 public enum SaveImageStage: Stage {
@@ -78,5 +79,3 @@ public enum SaveImageStage: Stage {
         }
     }
 }
-
-import Foundation
