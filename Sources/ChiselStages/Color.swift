@@ -12,7 +12,9 @@ struct Color: Equatable {
         var digits = Substring(text)
         if digits.hasPrefix("#") { digits = digits.dropFirst() }
         if digits.count == 3 || digits.count == 4 { digits = Substring(digits.flatMap { [$0, $0] }) }
-        guard digits.count == 6 || digits.count == 8, let value = UInt32(digits, radix: 16) else {
+        guard digits.count == 6 || digits.count == 8, digits.allSatisfy(\.isHexDigit),
+            let value = UInt32(digits, radix: 16)
+        else {
             throw ChiselError(.invalidParameter, "colour \"\(text)\" is not #rrggbb or #rrggbbaa")
         }
         let v = digits.count == 6 ? (value << 8) | 0xFF : value

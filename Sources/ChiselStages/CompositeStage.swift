@@ -17,7 +17,7 @@ public enum CompositeStage: Stage {
             .bool("fit_overlay", default: true,
                   "When the overlay's size differs from the base's and x = y = 0, resize it to the base's size first."),
             .choice("filter", ResampleFilter.allCases.map(\.rawValue), default: "lanczos",
-                    "Filter used when the overlay or the mask must be resized."),
+                    "Filter used when the overlay must be resized (a mask of another size is resized bilinearly)."),
         ])
 
     public static func run(_ call: StageCall) async throws -> [String: Value] {
@@ -43,8 +43,11 @@ public enum CompositeStage: Stage {
         }
         var out = base.pixels
         let n = base.planeSize
-        for y in max(0, y0)..<min(base.height, y0 + overlay.height) {
-            for x in max(0, x0)..<min(base.width, x0 + overlay.width) {
+        // The overlay may lie partly or wholly outside the base.
+        let rows = max(0, y0)..<max(max(0, y0), min(base.height, y0 + overlay.height))
+        let columns = max(0, x0)..<max(max(0, x0), min(base.width, x0 + overlay.width))
+        for y in rows {
+            for x in columns {
                 let i = y * base.width + x
                 let m = min(1, max(0, maskValues?[i] ?? 1))
                 if m == 0 { continue }

@@ -26,7 +26,8 @@ public enum Morphology {
 
     /// Each value becomes the minimum within Euclidean distance `radius`.
     public static func erode(_ values: [Float], width: Int, height: Int, radius: Int) -> [Float] {
-        dilate(values.map { 1 - $0 }, width: width, height: height, radius: radius).map { 1 - $0 }
+        // Negation is exact in floating point, where 1 − v is not.
+        dilate(values.map { -$0 }, width: width, height: height, radius: radius).map { -$0 }
     }
 
     /// Maximum over `[x - half, x + half]` of one row with a monotonic queue: O(width).

@@ -53,7 +53,7 @@ public enum PadStage: Stage {
                                     right: right, bottom: bottom, border: .constant, fill: [1])
         return [
             "image": .image(result),
-            "mask": .mask(try Mask(width: outWidth, height: outHeight, values: maskValues, origin: image.origin)),
+            "mask": .mask(try Mask(width: outWidth, height: outHeight, values: maskValues, origin: mask?.origin ?? image.origin)),
         ]
     }
 }

@@ -24,14 +24,23 @@ public enum Resampler {
             let lo = max(0, Int((center - support).rounded(.down)))
             let hi = min(sourceSize - 1, Int((center + support).rounded(.up)))
             guard lo <= hi else { return Taps(first: min(max(0, lo), sourceSize - 1), weights: [1]) }
-            var weights = (lo...hi).map { j in filter.weight((Double(j) + 0.5 - center) / widen) }
+            let weights = (lo...hi).map { j in filter.weight((Double(j) + 0.5 - center) / widen) }
             let total = weights.reduce(0, +)
             if total == 0 {
                 let nearest = min(sourceSize - 1, max(0, Int(center.rounded(.down))))
                 return Taps(first: nearest, weights: [1])
             }
-            weights = weights.map { $0 / total }
-            return Taps(first: lo, weights: weights.map(Float.init))
+            var rounded = weights.map { Float($0 / total) }
+            // Make the Float weights add up to exactly 1 in the order the passes sum them, so
+            // constant images (and masks of exactly 0 and 1) stay exact.
+            if let largest = rounded.indices.max(by: { rounded[$0] < rounded[$1] }) {
+                for _ in 0..<4 {
+                    let sum = rounded.reduce(Float(0), +)
+                    if sum == 1 { break }
+                    rounded[largest] += 1 - sum
+                }
+            }
+            return Taps(first: lo, weights: rounded)
         }
     }
 
