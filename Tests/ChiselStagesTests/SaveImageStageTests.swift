@@ -85,6 +85,49 @@ import Testing
         #expect(try folder.contents() == [name])
     }
 
+    @Test func jpegQualityChangesTheFile() async throws {
+        let folder = try TempFolder()
+        let busy = try patternImage(64, 64, .rgb) { c, x, y in Float((x * 7 + y * 13 + c * 5) % 17) / 16 }
+        try await save(busy, to: folder.file("low.jpg"), ["quality": .int(10)])
+        try await save(busy, to: folder.file("high.jpg"), ["quality": .int(100)])
+        let low = try fileBytes(folder.file("low.jpg")), high = try fileBytes(folder.file("high.jpg"))
+        #expect(low.count < high.count)
+        let lowError = maxDifference(try ImageReader.read(path: folder.file("low.jpg")).image.pixels, busy.pixels)
+        let highError = maxDifference(try ImageReader.read(path: folder.file("high.jpg")).image.pixels, busy.pixels)
+        #expect(highError < lowError)
+    }
+
+    @Test func sixteenBitSourceAsJPEGWithAutoDepthIsEightBit() async throws {
+        let folder = try TempFolder()
+        var deep = try Image(width: 8, height: 8, layout: .rgb, filledWith: 0.5)
+        deep.bitDepth = 16
+        try await save(deep, to: folder.file("deep.jpg"))
+        let decoded = try ImageReader.read(path: folder.file("deep.jpg"))
+        #expect(decoded.format == .jpeg && decoded.image.bitDepth == 8)
+        #expect(maxDifference(decoded.image.pixels, deep.pixels) <= 2.0 / 255)
+    }
+
+    @Test func alphaIsDroppedInJPEG() async throws {
+        let folder = try TempFolder()
+        try await save(try Self.source(.rgba), to: folder.file("a.jpg"))
+        try await save(try Self.source(.grayAlpha), to: folder.file("g.jpg"))
+        #expect(try ImageReader.read(path: folder.file("a.jpg")).image.layout == .rgb)
+        #expect(try ImageReader.read(path: folder.file("g.jpg")).image.layout == .gray)
+    }
+
+    @Test func refusesToWriteOverALoadedMask() async throws {
+        let folder = try TempFolder()
+        let path = folder.file("mask.png")
+        try writePNG(try Self.source(.gray), to: path)
+        let before = try fileBytes(path)
+        let files = FileLedger()
+        let mask = try outputMask(await runStage(LoadMaskStage.self, params: ["path": .string(path)], files: files))
+        let preview = try outputImage(await runStage(MaskToImageStage.self, inputs: ["mask": .mask(mask)]))
+        // mask_to_image keeps the mask's origin, so {stem} names the mask file itself.
+        await expectChiselError(.io) { try await save(preview, to: folder.path + "/{stem}.png", files: files) }
+        #expect(try fileBytes(path) == before)
+    }
+
     @Test func explicitFormatMatchingTheExtensionWrites() async throws {
         let folder = try TempFolder()
         try await save(try Self.source(), to: folder.file("a.png"), ["format": .string("png")])
