@@ -5,9 +5,15 @@
 /// renormalised, so edges do not darken.
 public enum Resampler {
     /// The taps of one output position along one axis.
+    /// Outputs are computed as `anchor + Σ wₖ·(sourceₖ − anchor)`, where the anchor is the
+    /// source sample of the largest weight: equal to `Σ wₖ·sourceₖ` since the weights add up to
+    /// one, but exact wherever the source is flat, so constant areas (and masks of exactly 0 and
+    /// 1) keep their values bit for bit whatever the Float rounding of the weights.
     struct Taps {
         var first: Int
         var weights: [Float]
+        /// The index in `weights` of the largest weight.
+        var anchor: Int = 0
     }
 
     /// Taps for resampling the source span `[start, start + length)` of an axis to `count` outputs.
@@ -30,17 +36,9 @@ public enum Resampler {
                 let nearest = min(sourceSize - 1, max(0, Int(center.rounded(.down))))
                 return Taps(first: nearest, weights: [1])
             }
-            var rounded = weights.map { Float($0 / total) }
-            // Make the Float weights add up to exactly 1 in the order the passes sum them, so
-            // constant images (and masks of exactly 0 and 1) stay exact.
-            if let largest = rounded.indices.max(by: { rounded[$0] < rounded[$1] }) {
-                for _ in 0..<4 {
-                    let sum = rounded.reduce(Float(0), +)
-                    if sum == 1 { break }
-                    rounded[largest] += 1 - sum
-                }
-            }
-            return Taps(first: lo, weights: rounded)
+            let normalized = weights.map { Float($0 / total) }
+            let anchor = normalized.indices.max { normalized[$0] < normalized[$1] } ?? 0
+            return Taps(first: lo, weights: normalized, anchor: anchor)
         }
     }
 
@@ -63,20 +61,25 @@ public enum Resampler {
                         for y in 0..<height {
                             let row = plane + y * width
                             for (x, tap) in xTaps.enumerated() {
+                                let base = row + tap.first
+                                let anchor = src[base + tap.anchor]
                                 var sum: Float = 0
-                                for (k, w) in tap.weights.enumerated() { sum += w * src[row + tap.first + k] }
-                                mid[y * outWidth + x] = sum
+                                for (k, w) in tap.weights.enumerated() { sum += w * (src[base + k] - anchor) }
+                                mid[y * outWidth + x] = anchor + sum
                             }
                         }
                         let outPlane = p * outWidth * outHeight
                         for (y, tap) in yTaps.enumerated() {
                             let outRow = outPlane + y * outWidth
+                            let anchorRow = (tap.first + tap.anchor) * outWidth
                             for x in 0..<outWidth { dst[outRow + x] = 0 }
                             for (k, w) in tap.weights.enumerated() {
                                 let midRow = (tap.first + k) * outWidth
-                                for x in 0..<outWidth { dst[outRow + x] += w * mid[midRow + x] }
+                                for x in 0..<outWidth { dst[outRow + x] += w * (mid[midRow + x] - mid[anchorRow + x]) }
                             }
-                            for x in 0..<outWidth { dst[outRow + x] = min(1, max(0, dst[outRow + x])) }
+                            for x in 0..<outWidth {
+                                dst[outRow + x] = min(1, max(0, mid[anchorRow + x] + dst[outRow + x]))
+                            }
                         }
                     }
                 }

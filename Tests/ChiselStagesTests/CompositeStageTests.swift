@@ -172,11 +172,9 @@ import Testing
         #expect(changed > 0)
     }
 
-    /// BUG (CompositeStage.swift:46-47): an overlay placed wholly outside the base makes
-    /// `max(0, y0)..<min(base.height, y0 + overlay.height)` (or the x range) an invalid Range
-    /// whose lower bound exceeds its upper bound, and the process traps ("Range requires
-    /// lowerBound <= upperBound") instead of returning the base unchanged. Run in a child
-    /// process so the trap fails this test instead of killing the whole run.
+    /// An overlay placed partly or wholly outside the base changes only the overlapping pixels
+    /// and never traps. Each case runs in a child process, so a trap fails this test instead of
+    /// killing the whole run.
     @Test(arguments: [(8, 0), (0, 6), (-3, 0), (0, -2), (9, 0), (0, 7), (-4, 0), (0, -3), (100, 100), (-100, -100)])
     func offsetsOutsideTheBaseChangeNothing(offset: (Int, Int)) async {
         let (x, y) = offset

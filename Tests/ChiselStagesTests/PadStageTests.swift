@@ -181,8 +181,7 @@ import Testing
         if let error { #expect(error.node == "n") }
     }
 
-    /// BUG (Color.swift:15): `UInt32(_:radix:)` accepts a leading sign, so "#+12345" is read as
-    /// #012345 and "#-00000" as black instead of being rejected as not hexadecimal.
+    /// `UInt32(_:radix:)` accepts a leading sign; a colour with one must still be rejected.
     @Test(arguments: ["#+12345", "#-00000", "+12345", "#+1234567", "#-0000000"])
     func colourWithASignIsAnError(text: String) async throws {
         let error = await expectChiselError(.invalidParameter) {
