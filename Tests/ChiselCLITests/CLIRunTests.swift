@@ -76,6 +76,33 @@ import Testing
         #expect(run.errorLines.count == expected.count)
     }
 
+    @Test func validateReportsVersionDuplicatesAndParameterErrorsTogether() throws {
+        let temp = try TemporaryFolder()
+        let graph = try temp.write("""
+            {
+              "chisel": 2,
+              "nodes": {
+                "mask": {"stage": "load_mask", "params": {"threshold": "half"}},
+                "mask": {"stage": "invert_mask"},
+                "grow": {"stage": "grow_mask", "inputs": {"mask": "mask.mask"}, "params": {"pixel": 3}}
+              }
+            }
+            """, to: "bad.json")
+        let result = try CLI.run(["validate", graph])
+        #expect(result.status == 1)
+        let expected = [
+            "\(graph): chisel: unsupported format version 2",
+            "node 'mask' (nodes.mask.params.threshold): parameter 'threshold' expects a number, got a string",
+            "node 'mask' (nodes.mask.params.path): missing required parameter 'path'",
+            "node 'mask' (nodes.mask): duplicate node id 'mask' (line 5; first defined on line 4)",
+            "node 'grow' (nodes.grow.params.pixel): unknown parameter 'pixel' for stage 'grow_mask' (did you mean 'pixels'?)",
+        ]
+        for text in expected {
+            #expect(result.errorLines.contains { $0.contains(text) }, "missing: \(text)\n\(result.stderr)")
+        }
+        #expect(result.errorLines.count == expected.count, "\(result.stderr)")
+    }
+
     @Test func invalidJSONIsOneLineWithPosition() throws {
         let temp = try TemporaryFolder()
         let graph = try temp.write("{\n  \"chisel\": 1,\n  \"nodes\": {,}\n}", to: "broken.json")
