@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         // The library other packages depend on to write their own stages.
-        .library(name: "Chisel", targets: ["ChiselCore", "ChiselImageIO", "ChiselStages"]),
+        .library(name: "Chisel", targets: ["ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels"]),
         .library(name: "ColorMatch", targets: ["ColorMatch"]),
         .executable(name: "chisel", targets: ["chisel"]),
     ],
@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "ChiselCore"),
         .target(name: "ChiselImageIO", dependencies: ["ChiselCore", "CImageCodecs"]),
         .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
+        // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
+        .target(name: "ChiselModels", dependencies: ["ChiselCore"]),
 
         // Custom stage targets: each is a library with one registration entry point.
         .target(name: "ColorMatch", dependencies: ["ChiselCore"], path: "Plugins/ColorMatch/Sources"),
@@ -41,6 +43,9 @@ let package = Package(
         .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore"]),
         .testTarget(
             name: "ChiselImageIOTests", dependencies: ["ChiselImageIO", "ChiselCore"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),

@@ -1,0 +1,1 @@
+// The model engine: see docs/architecture.md.
