@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(
             name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg-dev"])]),
+        // oneDNN: GEMM and convolution kernels with AVX-512 and bf16 (libdnnl-dev ships no .pc file).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // A thin C layer that turns libpng's and libjpeg's longjmp errors into return codes.
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
 
@@ -28,7 +30,8 @@ let package = Package(
         .target(name: "ChiselImageIO", dependencies: ["ChiselCore", "CImageCodecs"]),
         .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
-        .target(name: "ChiselModels", dependencies: ["ChiselCore"]),
+        .target(name: "ChiselTensor", dependencies: ["ChiselCore", "CDNNL"]),
+        .target(name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor"]),
 
         // Custom stage targets: each is a library with one registration entry point.
         .target(name: "ColorMatch", dependencies: ["ChiselCore"], path: "Plugins/ColorMatch/Sources"),
@@ -44,6 +47,7 @@ let package = Package(
         .testTarget(
             name: "ChiselImageIOTests", dependencies: ["ChiselImageIO", "ChiselCore"],
             resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChiselTensorTests", dependencies: ["ChiselTensor", "ChiselCore"]),
         .testTarget(
             name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),

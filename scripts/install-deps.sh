@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages Chisel builds against (Debian/Ubuntu), only if missing.
 set -euo pipefail
-packages=(libpng-dev libjpeg-dev pkg-config)
+packages=(libpng-dev libjpeg-dev libdnnl-dev pkg-config)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
