@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "ChiselImageIO", dependencies: ["ChiselCore", "CImageCodecs"]),
         .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
-        .target(name: "ChiselTensor", dependencies: ["ChiselCore", "CDNNL"]),
+        // oneDNN convolution and matmul primitives behind a small C interface.
+        .target(name: "CChiselKernels", dependencies: ["CDNNL"]),
+        .target(name: "ChiselTensor", dependencies: ["ChiselCore", "CDNNL", "CChiselKernels"]),
         .target(name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor"]),
 
         // Custom stage targets: each is a library with one registration entry point.

@@ -1,0 +1,113 @@
+import CChiselKernels
+import ChiselCore
+
+/// A 2-D convolution on channels-last feature maps, run by a oneDNN primitive.
+///
+/// Primitives depend on the input size, so one is built (and the weights reordered into its
+/// preferred layout) the first time a size is seen, then reused.
+public final class Conv2D: @unchecked Sendable {
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
+    public let precision: Precision
+    /// OIHW weights, kept until every primitive that needs them has been built.
+    private let weights: [Float]
+    private let bias: [Float]?
+    private let lock = Locked<[Key: OpaquePointer]>([:])
+
+    private struct Key: Hashable {
+        var n: Int, h: Int, w: Int, accumulate: Bool
+    }
+
+    /// `weights` in PyTorch's O×I×kH×kW order; `bias` of `outChannels`.
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                weights: [Float], bias: [Float]?, precision: Precision) throws {
+        guard weights.count == outChannels * inChannels * kernel * kernel else {
+            throw ChiselError(.model, "convolution weights have \(weights.count) values, expected "
+                              + "\(outChannels)×\(inChannels)×\(kernel)×\(kernel)")
+        }
+        if let bias, bias.count != outChannels {
+            throw ChiselError(.model, "convolution bias has \(bias.count) values, expected \(outChannels)")
+        }
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        self.weights = weights
+        self.bias = bias
+        self.precision = precision
+    }
+
+    deinit {
+        lock.withLock { cache in
+            for pointer in cache.values { chisel_conv_destroy(pointer) }
+        }
+    }
+
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding - kernel) / stride + 1, (width + 2 * padding - kernel) / stride + 1)
+    }
+
+    /// Convolves `input` (N×H×W×C); with `residual`, returns `conv(input) + residual`.
+    public func callAsFunction(_ input: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+        try callAsFunction(input, padding: (padding, padding, padding, padding), adding: residual)
+    }
+
+    /// Convolves with explicit (top, left, bottom, right) padding, as asymmetric downsampling needs.
+    public func callAsFunction(_ input: Tensor, padding pads: (Int, Int, Int, Int), adding residual: Tensor? = nil)
+        throws -> Tensor
+    {
+        guard input.rank == 4, input.shape[3] == inChannels else {
+            throw ChiselError(.internal, "convolution expects N×H×W×\(inChannels), got \(input.shape)")
+        }
+        let (n, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+        let oh = (h + pads.0 + pads.2 - kernel) / stride + 1
+        let ow = (w + pads.1 + pads.3 - kernel) / stride + 1
+        let outShape = [n, oh, ow, outChannels]
+        var output: Tensor
+        if let residual {
+            guard residual.shape == outShape else {
+                throw ChiselError(.internal, "residual \(residual.shape) does not match convolution output \(outShape)")
+            }
+            output = residual
+        } else {
+            output = Tensor(zeros: outShape)
+        }
+        let key = Key(n: n, h: h * 10_000 + pads.0 * 100 + pads.2, w: w * 10_000 + pads.1 * 100 + pads.3,
+                      accumulate: residual != nil)
+        let primitive = try lock.withLock { cache -> OpaquePointer in
+            if let existing = cache[key] { return existing }
+            var error = [CChar](repeating: 0, count: 256)
+            let made = weights.withUnsafeBufferPointer { wp in
+                bias.withOptionalPointer { bp in
+                    chisel_conv_create(Int64(n), Int64(inChannels), Int64(h), Int64(w), Int64(outChannels),
+                                       Int64(kernel), Int64(kernel), Int64(stride), Int64(pads.0), Int64(pads.1),
+                                       Int64(pads.2), Int64(pads.3), precision == .bf16 ? 1 : 0,
+                                       residual != nil ? 1 : 0, wp.baseAddress, bp, &error, error.count)
+                }
+            }
+            guard let made else {
+                throw ChiselError(.internal, "cannot build a convolution kernel: \(String(cString: error))")
+            }
+            cache[key] = made
+            return made
+        }
+        var error = [CChar](repeating: 0, count: 256)
+        let status = input.data.withUnsafeBufferPointer { src in
+            output.data.withUnsafeMutableBufferPointer { dst in
+                chisel_conv_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
+            }
+        }
+        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(String(cString: error))") }
+        return output
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// A pointer to the elements, or nil, for C calls that take an optional array.
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let array): array.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: body(nil)
+        }
+    }
+}

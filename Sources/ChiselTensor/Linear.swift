@@ -1,0 +1,80 @@
+import CChiselKernels
+import ChiselCore
+
+/// A linear layer `y = x·Wᵀ + b` over the last dimension, run by a oneDNN matmul primitive
+/// (one per row count, built on first use with the weights reordered for it).
+public final class Linear: @unchecked Sendable {
+    public let inFeatures: Int, outFeatures: Int
+    public let precision: Precision
+    private let weights: [Float]
+    private let bias: [Float]?
+    private let lock = Locked<[Key: OpaquePointer]>([:])
+
+    private struct Key: Hashable {
+        var rows: Int, accumulate: Bool
+    }
+
+    /// `weights` in PyTorch's out×in order.
+    public init(inFeatures: Int, outFeatures: Int, weights: [Float], bias: [Float]?, precision: Precision) throws {
+        guard weights.count == inFeatures * outFeatures else {
+            throw ChiselError(.model, "linear weights have \(weights.count) values, expected \(outFeatures)×\(inFeatures)")
+        }
+        if let bias, bias.count != outFeatures {
+            throw ChiselError(.model, "linear bias has \(bias.count) values, expected \(outFeatures)")
+        }
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weights = weights
+        self.bias = bias
+        self.precision = precision
+    }
+
+    deinit {
+        lock.withLock { cache in
+            for pointer in cache.values { chisel_matmul_destroy(pointer) }
+        }
+    }
+
+    /// Applies the layer to every row; with `residual`, returns `layer(input) + residual`.
+    public func callAsFunction(_ input: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+        guard input.lastDimension == inFeatures else {
+            throw ChiselError(.internal, "linear layer expects \(inFeatures) features, got \(input.shape)")
+        }
+        let rows = input.rows
+        let outShape = Array(input.shape.dropLast()) + [outFeatures]
+        var output: Tensor
+        if let residual {
+            guard residual.shape == outShape else {
+                throw ChiselError(.internal, "residual \(residual.shape) does not match linear output \(outShape)")
+            }
+            output = residual
+        } else {
+            output = Tensor(zeros: outShape)
+        }
+        guard rows > 0 else { return output }
+        let key = Key(rows: rows, accumulate: residual != nil)
+        let primitive = try lock.withLock { cache -> OpaquePointer in
+            if let existing = cache[key] { return existing }
+            var error = [CChar](repeating: 0, count: 256)
+            let made = weights.withUnsafeBufferPointer { wp in
+                bias.withOptionalPointer { bp in
+                    chisel_matmul_create(Int64(rows), Int64(inFeatures), Int64(outFeatures), precision == .bf16 ? 1 : 0,
+                                         residual != nil ? 1 : 0, wp.baseAddress, bp, &error, error.count)
+                }
+            }
+            guard let made else {
+                throw ChiselError(.internal, "cannot build a matmul kernel: \(String(cString: error))")
+            }
+            cache[key] = made
+            return made
+        }
+        var error = [CChar](repeating: 0, count: 256)
+        let status = input.data.withUnsafeBufferPointer { src in
+            output.data.withUnsafeMutableBufferPointer { dst in
+                chisel_matmul_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
+            }
+        }
+        guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(String(cString: error))") }
+        return output
+    }
+}

@@ -1,0 +1,82 @@
+import ChiselCore
+
+/// Small tensor operations that have no weights.
+public enum Ops {
+    /// Element-wise sum of two tensors of one shape.
+    public static func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else { throw ChiselError(.internal, "cannot add \(a.shape) and \(b.shape)") }
+        var out = a
+        out.data.withUnsafeMutableBufferPointer { o in
+            b.data.withUnsafeBufferPointer { q in
+                Parallel.forEachChunk(o.count, minimumChunk: 16384) { range in
+                    for i in range { o[i] += q[i] }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `a · b` where `b` is broadcast over every row: `a` is N×…×C and `b` N×C (per-sample
+    /// channel vectors, e.g. a time embedding), added to each position of its sample.
+    public static func addPerSample(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard b.rank == 2, a.shape[0] == b.shape[0], a.lastDimension == b.shape[1] else {
+            throw ChiselError(.internal, "cannot broadcast \(b.shape) over \(a.shape)")
+        }
+        var out = a
+        let channels = a.lastDimension
+        let perSample = a.count / a.shape[0]
+        out.data.withUnsafeMutableBufferPointer { o in
+            for i in 0..<o.count {
+                let sample = i / perSample
+                o[i] += b.data[sample * channels + i % channels]
+            }
+        }
+        return out
+    }
+
+    /// Channel concatenation of N×H×W×C tensors.
+    public static func concatChannels(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard a.rank == b.rank, a.shape.dropLast() == b.shape.dropLast() else {
+            throw ChiselError(.internal, "cannot concatenate \(a.shape) and \(b.shape) along channels")
+        }
+        let ca = a.lastDimension, cb = b.lastDimension
+        var out = Tensor(zeros: Array(a.shape.dropLast()) + [ca + cb])
+        for row in 0..<a.rows {
+            out.data.replaceSubrange((row * (ca + cb))..<(row * (ca + cb) + ca), with: a.data[(row * ca)..<((row + 1) * ca)])
+            out.data.replaceSubrange((row * (ca + cb) + ca)..<((row + 1) * (ca + cb)), with: b.data[(row * cb)..<((row + 1) * cb)])
+        }
+        return out
+    }
+
+    /// Nearest-neighbour resize of N×H×W×C to `height`×`width` (`F.interpolate(mode="nearest")`:
+    /// source index ⌊dst · in / out⌋).
+    public static func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
+        guard x.rank == 4 else { throw ChiselError(.internal, "upsample expects N×H×W×C, got \(x.shape)") }
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var out = Tensor(zeros: [n, height, width, c])
+        out.data.withUnsafeMutableBufferPointer { o in
+            x.data.withUnsafeBufferPointer { s in
+                Parallel.forEachChunk(n * height) { range in
+                    for row in range {
+                        let (b, y) = row.quotientAndRemainder(dividingBy: height)
+                        let sy = y * h / height
+                        for xx in 0..<width {
+                            let sx = xx * w / width
+                            let src = ((b * h + sy) * w + sx) * c
+                            let dst = ((b * height + y) * width + xx) * c
+                            for ch in 0..<c { o[dst + ch] = s[src + ch] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Scales every value.
+    public static func scale(_ x: Tensor, by factor: Float) -> Tensor {
+        var out = x
+        for i in out.data.indices { out.data[i] *= factor }
+        return out
+    }
+}

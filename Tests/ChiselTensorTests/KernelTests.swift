@@ -1,0 +1,183 @@
+import ChiselTensor
+import Foundation
+import Testing
+
+func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+    var state = seed &* 2862933555777941757 &+ 3037000493
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return (Float(state >> 40) / Float(1 << 23) - 1) * scale
+    }
+}
+
+func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+    zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+}
+
+@Suite struct KernelTests {
+    /// Direct convolution in Double over N×H×W×C input and OIHW weights.
+    static func naiveConv(_ x: Tensor, weights: [Float], bias: [Float]?, outChannels: Int, kernel: Int, stride: Int,
+                          pads: (Int, Int, Int, Int)) -> [Float] {
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let oh = (h + pads.0 + pads.2 - kernel) / stride + 1, ow = (w + pads.1 + pads.3 - kernel) / stride + 1
+        var out = [Float](repeating: 0, count: n * oh * ow * outChannels)
+        for b in 0..<n { for y in 0..<oh { for xx in 0..<ow { for o in 0..<outChannels {
+            var sum = Double(bias?[o] ?? 0)
+            for i in 0..<c { for ky in 0..<kernel { for kx in 0..<kernel {
+                let sy = y * stride + ky - pads.0, sx = xx * stride + kx - pads.1
+                guard sy >= 0, sy < h, sx >= 0, sx < w else { continue }
+                sum += Double(x.data[((b * h + sy) * w + sx) * c + i]) * Double(weights[((o * c + i) * kernel + ky) * kernel + kx])
+            } } }
+            out[((b * oh + y) * ow + xx) * outChannels + o] = Float(sum)
+        } } } }
+        return out
+    }
+
+    @Test(arguments: [(3, 1, 1), (1, 1, 0), (3, 2, 1)])
+    func convolutionMatchesDirectSum(kernel: Int, stride: Int, padding: Int) throws {
+        let (n, h, w, ci, co) = (2, 9, 7, 5, 6)
+        let x = try Tensor(shape: [n, h, w, ci], data: randomValues(n * h * w * ci, seed: 1))
+        let weights = randomValues(co * ci * kernel * kernel, seed: 2), bias = randomValues(co, seed: 3)
+        let conv = try Conv2D(inChannels: ci, outChannels: co, kernel: kernel, stride: stride, padding: padding,
+                              weights: weights, bias: bias, precision: .f32)
+        let y = try conv(x)
+        let expected = Self.naiveConv(x, weights: weights, bias: bias, outChannels: co, kernel: kernel, stride: stride,
+                                      pads: (padding, padding, padding, padding))
+        #expect(y.shape == [n, (h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1, co])
+        #expect(maxDifference(y.data, expected) < 1e-5)
+        // Accumulating into a residual, and a second call reusing the cached primitive.
+        let residual = try Tensor(shape: y.shape, data: randomValues(y.count, seed: 4))
+        let summed = try conv(x, adding: residual)
+        #expect(maxDifference(summed.data, zip(expected, residual.data).map(+)) < 1e-5)
+        #expect(try conv(x).data == y.data)
+    }
+
+    @Test func asymmetricPaddingAndBF16() throws {
+        let x = try Tensor(shape: [1, 8, 8, 4], data: randomValues(256, seed: 5))
+        let weights = randomValues(3 * 4 * 9, seed: 6)
+        let conv = try Conv2D(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, weights: weights, bias: nil,
+                              precision: .f32)
+        let y = try conv(x, padding: (0, 0, 1, 1))
+        #expect(y.shape == [1, 4, 4, 3])
+        let expected = Self.naiveConv(x, weights: weights, bias: nil, outChannels: 3, kernel: 3, stride: 2, pads: (0, 0, 1, 1))
+        #expect(maxDifference(y.data, expected) < 1e-5)
+        let half = try Conv2D(inChannels: 4, outChannels: 3, kernel: 3, stride: 2, weights: weights, bias: nil,
+                              precision: .bf16)
+        let yh = try half(x, padding: (0, 0, 1, 1))
+        let error = maxDifference(yh.data, expected)
+        #expect(error < 0.05 && error > 0)
+    }
+
+    @Test(arguments: Precision.allCases)
+    func linearMatchesNaiveProduct(precision: Precision) throws {
+        let (rows, inF, outF) = (13, 24, 10)
+        let x = try Tensor(shape: [1, rows, inF], data: randomValues(rows * inF, seed: 7))
+        let weights = randomValues(outF * inF, seed: 8), bias = randomValues(outF, seed: 9)
+        let layer = try Linear(inFeatures: inF, outFeatures: outF, weights: weights, bias: bias, precision: precision)
+        let y = try layer(x)
+        var expected = [Float](repeating: 0, count: rows * outF)
+        for r in 0..<rows { for o in 0..<outF {
+            var sum = Double(bias[o])
+            for i in 0..<inF { sum += Double(x.data[r * inF + i]) * Double(weights[o * inF + i]) }
+            expected[r * outF + o] = Float(sum)
+        } }
+        #expect(y.shape == [1, rows, outF])
+        #expect(maxDifference(y.data, expected) < (precision == .f32 ? 1e-5 : 0.05))
+    }
+
+    @Test func groupNormMatchesDefinition() throws {
+        let (n, h, w, c, groups) = (2, 3, 4, 8, 4)
+        let x = try Tensor(shape: [n, h, w, c], data: randomValues(n * h * w * c, seed: 10, scale: 3))
+        let gamma = randomValues(c, seed: 11), beta = randomValues(c, seed: 12)
+        let norm = try GroupNorm(groups: groups, channels: c, epsilon: 1e-5, gamma: gamma, beta: beta)
+        let y = try norm(x), ys = try norm(x, silu: true)
+        for b in 0..<n { for g in 0..<groups {
+            var values: [Double] = []
+            for p in 0..<(h * w) { for ch in (g * 2)..<(g * 2 + 2) { values.append(Double(x.data[(b * h * w + p) * c + ch])) } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            for p in 0..<(h * w) { for ch in (g * 2)..<(g * 2 + 2) {
+                let i = (b * h * w + p) * c + ch
+                let expected = (Double(x.data[i]) - mean) / (variance + 1e-5).squareRoot() * Double(gamma[ch]) + Double(beta[ch])
+                #expect(abs(Double(y.data[i]) - expected) < 1e-5)
+                #expect(abs(Double(ys.data[i]) - expected / (1 + exp(-expected))) < 1e-5)
+            } }
+        } }
+    }
+
+    @Test func layerNormMatchesDefinition() throws {
+        let x = try Tensor(shape: [2, 3, 16], data: randomValues(96, seed: 13, scale: 2))
+        let gamma = randomValues(16, seed: 14), beta = randomValues(16, seed: 15)
+        let y = try LayerNorm(features: 16, epsilon: 1e-5, gamma: gamma, beta: beta)(x)
+        for row in 0..<6 {
+            let values = (0..<16).map { Double(x.data[row * 16 + $0]) }
+            let mean = values.reduce(0, +) / 16
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
+            for i in 0..<16 {
+                let expected = (values[i] - mean) / (variance + 1e-5).squareRoot() * Double(gamma[i]) + Double(beta[i])
+                #expect(abs(Double(y.data[row * 16 + i]) - expected) < 1e-5)
+            }
+        }
+    }
+
+    static func naiveAttention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool) -> [Float] {
+        let (batch, lq, c) = (q.shape[0], q.shape[1], q.shape[2]), lk = k.shape[1], d = c / heads
+        var out = [Float](repeating: 0, count: q.count)
+        for b in 0..<batch { for h in 0..<heads { for i in 0..<lq {
+            var scores = [Double](repeating: -.infinity, count: lk)
+            for j in 0..<lk where !causal || j <= i {
+                var s = 0.0
+                for t in 0..<d { s += Double(q.data[(b * lq + i) * c + h * d + t]) * Double(k.data[(b * lk + j) * c + h * d + t]) }
+                scores[j] = s / Double(d).squareRoot()
+            }
+            let peak = scores.max() ?? 0
+            let e = scores.map { exp($0 - peak) }
+            let total = e.reduce(0, +)
+            for t in 0..<d {
+                var sum = 0.0
+                for j in 0..<lk { sum += e[j] / total * Double(v.data[(b * lk + j) * c + h * d + t]) }
+                out[(b * lq + i) * c + h * d + t] = Float(sum)
+            }
+        } } }
+        return out
+    }
+
+    @Test(arguments: [false, true])
+    func attentionMatchesDefinitionAcrossBlocks(causal: Bool) throws {
+        // 300 queries span two blocks of 256; keys of another length test cross-attention.
+        let (batch, lq, c, heads) = (2, 300, 16, 4)
+        let lk = causal ? lq : 77
+        let q = try Tensor(shape: [batch, lq, c], data: randomValues(batch * lq * c, seed: 16))
+        let k = try Tensor(shape: [batch, lk, c], data: randomValues(batch * lk * c, seed: 17))
+        let v = try Tensor(shape: [batch, lk, c], data: randomValues(batch * lk * c, seed: 18))
+        let y = try Attention.compute(q: q, k: k, v: v, heads: heads, causal: causal)
+        #expect(maxDifference(y.data, Self.naiveAttention(q: q, k: k, v: v, heads: heads, causal: causal)) < 1e-5)
+    }
+
+    @Test func upsampleConcatAndLayoutConversions() throws {
+        let x = try Tensor(shape: [1, 2, 3, 2], data: (0..<12).map(Float.init))
+        let up = try Ops.upsampleNearest(x, height: 4, width: 6)
+        #expect(up.shape == [1, 4, 6, 2])
+        #expect(Array(up.data[0..<8]) == [0, 1, 0, 1, 2, 3, 2, 3])
+        #expect(Array(up.data[12..<14]) == [0, 1])  // row 1 repeats row 0
+        let cat = try Ops.concatChannels(x, Ops.scale(x, by: -1))
+        #expect(cat.shape == [1, 2, 3, 4])
+        #expect(Array(cat.data[0..<8]) == [0, 1, -0, -1, 2, 3, -2, -3])
+        let nchw = (0..<24).map(Float.init)
+        let t = try Tensor.fromNCHW(nchw, n: 1, c: 2, h: 3, w: 4)
+        #expect(Array(t.data[0..<4]) == [0, 12, 1, 13])
+        #expect(try t.toNCHW() == nchw)
+    }
+
+    @Test func activationsMatchTheirFormulas() throws {
+        let x = try Tensor(shape: [5], data: [-3, -0.5, 0, 0.7, 4])
+        for (activation, formula) in [
+            (Activation.silu, { (v: Double) in v / (1 + exp(-v)) }),
+            (.gelu, { (v: Double) in 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }),
+            (.quickGelu, { (v: Double) in v / (1 + exp(-1.702 * v)) }),
+        ] {
+            let y = activation(x)
+            for (a, b) in zip(y.data, x.data) { #expect(abs(Double(a) - formula(Double(b))) < 1e-6) }
+        }
+    }
+}
