@@ -1,0 +1,85 @@
+import ChiselCore
+
+/// diffusers' `UNet2DConditionModel` config for Stable Diffusion 1.x and 2.x, with its defaults.
+/// Features of other families (class or added embeddings, dual cross-attention) are refused.
+public struct UNetConfig: Sendable, Equatable {
+    public enum BlockKind: String, Sendable {
+        case crossAttnDown = "CrossAttnDownBlock2D", down = "DownBlock2D"
+        case crossAttnUp = "CrossAttnUpBlock2D", up = "UpBlock2D"
+    }
+
+    public var inChannels: Int
+    public var outChannels: Int
+    public var blockOutChannels: [Int]
+    public var downBlocks: [BlockKind]
+    public var upBlocks: [BlockKind]
+    public var layersPerBlock: Int
+    public var normGroups: Int
+    public var normEpsilon: Double
+    public var crossAttentionDim: Int
+    /// Attention heads per down block (diffusers reads `attention_head_dim` as the head count
+    /// when `num_attention_heads` is absent, as SD 1.x and 2.x configs rely on).
+    public var heads: [Int]
+    public var transformerLayers: [Int]
+    public var useLinearProjection: Bool
+    public var upcastAttention: Bool
+    public var flipSinToCos: Bool
+    public var freqShift: Int
+    public var downsamplePadding: Int
+    public var midBlockScaleFactor: Double
+
+    public init(reader r: ConfigReader) throws {
+        inChannels = try r.int("in_channels", default: 4)
+        outChannels = try r.int("out_channels", default: 4)
+        blockOutChannels = try r.ints("block_out_channels", default: [320, 640, 1280, 1280])
+        let n = blockOutChannels.count
+        func kinds(_ key: String, _ defaults: [String]) throws -> [BlockKind] {
+            try r.strings(key, default: defaults).map { name in
+                guard let kind = BlockKind(rawValue: name) else { throw r.failure(key, "has unsupported block '\(name)'") }
+                return kind
+            }
+        }
+        downBlocks = try kinds("down_block_types", ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"])
+        upBlocks = try kinds("up_block_types", ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"])
+        guard downBlocks.count == n, upBlocks.count == n else {
+            throw r.failure("down_block_types", "and up_block_types need one entry per block_out_channels entry (\(n))")
+        }
+        guard downBlocks.allSatisfy({ $0 == .crossAttnDown || $0 == .down }),
+            upBlocks.allSatisfy({ $0 == .crossAttnUp || $0 == .up })
+        else { throw r.failure("down_block_types", "mixes up and down blocks") }
+        layersPerBlock = try r.int("layers_per_block", default: 2)
+        normGroups = try r.int("norm_num_groups", default: 32)
+        normEpsilon = try r.double("norm_eps", default: 1e-5)
+        crossAttentionDim = try r.int("cross_attention_dim", default: 1280)
+        if r.has("num_attention_heads") {
+            heads = try r.intOrList("num_attention_heads", count: n)
+        } else {
+            heads = try r.intOrList("attention_head_dim", count: n, default: 8)
+        }
+        transformerLayers = try r.intOrList("transformer_layers_per_block", count: n, default: 1)
+        useLinearProjection = try r.bool("use_linear_projection", default: false)
+        upcastAttention = try r.bool("upcast_attention", default: false)
+        flipSinToCos = try r.bool("flip_sin_to_cos", default: true)
+        freqShift = try r.int("freq_shift", default: 0)
+        downsamplePadding = try r.int("downsample_padding", default: 1)
+        midBlockScaleFactor = try r.double("mid_block_scale_factor", default: 1)
+        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"] where r.has(key) {
+            throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x/2.x only)")
+        }
+        if try r.bool("dual_cross_attention", default: false) { throw r.failure("dual_cross_attention", "is not supported") }
+        if try r.bool("only_cross_attention", default: false) { throw r.failure("only_cross_attention", "is not supported") }
+        let shift = try r.string("resnet_time_scale_shift", default: "default")
+        guard shift == "default" else { throw r.failure("resnet_time_scale_shift", "'\(shift)' is not supported") }
+        let mid = try r.string("mid_block_type", default: "UNetMidBlock2DCrossAttn")
+        guard mid == "UNetMidBlock2DCrossAttn" else { throw r.failure("mid_block_type", "'\(mid)' is not supported") }
+        let act = try r.string("act_fn", default: "silu")
+        guard act == "silu" else { throw r.failure("act_fn", "'\(act)' is not supported") }
+        for (i, channels) in blockOutChannels.enumerated() {
+            guard channels % normGroups == 0 else { throw r.failure("norm_num_groups", "does not divide \(channels)") }
+            guard channels % heads[i] == 0 else { throw r.failure("attention_head_dim", "\(heads[i]) heads do not divide \(channels) channels") }
+        }
+    }
+
+    /// 9 input channels (latent, mask, masked-image latent) mark an inpainting UNet.
+    public var isInpainting: Bool { inChannels == 9 }
+}

@@ -1,0 +1,88 @@
+import ChiselTensor
+import Foundation
+
+/// diffusers' `BasicTransformerBlock` as Stable Diffusion uses it: self-attention, cross-attention
+/// to the text, and a GEGLU feed-forward, each after a LayerNorm and added back to its input.
+final class TransformerBlock: Sendable {
+    let norm1: LayerNorm, selfAttention: MultiHeadAttention
+    let norm2: LayerNorm, crossAttention: MultiHeadAttention
+    let norm3: LayerNorm, geglu: Linear, feedForwardOut: Linear
+
+    init(_ w: ScopedWeights, dim: Int, contextDim: Int, heads: Int, precision: Precision) throws {
+        norm1 = try Load.layerNorm(w, "norm1", features: dim, epsilon: 1e-5)
+        selfAttention = try MultiHeadAttention(w.scoped("attn1."), queryDim: dim, contextDim: dim, heads: heads,
+                                               precision: precision)
+        norm2 = try Load.layerNorm(w, "norm2", features: dim, epsilon: 1e-5)
+        crossAttention = try MultiHeadAttention(w.scoped("attn2."), queryDim: dim, contextDim: contextDim, heads: heads,
+                                                precision: precision)
+        norm3 = try Load.layerNorm(w, "norm3", features: dim, epsilon: 1e-5)
+        geglu = try Load.linear(w, "ff.net.0.proj", in: dim, out: dim * 8, precision: precision)
+        feedForwardOut = try Load.linear(w, "ff.net.2", in: dim * 4, out: dim, precision: precision)
+    }
+
+    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        var h = try selfAttention(norm1(x), residual: x)
+        h = try crossAttention(norm2(h), context: context, residual: h)
+        return try feedForwardOut(Self.gatedGELU(geglu(norm3(h))), adding: h)
+    }
+
+    /// GEGLU (Shazeer 2020): the projection's first half times GELU of its second half.
+    static func gatedGELU(_ x: Tensor) throws -> Tensor {
+        let width = x.lastDimension / 2
+        var out = Tensor(zeros: Array(x.shape.dropLast()) + [width])
+        out.data.withUnsafeMutableBufferPointer { o in
+            x.data.withUnsafeBufferPointer { s in
+                for row in 0..<x.rows {
+                    let src = row * 2 * width, dst = row * width
+                    for i in 0..<width { o[dst + i] = s[src + i] * Activation.gelu.apply(s[src + width + i]) }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// diffusers' `Transformer2DModel` for SD: GroupNorm, projection in (1×1 conv or linear — the
+/// same thing on channels-last data), transformer blocks over the H·W tokens, projection out,
+/// added to the input.
+final class SpatialTransformer: Sendable {
+    let norm: GroupNorm
+    let projectIn: Linear, projectOut: Linear
+    let blocks: [TransformerBlock]
+
+    init(_ w: ScopedWeights, channels: Int, contextDim: Int, heads: Int, layers: Int, groups: Int,
+         precision: Precision) throws {
+        norm = try Load.groupNorm(w, "norm", groups: groups, channels: channels, epsilon: 1e-6)
+        projectIn = try Load.linear(w, "proj_in", in: channels, out: channels, precision: precision)
+        projectOut = try Load.linear(w, "proj_out", in: channels, out: channels, precision: precision)
+        blocks = try (0..<layers).map {
+            try TransformerBlock(w.scoped("transformer_blocks.\($0)."), dim: channels, contextDim: contextDim,
+                                 heads: heads, precision: precision)
+        }
+    }
+
+    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+        let (n, h, width, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        var tokens = try projectIn(norm(x)).reshaped([n, h * width, c])
+        for block in blocks { tokens = try block(tokens, context: context) }
+        return try projectOut(tokens.reshaped([n, h, width, c]), adding: x)
+    }
+}
+
+/// The VAE's single-head self-attention over all positions, with its own GroupNorm and a
+/// residual connection (diffusers' `Attention` with `norm_num_groups` and `residual_connection`).
+final class VAEAttention: Sendable {
+    let norm: GroupNorm
+    let attention: MultiHeadAttention
+
+    init(_ w: ScopedWeights, channels: Int, groups: Int, precision: Precision) throws {
+        norm = try Load.groupNorm(w, "group_norm", groups: groups, channels: channels, epsilon: 1e-6)
+        attention = try MultiHeadAttention(w, queryDim: channels, contextDim: channels, heads: 1, precision: precision)
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let (n, h, width, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let tokens = try norm(x).reshaped([n, h * width, c])
+        return try attention(tokens, residual: x.reshaped([n, h * width, c])).reshaped([n, h, width, c])
+    }
+}

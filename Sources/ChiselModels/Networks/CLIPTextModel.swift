@@ -1,0 +1,74 @@
+import ChiselCore
+import ChiselTensor
+
+/// transformers' `CLIPTextModel`: token and position embeddings, pre-norm transformer layers
+/// with causal self-attention, and a final LayerNorm.
+public final class CLIPTextModel: Sendable {
+    public let config: CLIPTextConfig
+    let tokenEmbedding: [Float], positionEmbedding: [Float]
+    let layers: [Layer]
+    let finalNorm: LayerNorm
+
+    final class Layer: Sendable {
+        let norm1: LayerNorm, attention: MultiHeadAttention
+        let norm2: LayerNorm, fc1: Linear, fc2: Linear
+        let activation: Activation
+
+        init(_ w: ScopedWeights, config: CLIPTextConfig, precision: Precision) throws {
+            let d = config.hiddenSize
+            norm1 = try Load.layerNorm(w, "layer_norm1", features: d, epsilon: config.layerNormEpsilon)
+            attention = try MultiHeadAttention(w.scoped("self_attn."), queryDim: d, contextDim: d, heads: config.heads,
+                                               precision: precision, names: ("q_proj", "k_proj", "v_proj", "out_proj"))
+            norm2 = try Load.layerNorm(w, "layer_norm2", features: d, epsilon: config.layerNormEpsilon)
+            fc1 = try Load.linear(w, "mlp.fc1", in: d, out: config.intermediateSize, precision: precision)
+            fc2 = try Load.linear(w, "mlp.fc2", in: config.intermediateSize, out: d, precision: precision)
+            activation = config.activation == "gelu" ? .gelu : .quickGelu
+        }
+
+        func callAsFunction(_ x: Tensor) throws -> Tensor {
+            let h = try attention(norm1(x), residual: x, causal: true)
+            return try fc2(activation(fc1(norm2(h))), adding: h)
+        }
+    }
+
+    /// Weights named as transformers saves them (`text_model.…`).
+    public init(config: CLIPTextConfig, weights: any WeightStore, precision: Precision = .f32) throws {
+        let w = weights.scoped("text_model.")
+        self.config = config
+        tokenEmbedding = try w.floats("embeddings.token_embedding.weight", shape: [config.vocabSize, config.hiddenSize])
+        positionEmbedding = try w.floats("embeddings.position_embedding.weight",
+                                         shape: [config.maxPositions, config.hiddenSize])
+        layers = try (0..<config.layers).map { try Layer(w.scoped("encoder.layers.\($0)."), config: config, precision: precision) }
+        finalNorm = try Load.layerNorm(w, "final_layer_norm", features: config.hiddenSize, epsilon: config.layerNormEpsilon)
+    }
+
+    /// The hidden states for `ids` (batch × length token ids).
+    ///
+    /// `skip` is diffusers' `clip_skip`: 0 returns the last layer's output after the final
+    /// LayerNorm (`last_hidden_state`); k > 0 returns the output k layers before the last, also
+    /// passed through the final LayerNorm, as `StableDiffusionPipeline.encode_prompt` does.
+    public func encode(_ ids: [[Int]], skip: Int = 0) throws -> Tensor {
+        guard let length = ids.first?.count, length > 0, ids.allSatisfy({ $0.count == length }) else {
+            throw ChiselError(.invalidParameter, "token id rows must be non-empty and of one length")
+        }
+        guard length <= config.maxPositions else {
+            throw ChiselError(.invalidParameter, "\(length) tokens exceed the text encoder's \(config.maxPositions) positions")
+        }
+        guard (0..<config.layers).contains(skip) else {
+            throw ChiselError(.invalidParameter, "clip skip \(skip) is outside 0..<\(config.layers)")
+        }
+        let d = config.hiddenSize
+        var x = Tensor(zeros: [ids.count, length, d])
+        for (b, row) in ids.enumerated() {
+            for (p, id) in row.enumerated() {
+                guard id >= 0, id < config.vocabSize else {
+                    throw ChiselError(.invalidParameter, "token id \(id) is outside the vocabulary of \(config.vocabSize)")
+                }
+                let dst = (b * length + p) * d
+                for i in 0..<d { x.data[dst + i] = tokenEmbedding[id * d + i] + positionEmbedding[p * d + i] }
+            }
+        }
+        for layer in layers.prefix(config.layers - skip) { x = try layer(x) }
+        return try finalNorm(x)
+    }
+}
