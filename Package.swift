@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "chisel",
             dependencies: [
-                "ChiselCore", "ChiselImageIO", "ChiselStages", "ColorMatch",
+                "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselTensor", "ColorMatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -14,12 +14,8 @@ enum Load {
     /// A linear layer; a 1×1 convolution's [out, in, 1, 1] weights are accepted as the same thing.
     static func linear(_ w: some WeightStore, _ name: String, in inFeatures: Int, out outFeatures: Int,
                        precision: Precision) throws -> Linear {
-        let shape = try w.shape("\(name).weight")
-        guard shape == [outFeatures, inFeatures] || shape == [outFeatures, inFeatures, 1, 1] else {
-            throw ChiselError(.model, "shape \(shape) does not match the configuration's [\(outFeatures), \(inFeatures)]",
-                              file: w.source, tensor: "\(name).weight")
-        }
-        let weights = try w.floats("\(name).weight")
+        let name4D = (try? w.shape("\(name).weight")) == [outFeatures, inFeatures, 1, 1]
+        let weights = try w.floats("\(name).weight", shape: name4D ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures])
         let bias = w.contains("\(name).bias") ? try w.floats("\(name).bias", shape: [outFeatures]) : nil
         return try Linear(inFeatures: inFeatures, outFeatures: outFeatures, weights: weights, bias: bias,
                           precision: precision)

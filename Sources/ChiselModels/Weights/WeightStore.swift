@@ -8,6 +8,8 @@ public protocol WeightStore: Sendable {
     func shape(_ name: String) throws -> [Int]
     /// The values as Float, whatever the stored dtype.
     func floats(_ name: String) throws -> [Float]
+    /// The values, after checking that the stored shape is `shape`.
+    func floats(_ name: String, shape: [Int]) throws -> [Float]
 }
 
 extension WeightStore {
@@ -34,6 +36,7 @@ public struct ScopedWeights: WeightStore {
     public func contains(_ name: String) -> Bool { base.contains(prefix + name) }
     public func shape(_ name: String) throws -> [Int] { try base.shape(prefix + name) }
     public func floats(_ name: String) throws -> [Float] { try base.floats(prefix + name) }
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] { try base.floats(prefix + name, shape: shape) }
     public func scoped(_ more: String) -> ScopedWeights { ScopedWeights(base: base, prefix: prefix + more) }
 }
 

@@ -1,0 +1,125 @@
+import ChiselCore
+import ChiselTensor
+import Foundation
+
+/// Times the full-size Stable Diffusion 1.5 UNet and VAE, built from their public configs with
+/// random weights (speed does not depend on the values), as `chisel bench` reports them.
+public enum ModelBenchmark {
+    /// The public `unet/config.json` of Stable Diffusion 1.5.
+    public static let sd15UNetConfig = """
+        {"act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
+         "center_input_sample": false, "cross_attention_dim": 768,
+         "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+         "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+         "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
+         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]}
+        """
+
+    /// The public `vae/config.json` of Stable Diffusion 1.5.
+    public static let sd15VAEConfig = """
+        {"act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
+         "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+         "in_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32, "out_channels": 3,
+         "sample_size": 512, "scaling_factor": 0.18215,
+         "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}
+        """
+
+    public struct Row: Sendable {
+        public var name: String
+        public var precision: Precision
+        /// The fastest of the timed runs, in seconds.
+        public var seconds: Double
+        public var runs: [Double]
+
+        public init(name: String, precision: Precision, seconds: Double, runs: [Double]) {
+            self.name = name
+            self.precision = precision
+            self.seconds = seconds
+            self.runs = runs
+        }
+    }
+
+    public enum Part: String, Sendable, CaseIterable {
+        case unet, vae
+        /// Single kernels at the UNet's largest sizes, to see where the time goes.
+        case kernels
+    }
+
+    /// Builds the networks in `precision` and times each `repeats` times after one warm-up run.
+    public static func run(precision: Precision, parts: [Part] = [.unet, .vae], repeats: Int = 3, size: Int = 512,
+                           log: (String) -> Void = { _ in }) throws -> [Row] {
+        var rows: [Row] = []
+        let latent = size / 8
+        if parts.contains(.unet) {
+            log("building the SD 1.5 UNet (\(precision.rawValue), random weights)")
+            let config = try UNetConfig(reader: ConfigReader(json: JSONParser.parse(sd15UNetConfig), file: "sd15 unet config"))
+            let unet = try UNet2DConditionModel(config: config, weights: RandomWeights(), precision: precision)
+            let sample = try Tensor(shape: [2, latent, latent, 4], data: noise(2 * latent * latent * 4, seed: 1))
+            let context = try Tensor(shape: [2, 77, 768], data: noise(2 * 77 * 768, seed: 2))
+            rows.append(try time("UNet, CFG pair (batch 2) \(size)²", precision, repeats, log) {
+                _ = try unet(sample, timesteps: [500, 500], context: context)
+            })
+        }
+        if parts.contains(.vae) {
+            log("building the SD 1.5 VAE (\(precision.rawValue), random weights)")
+            let config = try VAEConfig(reader: ConfigReader(json: JSONParser.parse(sd15VAEConfig), file: "sd15 vae config"))
+            let vae = try AutoencoderKL(config: config, weights: RandomWeights(), precision: precision)
+            let image = try Tensor(shape: [1, size, size, 3], data: noise(size * size * 3, seed: 3))
+            let code = try Tensor(shape: [1, latent, latent, 4], data: noise(latent * latent * 4, seed: 4))
+            rows.append(try time("VAE encode \(size)²", precision, repeats, log) { _ = try vae.encode(image) })
+            rows.append(try time("VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
+        }
+        if parts.contains(.kernels) {
+            let tokens = latent * latent
+            let x = try Tensor(shape: [2, latent, latent, 320], data: noise(2 * tokens * 320, seed: 5))
+            let w = RandomWeights()
+            let conv = try Conv2D(inChannels: 320, outChannels: 320, kernel: 3, padding: 1,
+                                  weights: w.floats("c.weight", shape: [320, 320, 3, 3]), bias: nil, precision: precision)
+            rows.append(try time("conv 3×3 320→320 (15.1 GFLOP)", precision, repeats, log) { _ = try conv(x) })
+            let linear = try Linear(inFeatures: 320, outFeatures: 2560, weights: w.floats("l.weight", shape: [2560, 320]),
+                                    bias: nil, precision: precision)
+            rows.append(try time("linear 320→2560 (13.4 GFLOP)", precision, repeats, log) { _ = try linear(x) })
+            let norm = try GroupNorm(groups: 32, channels: 320, epsilon: 1e-5, gamma: .init(repeating: 1, count: 320),
+                                     beta: .init(repeating: 0, count: 320))
+            rows.append(try time("group norm + SiLU", precision, repeats, log) { _ = try norm(x, silu: true) })
+            let seq = try x.reshaped([2, tokens, 320])
+            rows.append(try time("self-attention 8 heads (21.5 GFLOP)", precision, repeats, log) {
+                _ = try Attention.compute(q: seq, k: seq, v: seq, heads: 8)
+            })
+            let layerNorm = try LayerNorm(features: 320, epsilon: 1e-5, gamma: .init(repeating: 1, count: 320),
+                                          beta: .init(repeating: 0, count: 320))
+            rows.append(try time("layer norm", precision, repeats, log) { _ = try layerNorm(seq) })
+            rows.append(try time("concat channels", precision, repeats, log) { _ = try Ops.concatChannels(x, x) })
+        }
+        return rows
+    }
+
+    /// Peak resident memory of this process so far, in bytes.
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return usage.ru_maxrss * 1024
+    }
+
+    private static func time(_ name: String, _ precision: Precision, _ repeats: Int, _ log: (String) -> Void,
+                             _ body: () throws -> Void) throws -> Row {
+        log("\(name): warm-up")
+        try body()
+        var runs: [Double] = []
+        for i in 0..<max(1, repeats) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            log(String(format: "%@: run %d %.2f s", name, i + 1, runs[runs.count - 1]))
+        }
+        return Row(name: name, precision: precision, seconds: runs.min() ?? 0, runs: runs)
+    }
+
+    private static func noise(_ count: Int, seed: UInt64) -> [Float] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        return (0..<count).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 23) - 1
+        }
+    }
+}
