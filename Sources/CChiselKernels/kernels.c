@@ -3,6 +3,7 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,28 +127,51 @@ static dnnl_status_t make_attr(dnnl_primitive_attr_t *attr, int accumulate) {
     return s;
 }
 
+/// A reference-counted buffer, so kernels built for several input sizes of one layer share
+/// their weights when their layouts agree.
+typedef struct {
+    void *data;
+    atomic_int refs;
+} shared_buffer;
+
+static shared_buffer *shared_wrap(void *data) {
+    shared_buffer *buffer = malloc(sizeof(shared_buffer));
+    if (!buffer) return NULL;
+    buffer->data = data;
+    atomic_init(&buffer->refs, 1);
+    return buffer;
+}
+
+static void shared_release(shared_buffer *buffer) {
+    if (buffer && atomic_fetch_sub(&buffer->refs, 1) == 1) {
+        free(buffer->data);
+        free(buffer);
+    }
+}
+
 /// What a convolution and a matmul share: the primitive, its staged source, weights and bias.
 typedef struct {
     dnnl_primitive_t primitive;
     dnnl_memory_desc_t src_md, weights_md, bias_md, dst_md, scratch_md;
     staged_input src;
-    void *weights;
-    float *bias;
+    shared_buffer *weights;
+    shared_buffer *bias;
     int has_bias;
-    int arg_weights;
 } kernel_core;
 
 static void core_destroy(kernel_core *core) {
     if (core->primitive) dnnl_primitive_destroy(core->primitive);
     stage_destroy(&core->src);
-    free(core->weights);
-    free(core->bias);
+    shared_release(core->weights);
+    shared_release(core->bias);
 }
 
-/// Finishes a kernel from its primitive descriptor: staging, weights reorder, bias copy.
+/// Finishes a kernel from its primitive descriptor: staging, weights, bias. Weights come from
+/// `donor` (another kernel of the same layer) when given, shared when the layout agrees and
+/// reordered from the donor's copy otherwise; else from the caller's plain float array.
 static dnnl_status_t core_finish(kernel_core *core, dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *user_src,
                                  const dnnl_memory_desc_t *user_weights, const float *weights, const float *bias,
-                                 int64_t bias_count) {
+                                 int64_t bias_count, const kernel_core *donor) {
     dnnl_status_t s = dnnl_primitive_create(&core->primitive, pd);
     if (s != dnnl_success) return s;
     core->src_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
@@ -156,14 +180,31 @@ static dnnl_status_t core_finish(kernel_core *core, dnnl_primitive_desc_t pd, co
     core->scratch_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     s = stage_create(&core->src, user_src, &core->src_md);
     if (s != dnnl_success) return s;
-    s = reorder_once(user_weights, weights, &core->weights_md, &core->weights);
-    if (s != dnnl_success) return s;
-    if (bias) {
+    if (donor && dnnl_memory_desc_equal(&donor->weights_md, &core->weights_md)) {
+        atomic_fetch_add(&donor->weights->refs, 1);
+        core->weights = donor->weights;
+    } else {
+        void *data = NULL;
+        s = donor ? reorder_once(&donor->weights_md, donor->weights->data, &core->weights_md, &data)
+                  : reorder_once(user_weights, weights, &core->weights_md, &data);
+        if (s != dnnl_success) { free(data); return s; }
+        core->weights = shared_wrap(data);
+        if (!core->weights) { free(data); return dnnl_out_of_memory; }
+    }
+    const float *bias_source = donor ? (donor->has_bias ? donor->bias->data : NULL) : bias;
+    if (bias_source) {
         core->has_bias = 1;
         core->bias_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
-        core->bias = aligned_alloc(64, ((size_t)bias_count * sizeof(float) + 63) / 64 * 64);
-        if (!core->bias) return dnnl_out_of_memory;
-        memcpy(core->bias, bias, (size_t)bias_count * sizeof(float));
+        if (donor) {
+            atomic_fetch_add(&donor->bias->refs, 1);
+            core->bias = donor->bias;
+        } else {
+            float *copy = aligned_alloc(64, ((size_t)bias_count * sizeof(float) + 63) / 64 * 64);
+            if (!copy) return dnnl_out_of_memory;
+            memcpy(copy, bias, (size_t)bias_count * sizeof(float));
+            core->bias = shared_wrap(copy);
+            if (!core->bias) { free(copy); return dnnl_out_of_memory; }
+        }
     }
     return dnnl_success;
 }
@@ -182,14 +223,14 @@ static int core_run(kernel_core *core, const float *src, float *dst, char *error
         if (!scratch) { result = fail(error, error_size, "scratchpad allocation", dnnl_out_of_memory); goto done; }
     }
     CHECK(dnnl_memory_create(&m_src, &core->src_md, get_engine(), kernel_src), "memory");
-    CHECK(dnnl_memory_create(&m_weights, &core->weights_md, get_engine(), core->weights), "memory");
+    CHECK(dnnl_memory_create(&m_weights, &core->weights_md, get_engine(), core->weights->data), "memory");
     CHECK(dnnl_memory_create(&m_dst, &core->dst_md, get_engine(), dst), "memory");
     CHECK(dnnl_memory_create(&m_scratch, &core->scratch_md, get_engine(), scratch), "memory");
     dnnl_exec_arg_t args[5] = {
         {DNNL_ARG_SRC, m_src}, {DNNL_ARG_WEIGHTS, m_weights}, {DNNL_ARG_DST, m_dst}, {DNNL_ARG_SCRATCHPAD, m_scratch}};
     int count = 4;
     if (core->has_bias) {
-        CHECK(dnnl_memory_create(&m_bias, &core->bias_md, get_engine(), core->bias), "memory");
+        CHECK(dnnl_memory_create(&m_bias, &core->bias_md, get_engine(), core->bias->data), "memory");
         args[count++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m_bias};
     }
     CHECK(dnnl_primitive_execute(core->primitive, stream, count, args), "execute");
@@ -216,7 +257,7 @@ struct chisel_conv {
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
                                 int64_t pad_right, int bf16, int accumulate, const float *weights,
-                                const float *bias, char *error, size_t error_size) {
+                                const float *bias, const chisel_conv *donor, char *error, size_t error_size) {
     chisel_conv *conv = calloc(1, sizeof(chisel_conv));
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -237,11 +278,12 @@ chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, i
     CHECK(dnnl_memory_desc_init_by_tag(&b, 1, b_dims, dnnl_f32, dnnl_a), "bias descriptor");
     dnnl_convolution_desc_t desc;
     CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &w_any,
-                                             bias ? &b : NULL, &dst, strides, pad_l, pad_r),
+                                             (bias || (donor && donor->core.has_bias)) ? &b : NULL, &dst, strides, pad_l, pad_r),
           "convolution descriptor");
     CHECK(make_attr(&attr, accumulate), "attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL), "convolution primitive");
-    CHECK(core_finish(&conv->core, pd, &user_src, &user_w, weights, bias, oc), "convolution setup");
+    CHECK(core_finish(&conv->core, pd, &user_src, &user_w, weights, bias, oc, donor ? &donor->core : NULL),
+          "convolution setup");
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     return conv;
@@ -273,7 +315,7 @@ struct chisel_matmul {
 };
 
 chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, int accumulate, const float *weights,
-                                    const float *bias, char *error, size_t error_size) {
+                                    const float *bias, const chisel_matmul *donor, char *error, size_t error_size) {
     chisel_matmul *matmul = calloc(1, sizeof(chisel_matmul));
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -290,10 +332,12 @@ chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, i
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 2, w_dims, compute, dnnl_format_tag_any), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&b, 2, b_dims, dnnl_f32, dnnl_ab), "bias descriptor");
     dnnl_matmul_desc_t desc;
-    CHECK(dnnl_matmul_desc_init(&desc, &src, &w_any, bias ? &b : NULL, &dst), "matmul descriptor");
+    CHECK(dnnl_matmul_desc_init(&desc, &src, &w_any, (bias || (donor && donor->core.has_bias)) ? &b : NULL, &dst),
+          "matmul descriptor");
     CHECK(make_attr(&attr, accumulate), "attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL), "matmul primitive");
-    CHECK(core_finish(&matmul->core, pd, &user_src, &user_w, weights, bias, n), "matmul setup");
+    CHECK(core_finish(&matmul->core, pd, &user_src, &user_w, weights, bias, n, donor ? &donor->core : NULL),
+          "matmul setup");
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     return matmul;

@@ -3,14 +3,14 @@ import ChiselCore
 
 /// A 2-D convolution on channels-last feature maps, run by a oneDNN primitive.
 ///
-/// Primitives depend on the input size, so one is built (and the weights reordered into its
-/// preferred layout) the first time a size is seen, then reused.
+/// Primitives depend on the input size, so one is built the first time a size is seen, then
+/// reused. The weights live only on the C side, in the kernels' layout (and in bfloat16 for
+/// `.bf16`): a prototype kernel built at initialisation owns them, and the kernels for other
+/// sizes share or reorder its copy, so a layer costs its weights once.
 public final class Conv2D: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let precision: Precision
-    /// OIHW weights, kept until every primitive that needs them has been built.
-    private let weights: [Float]
-    private let bias: [Float]?
+    private let prototype: OpaquePointer
     private let lock = Locked<[Key: OpaquePointer]>([:])
 
     private struct Key: Hashable {
@@ -32,15 +32,25 @@ public final class Conv2D: @unchecked Sendable {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
-        self.weights = weights
-        self.bias = bias
         self.precision = precision
+        let side = Int64(max(kernel, 16))
+        var error = [CChar](repeating: 0, count: 256)
+        let made = weights.withUnsafeBufferPointer { wp in
+            bias.withOptionalPointer { bp in
+                chisel_conv_create(1, Int64(inChannels), side, side, Int64(outChannels), Int64(kernel), Int64(kernel),
+                                   Int64(stride), Int64(padding), Int64(padding), Int64(padding), Int64(padding),
+                                   precision == .bf16 ? 1 : 0, 0, wp.baseAddress, bp, nil, &error, error.count)
+            }
+        }
+        guard let made else { throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))") }
+        prototype = made
     }
 
     deinit {
         lock.withLock { cache in
             for pointer in cache.values { chisel_conv_destroy(pointer) }
         }
+        chisel_conv_destroy(prototype)
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -77,16 +87,12 @@ public final class Conv2D: @unchecked Sendable {
         let primitive = try lock.withLock { cache -> OpaquePointer in
             if let existing = cache[key] { return existing }
             var error = [CChar](repeating: 0, count: 256)
-            let made = weights.withUnsafeBufferPointer { wp in
-                bias.withOptionalPointer { bp in
-                    chisel_conv_create(Int64(n), Int64(inChannels), Int64(h), Int64(w), Int64(outChannels),
-                                       Int64(kernel), Int64(kernel), Int64(stride), Int64(pads.0), Int64(pads.1),
-                                       Int64(pads.2), Int64(pads.3), precision == .bf16 ? 1 : 0,
-                                       residual != nil ? 1 : 0, wp.baseAddress, bp, &error, error.count)
-                }
-            }
+            let made = chisel_conv_create(Int64(n), Int64(inChannels), Int64(h), Int64(w), Int64(outChannels),
+                                          Int64(kernel), Int64(kernel), Int64(stride), Int64(pads.0), Int64(pads.1),
+                                          Int64(pads.2), Int64(pads.3), precision == .bf16 ? 1 : 0,
+                                          residual != nil ? 1 : 0, nil, nil, prototype, &error, error.count)
             guard let made else {
-                throw ChiselError(.internal, "cannot build a convolution kernel: \(String(cString: error))")
+                throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))")
             }
             cache[key] = made
             return made
@@ -97,7 +103,7 @@ public final class Conv2D: @unchecked Sendable {
                 chisel_conv_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
             }
         }
-        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(String(cString: error))") }
+        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
         return output
     }
 }

@@ -2,12 +2,12 @@ import CChiselKernels
 import ChiselCore
 
 /// A linear layer `y = x·Wᵀ + b` over the last dimension, run by a oneDNN matmul primitive
-/// (one per row count, built on first use with the weights reordered for it).
+/// (one per row count, built on first use). As with `Conv2D`, a prototype kernel owns the
+/// weights in the kernels' layout and the others share them.
 public final class Linear: @unchecked Sendable {
     public let inFeatures: Int, outFeatures: Int
     public let precision: Precision
-    private let weights: [Float]
-    private let bias: [Float]?
+    private let prototype: OpaquePointer
     private let lock = Locked<[Key: OpaquePointer]>([:])
 
     private struct Key: Hashable {
@@ -24,15 +24,23 @@ public final class Linear: @unchecked Sendable {
         }
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.weights = weights
-        self.bias = bias
         self.precision = precision
+        var error = [CChar](repeating: 0, count: 256)
+        let made = weights.withUnsafeBufferPointer { wp in
+            bias.withOptionalPointer { bp in
+                chisel_matmul_create(64, Int64(inFeatures), Int64(outFeatures), precision == .bf16 ? 1 : 0, 0,
+                                     wp.baseAddress, bp, nil, &error, error.count)
+            }
+        }
+        guard let made else { throw ChiselError(.internal, "cannot build a matmul kernel: \(cMessage(error))") }
+        prototype = made
     }
 
     deinit {
         lock.withLock { cache in
             for pointer in cache.values { chisel_matmul_destroy(pointer) }
         }
+        chisel_matmul_destroy(prototype)
     }
 
     /// Applies the layer to every row; with `residual`, returns `layer(input) + residual`.
@@ -56,14 +64,10 @@ public final class Linear: @unchecked Sendable {
         let primitive = try lock.withLock { cache -> OpaquePointer in
             if let existing = cache[key] { return existing }
             var error = [CChar](repeating: 0, count: 256)
-            let made = weights.withUnsafeBufferPointer { wp in
-                bias.withOptionalPointer { bp in
-                    chisel_matmul_create(Int64(rows), Int64(inFeatures), Int64(outFeatures), precision == .bf16 ? 1 : 0,
-                                         residual != nil ? 1 : 0, wp.baseAddress, bp, &error, error.count)
-                }
-            }
+            let made = chisel_matmul_create(Int64(rows), Int64(inFeatures), Int64(outFeatures), precision == .bf16 ? 1 : 0,
+                                            residual != nil ? 1 : 0, nil, nil, prototype, &error, error.count)
             guard let made else {
-                throw ChiselError(.internal, "cannot build a matmul kernel: \(String(cString: error))")
+                throw ChiselError(.internal, "cannot build a matmul kernel: \(cMessage(error))")
             }
             cache[key] = made
             return made
@@ -74,7 +78,7 @@ public final class Linear: @unchecked Sendable {
                 chisel_matmul_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
             }
         }
-        guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(String(cString: error))") }
+        guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(cMessage(error))") }
         return output
     }
 }

@@ -24,3 +24,8 @@ enum Parallel {
         }
     }
 }
+
+/// The text of a NUL-terminated message buffer filled by the C kernels.
+func cMessage(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

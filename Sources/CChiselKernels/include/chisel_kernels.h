@@ -14,19 +14,21 @@ typedef struct chisel_matmul chisel_matmul;
 /// A 2-D convolution of NHWC float activations [n, ih, iw, ic] to NHWC floats [n, oh, ow, oc],
 /// with OIHW float weights [oc, ic, kh, kw] and an optional bias [oc]. With bf16 != 0 the
 /// weights are stored and multiplied in bfloat16 (activations are converted per call) and the
-/// output stays float. With accumulate != 0 the result is added to what dst holds.
+/// output stays float. With accumulate != 0 the result is added to what dst holds. With a donor
+/// (a kernel of the same layer built for another input size) the weights and bias come from it
+/// and `weights`/`bias` are not read.
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
                                 int64_t pad_right, int bf16, int accumulate, const float *weights,
-                                const float *bias, char *error, size_t error_size);
+                                const float *bias, const chisel_conv *donor, char *error, size_t error_size);
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size);
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow);
 void chisel_conv_destroy(chisel_conv *conv);
 
 /// dst[m, n] = src[m, k] · weights[n, k]ᵀ (+ bias[n]) (+ dst when accumulate != 0), row-major
-/// floats, the weights in PyTorch's Linear layout; bf16 as for convolutions.
+/// floats, the weights in PyTorch's Linear layout; bf16 and donor as for convolutions.
 chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, int accumulate, const float *weights,
-                                    const float *bias, char *error, size_t error_size);
+                                    const float *bias, const chisel_matmul *donor, char *error, size_t error_size);
 int chisel_matmul_run(chisel_matmul *matmul, const float *src, float *dst, char *error, size_t error_size);
 void chisel_matmul_destroy(chisel_matmul *matmul);
 
