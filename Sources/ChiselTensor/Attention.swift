@@ -1,3 +1,4 @@
+import CChiselKernels
 import ChiselCore
 import Foundation
 
@@ -9,13 +10,45 @@ public enum Attention {
     public static let blockSize = 256
 
     /// `q` is N×Lq×C, `k` and `v` N×Lk×C, with C split into `heads` heads of C/heads features.
-    /// With `causal`, query i only sees keys 0…i (CLIP's text encoder).
+    /// With `causal`, query i only sees keys 0…i (CLIP's text encoder). Runs the fused kernel of
+    /// `chisel_attention` (blocks of 64 queries against blocks of 256 keys, online softmax),
+    /// its work items spread over the cores.
     public static func compute(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false) throws -> Tensor {
         guard q.rank == 3, k.rank == 3, v.rank == 3, q.shape[0] == k.shape[0], k.shape == v.shape,
             q.shape[2] == k.shape[2], heads > 0, q.shape[2] % heads == 0
         else {
             throw ChiselError(.internal, "attention shapes q \(q.shape), k \(k.shape), v \(v.shape) with \(heads) heads")
         }
+        let (batch, queries, channels) = (q.shape[0], q.shape[1], q.shape[2])
+        let keys = k.shape[1]
+        let d = channels / heads
+        let scale = 1 / Float(d).squareRoot()
+        var out = Tensor(zeros: q.shape)
+        let items = Int(chisel_attention_items(Int64(batch), Int64(heads), Int64(queries)))
+        let failures = Locked(0)
+        q.data.withUnsafeBufferPointer { qp in
+            k.data.withUnsafeBufferPointer { kp in
+                v.data.withUnsafeBufferPointer { vp in
+                    out.data.withUnsafeMutableBufferPointer { op in
+                        Parallel.forEachChunk(items) { range in
+                            let status = chisel_attention(
+                                qp.baseAddress, kp.baseAddress, vp.baseAddress, op.baseAddress, Int64(batch),
+                                Int64(heads), Int64(queries), Int64(keys), Int64(d), Int64(channels), Int64(channels),
+                                Int64(channels), Int64(channels), scale, causal ? 1 : 0, Int64(range.lowerBound),
+                                Int64(range.upperBound))
+                            if status != 0 { failures.withLock { $0 += 1 } }
+                        }
+                    }
+                }
+            }
+        }
+        guard failures.value == 0 else { throw ChiselError(.internal, "attention could not allocate its scratch memory") }
+        return out
+    }
+
+    /// The reference path: score blocks from FP32 GEMM calls and a separate softmax, kept to
+    /// check the fused kernel against.
+    public static func computeUnfused(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false) throws -> Tensor {
         let (batch, queries, channels) = (q.shape[0], q.shape[1], q.shape[2])
         let keys = k.shape[1]
         let d = channels / heads
@@ -35,17 +68,13 @@ public enum Attention {
                                     let headOffset = h * d
                                     for start in stride(from: 0, to: queries, by: blockSize) {
                                         let rows = min(blockSize, queries - start)
-                                        let qBlock = q0 + (b * queries + start) * channels + headOffset
-                                        let kHead = k0 + b * keys * channels + headOffset
-                                        let vHead = v0 + b * keys * channels + headOffset
-                                        // S = Q_block · Kᵀ · scale   (rows × keys)
                                         try GEMM.sgemm(.none, .transposed, m: rows, n: keys, k: d, alpha: scale,
-                                                       a: qBlock, lda: channels, b: kHead, ldb: channels,
-                                                       c: s0, ldc: keys)
+                                                       a: q0 + (b * queries + start) * channels + headOffset,
+                                                       lda: channels, b: k0 + b * keys * channels + headOffset,
+                                                       ldb: channels, c: s0, ldc: keys)
                                         softmaxRows(s0, rows: rows, columns: keys, causalFrom: causal ? start : nil)
-                                        // O_block = P · V   (rows × d), written into the head's columns.
                                         try GEMM.sgemm(.none, .none, m: rows, n: d, k: keys, a: s0, lda: keys,
-                                                       b: vHead, ldb: channels,
+                                                       b: v0 + b * keys * channels + headOffset, ldb: channels,
                                                        c: o0 + (b * queries + start) * channels + headOffset,
                                                        ldc: channels)
                                     }

@@ -144,14 +144,19 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
 
     @Test(arguments: [false, true])
     func attentionMatchesDefinitionAcrossBlocks(causal: Bool) throws {
-        // 300 queries span two blocks of 256; keys of another length test cross-attention.
-        let (batch, lq, c, heads) = (2, 300, 16, 4)
-        let lk = causal ? lq : 77
+        // 300 queries and keys span several blocks of the fused kernel (64 queries, 256 keys) and
+        // of the unfused one (256 queries); 77 keys test cross-attention; head size 20 is not a
+        // multiple of the vector width.
+        let (batch, lq, c, heads) = (2, 300, 80, 4)
+        let lk = causal ? lq : 277
         let q = try Tensor(shape: [batch, lq, c], data: randomValues(batch * lq * c, seed: 16))
         let k = try Tensor(shape: [batch, lk, c], data: randomValues(batch * lk * c, seed: 17))
         let v = try Tensor(shape: [batch, lk, c], data: randomValues(batch * lk * c, seed: 18))
-        let y = try Attention.compute(q: q, k: k, v: v, heads: heads, causal: causal)
-        #expect(maxDifference(y.data, Self.naiveAttention(q: q, k: k, v: v, heads: heads, causal: causal)) < 1e-5)
+        let expected = Self.naiveAttention(q: q, k: k, v: v, heads: heads, causal: causal)
+        let fused = try Attention.compute(q: q, k: k, v: v, heads: heads, causal: causal)
+        #expect(maxDifference(fused.data, expected) < 1e-5)
+        let unfused = try Attention.computeUnfused(q: q, k: k, v: v, heads: heads, causal: causal)
+        #expect(maxDifference(unfused.data, expected) < 1e-5)
     }
 
     @Test func upsampleConcatAndLayoutConversions() throws {
