@@ -336,7 +336,7 @@ def build_family(name: str, spec: dict, out_root: Path, tmp: Path, log):
         # SD2 uses the penultimate OpenCLIP layer: the real checkpoint has one more
         # resblock than the diffusers text encoder (24 vs 23).  Add that last block.
         I = te.config.intermediate_size
-        last = {f"attn.in_proj_weight": (3 * D, D), "attn.in_proj_bias": (3 * D,),
+        last = {"attn.in_proj_weight": (3 * D, D), "attn.in_proj_bias": (3 * D,),
                 "attn.out_proj.weight": (D, D), "attn.out_proj.bias": (D,),
                 "ln_1.weight": (D,), "ln_1.bias": (D,), "ln_2.weight": (D,), "ln_2.bias": (D,),
                 "mlp.c_fc.weight": (I, D), "mlp.c_fc.bias": (I,), "mlp.c_proj.weight": (D, I),

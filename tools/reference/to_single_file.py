@@ -13,9 +13,9 @@ Layout of an original checkpoint:
   cond_stage_model.model.*                     SD2: OpenCLIP text tower
 
 Public functions
-  unet_key_table(unet_config)            -> {diffusers_key_prefix: original_prefix}
-  diffusers_to_original(unet_sd, vae_sd, te_sd, unet_cfg, vae_cfg, te_cfg, text_layout)
-  original_to_diffusers(ckpt, unet_cfg, vae_cfg, te_cfg, text_layout)
+  unet_module_table(cfg), vae_module_table(cfg) -> [(diffusers prefix, original prefix, kind)]
+  diffusers_to_original(unet_sd, vae_sd, te_sd, unet_cfg, vae_cfg, te_hidden_size, text_layout)
+  original_to_diffusers(ckpt, unet_cfg, vae_cfg, te_num_layers, text_layout, extra_ok)
   verify_roundtrip(...)                   exact round trip + bijection checks
 
 Tensors whose layout differs between the two formats:
