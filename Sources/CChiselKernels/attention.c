@@ -147,7 +147,8 @@ AVX512 static void accumulate_avx512(const scratch *sc, const float *v, int64_t 
             __m512 acc[4][4];
             for (int r = 0; r < 4; r++)
                 for (int u = 0; u < 4; u++)
-                    acc[r][u] = r < rows ? _mm512_load_ps(sc->o + (i0 + r) * dp + c0 + u * 16) : _mm512_setzero_ps();
+                    acc[r][u] = r < rows ? _mm512_maskz_load_ps(masks[u], sc->o + (i0 + r) * dp + c0 + u * 16)
+                                         : _mm512_setzero_ps();
             for (int64_t j = 0; j < nk; j++) {
                 const float *vr = v + j * ldv + c0;
                 __m512 v0 = _mm512_maskz_loadu_ps(masks[0], vr), v1 = _mm512_maskz_loadu_ps(masks[1], vr + 16);
@@ -161,8 +162,9 @@ AVX512 static void accumulate_avx512(const scratch *sc, const float *v, int64_t 
                     acc[r][3] = _mm512_fmadd_ps(p, v3, acc[r][3]);
                 }
             }
+            // Masked: a head size that is not a multiple of 64 must not write past its row.
             for (int r = 0; r < rows; r++)
-                for (int u = 0; u < 4; u++) _mm512_store_ps(sc->o + (i0 + r) * dp + c0 + u * 16, acc[r][u]);
+                for (int u = 0; u < 4; u++) _mm512_mask_store_ps(sc->o + (i0 + r) * dp + c0 + u * 16, masks[u], acc[r][u]);
         }
     }
 }

@@ -1,3 +1,4 @@
+import CChiselKernels
 import Foundation
 
 /// Element-wise activations, as PyTorch defines them.
@@ -18,12 +19,20 @@ public enum Activation: String, Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = x
-        out.data.withUnsafeMutableBufferPointer { data in
-            Parallel.forEachChunk(data.count, minimumChunk: 4096) { range in
-                for i in range { data[i] = apply(data[i]) }
+        KernelProfile.measure("activation") {
+            var out = x
+            let kind: Int32 = switch self {
+            case .silu: 0
+            case .gelu: 1
+            case .quickGelu: 2
             }
+            out.data.withUnsafeMutableBufferPointer { data in
+                guard let base = data.baseAddress else { return }
+                Parallel.forEachChunk(data.count, minimumChunk: 4096) { range in
+                    chisel_activation(base + range.lowerBound, Int64(range.count), kind)
+                }
+            }
+            return out
         }
-        return out
     }
 }

@@ -26,7 +26,7 @@ public enum Attention {
         var out = Tensor(zeros: q.shape)
         let items = Int(chisel_attention_items(Int64(batch), Int64(heads), Int64(queries)))
         let failures = Locked(0)
-        q.data.withUnsafeBufferPointer { qp in
+        KernelProfile.measure("attention \(queries)×\(keys)×\(channels)") { q.data.withUnsafeBufferPointer { qp in
             k.data.withUnsafeBufferPointer { kp in
                 v.data.withUnsafeBufferPointer { vp in
                     out.data.withUnsafeMutableBufferPointer { op in
@@ -41,7 +41,7 @@ public enum Attention {
                     }
                 }
             }
-        }
+        } }
         guard failures.value == 0 else { throw ChiselError(.internal, "attention could not allocate its scratch memory") }
         return out
     }

@@ -98,11 +98,11 @@ public final class Conv2D: @unchecked Sendable {
             return made
         }
         var error = [CChar](repeating: 0, count: 256)
-        let status = input.data.withUnsafeBufferPointer { src in
+        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") { input.data.withUnsafeBufferPointer { src in
             output.data.withUnsafeMutableBufferPointer { dst in
                 chisel_conv_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
             }
-        }
+        } }
         guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
         return output
     }

@@ -1,3 +1,4 @@
+import CChiselKernels
 import ChiselCore
 import Foundation
 
@@ -26,6 +27,10 @@ public struct GroupNorm: Sendable {
     /// Normalises `x` (N×…×C); with `silu`, applies SiLU after the affine step, as the
     /// norm → SiLU pairs of ResNet blocks do.
     public func callAsFunction(_ x: Tensor, silu: Bool = false) throws -> Tensor {
+        try KernelProfile.measure("groupnorm") { try unprofiled(x, silu: silu) }
+    }
+
+    private func unprofiled(_ x: Tensor, silu: Bool) throws -> Tensor {
         guard x.lastDimension == channels, x.rank >= 2 else {
             throw ChiselError(.internal, "group norm expects N×…×\(channels), got \(x.shape)")
         }
@@ -33,46 +38,42 @@ public struct GroupNorm: Sendable {
         let positions = x.count / (batch * channels)
         let perGroup = channels / groups
         var out = x
-        var mean = [Float](repeating: 0, count: batch * groups)
-        var scale = [Float](repeating: 0, count: batch * groups)
         x.data.withUnsafeBufferPointer { src in
-            mean.withUnsafeMutableBufferPointer { meanOut in
-                scale.withUnsafeMutableBufferPointer { scaleOut in
-                    Parallel.forEachChunk(batch * groups) { range in
-                        for item in range {
-                            let (b, g) = item.quotientAndRemainder(dividingBy: groups)
-                            var sum = 0.0, squares = 0.0
-                            for p in 0..<positions {
-                                let base = (b * positions + p) * channels + g * perGroup
-                                var s: Float = 0, q: Float = 0
-                                for c in 0..<perGroup {
-                                    let v = src[base + c]
-                                    s += v
-                                    q += v * v
-                                }
-                                sum += Double(s)
-                                squares += Double(q)
+            out.data.withUnsafeMutableBufferPointer { dst in
+                guard let source = src.baseAddress, let target = dst.baseAddress else { return }
+                for b in 0..<batch {
+                    let sample = source + b * positions * channels
+                    // Per-channel sums, each core a slice of the positions, then combined per group.
+                    let parts = Locked<[([Double], [Double])]>([])
+                    Parallel.forEachChunk(positions, minimumChunk: 256) { range in
+                        var sum = [Double](repeating: 0, count: channels), squares = sum
+                        chisel_channel_sums(sample, Int64(channels), Int64(range.lowerBound), Int64(range.upperBound),
+                                            &sum, &squares)
+                        parts.withLock { $0.append((sum, squares)) }
+                    }
+                    var scale = [Float](repeating: 0, count: channels), shift = scale
+                    let partials = parts.value
+                    for g in 0..<groups {
+                        var sum = 0.0, squares = 0.0
+                        for part in partials {
+                            for c in (g * perGroup)..<((g + 1) * perGroup) {
+                                sum += part.0[c]
+                                squares += part.1[c]
                             }
-                            let n = Double(positions * perGroup)
-                            let m = sum / n
-                            let variance = max(0, squares / n - m * m)
-                            meanOut[item] = Float(m)
-                            scaleOut[item] = Float(1 / (variance + Double(epsilon)).squareRoot())
+                        }
+                        let n = Double(positions * perGroup)
+                        let mean = sum / n
+                        let inverse = 1 / (max(0, squares / n - mean * mean) + Double(epsilon)).squareRoot()
+                        for c in (g * perGroup)..<((g + 1) * perGroup) {
+                            let k = Double(gamma[c]) * inverse
+                            scale[c] = Float(k)
+                            shift[c] = Float(Double(beta[c]) - mean * k)
                         }
                     }
-                }
-            }
-        }
-        out.data.withUnsafeMutableBufferPointer { data in
-            Parallel.forEachChunk(batch * positions, minimumChunk: 64) { range in
-                for row in range {
-                    let b = row / positions
-                    let base = row * channels
-                    for c in 0..<channels {
-                        let g = b * groups + c / perGroup
-                        var v = (data[base + c] - mean[g]) * scale[g] * gamma[c] + beta[c]
-                        if silu { v = v / (1 + expf(-v)) }
-                        data[base + c] = v
+                    let output = target + b * positions * channels
+                    Parallel.forEachChunk(positions, minimumChunk: 64) { range in
+                        chisel_scale_shift(sample, output, Int64(channels), scale, shift, silu ? 1 : 0,
+                                           Int64(range.lowerBound), Int64(range.upperBound))
                     }
                 }
             }

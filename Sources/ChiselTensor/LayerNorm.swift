@@ -18,6 +18,10 @@ public struct LayerNorm: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try KernelProfile.measure("layernorm") { try unprofiled(x) }
+    }
+
+    private func unprofiled(_ x: Tensor) throws -> Tensor {
         guard x.lastDimension == features else {
             throw ChiselError(.internal, "layer norm expects …×\(features), got \(x.shape)")
         }

@@ -73,11 +73,11 @@ public final class Linear: @unchecked Sendable {
             return made
         }
         var error = [CChar](repeating: 0, count: 256)
-        let status = input.data.withUnsafeBufferPointer { src in
+        let status = KernelProfile.measure("linear \(inFeatures)→\(outFeatures) ×\(rows)") { input.data.withUnsafeBufferPointer { src in
             output.data.withUnsafeMutableBufferPointer { dst in
                 chisel_matmul_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
             }
-        }
+        } }
         guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(cMessage(error))") }
         return output
     }

@@ -1,9 +1,11 @@
+import CChiselKernels
 import ChiselCore
 
 /// Small tensor operations that have no weights.
 public enum Ops {
     /// Element-wise sum of two tensors of one shape.
     public static func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try KernelProfile.measure("add") {
         guard a.shape == b.shape else { throw ChiselError(.internal, "cannot add \(a.shape) and \(b.shape)") }
         var out = a
         out.data.withUnsafeMutableBufferPointer { o in
@@ -15,10 +17,12 @@ public enum Ops {
         }
         return out
     }
+    }
 
     /// `a · b` where `b` is broadcast over every row: `a` is N×…×C and `b` N×C (per-sample
     /// channel vectors, e.g. a time embedding), added to each position of its sample.
     public static func addPerSample(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try KernelProfile.measure("add per sample") {
         guard b.rank == 2, a.shape[0] == b.shape[0], a.lastDimension == b.shape[1] else {
             throw ChiselError(.internal, "cannot broadcast \(b.shape) over \(a.shape)")
         }
@@ -33,9 +37,11 @@ public enum Ops {
         }
         return out
     }
+    }
 
     /// Channel concatenation of N×H×W×C tensors.
     public static func concatChannels(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        try KernelProfile.measure("concat") {
         guard a.rank == b.rank, a.shape.dropLast() == b.shape.dropLast() else {
             throw ChiselError(.internal, "cannot concatenate \(a.shape) and \(b.shape) along channels")
         }
@@ -47,10 +53,12 @@ public enum Ops {
         }
         return out
     }
+    }
 
     /// Nearest-neighbour resize of N×H×W×C to `height`×`width` (`F.interpolate(mode="nearest")`:
     /// source index ⌊dst · in / out⌋).
     public static func upsampleNearest(_ x: Tensor, height: Int, width: Int) throws -> Tensor {
+        try KernelProfile.measure("upsample") {
         guard x.rank == 4 else { throw ChiselError(.internal, "upsample expects N×H×W×C, got \(x.shape)") }
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var out = Tensor(zeros: [n, height, width, c])
@@ -67,6 +75,23 @@ public enum Ops {
                             for ch in 0..<c { o[dst + ch] = s[src + ch] }
                         }
                     }
+                }
+            }
+        }
+        return out
+    }
+    }
+
+    /// GEGLU (Shazeer 2020): each row's first half times the exact GELU of its second half.
+    public static func gatedGELU(_ x: Tensor) throws -> Tensor {
+        guard x.lastDimension % 2 == 0 else { throw ChiselError(.internal, "GEGLU needs an even width, got \(x.shape)") }
+        let width = x.lastDimension / 2
+        var out = Tensor(zeros: Array(x.shape.dropLast()) + [width])
+        x.data.withUnsafeBufferPointer { s in
+            out.data.withUnsafeMutableBufferPointer { o in
+                guard let src = s.baseAddress, let dst = o.baseAddress else { return }
+                Parallel.forEachChunk(x.rows, minimumChunk: 16) { range in
+                    chisel_geglu(src, dst, Int64(width), Int64(range.lowerBound), Int64(range.upperBound))
                 }
             }
         }

@@ -174,8 +174,19 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(try t.toNCHW() == nchw)
     }
 
+    @Test func gatedGELUMatchesItsFormula() throws {
+        // 2 rows of 2×37 values: the width is not a multiple of the vector width.
+        let x = try Tensor(shape: [2, 74], data: randomValues(148, seed: 21, scale: 4))
+        let y = try Ops.gatedGELU(x)
+        #expect(y.shape == [2, 37])
+        for row in 0..<2 { for i in 0..<37 {
+            let a = Double(x.data[row * 74 + i]), b = Double(x.data[row * 74 + 37 + i])
+            #expect(abs(Double(y.data[row * 37 + i]) - a * 0.5 * b * (1 + erf(b / 2.0.squareRoot()))) < 2e-6)
+        } }
+    }
+
     @Test func activationsMatchTheirFormulas() throws {
-        let x = try Tensor(shape: [5], data: [-3, -0.5, 0, 0.7, 4])
+        let x = try Tensor(shape: [21], data: [-3, -0.5, 0, 0.7, 4, -90, 90, 1e-3] + randomValues(13, seed: 22, scale: 6))
         for (activation, formula) in [
             (Activation.silu, { (v: Double) in v / (1 + exp(-v)) }),
             (.gelu, { (v: Double) in 0.5 * v * (1 + erf(v / 2.0.squareRoot())) }),

@@ -42,6 +42,18 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                      int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
                      float scale, int causal, int64_t item_begin, int64_t item_end);
 
+/// Adds each channel's sum and sum of squares over rows [row_begin, row_end) of a rows × channels
+/// matrix into `sum` and `sumsq` (double, `channels` each).
+void chisel_channel_sums(const float *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,
+                         double *sumsq);
+/// out = x·scale[c] + shift[c] per channel (then SiLU when silu != 0) over rows [row_begin, row_end).
+void chisel_scale_shift(const float *x, float *out, int64_t channels, const float *scale, const float *shift,
+                        int silu, int64_t row_begin, int64_t row_end);
+/// GEGLU: rows of 2·width values → rows of width values a · GELU(b), b the second half.
+void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end);
+/// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.
+void chisel_activation(float *x, int64_t count, int kind);
+
 /// Whether this CPU runs oneDNN's bfloat16 kernels natively (AVX-512 BF16 or AMX).
 int chisel_bf16_supported(void);
 

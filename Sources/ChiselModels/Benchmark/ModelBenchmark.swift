@@ -59,6 +59,7 @@ public enum ModelBenchmark {
             rows.append(try time("UNet, CFG pair (batch 2) \(size)²", precision, repeats, log) {
                 _ = try unet(sample, timesteps: [500, 500], context: context)
             })
+            logProfile(log, runs: repeats + 1)
         }
         if parts.contains(.vae) {
             log("building the SD 1.5 VAE (\(precision.rawValue), random weights)")
@@ -67,7 +68,9 @@ public enum ModelBenchmark {
             let image = try Tensor(shape: [1, size, size, 3], data: noise(size * size * 3, seed: 3))
             let code = try Tensor(shape: [1, latent, latent, 4], data: noise(latent * latent * 4, seed: 4))
             rows.append(try time("VAE encode \(size)²", precision, repeats, log) { _ = try vae.encode(image) })
+            logProfile(log, runs: repeats + 1)
             rows.append(try time("VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
+            logProfile(log, runs: repeats + 1)
         }
         if parts.contains(.kernels) {
             let tokens = latent * latent
@@ -92,6 +95,14 @@ public enum ModelBenchmark {
             rows.append(try time("concat channels", precision, repeats, log) { _ = try Ops.concatChannels(x, x) })
         }
         return rows
+    }
+
+    /// With CHISEL_PROFILE=1, logs where the time of the last part went, per run.
+    private static func logProfile(_ log: (String) -> Void, runs: Int) {
+        guard KernelProfile.enabled else { return }
+        for entry in KernelProfile.report().prefix(25) {
+            log(String(format: "  %8.3f s  %5d calls  %@", entry.seconds / Double(runs), entry.calls / runs, entry.name))
+        }
     }
 
     /// Peak resident memory of this process so far, in bytes.

@@ -28,17 +28,7 @@ final class TransformerBlock: Sendable {
 
     /// GEGLU (Shazeer 2020): the projection's first half times GELU of its second half.
     static func gatedGELU(_ x: Tensor) throws -> Tensor {
-        let width = x.lastDimension / 2
-        var out = Tensor(zeros: Array(x.shape.dropLast()) + [width])
-        out.data.withUnsafeMutableBufferPointer { o in
-            x.data.withUnsafeBufferPointer { s in
-                for row in 0..<x.rows {
-                    let src = row * 2 * width, dst = row * width
-                    for i in 0..<width { o[dst + i] = s[src + i] * Activation.gelu.apply(s[src + width + i]) }
-                }
-            }
-        }
-        return out
+        try KernelProfile.measure("geglu") { try Ops.gatedGELU(x) }
     }
 }
 
