@@ -24,7 +24,7 @@ public enum Attention {
         let d = channels / heads
         let scale = 1 / Float(d).squareRoot()
         var out = Tensor(zeros: q.shape)
-        let items = Int(chisel_attention_items(Int64(batch), Int64(heads), Int64(queries)))
+        let items = Int(chisel_attention_items(Int64(batch), Int64(heads), Int64(queries), Int64(Parallel.cores)))
         let failures = Locked(0)
         KernelProfile.measure("attention \(queries)×\(keys)×\(channels)") { q.data.withUnsafeBufferPointer { qp in
             k.data.withUnsafeBufferPointer { kp in
@@ -34,7 +34,7 @@ public enum Attention {
                             let status = chisel_attention(
                                 qp.baseAddress, kp.baseAddress, vp.baseAddress, op.baseAddress, Int64(batch),
                                 Int64(heads), Int64(queries), Int64(keys), Int64(d), Int64(channels), Int64(channels),
-                                Int64(channels), Int64(channels), scale, causal ? 1 : 0, Int64(range.lowerBound),
+                                Int64(channels), Int64(channels), scale, causal ? 1 : 0, Int64(Parallel.cores), Int64(range.lowerBound),
                                 Int64(range.upperBound))
                             if status != 0 { failures.withLock { $0 += 1 } }
                         }

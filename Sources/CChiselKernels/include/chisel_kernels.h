@@ -34,13 +34,13 @@ void chisel_matmul_destroy(chisel_matmul *matmul);
 
 /// Multi-head attention softmax(q·kᵀ·scale)·v on row-major float matrices whose rows hold all
 /// heads side by side (row strides ldq, ldk, ldv, ldo; head h at columns h·d…h·d+d−1). Work is
-/// split into items (batch × heads × blocks of queries); this call runs items
-/// [item_begin, item_end), so callers can spread items over threads. Returns 0, or −1 when
-/// scratch memory cannot be allocated.
-int64_t chisel_attention_items(int64_t batch, int64_t heads, int64_t lq);
+/// split into items (batch × heads × ranges of query blocks, enough for `parallelism` threads);
+/// this call runs items [item_begin, item_end), so callers can spread items over threads.
+/// Returns 0, or −1 when scratch memory cannot be allocated.
+int64_t chisel_attention_items(int64_t batch, int64_t heads, int64_t lq, int64_t parallelism);
 int chisel_attention(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
                      int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
-                     float scale, int causal, int64_t item_begin, int64_t item_end);
+                     float scale, int causal, int64_t parallelism, int64_t item_begin, int64_t item_end);
 
 /// Adds each channel's sum and sum of squares over rows [row_begin, row_end) of a rows × channels
 /// matrix into `sum` and `sumsq` (double, `channels` each).
