@@ -10,5 +10,5 @@ struct Chisel: AsyncParsableCommand {
             other nodes' outputs. See docs/graph-format.md. Exit status: 0 on success, 1 when \
             anything failed, 64 for a wrong command line.
             """,
-        subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, StagesCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, StagesCommand.self, ModelCommand.self, BenchCommand.self])
 }

@@ -1,0 +1,73 @@
+import ArgumentParser
+import ChiselCore
+import ChiselModels
+import Foundation
+
+struct ModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "Work with checkpoints.", subcommands: [InspectCommand.self])
+}
+
+struct InspectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Say what a checkpoint is and list every problem found in it.",
+        discussion: """
+            PATH is a diffusers folder (with model_index.json) or a single .safetensors checkpoint \
+            in the original Stable Diffusion layout. Each component's network is built from its \
+            tensors to check them against its configuration. Exit status 1 when a problem is found.
+            """)
+
+    @Argument(help: "A diffusers folder or a .safetensors file.")
+    var path: String
+
+    @Option(name: .customLong("hint"),
+            help: ArgumentHelp("For single files, a config value the tensors cannot tell: unet.attention_head_dim=8, vae.norm_num_groups=32, text_encoder.num_attention_heads=12, prediction_type=v_prediction. Repeatable.",
+                               valueName: "key=value"))
+    var hints: [String] = []
+
+    func run() async throws {
+        var parsed: [String: JSONValue] = [:]
+        for hint in hints {
+            guard let equals = hint.firstIndex(of: "="), equals != hint.startIndex else {
+                Terminal.err("error: --hint \(hint): expected KEY=VALUE")
+                throw ExitCode.failure
+            }
+            parsed[String(hint[..<equals])] = parseLooseJSON(String(hint[hint.index(after: equals)...]))
+        }
+        let resolved = GraphCompiler.resolve(path, against: FileManager.default.currentDirectoryPath)
+        let report = ModelInspection.inspect(path: resolved, hints: parsed)
+        Terminal.out(report.path)
+        Terminal.out("  layout:            \(report.layout)")
+        if let family = report.family { Terminal.out("  family:            \(family)") }
+        if let inpainting = report.inpainting { Terminal.out("  inpainting:        \(inpainting ? "yes (9-channel UNet)" : "no")") }
+        if let prediction = report.predictionType { Terminal.out("  prediction type:   \(prediction)") }
+        if let latent = report.latentChannels { Terminal.out("  latent channels:   \(latent)") }
+        if let context = report.contextDimension { Terminal.out("  context dimension: \(context)") }
+        for component in report.components {
+            let dtypes = component.dtypes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            Terminal.out("  \(component.name): \(Self.grouped(component.parameters)) parameters in \(component.tensors) tensors (\(dtypes))")
+            for detail in component.details { Terminal.out("    \(detail)") }
+            for file in component.files { Terminal.out("    file: \(file)") }
+            if !component.unused.isEmpty {
+                Terminal.out("    \(component.unused.count) tensors not used by the network, e.g. \(component.unused.prefix(3).joined(separator: ", "))")
+            }
+        }
+        if report.problems.isEmpty {
+            Terminal.out("  problems: none")
+        } else {
+            Terminal.out("  problems: \(report.problems.count)")
+            for problem in report.problems { Terminal.err("error: \(problem)") }
+            throw ExitCode.failure
+        }
+    }
+
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n))
+        var out = ""
+        for (i, d) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(d)
+        }
+        return out
+    }
+}
