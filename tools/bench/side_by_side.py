@@ -1,0 +1,47 @@
+"""Runs `chisel bench --json` and diffusers_bench.py one after the other on this machine and
+prints the table of seconds and ratios (diffusers ÷ Chisel: above 1 means Chisel is faster).
+
+    python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chisel", default=os.path.join(HERE, "..", "..", ".build", "release", "chisel"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
+    args = parser.parse_args()
+    common = ["--repeats", str(args.repeats), "--size", str(args.size)]
+    chisel = json.loads(subprocess.run([args.chisel, "bench", "--json"] + common, check=True,
+                                       stdout=subprocess.PIPE, text=True).stdout)
+    reference = json.loads(subprocess.run([args.python, os.path.join(HERE, "diffusers_bench.py")] + common,
+                                          check=True, stdout=subprocess.PIPE, text=True).stdout)
+
+    def table(report):
+        out = {}
+        for result in report["results"]:
+            for row in result["rows"]:
+                out[(row["name"], result["precision"])] = row["seconds"]
+            out[("peak resident memory (GiB)", result["precision"])] = result["peak_resident_bytes"] / 2**30
+        return out
+
+    ours, theirs = table(chisel), table(reference)
+    print(f"diffusers {reference.get('diffusers')} / torch {reference.get('torch')}, {reference['threads']} threads")
+    print(f"| what | dtype | diffusers | Chisel | diffusers ÷ Chisel |")
+    print(f"| --- | --- | ---: | ---: | ---: |")
+    for key in theirs:
+        if key in ours:
+            name, precision = key
+            print(f"| {name} | {precision} | {theirs[key]:.2f} | {ours[key]:.2f} | {theirs[key] / ours[key]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
