@@ -160,6 +160,36 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(unfused.data, expected) < 1e-5)
     }
 
+    @Test func packedProjectionsMatchSeparateOnes() throws {
+        let (batch, l, c, m) = (2, 70, 24, 9)
+        let q = try Tensor(shape: [batch, l, c], data: randomValues(batch * l * c, seed: 30))
+        let k = try Tensor(shape: [batch, l, c], data: randomValues(batch * l * c, seed: 31))
+        let v = try Tensor(shape: [batch, l, c], data: randomValues(batch * l * c, seed: 32))
+        var packed = Tensor(zeros: [batch, l, 3 * c])
+        for row in 0..<(batch * l) {
+            for i in 0..<c {
+                packed.data[row * 3 * c + i] = q.data[row * c + i]
+                packed.data[row * 3 * c + c + i] = k.data[row * c + i]
+                packed.data[row * 3 * c + 2 * c + i] = v.data[row * c + i]
+            }
+        }
+        for causal in [false, true] {
+            let expected = Self.naiveAttention(q: q, k: k, v: v, heads: 3, causal: causal)
+            #expect(maxDifference(try Attention.compute(packedQKV: packed, heads: 3, causal: causal).data, expected) < 1e-5)
+        }
+        let kc = try Tensor(shape: [batch, m, c], data: randomValues(batch * m * c, seed: 33))
+        let vc = try Tensor(shape: [batch, m, c], data: randomValues(batch * m * c, seed: 34))
+        var kv = Tensor(zeros: [batch, m, 2 * c])
+        for row in 0..<(batch * m) {
+            for i in 0..<c {
+                kv.data[row * 2 * c + i] = kc.data[row * c + i]
+                kv.data[row * 2 * c + c + i] = vc.data[row * c + i]
+            }
+        }
+        let expected = Self.naiveAttention(q: q, k: kc, v: vc, heads: 3, causal: false)
+        #expect(maxDifference(try Attention.compute(q: q, packedKV: kv, heads: 3).data, expected) < 1e-5)
+    }
+
     @Test func upsampleConcatAndLayoutConversions() throws {
         let x = try Tensor(shape: [1, 2, 3, 2], data: (0..<12).map(Float.init))
         let up = try Ops.upsampleNearest(x, height: 4, width: 6)

@@ -1,27 +1,63 @@
+import ChiselCore
 import ChiselTensor
 
 /// diffusers' `Attention` (and CLIP's self-attention): q, k, v projections, multi-head scaled
 /// dot-product attention, and an output projection whose result is added to `residual`.
+///
+/// The projections are fused: self-attention runs one matmul to a row of [q | k | v], cross-
+/// attention one for q and one to [k | v] on the text; the attention kernel reads them in place.
 final class MultiHeadAttention: Sendable {
-    let toQ: Linear, toK: Linear, toV: Linear, toOut: Linear
+    enum Projection: Sendable {
+        case selfAttention(qkv: Linear)
+        case crossAttention(q: Linear, kv: Linear)
+    }
+
+    let projection: Projection
+    let toOut: Linear
     let heads: Int
 
     /// Names are diffusers' (`to_q`, `to_k`, `to_v`, `to_out.0`) unless `names` gives others.
-    init(_ w: ScopedWeights, queryDim: Int, contextDim: Int, heads: Int, precision: Precision,
+    /// `contextDim` nil means self-attention.
+    init(_ w: ScopedWeights, queryDim: Int, contextDim: Int?, heads: Int, precision: Precision,
          names: (q: String, k: String, v: String, out: String) = ("to_q", "to_k", "to_v", "to_out.0")) throws {
-        toQ = try Load.linear(w, names.q, in: queryDim, out: queryDim, precision: precision)
-        toK = try Load.linear(w, names.k, in: contextDim, out: queryDim, precision: precision)
-        toV = try Load.linear(w, names.v, in: contextDim, out: queryDim, precision: precision)
+        let sourceDim = contextDim ?? queryDim
+        func weights(_ name: String, in inFeatures: Int) throws -> (weight: [Float], bias: [Float]?) {
+            let shape = (try? w.shape("\(name).weight")) == [queryDim, inFeatures, 1, 1]
+                ? [queryDim, inFeatures, 1, 1] : [queryDim, inFeatures]
+            let weight = try w.floats("\(name).weight", shape: shape)
+            let bias = w.contains("\(name).bias") ? try w.floats("\(name).bias", shape: [queryDim]) : nil
+            return (weight, bias)
+        }
+        func fused(_ parts: [(weight: [Float], bias: [Float]?)], in inFeatures: Int) throws -> Linear {
+            let bias: [Float]? = parts.allSatisfy { $0.bias == nil } ? nil
+                : parts.flatMap { $0.bias ?? [Float](repeating: 0, count: queryDim) }
+            return try Linear(inFeatures: inFeatures, outFeatures: queryDim * parts.count,
+                              weights: parts.flatMap(\.weight), bias: bias, precision: precision)
+        }
+        let q = try weights(names.q, in: queryDim)
+        let k = try weights(names.k, in: sourceDim)
+        let v = try weights(names.v, in: sourceDim)
+        if contextDim == nil {
+            projection = .selfAttention(qkv: try fused([q, k, v], in: queryDim))
+        } else {
+            projection = .crossAttention(q: try fused([q], in: queryDim), kv: try fused([k, v], in: sourceDim))
+        }
         toOut = try Load.linear(w, names.out, in: queryDim, out: queryDim, precision: precision)
         self.heads = heads
     }
 
-    /// `x` is N×L×C; `context` N×M×contextDim (self-attention when nil).
+    /// `x` is N×L×C; `context` N×M×contextDim for cross-attention.
     func callAsFunction(_ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil, causal: Bool = false) throws
         -> Tensor
     {
-        let source = context ?? x
-        let attended = try Attention.compute(q: toQ(x), k: toK(source), v: toV(source), heads: heads, causal: causal)
+        let attended: Tensor
+        switch projection {
+        case .selfAttention(let qkv):
+            attended = try Attention.compute(packedQKV: qkv(x), heads: heads, causal: causal)
+        case .crossAttention(let q, let kv):
+            guard let context else { throw ChiselError(.internal, "cross-attention needs a context") }
+            attended = try Attention.compute(q: q(x), packedKV: kv(context), heads: heads)
+        }
         return try toOut(attended, adding: residual)
     }
 }

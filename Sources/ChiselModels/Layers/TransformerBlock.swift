@@ -10,7 +10,7 @@ final class TransformerBlock: Sendable {
 
     init(_ w: ScopedWeights, dim: Int, contextDim: Int, heads: Int, precision: Precision) throws {
         norm1 = try Load.layerNorm(w, "norm1", features: dim, epsilon: 1e-5)
-        selfAttention = try MultiHeadAttention(w.scoped("attn1."), queryDim: dim, contextDim: dim, heads: heads,
+        selfAttention = try MultiHeadAttention(w.scoped("attn1."), queryDim: dim, contextDim: nil, heads: heads,
                                                precision: precision)
         norm2 = try Load.layerNorm(w, "norm2", features: dim, epsilon: 1e-5)
         crossAttention = try MultiHeadAttention(w.scoped("attn2."), queryDim: dim, contextDim: contextDim, heads: heads,
@@ -67,7 +67,7 @@ final class VAEAttention: Sendable {
 
     init(_ w: ScopedWeights, channels: Int, groups: Int, precision: Precision) throws {
         norm = try Load.groupNorm(w, "group_norm", groups: groups, channels: channels, epsilon: 1e-6)
-        attention = try MultiHeadAttention(w, queryDim: channels, contextDim: channels, heads: 1, precision: precision)
+        attention = try MultiHeadAttention(w, queryDim: channels, contextDim: nil, heads: 1, precision: precision)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {

@@ -17,7 +17,7 @@ public final class CLIPTextModel: Sendable {
         init(_ w: ScopedWeights, config: CLIPTextConfig, precision: Precision) throws {
             let d = config.hiddenSize
             norm1 = try Load.layerNorm(w, "layer_norm1", features: d, epsilon: config.layerNormEpsilon)
-            attention = try MultiHeadAttention(w.scoped("self_attn."), queryDim: d, contextDim: d, heads: config.heads,
+            attention = try MultiHeadAttention(w.scoped("self_attn."), queryDim: d, contextDim: nil, heads: config.heads,
                                                precision: precision, names: ("q_proj", "k_proj", "v_proj", "out_proj"))
             norm2 = try Load.layerNorm(w, "layer_norm2", features: d, epsilon: config.layerNormEpsilon)
             fc1 = try Load.linear(w, "mlp.fc1", in: d, out: config.intermediateSize, precision: precision)
