@@ -19,7 +19,7 @@ struct CLIPTokenizerCorpusTests {
 
     @Test("SD1 folder, slow: encode, padded to 77, unpadded, decode")
     func slowSD1() throws {
-        let tokenizer = try CLIPTokenizer(folder: TokenizerFixtures.path("clip"))
+        let tokenizer = try TokenizerFixtures.sd1Slow.get()
         #expect(tokenizer.behavior == .slow)
         #expect(tokenizer.padTokenID == 49407 && tokenizer.modelMaxLength == 77)
         for prompt in try TokenizerFixtures.corpus() {
@@ -45,7 +45,7 @@ struct CLIPTokenizerCorpusTests {
 
     @Test("SD1 and SD2 folders, fast: CLIPTokenizerFast's ids")
     func fast() throws {
-        let sd1 = try CLIPTokenizer(folder: TokenizerFixtures.path("clip"), behavior: .fast)
+        let sd1 = try TokenizerFixtures.sd1Fast.get()
         let folder = try TokenizerFixtures.folder(configuration: "sd2")
         defer { TokenizerFixtures.removeFolder(folder) }
         let sd2 = try CLIPTokenizer(folder: folder, behavior: .fast)
@@ -98,7 +98,7 @@ struct CLIPTokenizerCorpusTests {
 
     @Test("tokenizing from many tasks at once gives the same ids (shared BPE cache)")
     func concurrentEncoding() async throws {
-        let tokenizer = try CLIPTokenizer(folder: TokenizerFixtures.path("clip"))
+        let tokenizer = try TokenizerFixtures.sd1Slow.get()
         let corpus = try TokenizerFixtures.corpus()
         let mismatches = await withTaskGroup(of: Int.self) { group in
             for round in 0..<4 {

@@ -37,6 +37,19 @@ enum TokenizerFixtures {
 
     static func path(_ name: String) throws -> String { try TokenizerFile.path(folder(), name) }
 
+    /// The SD1 fixture tokenizer, slow and fast, loaded once for all tests (loading takes a
+    /// fraction of a second in debug builds).
+    static let sd1Slow = load { try CLIPTokenizer(folder: path("clip"), behavior: .slow) }
+    static let sd1Fast = load { try CLIPTokenizer(folder: path("clip"), behavior: .fast) }
+
+    private static func load(_ body: () throws -> CLIPTokenizer) -> Result<CLIPTokenizer, ChiselError> {
+        do {
+            return .success(try body())
+        } catch {
+            return .failure(ChiselError.wrapping(error, code: .internal))
+        }
+    }
+
     static func corpus() throws -> [Prompt] {
         let file = try path("corpus.json")
         let root = try JSONParser.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), file: file)
