@@ -21,6 +21,8 @@ What it does:
    of prompts.py with the ids of transformers' slow CLIPTokenizer *without ftfy* (the
    BasicTokenizer clean-up that users get unless they install ftfy), of CLIPTokenizerFast,
    and of the small tokenizer.json.
+5. Writes sweep.json: one short text per code point of Unicode 14.0 through the slow and fast
+   tokenizers, hashed per block of 256 code points (see sweep.py).
 
 transformers is pinned to 4.57.x because the slow, pure-Python CLIPTokenizer and its
 BasicTokenizer fallback exist only in 4.x; transformers 5 replaced CLIPTokenizer by the
@@ -40,6 +42,7 @@ OUT = os.path.join(ROOT, "Tests", "ChiselModelsTests", "Fixtures", "tokenizer")
 sys.path.insert(0, HERE)
 
 import prompts  # noqa: E402
+import sweep  # noqa: E402
 
 import ftfy  # noqa: E402  (open_clip needs it; it is hidden from transformers below)
 import open_clip  # noqa: E402
@@ -264,6 +267,18 @@ def main():
         f.write('"prompts": [\n')
         f.write(",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in entries))
         f.write("\n]\n}\n")
+
+    slow_sweep = sweep.sweep(lambda texts: [slow1.encode(t, add_special_tokens=False) for t in texts])
+    fast_sweep = sweep.sweep(
+        lambda texts: [e.ids for e in fast1.backend_tokenizer.encode_batch(texts, add_special_tokens=False)])
+    with open(os.path.join(OUT, "sweep.json"), "w", encoding="utf-8") as f:
+        f.write("{\n")
+        f.write('"about": "Written by tools/tokenizer/generate.py (sweep.py): per block of 256 code points assigned in '
+                'Unicode 14.0, the count and a hash of the ids of the template, slow and fast SD1 tokenizers.",\n')
+        f.write(f'"template": {json.dumps(sweep.TEMPLATE)},\n')
+        f.write(f'"slow": {json.dumps(slow_sweep, separators=(",", ":"))},\n')
+        f.write(f'"fast": {json.dumps(fast_sweep, separators=(",", ":"))}\n')
+        f.write("}\n")
 
     print(f"{len(entries)} prompts; slow and fast differ on {len(differences)}:")
     for text in differences:

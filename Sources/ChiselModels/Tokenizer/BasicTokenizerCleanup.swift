@@ -1,5 +1,3 @@
-import Foundation
-
 /// The text clean-up of transformers' slow `CLIPTokenizer` when ftfy is not installed (the
 /// default: transformers does not depend on ftfy). `CLIPTokenizer._tokenize` then runs
 /// `" ".join(BasicTokenizer(strip_accents=False, do_split_on_punc=False).tokenize(text))`
@@ -31,7 +29,7 @@ enum BasicTokenizerCleanup {
                 cleaned.append(scalar)
             }
         }
-        let composed = Array(String(cleaned).precomposedStringWithCanonicalMapping.unicodeScalars)
+        let composed = CanonicalComposition.nfc(String(cleaned))
         var result: [Unicode.Scalar] = []
         result.reserveCapacity(composed.count)
         for word in PythonText.words(composed) {

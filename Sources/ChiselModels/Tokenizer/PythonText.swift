@@ -47,8 +47,10 @@ enum PythonText {
     static func appendFullLowercase(of scalar: Unicode.Scalar, to result: inout [Unicode.Scalar]) {
         if scalar.isASCII {
             result.append(scalar.value >= 0x41 && scalar.value <= 0x5A ? Unicode.Scalar(UInt8(scalar.value + 32)) : scalar)
-        } else {
+        } else if scalar.properties.changesWhenLowercased {
             result.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+        } else {
+            result.append(scalar)
         }
     }
 

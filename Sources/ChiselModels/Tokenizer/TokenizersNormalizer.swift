@@ -1,5 +1,3 @@
-import Foundation
-
 /// The normalizer of CLIP's tokenizer.json, which `CLIPTokenizerFast` (and transformers 5's
 /// `CLIPTokenizer`) run: `Sequence([NFC(), Replace(Regex("\s+"), " "), Lowercase()])` from
 /// transformers' `CLIPConverter`.
@@ -10,7 +8,7 @@ import Foundation
 /// becomes `σ`, not `ς`.
 enum TokenizersNormalizer {
     static func normalize<Text: StringProtocol>(_ text: Text) -> [Unicode.Scalar] {
-        let composed = String(text).precomposedStringWithCanonicalMapping.unicodeScalars
+        let composed = CanonicalComposition.nfc(String(text))
         var result: [Unicode.Scalar] = []
         result.reserveCapacity(composed.count)
         var inWhitespace = false
