@@ -24,7 +24,6 @@ public final class CLIPTokenizer: Sendable {
     /// The tokens matched before BPE, by id.
     public let addedTokens: [AddedToken]
 
-    private let vocabulary: [String: Int]
     private let tokensByID: [Int: String]
     private let encoder: BytePairEncoder
     private let preTokenizer: CLIPPreTokenizer
@@ -44,7 +43,6 @@ public final class CLIPTokenizer: Sendable {
         bosTokenID: Int, eosTokenID: Int, padTokenID: Int, unknownTokenID: Int, modelMaxLength: Int,
         behavior: Behavior, preTokenizer: CLIPPreTokenizer
     ) {
-        self.vocabulary = vocabulary
         self.addedTokens = addedTokens
         self.bosTokenID = bosTokenID
         self.eosTokenID = eosTokenID
