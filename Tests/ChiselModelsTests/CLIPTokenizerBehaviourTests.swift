@@ -26,7 +26,7 @@ struct CLIPTokenizerBehaviourTests {
     func sd2ExclamationMarks() throws {
         let folder = try TokenizerFixtures.folder(configuration: "sd2")
         defer { TokenizerFixtures.removeFolder(folder) }
-        let sd2 = try CLIPTokenizer(folder: folder)
+        let sd2 = try CLIPTokenizer(folder: folder, behavior: .slow)
         #expect(try Self.sd1().encode("hello!!!") == [3306, 995])
         #expect(sd2.encode("hello!!!") == [3306, 0, 0, 0])
         #expect(sd2("hello", maxLength: 5) == [49406, 3306, 49407, 0, 0])
@@ -84,13 +84,13 @@ struct CLIPTokenizerBehaviourTests {
         #expect(tokenizer.decode(Array(clef.prefix(1))) == "\u{FFFD}")
     }
 
-    @Test("a folder with both vocab.json and tokenizer.json is read as the slow tokenizer reads it")
+    @Test("a folder with both vocab.json and tokenizer.json is read from vocab.json, with transformers 5's behaviour by default")
     func folderPreference() throws {
         let folder = try TokenizerFixtures.folder(configuration: "clip")
         defer { TokenizerFixtures.removeFolder(folder) }
         try FileManager.default.copyItem(atPath: TokenizerFixtures.path("small.json"), toPath: folder + "/tokenizer.json")
         let tokenizer = try CLIPTokenizer(folder: folder)
-        #expect(tokenizer.behavior == .slow)
+        #expect(tokenizer.behavior == .fast)
         #expect(tokenizer.eosTokenID == 49407)
         let fromJSON = try CLIPTokenizer(
             tokenizerJSONPath: folder + "/tokenizer.json", configPath: folder + "/tokenizer_config.json")
@@ -104,11 +104,11 @@ struct CLIPTokenizerBehaviourTests {
         for name in ["vocab.json", "merges.txt"] {
             try FileManager.default.copyItem(atPath: TokenizerFixtures.path("clip/\(name)"), toPath: folder + "/" + name)
         }
-        let bare = try CLIPTokenizer(folder: folder)
+        let bare = try CLIPTokenizer(folder: folder, behavior: .slow)
         #expect(bare.bosTokenID == 49406 && bare.eosTokenID == 49407 && bare.padTokenID == 49407)
         #expect(bare.unknownTokenID == 49407 && bare.modelMaxLength == 77)
         try TokenizerFixtures.write(#"{"pad_token": "a</w>", "model_max_length": 64}"#, to: folder + "/tokenizer_config.json")
-        let custom = try CLIPTokenizer(folder: folder)
+        let custom = try CLIPTokenizer(folder: folder, behavior: .slow)
         #expect(custom.padTokenID == 320 && custom.modelMaxLength == 64)
         // "a</w>" is an added token now: only that exact text matches it.
         #expect(custom.encode("a a</w>") == [320, 320])

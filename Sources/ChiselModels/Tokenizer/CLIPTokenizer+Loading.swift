@@ -11,7 +11,9 @@ extension CLIPTokenizer {
     /// when present. vocab.json and merges.txt win when both kinds are there, as in
     /// transformers' slow `CLIPTokenizer`.
     ///
-    /// `behavior` defaults to `.slow` for vocab.json and merges.txt, `.fast` for tokenizer.json.
+    /// `behavior` defaults to `.fast`: what diffusers 0.42 with transformers 5 (the versions
+    /// Chisel's references pin) loads from either kind of folder. `.slow` gives transformers
+    /// 4.x's Python tokenizer without ftfy.
     public convenience init(folder: String, behavior: Behavior? = nil) throws {
         let vocabulary = TokenizerFile.path(folder, "vocab.json")
         let merges = TokenizerFile.path(folder, "merges.txt")
@@ -23,7 +25,7 @@ extension CLIPTokenizer {
         if TokenizerFile.exists(vocabulary) || TokenizerFile.exists(merges) {
             try self.init(
                 vocabularyPath: vocabulary, mergesPath: merges, configPath: configPath,
-                specialTokensMapPath: specialTokensMapPath, behavior: behavior ?? .slow)
+                specialTokensMapPath: specialTokensMapPath, behavior: behavior ?? .fast)
         } else if TokenizerFile.exists(tokenizerJSON) {
             try self.init(
                 tokenizerJSONPath: tokenizerJSON, configPath: configPath, specialTokensMapPath: specialTokensMapPath,
