@@ -19,6 +19,8 @@ public final class StableDiffusionModel: LoadedModel {
     public let unet: UNet2DConditionModel
     public let predictionType: PredictionType
     public let precision: Precision
+    /// The folder's `tokenizer/`; single-file checkpoints carry none.
+    public let tokenizer: CLIPTokenizer?
 
     public enum Family: String, Sendable {
         case sd1 = "Stable Diffusion 1.x"
@@ -30,7 +32,8 @@ public final class StableDiffusionModel: LoadedModel {
     }
 
     init(path: String, family: Family, textEncoder: CLIPTextModel, vae: AutoencoderKL, unet: UNet2DConditionModel,
-         predictionType: PredictionType, precision: Precision) {
+         predictionType: PredictionType, precision: Precision, tokenizer: CLIPTokenizer? = nil) {
+        self.tokenizer = tokenizer
         self.path = path
         self.family = family
         self.textEncoder = textEncoder
@@ -80,6 +83,8 @@ public final class StableDiffusionModel: LoadedModel {
             textEncoder: try CLIPTextModel(config: textConfig, weights: textFolder.weights, precision: precision),
             vae: try AutoencoderKL(config: VAEConfig(reader: vaeFolder.config), weights: vaeFolder.weights, precision: precision),
             unet: try UNet2DConditionModel(config: unetConfig, weights: unetFolder.weights, precision: precision),
-            predictionType: prediction, precision: precision)
+            predictionType: prediction, precision: precision,
+            tokenizer: FileManager.default.fileExists(atPath: folder + "/tokenizer")
+                ? try CLIPTokenizer(folder: folder + "/tokenizer") : nil)
     }
 }
