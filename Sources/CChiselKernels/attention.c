@@ -182,38 +182,53 @@ AVX512 static float exp_row_avx512(float *row, int64_t n, float shift) {
     return _mm512_reduce_add_ps(sum);
 }
 
-/// O[i][0..d) += Σ_j P[i][j]·V[j][0..d) for 4 rows at a time, up to 64 output columns per pass
-/// (only the vectors the head size needs).
+/// O[i][c0..c0+16·NV) += Σ_j P[i][j]·V[j][…] for 4 rows at a time. NV is a compile-time
+/// constant at each call site, so the accumulators stay in registers.
+AVX512 static inline __attribute__((always_inline)) void accumulate_tile(
+    const scratch *sc, const float *v, int64_t ldv, int64_t nq, int64_t nk, int64_t dp, int64_t c0, int64_t width,
+    const int nv) {
+    __mmask16 masks[4];
+    for (int u = 0; u < 4; u++) {
+        int64_t left = width - u * 16;
+        masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+        int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int u = 0; u < nv; u++)
+                acc[r][u] = _mm512_maskz_load_ps(masks[u], sc->o + (i0 + (r < rows ? r : 0)) * dp + c0 + u * 16);
+        const float *p = sc->s + i0 * BK;
+        const float *p1 = p + (rows > 1 ? 1 : 0) * BK, *p2 = p + (rows > 2 ? 2 : 0) * BK, *p3 = p + (rows > 3 ? 3 : 0) * BK;
+        for (int64_t j = 0; j < nk; j++) {
+            const float *vr = v + j * ldv + c0;
+            __m512 vv[4];
+            for (int u = 0; u < nv; u++) vv[u] = _mm512_maskz_loadu_ps(masks[u], vr + u * 16);
+            __m512 b0 = _mm512_set1_ps(p[j]), b1 = _mm512_set1_ps(p1[j]);
+            __m512 b2 = _mm512_set1_ps(p2[j]), b3 = _mm512_set1_ps(p3[j]);
+            for (int u = 0; u < nv; u++) {
+                acc[0][u] = _mm512_fmadd_ps(b0, vv[u], acc[0][u]);
+                acc[1][u] = _mm512_fmadd_ps(b1, vv[u], acc[1][u]);
+                acc[2][u] = _mm512_fmadd_ps(b2, vv[u], acc[2][u]);
+                acc[3][u] = _mm512_fmadd_ps(b3, vv[u], acc[3][u]);
+            }
+        }
+        // Rows past nq computed duplicates of row 0; only real rows are stored, masked so a
+        // head size that is not a multiple of 16 never writes past its row.
+        for (int r = 0; r < rows; r++)
+            for (int u = 0; u < nv; u++) _mm512_mask_store_ps(sc->o + (i0 + r) * dp + c0 + u * 16, masks[u], acc[r][u]);
+    }
+}
+
 AVX512 static void accumulate_avx512(const scratch *sc, const float *v, int64_t ldv, int64_t nq, int64_t nk,
                                      int64_t d, int64_t dp) {
     for (int64_t c0 = 0; c0 < d; c0 += 64) {
         int64_t width = d - c0 < 64 ? d - c0 : 64;
-        int nv = (int)((width + 15) / 16);
-        __mmask16 masks[4];
-        for (int u = 0; u < 4; u++) {
-            int64_t left = width - u * 16;
-            masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        }
-        for (int64_t i0 = 0; i0 < nq; i0 += 4) {
-            int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
-            __m512 acc[4][4];
-            for (int r = 0; r < 4; r++)
-                for (int u = 0; u < 4; u++)
-                    acc[r][u] = (r < rows && u < nv) ? _mm512_maskz_load_ps(masks[u], sc->o + (i0 + r) * dp + c0 + u * 16)
-                                                     : _mm512_setzero_ps();
-            const float *p = sc->s + i0 * BK;
-            for (int64_t j = 0; j < nk; j++) {
-                const float *vr = v + j * ldv + c0;
-                __m512 vv[4];
-                for (int u = 0; u < nv; u++) vv[u] = _mm512_maskz_loadu_ps(masks[u], vr + u * 16);
-                for (int r = 0; r < rows; r++) {
-                    __m512 pr = _mm512_set1_ps(p[r * BK + j]);
-                    for (int u = 0; u < nv; u++) acc[r][u] = _mm512_fmadd_ps(pr, vv[u], acc[r][u]);
-                }
-            }
-            // Masked: a head size that is not a multiple of 16 must not write past its row.
-            for (int r = 0; r < rows; r++)
-                for (int u = 0; u < nv; u++) _mm512_mask_store_ps(sc->o + (i0 + r) * dp + c0 + u * 16, masks[u], acc[r][u]);
+        switch ((width + 15) / 16) {
+        case 1: accumulate_tile(sc, v, ldv, nq, nk, dp, c0, width, 1); break;
+        case 2: accumulate_tile(sc, v, ldv, nq, nk, dp, c0, width, 2); break;
+        case 3: accumulate_tile(sc, v, ldv, nq, nk, dp, c0, width, 3); break;
+        default: accumulate_tile(sc, v, ldv, nq, nk, dp, c0, width, 4); break;
         }
     }
 }

@@ -188,3 +188,14 @@ void chisel_activation(float *x, int64_t count, int kind) {
         }
     }
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void chisel_keep_large_blocks(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}

@@ -52,7 +52,7 @@ public enum Attention {
         }
         let d = channels / heads
         let scale = 1 / Float(d).squareRoot()
-        var out = Tensor(zeros: [batch, queries, channels])
+        var out = Tensor(uninitialized: [batch, queries, channels])
         let items = Int(chisel_attention_items(Int64(batch), Int64(heads), Int64(queries), Int64(Parallel.cores)))
         let failures = Locked(0)
         KernelProfile.measure("attention \(queries)×\(keys)×\(channels)") { q.data.withUnsafeBufferPointer { qp in

@@ -80,7 +80,7 @@ public final class Conv2D: @unchecked Sendable {
             }
             output = residual
         } else {
-            output = Tensor(zeros: outShape)
+            output = Tensor(uninitialized: outShape)
         }
         let key = Key(n: n, h: h * 10_000 + pads.0 * 100 + pads.2, w: w * 10_000 + pads.1 * 100 + pads.3,
                       accumulate: residual != nil)

@@ -57,7 +57,7 @@ public final class Linear: @unchecked Sendable {
             }
             output = residual
         } else {
-            output = Tensor(zeros: outShape)
+            output = Tensor(uninitialized: outShape)
         }
         guard rows > 0 else { return output }
         let key = Key(rows: rows, accumulate: residual != nil)

@@ -46,7 +46,7 @@ public enum Ops {
             throw ChiselError(.internal, "cannot concatenate \(a.shape) and \(b.shape) along channels")
         }
         let ca = a.lastDimension, cb = b.lastDimension
-        var out = Tensor(zeros: Array(a.shape.dropLast()) + [ca + cb])
+        var out = Tensor(uninitialized: Array(a.shape.dropLast()) + [ca + cb])
         for row in 0..<a.rows {
             out.data.replaceSubrange((row * (ca + cb))..<(row * (ca + cb) + ca), with: a.data[(row * ca)..<((row + 1) * ca)])
             out.data.replaceSubrange((row * (ca + cb) + ca)..<((row + 1) * (ca + cb)), with: b.data[(row * cb)..<((row + 1) * cb)])
@@ -61,7 +61,7 @@ public enum Ops {
         try KernelProfile.measure("upsample") {
         guard x.rank == 4 else { throw ChiselError(.internal, "upsample expects N×H×W×C, got \(x.shape)") }
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        var out = Tensor(zeros: [n, height, width, c])
+        var out = Tensor(uninitialized: [n, height, width, c])
         out.data.withUnsafeMutableBufferPointer { o in
             x.data.withUnsafeBufferPointer { s in
                 Parallel.forEachChunk(n * height) { range in
@@ -86,7 +86,7 @@ public enum Ops {
     public static func gatedGELU(_ x: Tensor) throws -> Tensor {
         guard x.lastDimension % 2 == 0 else { throw ChiselError(.internal, "GEGLU needs an even width, got \(x.shape)") }
         let width = x.lastDimension / 2
-        var out = Tensor(zeros: Array(x.shape.dropLast()) + [width])
+        var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [width])
         x.data.withUnsafeBufferPointer { s in
             out.data.withUnsafeMutableBufferPointer { o in
                 guard let src = s.baseAddress, let dst = o.baseAddress else { return }

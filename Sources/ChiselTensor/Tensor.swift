@@ -22,6 +22,14 @@ public struct Tensor: Sendable, Equatable {
         self.data = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 
+    /// A tensor whose values are about to be overwritten: skips zero-filling, which for the
+    /// large activations of a UNet costs as much as some of the kernels that write them.
+    public init(uninitialized shape: [Int]) {
+        self.shape = shape
+        let count = shape.reduce(1, *)
+        self.data = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
     public var count: Int { data.count }
     public var rank: Int { shape.count }
     /// The size of the last dimension (channels or features).

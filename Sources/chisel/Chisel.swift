@@ -1,7 +1,22 @@
 import ArgumentParser
+import ChiselTensor
 
 @main
 struct Chisel: AsyncParsableCommand {
+    static func main() async {
+        Allocator.keepLargeBlocks()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "chisel",
         abstract: "Edit images with diffusion-model pipelines declared as JSON graphs.",

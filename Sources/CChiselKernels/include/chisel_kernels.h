@@ -54,6 +54,9 @@ void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, 
 /// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.
 void chisel_activation(float *x, int64_t count, int kind);
 
+/// Makes glibc's malloc keep freed large blocks for reuse instead of unmapping them.
+void chisel_keep_large_blocks(void);
+
 /// Whether this CPU runs oneDNN's bfloat16 kernels natively (AVX-512 BF16 or AMX).
 int chisel_bf16_supported(void);
 
