@@ -6,47 +6,57 @@ import Foundation
 /// computed a block of queries at a time so the full score matrix never exists: a 64×64 latent
 /// has 4096 tokens, and all of its scores for 8 heads would take 512 MiB.
 public enum Attention {
+    /// Whether the CPU has AVX-512 BF16 for the bfloat16 kernel (else `.bf16` runs the FP32 one).
+    public static let bf16Supported = chisel_attention_bf16_supported() != 0
+
     /// Queries per block: the score buffer holds `blockSize × keys` floats.
     public static let blockSize = 256
 
     /// Attention over a fused projection: `qkv` is N×L×3C with queries, keys and values side by
     /// side in each row (one matmul instead of three, and no copies to split them).
-    public static func compute(packedQKV qkv: Tensor, heads: Int, causal: Bool = false) throws -> Tensor {
+    public static func compute(packedQKV qkv: Tensor, heads: Int, causal: Bool = false, precision: Precision = .f32)
+        throws -> Tensor
+    {
         guard qkv.rank == 3, qkv.shape[2] % 3 == 0 else {
             throw ChiselError(.internal, "packed attention expects N×L×3C, got \(qkv.shape)")
         }
         let c = qkv.shape[2] / 3
         return try strided(q: qkv, qOffset: 0, k: qkv, kOffset: c, v: qkv, vOffset: 2 * c, batch: qkv.shape[0],
-                           queries: qkv.shape[1], keys: qkv.shape[1], channels: c, heads: heads, causal: causal)
+                           queries: qkv.shape[1], keys: qkv.shape[1], channels: c, heads: heads, causal: causal,
+                           precision: precision)
     }
 
     /// Queries N×Lq×C against keys and values packed side by side in `kv` (N×Lk×2C).
-    public static func compute(q: Tensor, packedKV kv: Tensor, heads: Int) throws -> Tensor {
+    public static func compute(q: Tensor, packedKV kv: Tensor, heads: Int, precision: Precision = .f32) throws -> Tensor {
         guard q.rank == 3, kv.rank == 3, kv.shape[0] == q.shape[0], kv.shape[2] == 2 * q.shape[2] else {
             throw ChiselError(.internal, "attention shapes q \(q.shape), packed kv \(kv.shape)")
         }
         return try strided(q: q, qOffset: 0, k: kv, kOffset: 0, v: kv, vOffset: q.shape[2], batch: q.shape[0],
-                           queries: q.shape[1], keys: kv.shape[1], channels: q.shape[2], heads: heads, causal: false)
+                           queries: q.shape[1], keys: kv.shape[1], channels: q.shape[2], heads: heads, causal: false,
+                           precision: precision)
     }
 
     /// `q` is N×Lq×C, `k` and `v` N×Lk×C, with C split into `heads` heads of C/heads features.
     /// With `causal`, query i only sees keys 0…i (CLIP's text encoder). Runs the fused kernel of
     /// `chisel_attention` (blocks of 64 queries against blocks of 256 keys, online softmax),
     /// its work items spread over the cores.
-    public static func compute(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false) throws -> Tensor {
+    public static func compute(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false,
+                               precision: Precision = .f32) throws -> Tensor {
         guard q.rank == 3, k.rank == 3, v.rank == 3, q.shape[0] == k.shape[0], k.shape == v.shape,
             q.shape[2] == k.shape[2], heads > 0, q.shape[2] % heads == 0
         else {
             throw ChiselError(.internal, "attention shapes q \(q.shape), k \(k.shape), v \(v.shape) with \(heads) heads")
         }
         return try strided(q: q, qOffset: 0, k: k, kOffset: 0, v: v, vOffset: 0, batch: q.shape[0], queries: q.shape[1],
-                           keys: k.shape[1], channels: q.shape[2], heads: heads, causal: causal)
+                           keys: k.shape[1], channels: q.shape[2], heads: heads, causal: causal, precision: precision)
     }
 
     /// The fused kernel on row-major buffers whose rows may hold more than one of q, k, v: each
     /// starts `offset` floats into its rows, and rows are as long as their tensor's last dimension.
     static func strided(q: Tensor, qOffset: Int, k: Tensor, kOffset: Int, v: Tensor, vOffset: Int, batch: Int,
-                        queries: Int, keys: Int, channels: Int, heads: Int, causal: Bool) throws -> Tensor {
+                        queries: Int, keys: Int, channels: Int, heads: Int, causal: Bool, precision: Precision) throws
+        -> Tensor
+    {
         guard heads > 0, channels % heads == 0 else {
             throw ChiselError(.internal, "\(heads) heads do not divide \(channels) channels")
         }
@@ -60,8 +70,9 @@ public enum Attention {
                 v.data.withUnsafeBufferPointer { vp in
                     out.data.withUnsafeMutableBufferPointer { op in
                         guard let q0 = qp.baseAddress, let k0 = kp.baseAddress, let v0 = vp.baseAddress else { return }
+                        let kernel = precision == .bf16 && bf16Supported ? chisel_attention_bf16 : chisel_attention
                         Parallel.forEachChunk(items) { range in
-                            let status = chisel_attention(
+                            let status = kernel(
                                 q0 + qOffset, k0 + kOffset, v0 + vOffset, op.baseAddress, Int64(batch),
                                 Int64(heads), Int64(queries), Int64(keys), Int64(d), Int64(q.lastDimension),
                                 Int64(k.lastDimension), Int64(v.lastDimension), Int64(channels), scale, causal ? 1 : 0,

@@ -158,6 +158,11 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(fused.data, expected) < 1e-5)
         let unfused = try Attention.computeUnfused(q: q, k: k, v: v, heads: heads, causal: causal)
         #expect(maxDifference(unfused.data, expected) < 1e-5)
+        // bfloat16 products: inputs rounded to 8 significant bits; outputs here are at most ~1.
+        let half = try Attention.compute(q: q, k: k, v: v, heads: heads, causal: causal, precision: .bf16)
+        let halfError = maxDifference(half.data, expected)
+        #expect(halfError < 0.03, "bf16 error \(halfError)")
+        if Attention.bf16Supported { #expect(halfError > 1e-6) }
     }
 
     @Test func packedProjectionsMatchSeparateOnes() throws {

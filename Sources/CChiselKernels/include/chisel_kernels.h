@@ -42,6 +42,13 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                      int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
                      float scale, int causal, int64_t parallelism, int64_t item_begin, int64_t item_end);
 
+/// The same attention with both products in bfloat16 (AVX-512 BF16), FP32 softmax and output;
+/// returns −2 where the CPU lacks the instructions (check chisel_attention_bf16_supported).
+int chisel_attention_bf16(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
+                          int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
+                          float scale, int causal, int64_t parallelism, int64_t item_begin, int64_t item_end);
+int chisel_attention_bf16_supported(void);
+
 /// Adds each channel's sum and sum of squares over rows [row_begin, row_end) of a rows × channels
 /// matrix into `sum` and `sumsq` (double, `channels` each).
 void chisel_channel_sums(const float *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,

@@ -15,6 +15,7 @@ final class MultiHeadAttention: Sendable {
     let projection: Projection
     let toOut: Linear
     let heads: Int
+    let precision: Precision
 
     /// Names are diffusers' (`to_q`, `to_k`, `to_v`, `to_out.0`) unless `names` gives others.
     /// `contextDim` nil means self-attention.
@@ -44,6 +45,7 @@ final class MultiHeadAttention: Sendable {
         }
         toOut = try Load.linear(w, names.out, in: queryDim, out: queryDim, precision: precision)
         self.heads = heads
+        self.precision = precision
     }
 
     /// `x` is N×L×C; `context` N×M×contextDim for cross-attention.
@@ -53,10 +55,10 @@ final class MultiHeadAttention: Sendable {
         let attended: Tensor
         switch projection {
         case .selfAttention(let qkv):
-            attended = try Attention.compute(packedQKV: qkv(x), heads: heads, causal: causal)
+            attended = try Attention.compute(packedQKV: qkv(x), heads: heads, causal: causal, precision: precision)
         case .crossAttention(let q, let kv):
             guard let context else { throw ChiselError(.internal, "cross-attention needs a context") }
-            attended = try Attention.compute(q: q(x), packedKV: kv(context), heads: heads)
+            attended = try Attention.compute(q: q(x), packedKV: kv(context), heads: heads, precision: precision)
         }
         return try toOut(attended, adding: residual)
     }

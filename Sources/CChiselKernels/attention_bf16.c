@@ -1,0 +1,261 @@
+#include "chisel_kernels.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The attention kernel of attention.c with its two products in bfloat16 (AVX-512 BF16's
+// vdpbf16ps: pairs of bf16 multiplied and accumulated in FP32), for `.bf16` networks. Scores,
+// softmax and the output stay FP32; keys, values, queries and probabilities are rounded to bf16,
+// as PyTorch's bf16 attention rounds them.
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define BF16 __attribute__((target("avx512f,avx512bf16,fma")))
+
+enum { BQ = 64, BK = 256, TR = 6 };
+
+static inline uint32_t bf16_bits(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFFu)) return (bits >> 16) | 0x40;  // NaN
+    return (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+}
+
+static inline uint32_t pair(float lo, float hi) { return bf16_bits(lo) | (bf16_bits(hi) << 16); }
+
+BF16 static inline __m512 exp16b(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+typedef struct {
+    uint32_t *q2;   // BQ × dh: scaled query pairs
+    uint32_t *kt2;  // dh × ldk2: key pairs along features, transposed
+    uint32_t *v2;   // (lk/2 + 1) × dp: value pairs along keys
+    uint32_t *p2;   // BQ × BK/2: probability pairs along keys
+    float *s, *o, *m, *l;
+    int64_t ldk2;
+} scratch16;
+
+static int alloc16(scratch16 *sc, int64_t dh, int64_t dp, int64_t lk) {
+    sc->ldk2 = (lk + 15) / 16 * 16 + BK;
+    sc->q2 = aligned_alloc(64, (size_t)(BQ * ((dh + 15) / 16 * 16)) * 4);
+    sc->kt2 = aligned_alloc(64, (size_t)(dh * sc->ldk2) * 4);
+    sc->v2 = aligned_alloc(64, (size_t)((lk / 2 + BK) * dp) * 4);
+    sc->p2 = aligned_alloc(64, (size_t)(BQ * BK / 2) * 4);
+    sc->s = aligned_alloc(64, (size_t)(BQ * BK) * 4);
+    sc->o = aligned_alloc(64, (size_t)(BQ * dp) * 4);
+    sc->m = aligned_alloc(64, BQ * 4);
+    sc->l = aligned_alloc(64, BQ * 4);
+    return sc->q2 && sc->kt2 && sc->v2 && sc->p2 && sc->s && sc->o && sc->m && sc->l;
+}
+
+static void free16(scratch16 *sc) {
+    free(sc->q2); free(sc->kt2); free(sc->v2); free(sc->p2); free(sc->s); free(sc->o); free(sc->m); free(sc->l);
+}
+
+BF16 static void scores16(const scratch16 *sc, int64_t j0, int64_t nq, int64_t nk, int64_t dh, int64_t ldq2) {
+    int64_t chunks = (nk + 63) / 64;
+    for (int64_t i0 = 0; i0 < nq; i0 += TR) {
+        int64_t rows = nq - i0 < TR ? nq - i0 : TR;
+        const uint32_t *q = sc->q2 + i0 * ldq2;
+        for (int64_t c = 0; c < chunks; c++) {
+            __m512 acc[TR][4];
+            for (int r = 0; r < TR; r++)
+                for (int u = 0; u < 4; u++) acc[r][u] = _mm512_setzero_ps();
+            const uint32_t *kt = sc->kt2 + j0 + c * 64;
+            for (int64_t p = 0; p < dh; p++) {
+                const uint32_t *k = kt + p * sc->ldk2;
+                __m512bh k0 = (__m512bh)_mm512_loadu_si512(k), k1 = (__m512bh)_mm512_loadu_si512(k + 16);
+                __m512bh k2 = (__m512bh)_mm512_loadu_si512(k + 32), k3 = (__m512bh)_mm512_loadu_si512(k + 48);
+                for (int r = 0; r < TR; r++) {
+                    // Rows past nq read row 0's queries; their scores are never used.
+                    __m512bh qv = (__m512bh)_mm512_set1_epi32((int)q[(r < rows ? r : 0) * ldq2 + p]);
+                    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], qv, k0);
+                    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], qv, k1);
+                    acc[r][2] = _mm512_dpbf16_ps(acc[r][2], qv, k2);
+                    acc[r][3] = _mm512_dpbf16_ps(acc[r][3], qv, k3);
+                }
+            }
+            for (int r = 0; r < rows; r++)
+                for (int u = 0; u < 4; u++) _mm512_store_ps(sc->s + (i0 + r) * BK + c * 64 + u * 16, acc[r][u]);
+        }
+    }
+}
+
+BF16 static inline __attribute__((always_inline)) void pv16_tile(const scratch16 *sc, int64_t jp0, int64_t nq,
+                                                                  int64_t npairs, int64_t dp, int64_t c0,
+                                                                  int64_t width, const int nv) {
+    __mmask16 masks[4];
+    for (int u = 0; u < 4; u++) {
+        int64_t left = width - u * 16;
+        masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+    for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+        int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int u = 0; u < nv; u++)
+                acc[r][u] = _mm512_maskz_load_ps(masks[u], sc->o + (i0 + (r < rows ? r : 0)) * dp + c0 + u * 16);
+        const uint32_t *p0 = sc->p2 + i0 * (BK / 2);
+        const uint32_t *p1 = p0 + (rows > 1 ? 1 : 0) * (BK / 2), *p2 = p0 + (rows > 2 ? 2 : 0) * (BK / 2);
+        const uint32_t *p3 = p0 + (rows > 3 ? 3 : 0) * (BK / 2);
+        for (int64_t jp = 0; jp < npairs; jp++) {
+            const uint32_t *vr = sc->v2 + (jp0 + jp) * dp + c0;
+            __m512bh vv[4];
+            for (int u = 0; u < nv; u++) vv[u] = (__m512bh)_mm512_load_si512(vr + u * 16);
+            __m512bh b0 = (__m512bh)_mm512_set1_epi32((int)p0[jp]), b1 = (__m512bh)_mm512_set1_epi32((int)p1[jp]);
+            __m512bh b2 = (__m512bh)_mm512_set1_epi32((int)p2[jp]), b3 = (__m512bh)_mm512_set1_epi32((int)p3[jp]);
+            for (int u = 0; u < nv; u++) {
+                acc[0][u] = _mm512_dpbf16_ps(acc[0][u], b0, vv[u]);
+                acc[1][u] = _mm512_dpbf16_ps(acc[1][u], b1, vv[u]);
+                acc[2][u] = _mm512_dpbf16_ps(acc[2][u], b2, vv[u]);
+                acc[3][u] = _mm512_dpbf16_ps(acc[3][u], b3, vv[u]);
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            for (int u = 0; u < nv; u++) _mm512_mask_store_ps(sc->o + (i0 + r) * dp + c0 + u * 16, masks[u], acc[r][u]);
+    }
+}
+
+BF16 static void pv16(const scratch16 *sc, int64_t jp0, int64_t nq, int64_t npairs, int64_t d, int64_t dp) {
+    for (int64_t c0 = 0; c0 < d; c0 += 64) {
+        int64_t width = d - c0 < 64 ? d - c0 : 64;
+        switch ((width + 15) / 16) {
+        case 1: pv16_tile(sc, jp0, nq, npairs, dp, c0, width, 1); break;
+        case 2: pv16_tile(sc, jp0, nq, npairs, dp, c0, width, 2); break;
+        case 3: pv16_tile(sc, jp0, nq, npairs, dp, c0, width, 3); break;
+        default: pv16_tile(sc, jp0, nq, npairs, dp, c0, width, 4); break;
+        }
+    }
+}
+
+BF16 static float row_softmax16(float *row, uint32_t *pairs, int64_t n, int64_t visible, float *m, float *l,
+                                float *o, int64_t d) {
+    __m512 mx = _mm512_set1_ps(*m);
+    int64_t j = 0;
+    for (; j + 16 <= visible; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(row + j));
+    if (j < visible) mx = _mm512_mask_max_ps(mx, (__mmask16)((1u << (visible - j)) - 1), mx, _mm512_loadu_ps(row + j));
+    float peak = _mm512_reduce_max_ps(mx);
+    __m512 sh = _mm512_set1_ps(peak), sum = _mm512_setzero_ps();
+    for (j = 0; j < n; j += 32) {
+        // Two vectors of 16 probabilities become 16 bf16 pairs; keys past `visible` get 0.
+        __mmask16 m0 = j >= visible ? 0 : (visible - j >= 16 ? 0xFFFF : (__mmask16)((1u << (visible - j)) - 1));
+        __mmask16 m1 = j + 16 >= visible ? 0 : (visible - j - 16 >= 16 ? 0xFFFF : (__mmask16)((1u << (visible - j - 16)) - 1));
+        __m512 e0 = _mm512_maskz_mov_ps(m0, exp16b(_mm512_sub_ps(_mm512_maskz_loadu_ps(m0, row + j), sh)));
+        __m512 e1 = _mm512_maskz_mov_ps(m1, exp16b(_mm512_sub_ps(_mm512_maskz_loadu_ps(m1, row + j + 16), sh)));
+        // Interleave so pair k holds keys j+2k and j+2k+1.
+        __m512 lo = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), e1);
+        __m512 hi = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), e1);
+        __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);  // lanes 0..15 from lo, 16..31 from hi
+        // cvtne2ps puts `lo` in the low 16 bf16 and `hi` in the high 16; pairs need them interleaved.
+        __m256i l16 = _mm512_castsi512_si256((__m512i)packed), h16 = _mm512_extracti64x4_epi64((__m512i)packed, 1);
+        __m512i lw = _mm512_cvtepu16_epi32(l16), hw = _mm512_cvtepu16_epi32(h16);
+        _mm512_storeu_si512(pairs + j / 2, _mm512_or_si512(lw, _mm512_slli_epi32(hw, 16)));
+        sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
+    }
+    float total = _mm512_reduce_add_ps(sum);
+    float correction = *m == -INFINITY ? 0.0f : expf(*m - peak);
+    *l = *l * correction + total;
+    *m = peak;
+    if (correction != 1.0f)
+        for (int64_t t = 0; t < d; t++) o[t] *= correction;
+    return peak;
+}
+
+int chisel_attention_bf16(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
+                          int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
+                          float scale, int causal, int64_t parallelism, int64_t item_begin, int64_t item_end) {
+    int64_t dp = (d + 15) / 16 * 16, dh = (d + 1) / 2, ldq2 = (dh + 15) / 16 * 16;
+    int64_t qblocks = (lq + BQ - 1) / BQ;
+    int64_t parts = chisel_attention_items(batch, heads, lq, parallelism) / (batch * heads);
+    scratch16 sc;
+    if (!alloc16(&sc, dh, dp, lk)) { free16(&sc); return -1; }
+    memset(sc.q2, 0, (size_t)(BQ * ldq2) * 4);
+    int64_t packed = -1;
+    int64_t pairs_total = (lk + 1) / 2;
+    for (int64_t item = item_begin; item < item_end; item++) {
+        int64_t bh = item / parts, part = item % parts, b = bh / heads, h = bh % heads;
+        const float *qh = q + b * lq * ldq + h * d, *kh = k + b * lk * ldk + h * d, *vh = v + b * lk * ldv + h * d;
+        if (packed != bh) {
+            for (int64_t p = 0; p < dh; p++) {
+                uint32_t *row = sc.kt2 + p * sc.ldk2;
+                for (int64_t j = 0; j < lk; j++)
+                    row[j] = pair(kh[j * ldk + 2 * p], 2 * p + 1 < d ? kh[j * ldk + 2 * p + 1] : 0.0f);
+                memset(row + lk, 0, (size_t)(sc.ldk2 - lk) * 4);
+            }
+            for (int64_t jp = 0; jp < pairs_total + BK / 2; jp++) {
+                uint32_t *row = sc.v2 + jp * dp;
+                for (int64_t c = 0; c < dp; c++) {
+                    float lo = (c < d && 2 * jp < lk) ? vh[2 * jp * ldv + c] : 0.0f;
+                    float hi = (c < d && 2 * jp + 1 < lk) ? vh[(2 * jp + 1) * ldv + c] : 0.0f;
+                    row[c] = pair(lo, hi);
+                }
+            }
+            packed = bh;
+        }
+        int64_t first = qblocks * part / parts, last = qblocks * (part + 1) / parts;
+        for (int64_t qb = first; qb < last; qb++) {
+            int64_t i0 = qb * BQ, nq = lq - i0 < BQ ? lq - i0 : BQ;
+            for (int64_t i = 0; i < nq; i++)
+                for (int64_t p = 0; p < dh; p++)
+                    sc.q2[i * ldq2 + p] = pair(qh[(i0 + i) * ldq + 2 * p] * scale,
+                                               2 * p + 1 < d ? qh[(i0 + i) * ldq + 2 * p + 1] * scale : 0.0f);
+            memset(sc.o, 0, (size_t)(BQ * dp) * 4);
+            for (int64_t i = 0; i < BQ; i++) { sc.m[i] = -INFINITY; sc.l[i] = 0; }
+            int64_t key_end = causal ? (i0 + nq < lk ? i0 + nq : lk) : lk;
+            for (int64_t j0 = 0; j0 < key_end; j0 += BK) {
+                int64_t nk = key_end - j0 < BK ? key_end - j0 : BK;
+                int64_t rounded = (nk + 31) / 32 * 32;
+                scores16(&sc, j0, nq, nk, dh, ldq2);
+                for (int64_t i = 0; i < nq; i++) {
+                    int64_t visible = nk;
+                    if (causal) {
+                        int64_t last_key = i0 + i - j0;
+                        visible = last_key + 1 < nk ? (last_key + 1 > 0 ? last_key + 1 : 0) : nk;
+                    }
+                    if (visible == 0) {
+                        memset(sc.p2 + i * (BK / 2), 0, (size_t)(BK / 2) * 4);
+                        continue;
+                    }
+                    row_softmax16(sc.s + i * BK, sc.p2 + i * (BK / 2), rounded, visible, &sc.m[i], &sc.l[i],
+                                  sc.o + i * dp, d);
+                }
+                pv16(&sc, j0 / 2, nq, (nk + 1) / 2, d, dp);
+            }
+            float *oh = out + b * lq * ldo + h * d;
+            for (int64_t i = 0; i < nq; i++) {
+                float inv = sc.l[i] > 0 ? 1.0f / sc.l[i] : 0.0f;
+                for (int64_t t = 0; t < d; t++) oh[(i0 + i) * ldo + t] = sc.o[i * dp + t] * inv;
+            }
+        }
+    }
+    free16(&sc);
+    return 0;
+}
+
+int chisel_attention_bf16_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+}
+#else
+int chisel_attention_bf16(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
+                          int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
+                          float scale, int causal, int64_t parallelism, int64_t item_begin, int64_t item_end) {
+    return -2;
+}
+
+int chisel_attention_bf16_supported(void) { return 0; }
+#endif
