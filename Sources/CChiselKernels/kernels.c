@@ -29,12 +29,13 @@ static int fail(char *error, size_t size, const char *what, dnnl_status_t status
         if (s_ != dnnl_success) { fail(error, error_size, what, s_); goto failed; } \
     } while (0)
 
-/// A plain user buffer and, when the primitive wants another layout, its reordered copy.
+/// A plain user buffer and, when the primitive wants another layout (or dtype), the reorder to
+/// it. The reordered copy lives only for one run, so a network's kernels do not each keep an
+/// activation-sized buffer.
 typedef struct {
     dnnl_memory_desc_t user_md;
     dnnl_memory_desc_t kernel_md;
     dnnl_primitive_t reorder;
-    void *kernel_buffer;
     int needs_reorder;
 } staged_input;
 
@@ -50,20 +51,24 @@ static dnnl_status_t stage_create(staged_input *staged, const dnnl_memory_desc_t
     if (s != dnnl_success) return s;
     s = dnnl_primitive_create(&staged->reorder, pd);
     dnnl_primitive_desc_destroy(pd);
-    if (s != dnnl_success) return s;
-    staged->kernel_buffer = aligned_alloc(64, (dnnl_memory_desc_get_size(kernel) + 63) / 64 * 64);
-    return staged->kernel_buffer ? dnnl_success : dnnl_out_of_memory;
+    return s;
 }
 
-/// Returns the buffer the kernel reads: `data` itself, or the reordered copy.
-static dnnl_status_t stage_run(staged_input *staged, dnnl_stream_t stream, const void *data, void **kernel_data) {
+/// Sets `kernel_data` to the buffer the kernel reads: `data` itself, or a reordered copy in
+/// `*owned`, which the caller frees after the run.
+static dnnl_status_t stage_run(staged_input *staged, dnnl_stream_t stream, const void *data, void **kernel_data,
+                               void **owned) {
+    *owned = NULL;
     if (!staged->needs_reorder) {
         *kernel_data = (void *)data;
         return dnnl_success;
     }
+    size_t size = dnnl_memory_desc_get_size(&staged->kernel_md);
+    *owned = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!*owned) return dnnl_out_of_memory;
     dnnl_memory_t from = NULL, to = NULL;
     dnnl_status_t s = dnnl_memory_create(&from, &staged->user_md, get_engine(), (void *)data);
-    if (s == dnnl_success) s = dnnl_memory_create(&to, &staged->kernel_md, get_engine(), staged->kernel_buffer);
+    if (s == dnnl_success) s = dnnl_memory_create(&to, &staged->kernel_md, get_engine(), *owned);
     if (s == dnnl_success) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
         s = dnnl_primitive_execute(staged->reorder, stream, 2, args);
@@ -71,13 +76,12 @@ static dnnl_status_t stage_run(staged_input *staged, dnnl_stream_t stream, const
     }
     if (from) dnnl_memory_destroy(from);
     if (to) dnnl_memory_destroy(to);
-    *kernel_data = staged->kernel_buffer;
+    *kernel_data = *owned;
     return s;
 }
 
 static void stage_destroy(staged_input *staged) {
     if (staged->reorder) dnnl_primitive_destroy(staged->reorder);
-    free(staged->kernel_buffer);
 }
 
 /// Reorders weights once into the kernel's layout; the result is owned by the caller.
@@ -213,10 +217,10 @@ static int core_run(kernel_core *core, const float *src, float *dst, char *error
     dnnl_stream_t stream = NULL;
     dnnl_memory_t m_src = NULL, m_weights = NULL, m_bias = NULL, m_dst = NULL, m_scratch = NULL;
     void *scratch = NULL;
-    void *kernel_src = NULL;
+    void *kernel_src = NULL, *staged_copy = NULL;
     int result = 0;
     CHECK(dnnl_stream_create(&stream, get_engine(), dnnl_stream_default_flags), "stream");
-    CHECK(stage_run(&core->src, stream, src, &kernel_src), "source reorder");
+    CHECK(stage_run(&core->src, stream, src, &kernel_src, &staged_copy), "source reorder");
     size_t scratch_size = dnnl_memory_desc_get_size(&core->scratch_md);
     if (scratch_size) {
         scratch = aligned_alloc(64, (scratch_size + 63) / 64 * 64);
@@ -246,6 +250,7 @@ done:
     if (m_scratch) dnnl_memory_destroy(m_scratch);
     if (stream) dnnl_stream_destroy(stream);
     free(scratch);
+    free(staged_copy);
     return result;
 }
 

@@ -131,6 +131,8 @@ public final class SafeTensorsFile: Sendable {
         guard info.dtype.isFloatingPoint else {
             throw ChiselErrorFactory.model("dtype \(info.dtype.rawValue) is not a floating-point type", path, tensor: name)
         }
-        return try withBytes(name) { raw in FloatConversion.floats(from: raw, dtype: info.dtype) }
+        let values = try withBytes(name) { raw in FloatConversion.floats(from: raw, dtype: info.dtype) }
+        file.release((dataStart + info.dataRange.lowerBound)..<(dataStart + info.dataRange.upperBound))
+        return values
     }
 }
