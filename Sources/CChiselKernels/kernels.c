@@ -213,14 +213,17 @@ static dnnl_status_t core_finish(kernel_core *core, dnnl_primitive_desc_t pd, co
     return dnnl_success;
 }
 
-static int core_run(kernel_core *core, const float *src, float *dst, char *error, size_t error_size) {
+/// Runs the kernel; `src` is in the user layout (float), or already in the kernel's source
+/// layout and dtype when `direct`.
+static int core_run_any(kernel_core *core, const void *src, int direct, float *dst, char *error, size_t error_size) {
     dnnl_stream_t stream = NULL;
     dnnl_memory_t m_src = NULL, m_weights = NULL, m_bias = NULL, m_dst = NULL, m_scratch = NULL;
     void *scratch = NULL;
     void *kernel_src = NULL, *staged_copy = NULL;
     int result = 0;
     CHECK(dnnl_stream_create(&stream, get_engine(), dnnl_stream_default_flags), "stream");
-    CHECK(stage_run(&core->src, stream, src, &kernel_src, &staged_copy), "source reorder");
+    if (direct) kernel_src = (void *)src;
+    else CHECK(stage_run(&core->src, stream, src, &kernel_src, &staged_copy), "source reorder");
     size_t scratch_size = dnnl_memory_desc_get_size(&core->scratch_md);
     if (scratch_size) {
         scratch = aligned_alloc(64, (scratch_size + 63) / 64 * 64);
@@ -300,8 +303,20 @@ failed:
     return NULL;
 }
 
+static int core_run(kernel_core *core, const float *src, float *dst, char *error, size_t error_size) {
+    return core_run_any(core, src, 0, dst, error, error_size);
+}
+
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size) {
     return core_run(&conv->core, src, dst, error, error_size);
+}
+
+int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size) {
+    if (conv->core.src_md.data_type != dnnl_bf16) {
+        if (error && error_size) snprintf(error, error_size, "bfloat16 input to a convolution built for float");
+        return -1;
+    }
+    return core_run_any(&conv->core, src, 1, dst, error, error_size);
 }
 
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow) {

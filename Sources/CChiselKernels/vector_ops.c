@@ -1,6 +1,8 @@
 #include "chisel_kernels.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -108,6 +110,24 @@ AVX512 static void scale_shift_avx512(const float *x, float *out, int64_t channe
     }
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+static void scale_shift_bf16_avx512(const float *x, uint16_t *out, int64_t channels, const float *scale,
+                                    const float *shift, int silu, int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *in = x + r * channels;
+        uint16_t *o = out + r * channels;
+        for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+            int64_t width = channels - c0 < 16 ? channels - c0 : 16;
+            __mmask16 mask = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+            __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, in + c0), _mm512_maskz_loadu_ps(mask, scale + c0),
+                                       _mm512_maskz_loadu_ps(mask, shift + c0));
+            if (silu) v = silu16(v);
+            __m256i packed = (__m256i)_mm512_cvtneps_pbh(v);
+            _mm256_mask_storeu_epi16(o + c0, mask, packed);
+        }
+    }
+}
+
 AVX512 static void geglu_avx512(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end) {
     const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), root = _mm512_set1_ps(0.70710678118654752f);
     for (int64_t r = row_begin; r < row_end; r++) {
@@ -161,6 +181,28 @@ void chisel_scale_shift(const float *x, float *out, int64_t channels, const floa
         for (int64_t c = 0; c < channels; c++) {
             float v = x[r * channels + c] * scale[c] + shift[c];
             out[r * channels + c] = silu ? v / (1.0f + expf(-v)) : v;
+        }
+}
+
+static inline uint16_t to_bf16(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFFu)) return (uint16_t)((bits >> 16) | 0x40);
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
+                             int silu, int64_t row_begin, int64_t row_end) {
+#if defined(__x86_64__)
+    static int bf16 = -1;
+    if (bf16 < 0) { __builtin_cpu_init(); bf16 = has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                                                 __builtin_cpu_supports("avx512vl"); }
+    if (bf16) { scale_shift_bf16_avx512(x, out, channels, scale, shift, silu, row_begin, row_end); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++)
+        for (int64_t c = 0; c < channels; c++) {
+            float v = x[r * channels + c] * scale[c] + shift[c];
+            out[r * channels + c] = to_bf16(silu ? v / (1.0f + expf(-v)) : v);
         }
 }
 

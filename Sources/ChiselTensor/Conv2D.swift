@@ -62,14 +62,39 @@ public final class Conv2D: @unchecked Sendable {
         try callAsFunction(input, padding: (padding, padding, padding, padding), adding: residual)
     }
 
+    /// `conv(SiLU?(norm(x)))` (+ residual): a `.bf16` convolution takes the normalised values
+    /// in bfloat16 straight from the normalisation.
+    public func afterNorm(_ norm: GroupNorm, _ x: Tensor, silu: Bool, adding residual: Tensor? = nil) throws -> Tensor {
+        if precision == .bf16 { return try self(norm.bf16(x, silu: silu), adding: residual) }
+        return try self(norm(x, silu: silu), adding: residual)
+    }
+
+    /// Convolves a bfloat16 input (from `GroupNorm.bf16`); only for `.bf16` convolutions.
+    public func callAsFunction(_ input: HalfTensor, adding residual: Tensor? = nil) throws -> Tensor {
+        try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run_bf16(primitive, src.baseAddress, dst, error, 256) }
+        }
+    }
+
     /// Convolves with explicit (top, left, bottom, right) padding, as asymmetric downsampling needs.
     public func callAsFunction(_ input: Tensor, padding pads: (Int, Int, Int, Int), adding residual: Tensor? = nil)
         throws -> Tensor
     {
-        guard input.rank == 4, input.shape[3] == inChannels else {
-            throw ChiselError(.internal, "convolution expects N×H×W×\(inChannels), got \(input.shape)")
+        try run(shape: input.shape, pads: pads, residual: residual) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run(primitive, src.baseAddress, dst, error, 256) }
         }
-        let (n, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+    }
+
+    /// Finds or builds the kernel for this input shape and runs `execute` with it, the output
+    /// buffer and an error buffer.
+    private func run(shape: [Int], pads: (Int, Int, Int, Int), residual: Tensor?,
+                     execute: (OpaquePointer, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<CChar>) -> Int32)
+        throws -> Tensor
+    {
+        guard shape.count == 4, shape[3] == inChannels else {
+            throw ChiselError(.internal, "convolution expects N×H×W×\(inChannels), got \(shape)")
+        }
+        let (n, h, w) = (shape[0], shape[1], shape[2])
         let oh = (h + pads.0 + pads.2 - kernel) / stride + 1
         let ow = (w + pads.1 + pads.3 - kernel) / stride + 1
         let outShape = [n, oh, ow, outChannels]
@@ -98,11 +123,14 @@ public final class Conv2D: @unchecked Sendable {
             return made
         }
         var error = [CChar](repeating: 0, count: 256)
-        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") { input.data.withUnsafeBufferPointer { src in
+        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") {
             output.data.withUnsafeMutableBufferPointer { dst in
-                chisel_conv_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
+                error.withUnsafeMutableBufferPointer { buffer in
+                    guard let message = buffer.baseAddress else { return Int32(-1) }
+                    return execute(primitive, dst.baseAddress, message)
+                }
             }
-        } }
+        }
         guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
         return output
     }

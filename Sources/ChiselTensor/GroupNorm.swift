@@ -30,54 +30,80 @@ public struct GroupNorm: Sendable {
         try KernelProfile.measure("groupnorm") { try unprofiled(x, silu: silu) }
     }
 
+    /// Normalises into bfloat16 for a `.bf16` convolution that follows (the ResNet blocks' norm →
+    /// SiLU → conv), saving the convolution's own conversion of a FP32 input.
+    public func bf16(_ x: Tensor, silu: Bool = false) throws -> HalfTensor {
+        try KernelProfile.measure("groupnorm") {
+            var out = HalfTensor(uninitialized: x.shape)
+            try apply(x) { source, row0, rows, scale, shift in
+                out.data.withUnsafeMutableBufferPointer { dst in
+                    guard let target = dst.baseAddress else { return }
+                    Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+                        chisel_scale_shift_bf16(source, target + row0 * channels, Int64(channels), scale, shift,
+                                                silu ? 1 : 0, Int64(range.lowerBound), Int64(range.upperBound))
+                    }
+                }
+            }
+            return out
+        }
+    }
+
     private func unprofiled(_ x: Tensor, silu: Bool) throws -> Tensor {
+        var out = Tensor(uninitialized: x.shape)
+        try apply(x) { source, row0, rows, scale, shift in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                guard let target = dst.baseAddress else { return }
+                Parallel.forEachChunk(rows, minimumChunk: 64) { range in
+                    chisel_scale_shift(source, target + row0 * channels, Int64(channels), scale, shift, silu ? 1 : 0,
+                                       Int64(range.lowerBound), Int64(range.upperBound))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Computes each sample's per-channel scale and shift, and hands them to `write` with the
+    /// sample's rows (a pointer to its first value, its first row index, and its row count).
+    private func apply(_ x: Tensor, _ write: (UnsafePointer<Float>, Int, Int, [Float], [Float]) -> Void) throws {
         guard x.lastDimension == channels, x.rank >= 2 else {
             throw ChiselError(.internal, "group norm expects N×…×\(channels), got \(x.shape)")
         }
         let batch = x.shape[0]
         let positions = x.count / (batch * channels)
         let perGroup = channels / groups
-        var out = x
         x.data.withUnsafeBufferPointer { src in
-            out.data.withUnsafeMutableBufferPointer { dst in
-                guard let source = src.baseAddress, let target = dst.baseAddress else { return }
-                for b in 0..<batch {
-                    let sample = source + b * positions * channels
-                    // Per-channel sums, each core a slice of the positions, then combined per group.
-                    let parts = Locked<[([Double], [Double])]>([])
-                    Parallel.forEachChunk(positions, minimumChunk: 256) { range in
-                        var sum = [Double](repeating: 0, count: channels), squares = sum
-                        chisel_channel_sums(sample, Int64(channels), Int64(range.lowerBound), Int64(range.upperBound),
-                                            &sum, &squares)
-                        parts.withLock { $0.append((sum, squares)) }
-                    }
-                    var scale = [Float](repeating: 0, count: channels), shift = scale
-                    let partials = parts.value
-                    for g in 0..<groups {
-                        var sum = 0.0, squares = 0.0
-                        for part in partials {
-                            for c in (g * perGroup)..<((g + 1) * perGroup) {
-                                sum += part.0[c]
-                                squares += part.1[c]
-                            }
-                        }
-                        let n = Double(positions * perGroup)
-                        let mean = sum / n
-                        let inverse = 1 / (max(0, squares / n - mean * mean) + Double(epsilon)).squareRoot()
+            guard let source = src.baseAddress else { return }
+            for b in 0..<batch {
+                let sample = source + b * positions * channels
+                // Per-channel sums, each core a slice of the positions, then combined per group.
+                let parts = Locked<[([Double], [Double])]>([])
+                Parallel.forEachChunk(positions, minimumChunk: 256) { range in
+                    var sum = [Double](repeating: 0, count: channels), squares = sum
+                    chisel_channel_sums(sample, Int64(channels), Int64(range.lowerBound), Int64(range.upperBound),
+                                        &sum, &squares)
+                    parts.withLock { $0.append((sum, squares)) }
+                }
+                var scale = [Float](repeating: 0, count: channels), shift = scale
+                let partials = parts.value
+                for g in 0..<groups {
+                    var sum = 0.0, squares = 0.0
+                    for part in partials {
                         for c in (g * perGroup)..<((g + 1) * perGroup) {
-                            let k = Double(gamma[c]) * inverse
-                            scale[c] = Float(k)
-                            shift[c] = Float(Double(beta[c]) - mean * k)
+                            sum += part.0[c]
+                            squares += part.1[c]
                         }
                     }
-                    let output = target + b * positions * channels
-                    Parallel.forEachChunk(positions, minimumChunk: 64) { range in
-                        chisel_scale_shift(sample, output, Int64(channels), scale, shift, silu ? 1 : 0,
-                                           Int64(range.lowerBound), Int64(range.upperBound))
+                    let n = Double(positions * perGroup)
+                    let mean = sum / n
+                    let inverse = 1 / (max(0, squares / n - mean * mean) + Double(epsilon)).squareRoot()
+                    for c in (g * perGroup)..<((g + 1) * perGroup) {
+                        let k = Double(gamma[c]) * inverse
+                        scale[c] = Float(k)
+                        shift[c] = Float(Double(beta[c]) - mean * k)
                     }
                 }
+                write(sample, b * positions, positions, scale, shift)
             }
         }
-        return out
     }
 }

@@ -105,6 +105,22 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         } }
     }
 
+    /// A `.bf16` convolution fed bfloat16 straight from the norm gives what it gives on the FP32
+    /// norm output it would convert itself.
+    @Test func normIntoBF16ConvolutionMatchesConvertingItself() throws {
+        let (n, h, w, c) = (2, 6, 5, 32)
+        let x = try Tensor(shape: [n, h, w, c], data: randomValues(n * h * w * c, seed: 40, scale: 2))
+        let norm = try GroupNorm(groups: 8, channels: c, epsilon: 1e-5, gamma: randomValues(c, seed: 41),
+                                 beta: randomValues(c, seed: 42))
+        let conv = try Conv2D(inChannels: c, outChannels: 16, kernel: 3, padding: 1,
+                              weights: randomValues(16 * c * 9, seed: 43), bias: randomValues(16, seed: 44), precision: .bf16)
+        let direct = try conv.afterNorm(norm, x, silu: true)
+        let converted = try conv(norm(x, silu: true))
+        #expect(maxDifference(direct.data, converted.data) < 1e-5)
+        let half = try norm.bf16(x, silu: true).floats()
+        #expect(maxDifference(half, try norm(x, silu: true).data) < 0.02)
+    }
+
     @Test func layerNormMatchesDefinition() throws {
         let x = try Tensor(shape: [2, 3, 16], data: randomValues(96, seed: 13, scale: 2))
         let gamma = randomValues(16, seed: 14), beta = randomValues(16, seed: 15)

@@ -22,6 +22,8 @@ chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, i
                                 int64_t pad_right, int bf16, int accumulate, const float *weights,
                                 const float *bias, const chisel_conv *donor, char *error, size_t error_size);
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size);
+/// Runs a bf16 convolution on NHWC bfloat16 input, saving the per-run conversion.
+int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size);
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow);
 void chisel_conv_destroy(chisel_conv *conv);
 
@@ -56,6 +58,9 @@ void chisel_channel_sums(const float *x, int64_t channels, int64_t row_begin, in
 /// out = x·scale[c] + shift[c] per channel (then SiLU when silu != 0) over rows [row_begin, row_end).
 void chisel_scale_shift(const float *x, float *out, int64_t channels, const float *scale, const float *shift,
                         int silu, int64_t row_begin, int64_t row_end);
+/// As chisel_scale_shift, writing bfloat16 (round to nearest even).
+void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
+                             int silu, int64_t row_begin, int64_t row_end);
 /// GEGLU: rows of 2·width values → rows of width values a · GELU(b), b the second half.
 void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end);
 /// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.

@@ -24,12 +24,11 @@ final class ResnetBlock: Sendable {
 
     /// `timeEmbedding` is SiLU(temb), N×timeChannels, shared by all blocks of a UNet step.
     func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
-        var h = try conv1(norm1(x, silu: true))
+        var h = try conv1.afterNorm(norm1, x, silu: true)
         if let timeProjection, let timeEmbedding {
             h = try Ops.addPerSample(h, timeProjection(timeEmbedding))
         }
-        h = try norm2(h, silu: true)
         let residual = try shortcut?(x) ?? x
-        return try conv2(h, adding: residual)
+        return try conv2.afterNorm(norm2, h, silu: true, adding: residual)
     }
 }

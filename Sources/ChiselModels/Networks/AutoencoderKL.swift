@@ -100,7 +100,7 @@ public final class AutoencoderKL: Sendable {
             for resnet in block.resnets { h = try resnet(h) }
             if let downsample = block.downsample { h = try downsample(h) }
         }
-        h = try encoderOut(encoderNorm(encoderMid(h), silu: true))
+        h = try encoderOut.afterNorm(encoderNorm, encoderMid(h), silu: true)
         if let quantConv { h = try quantConv(h) }
         let latent = config.latentChannels
         var mean = Tensor(zeros: Array(h.shape.dropLast()) + [latent])
@@ -125,6 +125,6 @@ public final class AutoencoderKL: Sendable {
             for resnet in block.resnets { h = try resnet(h) }
             if let upsample = block.upsample { h = try upsample(h) }
         }
-        return try decoderOut(decoderNorm(h, silu: true))
+        return try decoderOut.afterNorm(decoderNorm, h, silu: true)
     }
 }

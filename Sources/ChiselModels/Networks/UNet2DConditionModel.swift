@@ -174,6 +174,6 @@ public final class UNet2DConditionModel: Sendable {
                 h = try upsample(h, size: (next.shape[1], next.shape[2]))
             }
         }
-        return try convOut(normOut(h, silu: true))
+        return try convOut.afterNorm(normOut, h, silu: true)
     }
 }
