@@ -1,4 +1,5 @@
 #include "chisel_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -93,23 +94,6 @@ static void accumulate_scalar(const scratch *sc, const float *v, int64_t ldv, in
 #if defined(__x86_64__)
 #define AVX512 __attribute__((target("avx512f,fma")))
 
-/// e^x for 16 lanes: range reduction by ln 2 and a degree-6 polynomial (about 2 ulp), inputs
-/// below −87 flush to 0 as expf does.
-AVX512 static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 enum { TR = 6 };  // rows per score tile: 6 × 4 accumulators of 16 lanes
 
 /// S[i][0..nk) = Q[i]·Kᵀ over the key block at j0, in tiles of 6 rows × 64 keys.
@@ -169,13 +153,13 @@ AVX512 static float exp_row_avx512(float *row, int64_t n, float shift) {
     __m512 sh = _mm512_set1_ps(shift), sum = _mm512_setzero_ps();
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j), sh));
+        __m512 e = chisel_exp16(_mm512_sub_ps(_mm512_loadu_ps(row + j), sh));
         _mm512_storeu_ps(row + j, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (j < n) {
         __mmask16 mask = (__mmask16)((1u << (n - j)) - 1);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + j), sh));
+        __m512 e = chisel_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, row + j), sh));
         _mm512_mask_storeu_ps(row + j, mask, e);
         sum = _mm512_mask_add_ps(sum, mask, sum, e);
     }
@@ -234,18 +218,6 @@ AVX512 static void accumulate_avx512(const scratch *sc, const float *v, int64_t 
 }
 #endif
 
-static int use_avx512(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
 
 int chisel_attention(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
                      int64_t lq, int64_t lk, int64_t d, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo,
@@ -253,7 +225,7 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
     int64_t dp = round16(d);
     int64_t qblocks = (lq + BQ - 1) / BQ;
     int64_t parts = query_parts(batch, heads, lq, parallelism);
-    int fast = use_avx512();
+    int fast = chisel_has_avx512();
     scratch sc;
     if (!scratch_alloc(&sc, dp, lk)) {
         scratch_free(&sc);

@@ -1,4 +1,5 @@
 #include "chisel_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -16,29 +17,7 @@
 
 enum { BQ = 64, BK = 256, TR = 6 };
 
-static inline uint32_t bf16_bits(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFFu)) return (bits >> 16) | 0x40;  // NaN
-    return (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
-}
-
-static inline uint32_t pair(float lo, float hi) { return bf16_bits(lo) | (bf16_bits(hi) << 16); }
-
-BF16 static inline __m512 exp16b(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+static inline uint32_t pair(float lo, float hi) { return chisel_bf16_bits(lo) | ((uint32_t)chisel_bf16_bits(hi) << 16); }
 
 typedef struct {
     uint32_t *q2;   // BQ × dh: scaled query pairs
@@ -154,8 +133,8 @@ BF16 static float row_softmax16(float *row, uint32_t *pairs, int64_t n, int64_t 
         // Two vectors of 16 probabilities become 16 bf16 pairs; keys past `visible` get 0.
         __mmask16 m0 = j >= visible ? 0 : (visible - j >= 16 ? 0xFFFF : (__mmask16)((1u << (visible - j)) - 1));
         __mmask16 m1 = j + 16 >= visible ? 0 : (visible - j - 16 >= 16 ? 0xFFFF : (__mmask16)((1u << (visible - j - 16)) - 1));
-        __m512 e0 = _mm512_maskz_mov_ps(m0, exp16b(_mm512_sub_ps(_mm512_maskz_loadu_ps(m0, row + j), sh)));
-        __m512 e1 = _mm512_maskz_mov_ps(m1, exp16b(_mm512_sub_ps(_mm512_maskz_loadu_ps(m1, row + j + 16), sh)));
+        __m512 e0 = _mm512_maskz_mov_ps(m0, chisel_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m0, row + j), sh)));
+        __m512 e1 = _mm512_maskz_mov_ps(m1, chisel_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m1, row + j + 16), sh)));
         // Interleave so pair k holds keys j+2k and j+2k+1.
         __m512 lo = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), e1);
         __m512 hi = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), e1);

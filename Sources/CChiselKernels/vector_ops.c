@@ -1,4 +1,5 @@
 #include "chisel_kernels.h"
+#include "simd_math.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -12,19 +13,6 @@
 // Element-wise and reduction kernels on rows of channels-last data, vectorised with AVX-512
 // where the CPU has it. Each takes a range of rows so callers can split work over threads.
 
-static int has_avx512(void) {
-#if defined(__x86_64__)
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-    }
-    return cached;
-#else
-    return 0;
-#endif
-}
-
 /// erf(x) from erfc's Chebyshev fit (Numerical Recipes `erfcc`, fractional error < 1.2e-7).
 static inline float erf_scalar(float x) {
     float z = fabsf(x);
@@ -37,24 +25,8 @@ static inline float erf_scalar(float x) {
 }
 
 #if defined(__x86_64__)
-AVX512 static inline __m512 exp16v(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.33654f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
 AVX512 static inline __m512 silu16(__m512 x) {
-    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16v(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), chisel_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
 AVX512 static inline __m512 erf16(__m512 x) {
@@ -64,7 +36,7 @@ AVX512 static inline __m512 erf16(__m512 x) {
                               -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
     __m512 p = _mm512_set1_ps(c[0]);
     for (int i = 1; i < 10; i++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[i]));
-    __m512 r = _mm512_mul_ps(t, exp16v(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
+    __m512 r = _mm512_mul_ps(t, chisel_exp16(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
     __m512 e = _mm512_sub_ps(_mm512_set1_ps(1.0f), r);
     __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
     return _mm512_mask_sub_ps(e, negative, _mm512_setzero_ps(), e);
@@ -152,7 +124,7 @@ AVX512 static void activation_avx512(float *x, int64_t count, int kind) {
         switch (kind) {
         case 0: v = silu16(v); break;
         case 1: v = _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf16(_mm512_mul_ps(v, root)))); break;
-        default: v = _mm512_div_ps(v, _mm512_add_ps(one, exp16v(_mm512_mul_ps(_mm512_set1_ps(-1.702f), v)))); break;
+        default: v = _mm512_div_ps(v, _mm512_add_ps(one, chisel_exp16(_mm512_mul_ps(_mm512_set1_ps(-1.702f), v)))); break;
         }
         _mm512_mask_storeu_ps(x + i, mask, v);
     }
@@ -162,7 +134,7 @@ AVX512 static void activation_avx512(float *x, int64_t count, int kind) {
 void chisel_channel_sums(const float *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,
                          double *sumsq) {
 #if defined(__x86_64__)
-    if (has_avx512()) { sums_avx512(x, channels, row_begin, row_end, sum, sumsq); return; }
+    if (chisel_has_avx512()) { sums_avx512(x, channels, row_begin, row_end, sum, sumsq); return; }
 #endif
     for (int64_t r = row_begin; r < row_end; r++)
         for (int64_t c = 0; c < channels; c++) {
@@ -175,7 +147,7 @@ void chisel_channel_sums(const float *x, int64_t channels, int64_t row_begin, in
 void chisel_scale_shift(const float *x, float *out, int64_t channels, const float *scale, const float *shift,
                         int silu, int64_t row_begin, int64_t row_end) {
 #if defined(__x86_64__)
-    if (has_avx512()) { scale_shift_avx512(x, out, channels, scale, shift, silu, row_begin, row_end); return; }
+    if (chisel_has_avx512()) { scale_shift_avx512(x, out, channels, scale, shift, silu, row_begin, row_end); return; }
 #endif
     for (int64_t r = row_begin; r < row_end; r++)
         for (int64_t c = 0; c < channels; c++) {
@@ -184,31 +156,24 @@ void chisel_scale_shift(const float *x, float *out, int64_t channels, const floa
         }
 }
 
-static inline uint16_t to_bf16(float x) {
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFFu)) return (uint16_t)((bits >> 16) | 0x40);
-    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-}
-
 void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
                              int silu, int64_t row_begin, int64_t row_end) {
 #if defined(__x86_64__)
     static int bf16 = -1;
-    if (bf16 < 0) { __builtin_cpu_init(); bf16 = has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+    if (bf16 < 0) { __builtin_cpu_init(); bf16 = chisel_has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
                                                  __builtin_cpu_supports("avx512vl"); }
     if (bf16) { scale_shift_bf16_avx512(x, out, channels, scale, shift, silu, row_begin, row_end); return; }
 #endif
     for (int64_t r = row_begin; r < row_end; r++)
         for (int64_t c = 0; c < channels; c++) {
             float v = x[r * channels + c] * scale[c] + shift[c];
-            out[r * channels + c] = to_bf16(silu ? v / (1.0f + expf(-v)) : v);
+            out[r * channels + c] = chisel_bf16_bits(silu ? v / (1.0f + expf(-v)) : v);
         }
 }
 
 void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end) {
 #if defined(__x86_64__)
-    if (has_avx512()) { geglu_avx512(x, out, width, row_begin, row_end); return; }
+    if (chisel_has_avx512()) { geglu_avx512(x, out, width, row_begin, row_end); return; }
 #endif
     for (int64_t r = row_begin; r < row_end; r++)
         for (int64_t c = 0; c < width; c++) {
@@ -219,7 +184,7 @@ void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, 
 
 void chisel_activation(float *x, int64_t count, int kind) {
 #if defined(__x86_64__)
-    if (has_avx512()) { activation_avx512(x, count, kind); return; }
+    if (chisel_has_avx512()) { activation_avx512(x, count, kind); return; }
 #endif
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
