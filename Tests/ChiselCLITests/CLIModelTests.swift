@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `chisel model inspect` driven as a user would.
+@Suite struct CLIModelTests {
+    static var fixtures: URL { CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference") }
+
+    @Test func inspectsAHealthyFolder() throws {
+        let result = try CLI.run(["model", "inspect", Self.fixtures.appendingPathComponent("sd2-tiny").path])
+        #expect(result.status == 0, "\(result.stderr)")
+        for text in ["diffusers folder (StableDiffusionPipeline)", "family:            Stable Diffusion 2.x",
+                     "prediction type:   v_prediction", "inpainting:        no", "unet: 145,748 parameters",
+                     "problems: none"] {
+            #expect(result.stdout.contains(text), "missing \(text)\n\(result.stdout)")
+        }
+    }
+
+    @Test func singleFilesNeedHintsOnlyWhereShapesCannotTell() throws {
+        let file = Self.fixtures.appendingPathComponent("sd1-inpaint-tiny.safetensors").path
+        // The tiny model uses 8 GroupNorm groups and 8 heads where SD uses 32 and 8: without hints
+        // the norms do not fit, and the error says which key.
+        let bare = try CLI.run(["model", "inspect", file])
+        #expect(bare.status == 1)
+        #expect(bare.errorLines.contains { $0.contains("norm_num_groups") })
+        let hinted = try CLI.run(["model", "inspect", file, "--hint", "vae.norm_num_groups=8", "--hint", "unet.norm_num_groups=8",
+                                  "--hint", "unet.attention_head_dim=8", "--hint", "text_encoder.num_attention_heads=4"])
+        #expect(hinted.status == 0, "\(hinted.stderr)")
+        #expect(hinted.stdout.contains("inpainting:        yes (9-channel UNet)"))
+    }
+
+    @Test func damagedWeightsAreNamedWithFileAndTensor() throws {
+        let temp = try TemporaryFolder()
+        let folder = temp.url.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("sd1-tiny"), to: folder)
+        let weights = folder.appendingPathComponent("vae/diffusion_pytorch_model.safetensors")
+        var bytes = [UInt8](try Data(contentsOf: weights))
+        bytes.removeLast(100)  // truncated: the last tensors' bytes are gone
+        try Data(bytes).write(to: weights)
+        let result = try CLI.run(["model", "inspect", folder.path])
+        #expect(result.status == 1)
+        #expect(!result.crashed)
+        let line = result.errorLines.first { $0.contains("vae/diffusion_pytorch_model.safetensors") }
+        #expect(line?.contains("tensor '") == true, "\(result.stderr)")
+        #expect(line?.contains("point past the end") == true, "\(result.stderr)")
+        let missing = try CLI.run(["model", "inspect", temp.path("nothing-here")])
+        #expect(missing.status == 1)
+        #expect(missing.errorLines.first?.contains("no such file or folder") == true)
+    }
+}
