@@ -73,9 +73,7 @@ func relativeError(_ actual: [Float], _ expected: [Float]) -> Double {
             let model = try Self.load(family, singleFile: singleFile, precision: precision)
             let inputs = try Reference.expected(family, "text_encoder")
             let expected = try Reference.expected(family, "text_encoder")
-            let ids = try inputs.withBytes("input_ids") { raw in
-                (0..<(raw.count / 8)).map { Int(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
-            }
+            let ids = try inputs.integers("input_ids")
             let rows = [Array(ids[0..<77]), Array(ids[77..<154])]
             let bound = precision == .f32 ? Self.fp32Bound : Self.bf16Bound
             let last = try model.textEncoder.encode(rows)

@@ -83,6 +83,8 @@ func expectModelError(_ body: () throws -> Void) -> ChiselError? {
         #expect(try file.floats("c") == [1, -0.5])
         #expect(try file.floats("empty") == [])
         #expect(try file.withBytes("ids") { Array($0) } == [5, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try file.integers("ids") == [5])
+        #expect(throws: ChiselError.self) { try file.integers("a.weight") }
         let notFloat = expectModelError { _ = try file.floats("ids") }
         #expect(notFloat?.tensor == "ids")
         let missing = expectModelError { _ = try file.info("nope") }

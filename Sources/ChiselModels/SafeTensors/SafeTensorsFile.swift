@@ -125,6 +125,25 @@ public final class SafeTensorsFile: Sendable {
         return try body(slice)
     }
 
+    /// The values of an integer tensor (I64, I32, I16, I8, U32, U16, U8, BOOL) as Int.
+    public func integers(_ name: String) throws -> [Int] {
+        let info = try info(name)
+        return try withBytes(name) { raw in
+            let count = info.elementCount
+            switch info.dtype {
+            case .i64: return (0..<count).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+            case .i32: return (0..<count).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+            case .u32: return (0..<count).map { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            case .i16: return (0..<count).map { Int(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) }
+            case .u16: return (0..<count).map { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+            case .i8: return (0..<count).map { Int(raw.load(fromByteOffset: $0, as: Int8.self)) }
+            case .u8, .bool: return (0..<count).map { Int(raw[$0]) }
+            default:
+                throw ChiselErrorFactory.model("dtype \(info.dtype.rawValue) is not an integer type", path, tensor: name)
+            }
+        }
+    }
+
     /// The tensor's values as Float, converted from F32, F16, BF16 or F64.
     public func floats(_ name: String) throws -> [Float] {
         let info = try info(name)
