@@ -40,6 +40,28 @@ public struct ConfigReader: Sendable {
         }
     }
 
+    /// A size: an integer that must be at least 1 (so later arithmetic never divides by zero or
+    /// builds an empty network).
+    public func size(_ key: String, default value: Int? = nil) throws -> Int {
+        let n = try int(key, default: value)
+        guard n >= 1 else { throw failure(key, "must be at least 1, got \(n)") }
+        return n
+    }
+
+    /// A non-empty list of sizes, or one size repeated `count` times.
+    public func sizes(_ key: String, count: Int? = nil, default value: [Int]? = nil) throws -> [Int] {
+        let list: [Int]
+        if let count {
+            list = try intOrList(key, count: count, default: value?.first)
+        } else {
+            list = try ints(key, default: value)
+        }
+        guard !list.isEmpty, list.allSatisfy({ $0 >= 1 }) else {
+            throw failure(key, "must be a non-empty list of sizes of at least 1, got \(list)")
+        }
+        return list
+    }
+
     public func double(_ key: String, default value: Double? = nil) throws -> Double {
         switch json[key] {
         case .int(let i)?: return Double(i)

@@ -29,10 +29,13 @@ public struct UNetConfig: Sendable, Equatable {
     public var midBlockScaleFactor: Double
 
     public init(reader r: ConfigReader) throws {
-        inChannels = try r.int("in_channels", default: 4)
-        outChannels = try r.int("out_channels", default: 4)
-        blockOutChannels = try r.ints("block_out_channels", default: [320, 640, 1280, 1280])
+        inChannels = try r.size("in_channels", default: 4)
+        outChannels = try r.size("out_channels", default: 4)
+        blockOutChannels = try r.sizes("block_out_channels", default: [320, 640, 1280, 1280])
         let n = blockOutChannels.count
+        guard blockOutChannels[0] % 2 == 0 else {
+            throw r.failure("block_out_channels", "needs an even first entry for the sinusoidal time embedding")
+        }
         func kinds(_ key: String, _ defaults: [String]) throws -> [BlockKind] {
             try r.strings(key, default: defaults).map { name in
                 guard let kind = BlockKind(rawValue: name) else { throw r.failure(key, "has unsupported block '\(name)'") }
@@ -47,21 +50,23 @@ public struct UNetConfig: Sendable, Equatable {
         guard downBlocks.allSatisfy({ $0 == .crossAttnDown || $0 == .down }),
             upBlocks.allSatisfy({ $0 == .crossAttnUp || $0 == .up })
         else { throw r.failure("down_block_types", "mixes up and down blocks") }
-        layersPerBlock = try r.int("layers_per_block", default: 2)
-        normGroups = try r.int("norm_num_groups", default: 32)
+        layersPerBlock = try r.size("layers_per_block", default: 2)
+        normGroups = try r.size("norm_num_groups", default: 32)
         normEpsilon = try r.double("norm_eps", default: 1e-5)
-        crossAttentionDim = try r.int("cross_attention_dim", default: 1280)
+        crossAttentionDim = try r.size("cross_attention_dim", default: 1280)
         if r.has("num_attention_heads") {
-            heads = try r.intOrList("num_attention_heads", count: n)
+            heads = try r.sizes("num_attention_heads", count: n)
         } else {
-            heads = try r.intOrList("attention_head_dim", count: n, default: 8)
+            heads = try r.sizes("attention_head_dim", count: n, default: [8])
         }
-        transformerLayers = try r.intOrList("transformer_layers_per_block", count: n, default: 1)
+        transformerLayers = try r.sizes("transformer_layers_per_block", count: n, default: [1])
         useLinearProjection = try r.bool("use_linear_projection", default: false)
         upcastAttention = try r.bool("upcast_attention", default: false)
         flipSinToCos = try r.bool("flip_sin_to_cos", default: true)
         freqShift = try r.int("freq_shift", default: 0)
+        guard freqShift >= 0, freqShift < blockOutChannels[0] / 2 else { throw r.failure("freq_shift", "must be in 0..<\(blockOutChannels[0] / 2)") }
         downsamplePadding = try r.int("downsample_padding", default: 1)
+        guard (0...1).contains(downsamplePadding) else { throw r.failure("downsample_padding", "must be 0 or 1") }
         midBlockScaleFactor = try r.double("mid_block_scale_factor", default: 1)
         for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"] where r.has(key) {
             throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x/2.x only)")

@@ -15,12 +15,12 @@ public struct VAEConfig: Sendable, Equatable {
     public var midBlockAttention: Bool
 
     public init(reader r: ConfigReader) throws {
-        inChannels = try r.int("in_channels", default: 3)
-        outChannels = try r.int("out_channels", default: 3)
-        blockOutChannels = try r.ints("block_out_channels", default: [64])
-        layersPerBlock = try r.int("layers_per_block", default: 1)
-        latentChannels = try r.int("latent_channels", default: 4)
-        normGroups = try r.int("norm_num_groups", default: 32)
+        inChannels = try r.size("in_channels", default: 3)
+        outChannels = try r.size("out_channels", default: 3)
+        blockOutChannels = try r.sizes("block_out_channels", default: [64])
+        layersPerBlock = try r.size("layers_per_block", default: 1)
+        latentChannels = try r.size("latent_channels", default: 4)
+        normGroups = try r.size("norm_num_groups", default: 32)
         scalingFactor = try r.double("scaling_factor", default: 0.18215)
         shiftFactor = r.has("shift_factor") ? try r.double("shift_factor") : nil
         useQuantConv = try r.bool("use_quant_conv", default: true)

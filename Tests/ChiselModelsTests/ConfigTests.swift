@@ -1,0 +1,78 @@
+import ChiselCore
+import Testing
+
+@testable import ChiselModels
+
+/// Configs read diffusers' keys with diffusers' defaults, and refuse values that would make a
+/// network impossible, with the file and key named (never a crash).
+@Suite struct ConfigTests {
+    static func reader(_ text: String) throws -> ConfigReader {
+        try ConfigReader(json: JSONParser.parse(text), file: "config.json")
+    }
+
+    @Test func emptyConfigsTakeDiffusersDefaults() throws {
+        let unet = try UNetConfig(reader: Self.reader("{}"))
+        #expect(unet.blockOutChannels == [320, 640, 1280, 1280] && unet.heads == [8, 8, 8, 8] && unet.layersPerBlock == 2)
+        #expect(unet.crossAttentionDim == 1280 && unet.flipSinToCos && unet.freqShift == 0 && !unet.useLinearProjection)
+        let vae = try VAEConfig(reader: Self.reader("{}"))
+        #expect(vae.blockOutChannels == [64] && vae.latentChannels == 4 && vae.scalingFactor == 0.18215)
+        let text = try CLIPTextConfig(reader: Self.reader("{}"))
+        #expect(text.vocabSize == 49408 && text.hiddenSize == 512 && text.activation == "quick_gelu")
+    }
+
+    @Test(arguments: [
+        (#"{"block_out_channels": []}"#, "block_out_channels"),
+        (#"{"block_out_channels": [0, 640, 1280, 1280]}"#, "block_out_channels"),
+        (#"{"block_out_channels": [321, 640, 1280, 1280], "norm_num_groups": 1}"#, "block_out_channels"),
+        (#"{"layers_per_block": -1}"#, "layers_per_block"),
+        (#"{"norm_num_groups": 0}"#, "norm_num_groups"),
+        (#"{"attention_head_dim": 0}"#, "attention_head_dim"),
+        (#"{"attention_head_dim": [8, 8]}"#, "attention_head_dim"),
+        (#"{"attention_head_dim": 7}"#, "attention_head_dim"),
+        (#"{"cross_attention_dim": "wide"}"#, "cross_attention_dim"),
+        (#"{"down_block_types": ["SpecialBlock", "DownBlock2D", "DownBlock2D", "DownBlock2D"]}"#, "down_block_types"),
+        (#"{"addition_embed_type": "text_time"}"#, "addition_embed_type"),
+        (#"{"transformer_layers_per_block": -2}"#, "transformer_layers_per_block"),
+        (#"{"freq_shift": 1000}"#, "freq_shift"),
+    ])
+    func badUNetConfigsAreNamed(text: String, key: String) throws {
+        do {
+            _ = try UNetConfig(reader: Self.reader(text))
+            Issue.record("accepted \(text)")
+        } catch let error as ChiselError {
+            #expect(error.file == "config.json")
+            #expect(error.message.contains("'\(key)'"), "\(error.message)")
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"block_out_channels": [], "down_block_types": [], "up_block_types": []}"#, "block_out_channels"),
+        (#"{"norm_num_groups": 0}"#, "norm_num_groups"),
+        (#"{"layers_per_block": 0}"#, "layers_per_block"),
+        (#"{"latent_channels": -4}"#, "latent_channels"),
+        (#"{"block_out_channels": [64, 128]}"#, "down_block_types"),
+    ])
+    func badVAEConfigsAreNamed(text: String, key: String) throws {
+        do {
+            _ = try VAEConfig(reader: Self.reader(text))
+            Issue.record("accepted \(text)")
+        } catch let error as ChiselError {
+            #expect(error.message.contains("'\(key)'"), "\(error.message)")
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"num_attention_heads": 0}"#, "num_attention_heads"),
+        (#"{"hidden_size": 30, "num_attention_heads": 4}"#, "num_attention_heads"),
+        (#"{"hidden_act": "relu"}"#, "hidden_act"),
+        (#"{"num_hidden_layers": 0}"#, "num_hidden_layers"),
+    ])
+    func badTextConfigsAreNamed(text: String, key: String) throws {
+        do {
+            _ = try CLIPTextConfig(reader: Self.reader(text))
+            Issue.record("accepted \(text)")
+        } catch let error as ChiselError {
+            #expect(error.message.contains("'\(key)'"), "\(error.message)")
+        }
+    }
+}
