@@ -28,11 +28,15 @@ public enum Ops {
         }
         var out = a
         let channels = a.lastDimension
-        let perSample = a.count / a.shape[0]
+        let rowsPerSample = a.rows / a.shape[0]
         out.data.withUnsafeMutableBufferPointer { o in
-            for i in 0..<o.count {
-                let sample = i / perSample
-                o[i] += b.data[sample * channels + i % channels]
+            b.data.withUnsafeBufferPointer { vector in
+                Parallel.forEachChunk(a.rows, minimumChunk: 256) { range in
+                    for row in range {
+                        let base = row * channels, sample = (row / rowsPerSample) * channels
+                        for c in 0..<channels { o[base + c] += vector[sample + c] }
+                    }
+                }
             }
         }
         return out
