@@ -206,3 +206,49 @@ void chisel_keep_large_blocks(void) {
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
+
+#if defined(__x86_64__)
+AVX512 static void layer_norm_avx512(const float *x, float *out, int64_t n, const float *gamma, const float *beta,
+                                     float epsilon, int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *in = x + r * n;
+        float *o = out + r * n;
+        __m512 s = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, in + i));
+        }
+        float mean = _mm512_reduce_add_ps(s) / (float)n;
+        __m512 m = _mm512_set1_ps(mean), q = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, in + i), m);
+            q = _mm512_fmadd_ps(d, d, q);
+        }
+        float inverse = 1.0f / sqrtf(_mm512_reduce_add_ps(q) / (float)n + epsilon);
+        __m512 k = _mm512_set1_ps(inverse);
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, in + i), m), k);
+            v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, gamma + i), _mm512_maskz_loadu_ps(mask, beta + i));
+            _mm512_mask_storeu_ps(o + i, mask, v);
+        }
+    }
+}
+#endif
+
+void chisel_layer_norm(const float *x, float *out, int64_t n, const float *gamma, const float *beta, float epsilon,
+                       int64_t row_begin, int64_t row_end) {
+#if defined(__x86_64__)
+    if (chisel_has_avx512()) { layer_norm_avx512(x, out, n, gamma, beta, epsilon, row_begin, row_end); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *in = x + r * n;
+        double sum = 0, squares = 0;
+        for (int64_t i = 0; i < n; i++) sum += in[i];
+        double mean = sum / (double)n;
+        for (int64_t i = 0; i < n; i++) squares += (in[i] - mean) * (in[i] - mean);
+        float inverse = (float)(1.0 / sqrt(squares / (double)n + epsilon));
+        for (int64_t i = 0; i < n; i++) out[r * n + i] = (in[i] - (float)mean) * inverse * gamma[i] + beta[i];
+    }
+}

@@ -14,7 +14,9 @@ public final class Conv2D: @unchecked Sendable {
     private let lock = Locked<[Key: OpaquePointer]>([:])
 
     private struct Key: Hashable {
-        var n: Int, h: Int, w: Int, accumulate: Bool
+        var n: Int, h: Int, w: Int
+        var top: Int, left: Int, bottom: Int, right: Int
+        var accumulate: Bool
     }
 
     /// `weights` in PyTorch's O×I×kH×kW order; `bias` of `outChannels`.
@@ -107,7 +109,7 @@ public final class Conv2D: @unchecked Sendable {
         } else {
             output = Tensor(uninitialized: outShape)
         }
-        let key = Key(n: n, h: h * 10_000 + pads.0 * 100 + pads.2, w: w * 10_000 + pads.1 * 100 + pads.3,
+        let key = Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
                       accumulate: residual != nil)
         let primitive = try lock.withLock { cache -> OpaquePointer in
             if let existing = cache[key] { return existing }

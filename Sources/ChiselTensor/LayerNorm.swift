@@ -1,3 +1,4 @@
+import CChiselKernels
 import ChiselCore
 import Foundation
 
@@ -25,23 +26,13 @@ public struct LayerNorm: Sendable {
         guard x.lastDimension == features else {
             throw ChiselError(.internal, "layer norm expects …×\(features), got \(x.shape)")
         }
-        var out = x
-        let n = features
-        out.data.withUnsafeMutableBufferPointer { data in
-            Parallel.forEachChunk(x.rows, minimumChunk: 16) { range in
-                for row in range {
-                    let base = row * n
-                    var sum = 0.0
-                    for i in 0..<n { sum += Double(data[base + i]) }
-                    let mean = sum / Double(n)
-                    var squares = 0.0
-                    for i in 0..<n {
-                        let d = Double(data[base + i]) - mean
-                        squares += d * d
-                    }
-                    let inv = Float(1 / (squares / Double(n) + Double(epsilon)).squareRoot())
-                    let m = Float(mean)
-                    for i in 0..<n { data[base + i] = (data[base + i] - m) * inv * gamma[i] + beta[i] }
+        var out = Tensor(uninitialized: x.shape)
+        x.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                guard let source = src.baseAddress, let target = dst.baseAddress else { return }
+                Parallel.forEachChunk(x.rows, minimumChunk: 64) { range in
+                    chisel_layer_norm(source, target, Int64(features), gamma, beta, epsilon, Int64(range.lowerBound),
+                                      Int64(range.upperBound))
                 }
             }
         }

@@ -121,17 +121,19 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(half, try norm(x, silu: true).data) < 0.02)
     }
 
-    @Test func layerNormMatchesDefinition() throws {
-        let x = try Tensor(shape: [2, 3, 16], data: randomValues(96, seed: 13, scale: 2))
-        let gamma = randomValues(16, seed: 14), beta = randomValues(16, seed: 15)
-        let y = try LayerNorm(features: 16, epsilon: 1e-5, gamma: gamma, beta: beta)(x)
+    /// 16 features (whole vectors) and 37 (a masked tail).
+    @Test(arguments: [16, 37])
+    func layerNormMatchesDefinition(features n: Int) throws {
+        let x = try Tensor(shape: [2, 3, n], data: randomValues(6 * n, seed: 13, scale: 2))
+        let gamma = randomValues(n, seed: 14), beta = randomValues(n, seed: 15)
+        let y = try LayerNorm(features: n, epsilon: 1e-5, gamma: gamma, beta: beta)(x)
         for row in 0..<6 {
-            let values = (0..<16).map { Double(x.data[row * 16 + $0]) }
-            let mean = values.reduce(0, +) / 16
-            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
-            for i in 0..<16 {
+            let values = (0..<n).map { Double(x.data[row * n + $0]) }
+            let mean = values.reduce(0, +) / Double(n)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n)
+            for i in 0..<n {
                 let expected = (values[i] - mean) / (variance + 1e-5).squareRoot() * Double(gamma[i]) + Double(beta[i])
-                #expect(abs(Double(y.data[row * 16 + i]) - expected) < 1e-5)
+                #expect(abs(Double(y.data[row * n + i]) - expected) < 1e-5)
             }
         }
     }

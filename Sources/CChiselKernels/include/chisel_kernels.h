@@ -61,6 +61,10 @@ void chisel_scale_shift(const float *x, float *out, int64_t channels, const floa
 /// As chisel_scale_shift, writing bfloat16 (round to nearest even).
 void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
                              int silu, int64_t row_begin, int64_t row_end);
+/// Layer normalisation of rows [row_begin, row_end) of n features (two passes: mean, then the
+/// variance about it), scaled by gamma and shifted by beta.
+void chisel_layer_norm(const float *x, float *out, int64_t n, const float *gamma, const float *beta, float epsilon,
+                       int64_t row_begin, int64_t row_end);
 /// GEGLU: rows of 2·width values → rows of width values a · GELU(b), b the second half.
 void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end);
 /// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.
