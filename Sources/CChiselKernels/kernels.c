@@ -373,6 +373,14 @@ int chisel_matmul_run(chisel_matmul *matmul, const float *src, float *dst, char 
     return core_run(&matmul->core, src, dst, error, error_size);
 }
 
+int chisel_matmul_run_bf16(chisel_matmul *matmul, const uint16_t *src, float *dst, char *error, size_t error_size) {
+    if (matmul->core.src_md.data_type != dnnl_bf16) {
+        if (error && error_size) snprintf(error, error_size, "bfloat16 input to a matmul built for float");
+        return -1;
+    }
+    return core_run_any(&matmul->core, src, 1, dst, error, error_size);
+}
+
 void chisel_matmul_destroy(chisel_matmul *matmul) {
     if (!matmul) return;
     core_destroy(&matmul->core);

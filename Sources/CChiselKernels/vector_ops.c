@@ -252,3 +252,91 @@ void chisel_layer_norm(const float *x, float *out, int64_t n, const float *gamma
         for (int64_t i = 0; i < n; i++) out[r * n + i] = (in[i] - (float)mean) * inverse * gamma[i] + beta[i];
     }
 }
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+static void layer_norm_bf16_avx512(const float *x, uint16_t *out, int64_t n, const float *gamma, const float *beta,
+                                   float epsilon, int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *in = x + r * n;
+        uint16_t *o = out + r * n;
+        __m512 s = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, in + i));
+        }
+        float mean = _mm512_reduce_add_ps(s) / (float)n;
+        __m512 m = _mm512_set1_ps(mean), q = _mm512_setzero_ps();
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 d = _mm512_maskz_sub_ps(mask, _mm512_maskz_loadu_ps(mask, in + i), m);
+            q = _mm512_fmadd_ps(d, d, q);
+        }
+        __m512 k = _mm512_set1_ps(1.0f / sqrtf(_mm512_reduce_add_ps(q) / (float)n + epsilon));
+        for (int64_t i = 0; i < n; i += 16) {
+            __mmask16 mask = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+            __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, in + i), m), k);
+            v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, gamma + i), _mm512_maskz_loadu_ps(mask, beta + i));
+            _mm256_mask_storeu_epi16(o + i, mask, (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+static void geglu_bf16_avx512(const float *x, uint16_t *out, int64_t width, int64_t row_begin, int64_t row_end) {
+    const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), root = _mm512_set1_ps(0.70710678118654752f);
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *a = x + r * 2 * width, *b = a + width;
+        uint16_t *o = out + r * width;
+        for (int64_t c0 = 0; c0 < width; c0 += 16) {
+            int64_t w = width - c0 < 16 ? width - c0 : 16;
+            __mmask16 mask = w == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+            __m512 gate = _mm512_maskz_loadu_ps(mask, b + c0);
+            __m512 gelu = _mm512_mul_ps(_mm512_mul_ps(half, gate), _mm512_add_ps(one, erf16(_mm512_mul_ps(gate, root))));
+            __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, a + c0), gelu);
+            _mm256_mask_storeu_epi16(o + c0, mask, (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+}
+#endif
+
+static int has_bf16_stores(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = chisel_has_avx512() && __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
+void chisel_layer_norm_bf16(const float *x, uint16_t *out, int64_t n, const float *gamma, const float *beta,
+                            float epsilon, int64_t row_begin, int64_t row_end) {
+#if defined(__x86_64__)
+    if (has_bf16_stores()) { layer_norm_bf16_avx512(x, out, n, gamma, beta, epsilon, row_begin, row_end); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *in = x + r * n;
+        double sum = 0, squares = 0;
+        for (int64_t i = 0; i < n; i++) sum += in[i];
+        double mean = sum / (double)n;
+        for (int64_t i = 0; i < n; i++) squares += (in[i] - mean) * (in[i] - mean);
+        float inverse = (float)(1.0 / sqrt(squares / (double)n + epsilon));
+        for (int64_t i = 0; i < n; i++) out[r * n + i] = chisel_bf16_bits((in[i] - (float)mean) * inverse * gamma[i] + beta[i]);
+    }
+}
+
+void chisel_geglu_bf16(const float *x, uint16_t *out, int64_t width, int64_t row_begin, int64_t row_end) {
+#if defined(__x86_64__)
+    if (has_bf16_stores()) { geglu_bf16_avx512(x, out, width, row_begin, row_end); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++)
+        for (int64_t c = 0; c < width; c++) {
+            float gate = x[r * 2 * width + width + c];
+            out[r * width + c] = chisel_bf16_bits(x[r * 2 * width + c] * 0.5f * gate * (1.0f + erf_scalar(gate * 0.70710678118654752f)));
+        }
+}

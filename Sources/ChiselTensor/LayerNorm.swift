@@ -22,6 +22,26 @@ public struct LayerNorm: Sendable {
         try KernelProfile.measure("layernorm") { try unprofiled(x) }
     }
 
+    /// Normalises into bfloat16 for a `.bf16` linear layer that follows.
+    public func bf16(_ x: Tensor) throws -> HalfTensor {
+        guard x.lastDimension == features else {
+            throw ChiselError(.internal, "layer norm expects …×\(features), got \(x.shape)")
+        }
+        return KernelProfile.measure("layernorm") {
+            var out = HalfTensor(uninitialized: x.shape)
+            x.data.withUnsafeBufferPointer { src in
+                out.data.withUnsafeMutableBufferPointer { dst in
+                    guard let source = src.baseAddress, let target = dst.baseAddress else { return }
+                    Parallel.forEachChunk(x.rows, minimumChunk: 64) { range in
+                        chisel_layer_norm_bf16(source, target, Int64(features), gamma, beta, epsilon,
+                                               Int64(range.lowerBound), Int64(range.upperBound))
+                    }
+                }
+            }
+            return out
+        }
+    }
+
     private func unprofiled(_ x: Tensor) throws -> Tensor {
         guard x.lastDimension == features else {
             throw ChiselError(.internal, "layer norm expects …×\(features), got \(x.shape)")

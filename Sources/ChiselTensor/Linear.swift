@@ -48,8 +48,33 @@ public final class Linear: @unchecked Sendable {
         guard input.lastDimension == inFeatures else {
             throw ChiselError(.internal, "linear layer expects \(inFeatures) features, got \(input.shape)")
         }
-        let rows = input.rows
-        let outShape = Array(input.shape.dropLast()) + [outFeatures]
+        return try run(rows: input.rows, shape: input.shape, residual: residual) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_matmul_run(primitive, src.baseAddress, dst, error, 256) }
+        }
+    }
+
+    /// Applies a `.bf16` layer to bfloat16 rows (from `LayerNorm.bf16` or `Ops.gatedGELUHalf`).
+    public func callAsFunction(_ input: HalfTensor, adding residual: Tensor? = nil) throws -> Tensor {
+        guard input.shape.last == inFeatures else {
+            throw ChiselError(.internal, "linear layer expects \(inFeatures) features, got \(input.shape)")
+        }
+        return try run(rows: input.data.count / inFeatures, shape: input.shape, residual: residual) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_matmul_run_bf16(primitive, src.baseAddress, dst, error, 256) }
+        }
+    }
+
+    /// `layer(norm(x))` (+ residual): a `.bf16` layer takes the normalised rows in bfloat16
+    /// straight from the normalisation.
+    public func afterNorm(_ norm: LayerNorm, _ x: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+        if precision == .bf16 { return try self(norm.bf16(x), adding: residual) }
+        return try self(norm(x), adding: residual)
+    }
+
+    private func run(rows: Int, shape: [Int], residual: Tensor?,
+                     execute: (OpaquePointer, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<CChar>) -> Int32)
+        throws -> Tensor
+    {
+        let outShape = Array(shape.dropLast()) + [outFeatures]
         var output: Tensor
         if let residual {
             guard residual.shape == outShape else {
@@ -73,11 +98,14 @@ public final class Linear: @unchecked Sendable {
             return made
         }
         var error = [CChar](repeating: 0, count: 256)
-        let status = KernelProfile.measure("linear \(inFeatures)→\(outFeatures) ×\(rows)") { input.data.withUnsafeBufferPointer { src in
+        let status = KernelProfile.measure("linear \(inFeatures)→\(outFeatures) ×\(rows)") {
             output.data.withUnsafeMutableBufferPointer { dst in
-                chisel_matmul_run(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
+                error.withUnsafeMutableBufferPointer { buffer in
+                    guard let message = buffer.baseAddress else { return Int32(-1) }
+                    return execute(primitive, dst.baseAddress, message)
+                }
             }
-        } }
+        }
         guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(cMessage(error))") }
         return output
     }

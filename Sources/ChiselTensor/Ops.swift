@@ -102,6 +102,22 @@ public enum Ops {
         return out
     }
 
+    /// GEGLU into bfloat16, for a `.bf16` linear layer that follows.
+    public static func gatedGELUHalf(_ x: Tensor) throws -> HalfTensor {
+        guard x.lastDimension % 2 == 0 else { throw ChiselError(.internal, "GEGLU needs an even width, got \(x.shape)") }
+        let width = x.lastDimension / 2
+        var out = HalfTensor(uninitialized: Array(x.shape.dropLast()) + [width])
+        x.data.withUnsafeBufferPointer { s in
+            out.data.withUnsafeMutableBufferPointer { o in
+                guard let src = s.baseAddress, let dst = o.baseAddress else { return }
+                Parallel.forEachChunk(x.rows, minimumChunk: 16) { range in
+                    chisel_geglu_bf16(src, dst, Int64(width), Int64(range.lowerBound), Int64(range.upperBound))
+                }
+            }
+        }
+        return out
+    }
+
     /// Scales every value.
     public static func scale(_ x: Tensor, by factor: Float) -> Tensor {
         var out = x

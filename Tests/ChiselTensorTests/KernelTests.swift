@@ -121,6 +121,25 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(half, try norm(x, silu: true).data) < 0.02)
     }
 
+    /// A `.bf16` linear layer fed bfloat16 from the layer norm or from GEGLU gives what it gives on
+    /// the FP32 values it would convert itself.
+    @Test func bfloat16InputsToLinearLayersMatchConvertingThemselves() throws {
+        let (rows, n, out) = (19, 37, 24)
+        let x = try Tensor(shape: [1, rows, n], data: randomValues(rows * n, seed: 50, scale: 3))
+        let norm = try LayerNorm(features: n, epsilon: 1e-5, gamma: randomValues(n, seed: 51), beta: randomValues(n, seed: 52))
+        let layer = try Linear(inFeatures: n, outFeatures: out, weights: randomValues(out * n, seed: 53),
+                               bias: randomValues(out, seed: 54), precision: .bf16)
+        #expect(maxDifference(try layer.afterNorm(norm, x).data, try layer(norm(x)).data) < 1e-5)
+        #expect(maxDifference(try norm.bf16(x).floats(), try norm(x).data) < 0.02)
+        let wide = try Tensor(shape: [1, rows, 2 * n], data: randomValues(rows * 2 * n, seed: 55, scale: 3))
+        let half = try Ops.gatedGELUHalf(wide)
+        #expect(half.shape == [1, rows, n])
+        #expect(maxDifference(half.floats(), try Ops.gatedGELU(wide).data) < 0.05)
+        let second = try Linear(inFeatures: n, outFeatures: out, weights: randomValues(out * n, seed: 56), bias: nil,
+                                precision: .bf16)
+        #expect(maxDifference(try second(half).data, try second(Ops.gatedGELU(wide)).data) < 1e-4)
+    }
+
     /// 16 features (whole vectors) and 37 (a masked tail).
     @Test(arguments: [16, 37])
     func layerNormMatchesDefinition(features n: Int) throws {

@@ -32,6 +32,8 @@ void chisel_conv_destroy(chisel_conv *conv);
 chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, int accumulate, const float *weights,
                                     const float *bias, const chisel_matmul *donor, char *error, size_t error_size);
 int chisel_matmul_run(chisel_matmul *matmul, const float *src, float *dst, char *error, size_t error_size);
+/// Runs a bf16 matmul on bfloat16 rows, saving the per-run conversion.
+int chisel_matmul_run_bf16(chisel_matmul *matmul, const uint16_t *src, float *dst, char *error, size_t error_size);
 void chisel_matmul_destroy(chisel_matmul *matmul);
 
 /// Multi-head attention softmax(q·kᵀ·scale)·v on row-major float matrices whose rows hold all
@@ -65,6 +67,11 @@ void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, co
 /// variance about it), scaled by gamma and shifted by beta.
 void chisel_layer_norm(const float *x, float *out, int64_t n, const float *gamma, const float *beta, float epsilon,
                        int64_t row_begin, int64_t row_end);
+/// As chisel_layer_norm, writing bfloat16.
+void chisel_layer_norm_bf16(const float *x, uint16_t *out, int64_t n, const float *gamma, const float *beta,
+                            float epsilon, int64_t row_begin, int64_t row_end);
+/// As chisel_geglu, writing bfloat16.
+void chisel_geglu_bf16(const float *x, uint16_t *out, int64_t width, int64_t row_begin, int64_t row_end);
 /// GEGLU: rows of 2·width values → rows of width values a · GELU(b), b the second half.
 void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end);
 /// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.

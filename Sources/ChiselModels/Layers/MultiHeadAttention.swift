@@ -52,13 +52,25 @@ final class MultiHeadAttention: Sendable {
     func callAsFunction(_ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil, causal: Bool = false) throws
         -> Tensor
     {
+        try attend(context: context, residual: residual, causal: causal, project: { try $0(x) })
+    }
+
+    /// Attention over `norm(x)`: a `.bf16` projection reads the normalised rows in bfloat16.
+    func callAsFunction(normalizing norm: LayerNorm, _ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil,
+                        causal: Bool = false) throws -> Tensor {
+        try attend(context: context, residual: residual, causal: causal, project: { try $0.afterNorm(norm, x) })
+    }
+
+    private func attend(context: Tensor?, residual: Tensor?, causal: Bool, project: (Linear) throws -> Tensor) throws
+        -> Tensor
+    {
         let attended: Tensor
         switch projection {
         case .selfAttention(let qkv):
-            attended = try Attention.compute(packedQKV: qkv(x), heads: heads, causal: causal, precision: precision)
+            attended = try Attention.compute(packedQKV: project(qkv), heads: heads, causal: causal, precision: precision)
         case .crossAttention(let q, let kv):
             guard let context else { throw ChiselError(.internal, "cross-attention needs a context") }
-            attended = try Attention.compute(q: q(x), packedKV: kv(context), heads: heads, precision: precision)
+            attended = try Attention.compute(q: project(q), packedKV: kv(context), heads: heads, precision: precision)
         }
         return try toOut(attended, adding: residual)
     }

@@ -21,9 +21,14 @@ final class TransformerBlock: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        var h = try selfAttention(norm1(x), residual: x)
-        h = try crossAttention(norm2(h), context: context, residual: h)
-        return try feedForwardOut(Self.gatedGELU(geglu(norm3(h))), adding: h)
+        var h = try selfAttention(normalizing: norm1, x, residual: x)
+        h = try crossAttention(normalizing: norm2, h, context: context, residual: h)
+        let projected = try geglu.afterNorm(norm3, h)
+        if feedForwardOut.precision == .bf16 {
+            let gated = try KernelProfile.measure("geglu") { try Ops.gatedGELUHalf(projected) }
+            return try feedForwardOut(gated, adding: h)
+        }
+        return try feedForwardOut(Self.gatedGELU(projected), adding: h)
     }
 
     /// GEGLU (Shazeer 2020): the projection's first half times GELU of its second half.

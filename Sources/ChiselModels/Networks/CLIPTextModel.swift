@@ -26,8 +26,8 @@ public final class CLIPTextModel: Sendable {
         }
 
         func callAsFunction(_ x: Tensor) throws -> Tensor {
-            let h = try attention(norm1(x), residual: x, causal: true)
-            return try fc2(activation(fc1(norm2(h))), adding: h)
+            let h = try attention(normalizing: norm1, x, residual: x, causal: true)
+            return try fc2(activation(fc1.afterNorm(norm2, h)), adding: h)
         }
     }
 
