@@ -215,7 +215,7 @@ static dnnl_status_t core_finish(kernel_core *core, dnnl_primitive_desc_t pd, co
 
 /// Runs the kernel; `src` is in the user layout (float), or already in the kernel's source
 /// layout and dtype when `direct`.
-static int core_run_any(kernel_core *core, const void *src, int direct, float *dst, char *error, size_t error_size) {
+static int core_run_any(kernel_core *core, const void *src, int direct, void *dst, char *error, size_t error_size) {
     dnnl_stream_t stream = NULL;
     dnnl_memory_t m_src = NULL, m_weights = NULL, m_bias = NULL, m_dst = NULL, m_scratch = NULL;
     void *scratch = NULL;
@@ -264,7 +264,7 @@ struct chisel_conv {
 
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
-                                int64_t pad_right, int bf16, int accumulate, const float *weights,
+                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, const float *weights,
                                 const float *bias, const chisel_conv *donor, char *error, size_t error_size) {
     chisel_conv *conv = calloc(1, sizeof(chisel_conv));
     dnnl_primitive_attr_t attr = NULL;
@@ -280,7 +280,8 @@ chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, i
     dnnl_memory_desc_t user_src, src, dst, user_w, w_any, b;
     CHECK(dnnl_memory_desc_init_by_tag(&user_src, 4, src_dims, dnnl_f32, dnnl_nhwc), "source descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&src, 4, src_dims, compute, dnnl_nhwc), "source descriptor");
-    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_nhwc), "destination descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, (bf16 && dst_bf16 && !accumulate) ? dnnl_bf16 : dnnl_f32,
+                                       dnnl_nhwc), "destination descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&user_w, 4, w_dims, dnnl_f32, dnnl_oihw), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, compute, dnnl_format_tag_any), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&b, 1, b_dims, dnnl_f32, dnnl_a), "bias descriptor");
@@ -309,6 +310,14 @@ static int core_run(kernel_core *core, const float *src, float *dst, char *error
 
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size) {
     return core_run(&conv->core, src, dst, error, error_size);
+}
+
+int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, char *error, size_t error_size) {
+    if (conv->core.src_md.data_type != dnnl_bf16 || conv->core.dst_md.data_type != dnnl_bf16) {
+        if (error && error_size) snprintf(error, error_size, "bfloat16 output from a convolution built for float");
+        return -1;
+    }
+    return core_run_any(&conv->core, src, 1, dst, error, error_size);
 }
 
 int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size) {

@@ -340,3 +340,80 @@ void chisel_geglu_bf16(const float *x, uint16_t *out, int64_t width, int64_t row
             out[r * width + c] = chisel_bf16_bits(x[r * 2 * width + c] * 0.5f * gate * (1.0f + erf_scalar(gate * 0.70710678118654752f)));
         }
 }
+
+static inline float from_bf16(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline __m512 load_half(__mmask16 mask, const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p)), 16));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+static void sums_half_avx512(const uint16_t *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,
+                             double *sumsq) {
+    for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+        int64_t width = channels - c0 < 16 ? channels - c0 : 16;
+        __mmask16 mask = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+        double total[16] = {0}, total2[16] = {0};
+        for (int64_t r0 = row_begin; r0 < row_end; r0 += 64) {
+            int64_t r1 = r0 + 64 < row_end ? r0 + 64 : row_end;
+            __m512 s = _mm512_setzero_ps(), q = _mm512_setzero_ps();
+            for (int64_t r = r0; r < r1; r++) {
+                __m512 v = load_half(mask, x + r * channels + c0);
+                s = _mm512_add_ps(s, v);
+                q = _mm512_fmadd_ps(v, v, q);
+            }
+            float fs[16], fq[16];
+            _mm512_storeu_ps(fs, s);
+            _mm512_storeu_ps(fq, q);
+            for (int i = 0; i < width; i++) { total[i] += fs[i]; total2[i] += fq[i]; }
+        }
+        for (int i = 0; i < width; i++) { sum[c0 + i] += total[i]; sumsq[c0 + i] += total2[i]; }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+static void scale_shift_half_avx512(const uint16_t *x, uint16_t *out, int64_t channels, const float *scale,
+                                    const float *shift, int silu, int64_t row_begin, int64_t row_end) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+            int64_t width = channels - c0 < 16 ? channels - c0 : 16;
+            __mmask16 mask = width == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << width) - 1);
+            __m512 v = _mm512_fmadd_ps(load_half(mask, x + r * channels + c0), _mm512_maskz_loadu_ps(mask, scale + c0),
+                                       _mm512_maskz_loadu_ps(mask, shift + c0));
+            if (silu) v = silu16(v);
+            _mm256_mask_storeu_epi16(out + r * channels + c0, mask, (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+}
+#endif
+
+void chisel_channel_sums_half(const uint16_t *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,
+                              double *sumsq) {
+#if defined(__x86_64__)
+    if (has_bf16_stores()) { sums_half_avx512(x, channels, row_begin, row_end, sum, sumsq); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++)
+        for (int64_t c = 0; c < channels; c++) {
+            double v = from_bf16(x[r * channels + c]);
+            sum[c] += v;
+            sumsq[c] += v * v;
+        }
+}
+
+void chisel_scale_shift_half(const uint16_t *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
+                             int silu, int64_t row_begin, int64_t row_end) {
+#if defined(__x86_64__)
+    if (has_bf16_stores()) { scale_shift_half_avx512(x, out, channels, scale, shift, silu, row_begin, row_end); return; }
+#endif
+    for (int64_t r = row_begin; r < row_end; r++)
+        for (int64_t c = 0; c < channels; c++) {
+            float v = from_bf16(x[r * channels + c]) * scale[c] + shift[c];
+            out[r * channels + c] = chisel_bf16_bits(silu ? v / (1.0f + expf(-v)) : v);
+        }
+}

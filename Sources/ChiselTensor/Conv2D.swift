@@ -17,6 +17,7 @@ public final class Conv2D: @unchecked Sendable {
         var n: Int, h: Int, w: Int
         var top: Int, left: Int, bottom: Int, right: Int
         var accumulate: Bool
+        var halfOutput: Bool = false
     }
 
     /// `weights` in PyTorch's O×I×kH×kW order; `bias` of `outChannels`.
@@ -41,7 +42,7 @@ public final class Conv2D: @unchecked Sendable {
             bias.withOptionalPointer { bp in
                 chisel_conv_create(1, Int64(inChannels), side, side, Int64(outChannels), Int64(kernel), Int64(kernel),
                                    Int64(stride), Int64(padding), Int64(padding), Int64(padding), Int64(padding),
-                                   precision == .bf16 ? 1 : 0, 0, wp.baseAddress, bp, nil, &error, error.count)
+                                   precision == .bf16 ? 1 : 0, 0, 0, wp.baseAddress, bp, nil, &error, error.count)
             }
         }
         guard let made else { throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))") }
@@ -87,6 +88,47 @@ public final class Conv2D: @unchecked Sendable {
         }
     }
 
+    /// The kernel for `key`, built (sharing the prototype's weights) on first use.
+    private func kernelFor(_ key: Key) throws -> OpaquePointer {
+        try lock.withLock { cache -> OpaquePointer in
+            if let existing = cache[key] { return existing }
+            var error = [CChar](repeating: 0, count: 256)
+            let made = chisel_conv_create(Int64(key.n), Int64(inChannels), Int64(key.h), Int64(key.w), Int64(outChannels),
+                                          Int64(kernel), Int64(kernel), Int64(stride), Int64(key.top), Int64(key.left),
+                                          Int64(key.bottom), Int64(key.right), precision == .bf16 ? 1 : 0,
+                                          key.accumulate ? 1 : 0, key.halfOutput ? 1 : 0, nil, nil, prototype,
+                                          &error, error.count)
+            guard let made else {
+                throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))")
+            }
+            cache[key] = made
+            return made
+        }
+    }
+
+    /// Convolves bfloat16 into bfloat16, for a `.bf16` convolution whose output only feeds a
+    /// normalisation (the first convolution of a ResNet block without a time embedding).
+    public func halfOutput(_ input: HalfTensor) throws -> HalfTensor {
+        guard precision == .bf16, input.rank == 4, input.shape[3] == inChannels else {
+            throw ChiselError(.internal, "bfloat16 output needs a .bf16 convolution and N×H×W×\(inChannels) input")
+        }
+        let (n, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+        let (oh, ow) = outputSize(height: h, width: w)
+        var output = HalfTensor(uninitialized: [n, oh, ow, outChannels])
+        let primitive = try kernelFor(Key(n: n, h: h, w: w, top: padding, left: padding, bottom: padding, right: padding,
+                                          accumulate: false, halfOutput: true))
+        var error = [CChar](repeating: 0, count: 256)
+        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") {
+            input.data.withUnsafeBufferPointer { src in
+                output.data.withUnsafeMutableBufferPointer { dst in
+                    chisel_conv_run_half(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
+                }
+            }
+        }
+        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
+        return output
+    }
+
     /// Finds or builds the kernel for this input shape and runs `execute` with it, the output
     /// buffer and an error buffer.
     private func run(shape: [Int], pads: (Int, Int, Int, Int), residual: Tensor?,
@@ -109,21 +151,8 @@ public final class Conv2D: @unchecked Sendable {
         } else {
             output = Tensor(uninitialized: outShape)
         }
-        let key = Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
-                      accumulate: residual != nil)
-        let primitive = try lock.withLock { cache -> OpaquePointer in
-            if let existing = cache[key] { return existing }
-            var error = [CChar](repeating: 0, count: 256)
-            let made = chisel_conv_create(Int64(n), Int64(inChannels), Int64(h), Int64(w), Int64(outChannels),
-                                          Int64(kernel), Int64(kernel), Int64(stride), Int64(pads.0), Int64(pads.1),
-                                          Int64(pads.2), Int64(pads.3), precision == .bf16 ? 1 : 0,
-                                          residual != nil ? 1 : 0, nil, nil, prototype, &error, error.count)
-            guard let made else {
-                throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))")
-            }
-            cache[key] = made
-            return made
-        }
+        let primitive = try kernelFor(Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
+                                          accumulate: residual != nil))
         var error = [CChar](repeating: 0, count: 256)
         let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") {
             output.data.withUnsafeMutableBufferPointer { dst in

@@ -1,3 +1,4 @@
+import ChiselCore
 import ChiselTensor
 import Foundation
 import Testing
@@ -119,6 +120,27 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(direct.data, converted.data) < 1e-5)
         let half = try norm.bf16(x, silu: true).floats()
         #expect(maxDifference(half, try norm(x, silu: true).data) < 0.02)
+    }
+
+    /// The all-bfloat16 middle of a `.bf16` ResNet block (conv → norm in bfloat16) stays within
+    /// bfloat16 rounding of the FP32 computation.
+    @Test func bfloat16ConvolutionOutputAndNormInput() throws {
+        let (n, h, w, c) = (1, 7, 6, 32)
+        let x = try Tensor(shape: [n, h, w, c], data: randomValues(n * h * w * c, seed: 60, scale: 2))
+        let weights = randomValues(c * c * 9, seed: 61, scale: 0.2), bias = randomValues(c, seed: 62)
+        let half = try Conv2D(inChannels: c, outChannels: c, kernel: 3, padding: 1, weights: weights, bias: bias, precision: .bf16)
+        let full = try Conv2D(inChannels: c, outChannels: c, kernel: 3, padding: 1, weights: weights, bias: bias, precision: .f32)
+        let norm = try GroupNorm(groups: 8, channels: c, epsilon: 1e-5, gamma: randomValues(c, seed: 63), beta: randomValues(c, seed: 64))
+        let out = try half.halfOutput(norm.bf16(x, silu: true))
+        #expect(out.shape == [n, h, w, c])
+        let reference = try full(norm(x, silu: true))
+        let scale = reference.data.map(abs).max() ?? 1
+        let error = maxDifference(out.floats(), reference.data) / scale
+        #expect(error < 0.03 && error > 0, "relative error \(error)")
+        let normalized = try norm.bf16(out, silu: false).floats()
+        let expected = try norm(Tensor(shape: out.shape, data: out.floats()), silu: false).data
+        #expect(maxDifference(normalized, expected) < 0.05)
+        #expect(throws: ChiselError.self) { try full.halfOutput(norm.bf16(x)) }
     }
 
     /// A `.bf16` linear layer fed bfloat16 from the layer norm or from GEGLU gives what it gives on

@@ -14,14 +14,17 @@ typedef struct chisel_matmul chisel_matmul;
 /// A 2-D convolution of NHWC float activations [n, ih, iw, ic] to NHWC floats [n, oh, ow, oc],
 /// with OIHW float weights [oc, ic, kh, kw] and an optional bias [oc]. With bf16 != 0 the
 /// weights are stored and multiplied in bfloat16 (activations are converted per call) and the
-/// output stays float. With accumulate != 0 the result is added to what dst holds. With a donor
+/// output stays float (bfloat16 with dst_bf16 != 0, for bf16 without accumulate). With accumulate
+/// != 0 the result is added to what dst holds. With a donor
 /// (a kernel of the same layer built for another input size) the weights and bias come from it
 /// and `weights`/`bias` are not read.
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
-                                int64_t pad_right, int bf16, int accumulate, const float *weights,
+                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, const float *weights,
                                 const float *bias, const chisel_conv *donor, char *error, size_t error_size);
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size);
+/// Runs a bf16 convolution built with dst_bf16 on bfloat16 input into bfloat16 output.
+int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, char *error, size_t error_size);
 /// Runs a bf16 convolution on NHWC bfloat16 input, saving the per-run conversion.
 int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size);
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow);
@@ -67,6 +70,11 @@ void chisel_scale_shift_bf16(const float *x, uint16_t *out, int64_t channels, co
 /// variance about it), scaled by gamma and shifted by beta.
 void chisel_layer_norm(const float *x, float *out, int64_t n, const float *gamma, const float *beta, float epsilon,
                        int64_t row_begin, int64_t row_end);
+/// As chisel_channel_sums and chisel_scale_shift_bf16, reading bfloat16.
+void chisel_channel_sums_half(const uint16_t *x, int64_t channels, int64_t row_begin, int64_t row_end, double *sum,
+                              double *sumsq);
+void chisel_scale_shift_half(const uint16_t *x, uint16_t *out, int64_t channels, const float *scale, const float *shift,
+                             int silu, int64_t row_begin, int64_t row_end);
 /// As chisel_layer_norm, writing bfloat16.
 void chisel_layer_norm_bf16(const float *x, uint16_t *out, int64_t n, const float *gamma, const float *beta,
                             float epsilon, int64_t row_begin, int64_t row_end);

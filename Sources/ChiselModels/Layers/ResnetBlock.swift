@@ -24,6 +24,13 @@ final class ResnetBlock: Sendable {
 
     /// `timeEmbedding` is SiLU(temb), N×timeChannels, shared by all blocks of a UNet step.
     func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) throws -> Tensor {
+        if conv1.precision == .bf16 && timeProjection == nil {
+            // Without a time embedding the first convolution's output only feeds norm2: keep it
+            // in bfloat16 (half the memory traffic, and the kernel's fastest form).
+            let h = try conv1.halfOutput(norm1.bf16(x, silu: true))
+            let residual = try shortcut?(x) ?? x
+            return try conv2(norm2.bf16(h, silu: true), adding: residual)
+        }
         var h = try conv1.afterNorm(norm1, x, silu: true)
         if let timeProjection, let timeEmbedding {
             h = try Ops.addPerSample(h, timeProjection(timeEmbedding))
