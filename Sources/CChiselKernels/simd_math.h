@@ -6,13 +6,15 @@
 #include <stdint.h>
 #include <string.h>
 
-/// Whether the CPU has AVX-512F and FMA, checked once.
+/// Whether the CPU has AVX-512 F, BW and VL with FMA (every AVX-512 CPU since Skylake-SP),
+/// checked once.
 static inline int chisel_has_avx512(void) {
 #if defined(__x86_64__)
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
     }
     return cached;
 #else

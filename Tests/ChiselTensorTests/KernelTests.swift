@@ -120,6 +120,8 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         #expect(maxDifference(direct.data, converted.data) < 1e-5)
         let half = try norm.bf16(x, silu: true).floats()
         #expect(maxDifference(half, try norm(x, silu: true).data) < 0.02)
+        // The vector bfloat16 stores round to nearest even exactly as BFloat16.bits does.
+        #expect(try norm.bf16(x, silu: false).data == norm(x, silu: false).data.map(BFloat16.bits))
     }
 
     /// The all-bfloat16 middle of a `.bf16` ResNet block (conv → norm in bfloat16) stays within
