@@ -1,3 +1,4 @@
+import ChiselCore
 import Foundation
 import Testing
 
@@ -45,5 +46,30 @@ import Testing
         let missing = try CLI.run(["model", "inspect", temp.path("nothing-here")])
         #expect(missing.status == 1)
         #expect(missing.errorLines.first?.contains("no such file or folder") == true)
+    }
+}
+
+/// `chisel bench` runs and reports in the shape the side-by-side script reads (its timings are
+/// not checked here: speed is shown by the benchmark itself, not by tests).
+@Suite struct CLIBenchTests {
+    @Test func benchPrintsItsJSONReport() throws {
+        let result = try CLI.run(["bench", "--json", "--precision", "f32", "--part", "kernels", "--size", "64", "--repeats", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONParser.parse(result.stdout)
+        guard case .array(let results)? = report["results"], let first = results.first,
+            case .array(let rows)? = first["rows"], case .int(let peak)? = first["peak_resident_bytes"]
+        else {
+            Issue.record("unexpected report \(result.stdout)")
+            return
+        }
+        #expect(first["precision"] == "f32")
+        #expect(rows.count == 6)
+        #expect(rows.allSatisfy { row in
+            if case .double(let seconds)? = row["seconds"] { return seconds >= 0 }
+            return false
+        })
+        #expect(peak > 0)
+        let bad = try CLI.run(["bench", "--size", "100"])
+        #expect(bad.status == 64)
     }
 }
