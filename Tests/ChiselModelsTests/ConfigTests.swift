@@ -1,4 +1,5 @@
 import ChiselCore
+import Foundation
 import Testing
 
 @testable import ChiselModels
@@ -18,6 +19,26 @@ import Testing
         #expect(vae.blockOutChannels == [64] && vae.latentChannels == 4 && vae.scalingFactor == 0.18215)
         let text = try CLIPTextConfig(reader: Self.reader("{}"))
         #expect(text.vocabSize == 49408 && text.hiddenSize == 512 && text.activation == "quick_gelu")
+    }
+
+    /// The configs are Codable with diffusers' key names: decoding gives what ConfigReader gives,
+    /// encoding and decoding again gives the same config, and bad values still fail with the key.
+    @Test func configsAreCodableWithDiffusersKeys() throws {
+        for family in Reference.families {
+            let folder = "\(Reference.root)/\(family)"
+            let unetData = try Data(contentsOf: URL(fileURLWithPath: folder + "/unet/config.json"))
+            let unet = try JSONDecoder().decode(UNetConfig.self, from: unetData)
+            #expect(unet == (try UNetConfig(reader: ConfigReader(file: folder + "/unet/config.json"))))
+            #expect(try JSONDecoder().decode(UNetConfig.self, from: JSONEncoder().encode(unet)) == unet)
+            let vae = try JSONDecoder().decode(VAEConfig.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/vae/config.json")))
+            #expect(try JSONDecoder().decode(VAEConfig.self, from: JSONEncoder().encode(vae)) == vae)
+            let text = try JSONDecoder().decode(CLIPTextConfig.self,
+                                                from: Data(contentsOf: URL(fileURLWithPath: folder + "/text_encoder/config.json")))
+            #expect(try JSONDecoder().decode(CLIPTextConfig.self, from: JSONEncoder().encode(text)) == text)
+        }
+        let encoded = String(decoding: try JSONEncoder().encode(try UNetConfig(reader: Self.reader("{}"))), as: UTF8.self)
+        #expect(encoded.contains("\"cross_attention_dim\":1280") && encoded.contains("\"attention_head_dim\":[8,8,8,8]"))
+        #expect(throws: ChiselError.self) { try JSONDecoder().decode(UNetConfig.self, from: Data(#"{"layers_per_block": 0}"#.utf8)) }
     }
 
     @Test(arguments: [
