@@ -172,10 +172,7 @@ AVX512 static inline __attribute__((always_inline)) void accumulate_tile(
     const scratch *sc, const float *v, int64_t ldv, int64_t nq, int64_t nk, int64_t dp, int64_t c0, int64_t width,
     const int nv) {
     __mmask16 masks[4];
-    for (int u = 0; u < 4; u++) {
-        int64_t left = width - u * 16;
-        masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    }
+    chisel_lane_masks(width, masks);
     for (int64_t i0 = 0; i0 < nq; i0 += 4) {
         int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
         __m512 acc[4][4];

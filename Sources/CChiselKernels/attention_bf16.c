@@ -78,10 +78,7 @@ BF16 static inline __attribute__((always_inline)) void pv16_tile(const scratch16
                                                                   int64_t npairs, int64_t dp, int64_t c0,
                                                                   int64_t width, const int nv) {
     __mmask16 masks[4];
-    for (int u = 0; u < 4; u++) {
-        int64_t left = width - u * 16;
-        masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-    }
+    chisel_lane_masks(width, masks);
     for (int64_t i0 = 0; i0 < nq; i0 += 4) {
         int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
         __m512 acc[4][4];

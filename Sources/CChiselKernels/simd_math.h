@@ -33,6 +33,14 @@ static inline uint16_t chisel_bf16_bits(float x) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/// The masks of four 16-lane vectors covering `width` values (lanes past it off).
+static inline void chisel_lane_masks(int64_t width, __mmask16 masks[4]) {
+    for (int u = 0; u < 4; u++) {
+        int64_t left = width - u * 16;
+        masks[u] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
+}
+
 /// e^x for 16 lanes: range reduction by ln 2 and a degree-6 polynomial (about 2 ulp); inputs
 /// below −87.3 give 0 and above 88.4 give +inf, as expf does.
 __attribute__((target("avx512f,fma"))) static inline __m512 chisel_exp16(__m512 x) {

@@ -88,6 +88,10 @@ public final class Conv2D: @unchecked Sendable {
         }
     }
 
+    private func label(_ h: Int, _ w: Int) -> String {
+        "conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)"
+    }
+
     /// The kernel for `key`, built (sharing the prototype's weights) on first use.
     private func kernelFor(_ key: Key) throws -> OpaquePointer {
         try lock.withLock { cache -> OpaquePointer in
@@ -117,15 +121,9 @@ public final class Conv2D: @unchecked Sendable {
         var output = HalfTensor(uninitialized: [n, oh, ow, outChannels])
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: padding, left: padding, bottom: padding, right: padding,
                                           accumulate: false, halfOutput: true))
-        var error = [CChar](repeating: 0, count: 256)
-        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") {
-            input.data.withUnsafeBufferPointer { src in
-                output.data.withUnsafeMutableBufferPointer { dst in
-                    chisel_conv_run_half(primitive, src.baseAddress, dst.baseAddress, &error, error.count)
-                }
-            }
+        try runKernel(label(h, w), what: "convolution", output: &output.data) { dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
         }
-        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
         return output
     }
 
@@ -153,16 +151,7 @@ public final class Conv2D: @unchecked Sendable {
         }
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
                                           accumulate: residual != nil))
-        var error = [CChar](repeating: 0, count: 256)
-        let status = KernelProfile.measure("conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)") {
-            output.data.withUnsafeMutableBufferPointer { dst in
-                error.withUnsafeMutableBufferPointer { buffer in
-                    guard let message = buffer.baseAddress else { return Int32(-1) }
-                    return execute(primitive, dst.baseAddress, message)
-                }
-            }
-        }
-        guard status == 0 else { throw ChiselError(.internal, "convolution failed: \(cMessage(error))") }
+        try runKernel(label(h, w), what: "convolution", output: &output.data) { execute(primitive, $0, $1) }
         return output
     }
 }

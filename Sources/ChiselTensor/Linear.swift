@@ -97,16 +97,9 @@ public final class Linear: @unchecked Sendable {
             cache[key] = made
             return made
         }
-        var error = [CChar](repeating: 0, count: 256)
-        let status = KernelProfile.measure("linear \(inFeatures)→\(outFeatures) ×\(rows)") {
-            output.data.withUnsafeMutableBufferPointer { dst in
-                error.withUnsafeMutableBufferPointer { buffer in
-                    guard let message = buffer.baseAddress else { return Int32(-1) }
-                    return execute(primitive, dst.baseAddress, message)
-                }
-            }
+        try runKernel("linear \(inFeatures)→\(outFeatures) ×\(rows)", what: "matmul", output: &output.data) {
+            execute(primitive, $0, $1)
         }
-        guard status == 0 else { throw ChiselError(.internal, "matmul failed: \(cMessage(error))") }
         return output
     }
 }

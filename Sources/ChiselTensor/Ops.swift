@@ -88,34 +88,36 @@ public enum Ops {
 
     /// GEGLU (Shazeer 2020): each row's first half times the exact GELU of its second half.
     public static func gatedGELU(_ x: Tensor) throws -> Tensor {
-        guard x.lastDimension % 2 == 0 else { throw ChiselError(.internal, "GEGLU needs an even width, got \(x.shape)") }
-        let width = x.lastDimension / 2
-        var out = Tensor(uninitialized: Array(x.shape.dropLast()) + [width])
-        x.data.withUnsafeBufferPointer { s in
-            out.data.withUnsafeMutableBufferPointer { o in
-                guard let src = s.baseAddress, let dst = o.baseAddress else { return }
-                Parallel.forEachChunk(x.rows, minimumChunk: 16) { range in
-                    chisel_geglu(src, dst, Int64(width), Int64(range.lowerBound), Int64(range.upperBound))
-                }
-            }
-        }
+        var out = Tensor(uninitialized: try gatedShape(x))
+        gatedRows(x, into: &out.data, chisel_geglu)
         return out
     }
 
     /// GEGLU into bfloat16, for a `.bf16` linear layer that follows.
     public static func gatedGELUHalf(_ x: Tensor) throws -> HalfTensor {
+        var out = HalfTensor(uninitialized: try gatedShape(x))
+        gatedRows(x, into: &out.data, chisel_geglu_bf16)
+        return out
+    }
+
+    private static func gatedShape(_ x: Tensor) throws -> [Int] {
         guard x.lastDimension % 2 == 0 else { throw ChiselError(.internal, "GEGLU needs an even width, got \(x.shape)") }
-        let width = x.lastDimension / 2
-        var out = HalfTensor(uninitialized: Array(x.shape.dropLast()) + [width])
+        return Array(x.shape.dropLast()) + [x.lastDimension / 2]
+    }
+
+    private static func gatedRows<Element>(
+        _ x: Tensor, into out: inout [Element],
+        _ kernel: (UnsafePointer<Float>?, UnsafeMutablePointer<Element>?, Int64, Int64, Int64) -> Void
+    ) {
+        let width = Int64(x.lastDimension / 2)
         x.data.withUnsafeBufferPointer { s in
-            out.data.withUnsafeMutableBufferPointer { o in
+            out.withUnsafeMutableBufferPointer { o in
                 guard let src = s.baseAddress, let dst = o.baseAddress else { return }
                 Parallel.forEachChunk(x.rows, minimumChunk: 16) { range in
-                    chisel_geglu_bf16(src, dst, Int64(width), Int64(range.lowerBound), Int64(range.upperBound))
+                    kernel(src, dst, width, Int64(range.lowerBound), Int64(range.upperBound))
                 }
             }
         }
-        return out
     }
 
     /// Scales every value.

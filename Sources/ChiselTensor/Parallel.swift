@@ -1,3 +1,4 @@
+import ChiselCore
 import Dispatch
 import Foundation
 
@@ -28,4 +29,20 @@ enum Parallel {
 /// The text of a NUL-terminated message buffer filled by the C kernels.
 func cMessage(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Runs a C kernel that writes into `output` and reports failure through a status and a message
+/// buffer, timed under `label` when profiling; a failure becomes a `ChiselError` saying `what`.
+func runKernel<Element>(_ label: @autoclosure () -> String, what: String, output: inout [Element],
+                        _ execute: (UnsafeMutablePointer<Element>?, UnsafeMutablePointer<CChar>) -> Int32) throws {
+    var error = [CChar](repeating: 0, count: 256)
+    let status = KernelProfile.measure(label()) {
+        output.withUnsafeMutableBufferPointer { dst in
+            error.withUnsafeMutableBufferPointer { buffer in
+                guard let message = buffer.baseAddress else { return Int32(-1) }
+                return execute(dst.baseAddress, message)
+            }
+        }
+    }
+    guard status == 0 else { throw ChiselError(.internal, "\(what) failed: \(cMessage(error))") }
 }
