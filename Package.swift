@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         // The library other packages depend on to write their own stages.
-        .library(name: "Chisel", targets: ["ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels"]),
+        .library(name: "Chisel", targets: ["ChiselBase", "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselTensor",
+                                           "ChiselDiffusion", "ChiselModels", "ChiselModelStages"]),
+        .library(name: "ChiselCLI", targets: ["ChiselCLI"]),
         .library(name: "ColorMatch", targets: ["ColorMatch"]),
         .executable(name: "chisel", targets: ["chisel"]),
     ],
@@ -26,24 +28,33 @@ let package = Package(
         // A thin C layer that turns libpng's and libjpeg's longjmp errors into return codes.
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
 
-        .target(name: "ChiselCore"),
+        // The one error type, shared by every module.
+        .target(name: "ChiselBase"),
+        // Values, the stage protocol, schemas, the graph compiler and runner, batches.
+        .target(name: "ChiselCore", dependencies: ["ChiselBase"]),
         .target(name: "ChiselImageIO", dependencies: ["ChiselCore", "CImageCodecs"]),
         .target(name: "ChiselStages", dependencies: ["ChiselCore", "ChiselImageIO"]),
-        // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
         // oneDNN convolution and matmul primitives behind a small C interface.
         .target(name: "CChiselKernels", dependencies: ["CDNNL"]),
-        .target(name: "ChiselTensor", dependencies: ["ChiselCore", "CDNNL", "CChiselKernels"]),
-        .target(name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor"]),
+        .target(name: "ChiselTensor", dependencies: ["ChiselBase", "CDNNL", "CChiselKernels"]),
+        // Schedulers, noise sources, sampling loops (later MaskGIT decoding).
+        .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor"]),
+        // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
+        .target(name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor", "ChiselDiffusion"]),
+        // The stages that use models, and the model loaders they register.
+        .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),
 
         // Custom stage targets: each is a library with one registration entry point.
         .target(name: "ColorMatch", dependencies: ["ChiselCore"], path: "Plugins/ColorMatch/Sources"),
 
-        .executableTarget(
-            name: "chisel",
+        // The command line as a library, so packages that add stages build their own `chisel`.
+        .target(
+            name: "ChiselCLI",
             dependencies: [
-                "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselTensor", "ColorMatch",
+                "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselModelStages", "ChiselTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch"]),
 
         .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore"]),
         .testTarget(

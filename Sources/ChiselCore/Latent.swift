@@ -1,27 +1,14 @@
-/// Where a latent sits on a diffusion schedule, so that the stage that adds noise and the stage
-/// that removes it agree without sharing anything but the value on the wire.
-public struct NoiseState: Sendable, Equatable {
-    /// The scheduler the noise level belongs to, e.g. `euler` or `dpmpp_2m_karras`.
-    public var scheduler: String
-    /// The number of inference steps of the whole schedule.
-    public var steps: Int
-    /// The index of the next step to take in that schedule.
-    public var stepIndex: Int
-    /// The model timestep at `stepIndex`.
-    public var timestep: Double
-    /// The noise standard deviation at `stepIndex` (σ in the Karras et al. 2022 formulation).
-    public var sigma: Double
-    /// The seed the noise was drawn from, so that later stages can continue the same stream.
-    public var seed: UInt64?
+/// The noise level a latent carries: which schedule it sits on and where. The core knows no
+/// scheduler; the diffusion stages put their `NoiseState` here and read it back.
+public protocol LatentNoise: Sendable {
+    /// A one-line description for logs and messages.
+    var summary: String { get }
+    /// Whether `other` is the same noise level (for `Latent`'s equality).
+    func isSame(as other: any LatentNoise) -> Bool
+}
 
-    public init(scheduler: String, steps: Int, stepIndex: Int, timestep: Double, sigma: Double, seed: UInt64? = nil) {
-        self.scheduler = scheduler
-        self.steps = steps
-        self.stepIndex = stepIndex
-        self.timestep = timestep
-        self.sigma = sigma
-        self.seed = seed
-    }
+extension LatentNoise where Self: Equatable {
+    public func isSame(as other: any LatentNoise) -> Bool { (other as? Self) == self }
 }
 
 /// A latent tensor in N×C×H×W layout, with the noise state it carries.
@@ -31,11 +18,11 @@ public struct NoiseState: Sendable, Equatable {
 public struct Latent: Sendable, Equatable {
     public private(set) var shape: [Int]
     public var values: [Float]
-    public var noise: NoiseState?
+    public var noise: (any LatentNoise)?
     /// The image the latent was encoded from, for save-path templates further down.
     public var origin: ImageOrigin?
 
-    public init(shape: [Int], values: [Float], noise: NoiseState? = nil, origin: ImageOrigin? = nil) throws {
+    public init(shape: [Int], values: [Float], noise: (any LatentNoise)? = nil, origin: ImageOrigin? = nil) throws {
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else {
             throw ChiselError(.internal, "a latent must be N×C×H×W with positive sizes, got \(shape)")
         }
@@ -53,4 +40,13 @@ public struct Latent: Sendable, Equatable {
     public var channels: Int { shape[1] }
     public var height: Int { shape[2] }
     public var width: Int { shape[3] }
+
+    public static func == (a: Latent, b: Latent) -> Bool {
+        guard a.shape == b.shape, a.values == b.values, a.origin == b.origin else { return false }
+        switch (a.noise, b.noise) {
+        case (nil, nil): return true
+        case let (x?, y?): return x.isSame(as: y)
+        default: return false
+        }
+    }
 }

@@ -34,5 +34,23 @@ public protocol ModelLoader: Sendable {
     var kind: String { get }
     /// Whether this loader recognises the checkpoint at `path` (used when a spec names no kind).
     func recognizes(path: String) -> Bool
+    /// What is wrong with the spec's options (dtype, variant, …), found when the graph is
+    /// validated; each problem names its option key.
+    func problems(with spec: ModelSpec) -> [ModelOptionProblem]
     func load(_ spec: ModelSpec) async throws -> any LoadedModel
+}
+
+extension ModelLoader {
+    public func problems(with spec: ModelSpec) -> [ModelOptionProblem] { [] }
+}
+
+/// A problem with one option of a model entry, reported at `models.NAME.KEY`.
+public struct ModelOptionProblem: Sendable, Equatable {
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
 }

@@ -3,36 +3,36 @@ import ChiselCore
 /// Pastes an edited image onto the original through a mask: where the mask is 0 the original's
 /// samples are copied unchanged, bit for bit.
 public enum CompositeStage: Stage {
+    public static let base = Input<Image>("base", "The original image.")
+    public static let overlay = Input<Image>("overlay", "The edited image to paste.")
+    public static let mask = OptionalInput<Mask>(
+        "mask", "Where to paste (1 = overlay, 0 = base), the base's size; unset pastes everywhere.")
+    public static let composite = Output<Image>("image", "The composite, with the base's size and channels.")
+    public static let x = Param<Int>("x", default: 0, range: -1_000_000...1_000_000, "Where the overlay's left edge goes on the base.")
+    public static let y = Param<Int>("y", default: 0, range: -1_000_000...1_000_000, "Where the overlay's top edge goes on the base.")
+    public static let fitOverlay = Param<Bool>(
+        "fit_overlay", default: true,
+        "When the overlay's size differs from the base's and x = y = 0, resize it to the base's size first.")
+    public static let filter = Param<ResampleFilter>(
+        "filter", default: .lanczos, "Filter used when the overlay must be resized (a mask of another size is resized bilinearly).")
+
     public static let schema = StageSchema(
         "composite", "Paste an edited image onto the original through a (feathered) mask; mask-0 pixels stay bit-exact.",
-        inputs: [
-            .image("base", "The original image."),
-            .image("overlay", "The edited image to paste."),
-            .mask("mask", optional: true, "Where to paste (1 = overlay, 0 = base), the base's size; unset pastes everywhere."),
-        ],
-        outputs: [.image("image", "The composite, with the base's size and channels.")],
-        params: [
-            .int("x", default: 0, range: -1_000_000...1_000_000, "Where the overlay's left edge goes on the base."),
-            .int("y", default: 0, range: -1_000_000...1_000_000, "Where the overlay's top edge goes on the base."),
-            .bool("fit_overlay", default: true,
-                  "When the overlay's size differs from the base's and x = y = 0, resize it to the base's size first."),
-            .choice("filter", ResampleFilter.allCases.map(\.rawValue), default: "lanczos",
-                    "Filter used when the overlay must be resized (a mask of another size is resized bilinearly)."),
-        ])
+        inputs: [base, overlay, mask], outputs: [composite], params: [x, y, fitOverlay, filter])
 
-    public static func run(_ call: StageCall) async throws -> [String: Value] {
-        let base = try call.image("base")
-        var overlay = try call.image("overlay").converted(to: base.layout)
-        let filter = try call.choice("filter", as: ResampleFilter.self)
-        let x0 = try call.int("x"), y0 = try call.int("y")
-        if try call.bool("fit_overlay"), x0 == 0, y0 == 0, overlay.width != base.width || overlay.height != base.height {
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let base = try call[Self.base]
+        var overlay = try call[Self.overlay].converted(to: base.layout)
+        let filter = try call[Self.filter]
+        let x0 = try call[x], y0 = try call[y]
+        if try call[fitOverlay], x0 == 0, y0 == 0, overlay.width != base.width || overlay.height != base.height {
             try overlay.reshape(width: base.width, height: base.height, layout: base.layout,
                                 pixels: Resampler.resample(overlay.pixels, planes: overlay.channels, width: overlay.width,
                                                            height: overlay.height, outWidth: base.width,
                                                            outHeight: base.height, filter: filter))
         }
         var maskValues: [Float]?
-        if let mask = try call.optionalMask("mask") {
+        if let mask = try call[Self.mask] {
             if mask.width == base.width && mask.height == base.height {
                 maskValues = mask.values
             } else {
@@ -59,6 +59,6 @@ public enum CompositeStage: Stage {
         }
         var result = base
         result.pixels = out
-        return ["image": .image(result)]
+        return [composite(result)]
     }
 }

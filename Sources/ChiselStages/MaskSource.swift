@@ -1,7 +1,7 @@
 import ChiselCore
 
 /// Which part of an image becomes a mask.
-public enum MaskSource: String, CaseIterable, Sendable {
+public enum MaskSource: String, ParamChoice {
     /// Alpha when the image has a non-opaque alpha channel, otherwise luminance.
     case auto
     case luminance
@@ -44,17 +44,17 @@ public enum MaskSource: String, CaseIterable, Sendable {
 }
 
 extension MaskSource {
+    static let source = Param<MaskSource>(
+        "source", default: .auto,
+        "What becomes the mask: auto (alpha if not opaque, else luminance), luminance, alpha (transparent = 1), red, green or blue.")
+    static let threshold = Param<Double?>(
+        "threshold", range: 0...1, "If set, values at or above it become 1 and the rest 0; unset keeps a soft mask.")
+    static let invert = Param<Bool>("invert", default: false, "Swap edit and keep areas after thresholding.")
+
     /// The parameters every image → mask stage shares.
-    static let params: [ParamSpec] = [
-        .choice("source", MaskSource.allCases.map(\.rawValue), default: "auto",
-                "What becomes the mask: auto (alpha if not opaque, else luminance), luminance, alpha (transparent = 1), red, green or blue."),
-        .float("threshold", range: 0...1,
-               "If set, values at or above it become 1 and the rest 0; unset keeps a soft mask."),
-        .bool("invert", default: false, "Swap edit and keep areas after thresholding."),
-    ]
+    static let params: [any ParamKey] = [source, threshold, invert]
 
     static func mask(from image: Image, call: StageCall) throws -> Mask {
-        let source = try call.choice("source", as: MaskSource.self)
-        return try source.mask(from: image, threshold: call.optionalDouble("threshold"), invert: call.bool("invert"))
+        try call[source].mask(from: image, threshold: call[threshold], invert: call[invert])
     }
 }

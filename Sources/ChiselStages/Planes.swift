@@ -1,3 +1,5 @@
+import ChiselCore
+
 /// Geometry on planar float buffers shared by images (several planes) and masks (one).
 enum Planes {
     /// The `w`×`h` window at (`x`, `y`) of each plane; the window must lie inside.
@@ -13,17 +15,9 @@ enum Planes {
         return out
     }
 
-    enum Border: String, CaseIterable, Sendable {
-        /// A constant value per plane.
-        case constant
-        /// Repeat the edge pixel.
-        case edge
-        /// Mirror without repeating the edge pixel (`dcb|abcd|cba`).
-        case reflect
-    }
 
     /// Source index for an outside coordinate, or nil for the constant border.
-    static func sourceIndex(_ i: Int, size: Int, border: Border) -> Int? {
+    static func sourceIndex(_ i: Int, size: Int, border: BorderMode) -> Int? {
         if i >= 0 && i < size { return i }
         switch border {
         case .constant: return nil
@@ -39,7 +33,7 @@ enum Planes {
 
     /// Each plane grown by the given margins; `fill[p]` is plane p's constant border value.
     static func pad(_ pixels: [Float], planes: Int, width: Int, height: Int, left: Int, top: Int, right: Int,
-                    bottom: Int, border: Border, fill: [Float]) -> [Float] {
+                    bottom: Int, border: BorderMode, fill: [Float]) -> [Float] {
         let w = width + left + right, h = height + top + bottom
         var out = [Float](repeating: 0, count: w * h * planes)
         let columns = (0..<w).map { sourceIndex($0 - left, size: width, border: border) }
@@ -56,4 +50,14 @@ enum Planes {
         }
         return out
     }
+}
+
+/// What fills the area a pad adds outside the image.
+public enum BorderMode: String, ParamChoice {
+    /// A constant value per plane.
+    case constant
+    /// Repeat the edge pixel.
+    case edge
+    /// Mirror without repeating the edge pixel (`dcb|abcd|cba`).
+    case reflect
 }

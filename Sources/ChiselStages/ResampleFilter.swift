@@ -1,7 +1,8 @@
+import ChiselCore
 import Foundation
 
 /// The interpolation kernel of a resize, as PIL and most editors name them.
-public enum ResampleFilter: String, Sendable, CaseIterable {
+public enum ResampleFilter: String, ParamChoice {
     case nearest, bilinear, bicubic, lanczos
 
     /// Half-width of the kernel at scale 1, in source pixels.

@@ -2,7 +2,7 @@ import ChiselCore
 
 /// Resizes an image (and optionally its mask, identically).
 public enum ResizeStage: Stage {
-    public enum Mode: String, CaseIterable, Sendable {
+    public enum Mode: String, ParamChoice {
         /// Keep the aspect ratio and fit inside width × height.
         case fit
         /// Keep the aspect ratio, cover width × height and crop the overflow evenly.
@@ -11,26 +11,31 @@ public enum ResizeStage: Stage {
         case stretch
     }
 
+    public static let image = Input<Image>("image", "The image to resize.")
+    public static let mask = OptionalInput<Mask>("mask", "A mask resized the same way.")
+    public static let resized = Output<Image>("image", "The resized image.")
+    public static let resizedMask = Output<Mask>("mask", requires: mask, "The resized mask.")
+    public static let width = Param<Int>("width", default: 0, range: 0...65536,
+                                         "Target width; 0 follows the aspect ratio from height.")
+    public static let height = Param<Int>("height", default: 0, range: 0...65536,
+                                          "Target height; 0 follows the aspect ratio from width.")
+    public static let scale = Param<Double?>("scale", range: 0.001...64, "Scale factor; when set, width and height are ignored.")
+    public static let mode = Param<Mode>("mode", default: .fit,
+                                         "With both width and height: fit inside, fill and crop, or stretch.")
+    public static let multipleOf = Param<Int>("multiple_of", default: 1, range: 1...1024,
+                                              "Round the result down to a multiple of this (8 for Stable Diffusion latents).")
+    public static let filter = Param<ResampleFilter>("filter", default: .lanczos, "Interpolation filter.")
+
     public static let schema = StageSchema(
         "resize", "Resize an image and its mask: fit, fill (cover + centre crop) or stretch, to a multiple of N.",
-        inputs: [
-            .image("image", "The image to resize."),
-            .mask("mask", optional: true, "A mask resized the same way."),
-        ],
-        outputs: [
-            .image("image", "The resized image."),
-            .mask("mask", requires: "mask", "The resized mask."),
-        ],
-        params: [
-            .int("width", default: 0, range: 0...65536, "Target width; 0 follows the aspect ratio from height."),
-            .int("height", default: 0, range: 0...65536, "Target height; 0 follows the aspect ratio from width."),
-            .float("scale", range: 0.001...64, "Scale factor; when set, width and height are ignored."),
-            .choice("mode", Mode.allCases.map(\.rawValue), default: "fit",
-                    "With both width and height: fit inside, fill and crop, or stretch."),
-            .int("multiple_of", default: 1, range: 1...1024,
-                 "Round the result down to a multiple of this (8 for Stable Diffusion latents)."),
-            .choice("filter", ResampleFilter.allCases.map(\.rawValue), default: "lanczos", "Interpolation filter."),
-        ])
+        inputs: [image, mask], outputs: [resized, resizedMask],
+        params: [width, height, scale, mode, multipleOf, filter])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        if try check[scale] == nil, try check[width] == 0, try check[height] == 0 {
+            check.reject(width, "give width, height or scale")
+        }
+    }
 
     /// The output size and the source region it samples, for a source of `width`×`height`.
     public static func plan(width sourceWidth: Int, height sourceHeight: Int, targetWidth: Int, targetHeight: Int,
@@ -79,29 +84,28 @@ public enum ResizeStage: Stage {
         return (w, h, region)
     }
 
-    public static func run(_ call: StageCall) async throws -> [String: Value] {
-        let image = try call.image("image")
-        let mask = try call.optionalMask("mask")
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let image = try call[Self.image]
+        let mask = try call[Self.mask]
         try call.checkSameSize(mask, image)
-        let target = try plan(width: image.width, height: image.height, targetWidth: call.int("width"),
-                              targetHeight: call.int("height"), scale: call.optionalDouble("scale"),
-                              mode: call.choice("mode"), multipleOf: call.int("multiple_of"))
+        let target = try plan(width: image.width, height: image.height, targetWidth: call[width],
+                              targetHeight: call[height], scale: call[scale], mode: call[mode],
+                              multipleOf: call[multipleOf])
         guard target.width * target.height <= call.context.run.maxPixels else {
             throw call.failure("resizing to \(target.width)×\(target.height) exceeds the pixel limit of \(call.context.run.maxPixels)")
         }
-        let filter = try call.choice("filter", as: ResampleFilter.self)
+        let filter = try call[Self.filter]
         var result = image
         try result.reshape(width: target.width, height: target.height, layout: image.layout,
                            pixels: Resampler.resample(image.pixels, planes: image.channels, width: image.width,
                                                       height: image.height, region: target.region,
                                                       outWidth: target.width, outHeight: target.height, filter: filter))
-        var outputs: [String: Value] = ["image": .image(result)]
-        if let mask {
+        let resizedMask = try mask.map { mask in
             let values = Resampler.resample(mask.values, planes: 1, width: mask.width, height: mask.height,
                                             region: target.region, outWidth: target.width, outHeight: target.height,
                                             filter: filter)
-            outputs["mask"] = .mask(try Mask(width: target.width, height: target.height, values: values, origin: mask.origin))
+            return try Mask(width: target.width, height: target.height, values: values, origin: mask.origin)
         }
-        return outputs
+        return [resized(result), Self.resizedMask(resizedMask)]
     }
 }

@@ -4,76 +4,90 @@ import Foundation
 
 /// Writes an image as PNG or JPEG, atomically, never over an input file.
 public enum SaveImageStage: Stage {
-    public enum Format: String, CaseIterable { case auto, png, jpeg }
-    public enum Depth: String, CaseIterable {
+    public enum Format: String, ParamChoice { case auto, png, jpeg }
+    public enum Depth: String, ParamChoice {
         case auto
         case eight = "8"
         case sixteen = "16"
     }
 
+    public static let image = Input<Image>("image", "The image to write.")
+    public static let path = Param<String>.path(
+        "path", role: .output, default: "{stem}-chisel.png",
+        "Output file; may use {stem}, {index}, {index:04}, {node} and {NODE.stem}.")
+    public static let format = Param<Format>("format", default: .auto,
+                                             "File format; auto picks it from the extension (.png, .jpg, .jpeg).")
+    public static let quality = Param<Int>("quality", default: 95, range: 1...100, "JPEG quality.")
+    public static let bitDepth = Param<Depth>("bit_depth", default: .auto,
+                                              "PNG sample depth; auto keeps the source's (16-bit in, 16-bit out).")
+    public static let overwrite = Param<Bool>("overwrite", default: true,
+                                              "Replace an existing output file (input files are never replaced).")
+
     public static let schema = StageSchema(
         "save_image", "Write a PNG or JPEG (to a temporary name, then renamed; never over an input).",
-        inputs: [.image("image", "The image to write.")],
-        params: [
-            .path("path", role: .output, default: "{stem}-chisel.png",
-                  "Output file; may use {stem}, {index}, {index:04}, {node} and {NODE.stem}."),
-            .choice("format", Format.allCases.map(\.rawValue), default: "auto",
-                    "File format; auto picks it from the extension (.png, .jpg, .jpeg)."),
-            .int("quality", default: 95, range: 1...100, "JPEG quality."),
-            .choice("bit_depth", Depth.allCases.map(\.rawValue), default: "auto",
-                    "PNG sample depth; auto keeps the source's (16-bit in, 16-bit out)."),
-            .bool("overwrite", default: true, "Replace an existing output file (input files are never replaced)."),
-        ])
+        inputs: [image], params: [path, format, quality, bitDepth, overwrite])
+
+    /// The format and extension must agree; an extension written with a template field is
+    /// known only when the path is expanded, at run time.
+    public static func validate(_ check: inout StageCheck) throws {
+        let ext = (try check[path] as NSString).pathExtension
+        guard !ext.contains("{") else { return }
+        do { _ = try resolveFormat(check[format], pathExtension: ext) } catch let error as ChiselError {
+            check.reject(path, error.message)
+        }
+    }
 
     public static func plannedOutputFiles(_ call: StageCall) throws -> [String] {
         [try outputPath(call, origin: nil)]
     }
 
     static func outputPath(_ call: StageCall, origin: ImageOrigin?) throws -> String {
-        let template = try PathTemplate(try call.string("path"))
+        let template = try PathTemplate(try call[path])
         return try template.expand(run: call.context.run, node: call.node, origin: origin)
     }
 
-    public static func run(_ call: StageCall) async throws -> [String: Value] {
-        let image = try call.image("image")
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let image = try call[Self.image]
         let path = try outputPath(call, origin: image.origin)
-        let format = try resolveFormat(call, path: path)
+        let format: ImageFormat
+        do { format = try resolveFormat(call[Self.format], pathExtension: (path as NSString).pathExtension) } catch let error as ChiselError {
+            throw call.failure(error.message, code: error.code, file: path)
+        }
         if call.context.files.isInput(path) {
             throw call.failure("refusing to write over input file \(path)", code: .io, file: path)
         }
-        if !(try call.bool("overwrite")), FileManager.default.fileExists(atPath: path) {
+        if !(try call[overwrite]), FileManager.default.fileExists(atPath: path) {
             throw call.failure("output exists and overwrite is false", code: .io, file: path)
         }
         var options = ImageEncodeOptions(format: format)
-        options.jpegQuality = try call.int("quality")
-        switch try call.choice("bit_depth", as: Depth.self) {
+        options.jpegQuality = try call[quality]
+        switch try call[bitDepth] {
         case .auto: options.bitDepth = nil
         case .eight: options.bitDepth = 8
         case .sixteen: options.bitDepth = 16
         }
         try ImageWriter.write(image, to: path, options: options)
         call.context.wrote(path)
-        return [:]
+        return []
     }
 
-    private static func resolveFormat(_ call: StageCall, path: String) throws -> ImageFormat {
-        let ext = (path as NSString).pathExtension
+    /// The file format for the `format` choice and the path's extension.
+    static func resolveFormat(_ choice: Format, pathExtension ext: String) throws -> ImageFormat {
         let fromExtension = ImageFormat(pathExtension: ext)
-        switch try call.choice("format", as: Format.self) {
+        switch choice {
         case .auto:
             guard let fromExtension else {
-                throw call.failure("cannot tell the format from extension '.\(ext)'; use .png, .jpg or set format",
-                                   code: .invalidParameter, file: path)
+                throw ChiselError(.invalidParameter, "cannot tell the format from extension '.\(ext)'; use .png, .jpg or set format")
             }
             return fromExtension
         case .png:
             if let fromExtension, fromExtension != .png {
-                throw call.failure("format png does not match extension '.\(ext)'", code: .invalidParameter, file: path)
+                throw ChiselError(.invalidParameter, "format png does not match extension '.\(ext)'")
             }
             return .png
         case .jpeg:
             if let fromExtension, fromExtension != .jpeg {
-                throw call.failure("format jpeg does not match extension '.\(ext)'", code: .invalidParameter, file: path)
+                throw ChiselError(.invalidParameter, "format jpeg does not match extension '.\(ext)'")
             }
             return .jpeg
         }

@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Multi-head scaled dot-product attention, `softmax(Q·Kᵀ/√d)·V` per head (Vaswani et al. 2017),

@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 
 /// A 2-D convolution on channels-last feature maps, run by a oneDNN primitive.
 ///

@@ -1,5 +1,5 @@
 import CDNNL
-import ChiselCore
+import ChiselBase
 
 /// Row-major FP32 matrix products on oneDNN's GEMM, which picks its AVX-512 kernels on this CPU
 /// by itself. (oneDNN 2.6 has no bf16 GEMM function; bf16 products go through its matmul

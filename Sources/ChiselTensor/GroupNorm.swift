@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Group normalisation over channels-last feature maps (Wu & He 2018; `torch.nn.GroupNorm`):

@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Layer normalisation over the last dimension (`torch.nn.LayerNorm`).

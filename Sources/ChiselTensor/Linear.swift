@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 
 /// A linear layer `y = x·Wᵀ + b` over the last dimension, run by a oneDNN matmul primitive
 /// (one per row count, built on first use). As with `Conv2D`, a prototype kernel owns the

@@ -1,5 +1,5 @@
 import CChiselKernels
-import ChiselCore
+import ChiselBase
 
 /// Small tensor operations that have no weights.
 public enum Ops {

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// A dense row-major float tensor.
 ///

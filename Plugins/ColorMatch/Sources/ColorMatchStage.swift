@@ -7,41 +7,40 @@ import Foundation
 /// After an SDEdit pass this pulls drifted colours back to the original's, as img2img colour
 /// correction does in other tools.
 public enum ColorMatchStage: Stage {
+    public static let image = Input<Image>("image", "The image whose colours change.")
+    public static let reference = Input<Image>("reference", "The image whose colour statistics are the target.")
+    public static let matched = Output<Image>("image", "The colour-matched image, same size and channels.")
+    public static let strength = Param<Double>("strength", default: 1, range: 0...1,
+                                               "0 leaves the image unchanged, 1 matches fully.")
+
     public static let schema = StageSchema(
         "color_match", "Match an image's colour statistics to a reference's (Reinhard colour transfer in CIELAB).",
-        inputs: [
-            .image("image", "The image whose colours change."),
-            .image("reference", "The image whose colour statistics are the target."),
-        ],
-        outputs: [.image("image", "The colour-matched image, same size and channels.")],
-        params: [
-            .float("strength", default: 1, range: 0...1, "0 leaves the image unchanged, 1 matches fully."),
-        ])
+        inputs: [image, reference], outputs: [matched], params: [strength])
 
-    public static func run(_ call: StageCall) async throws -> [String: Value] {
-        let image = try call.image("image")
-        let reference = try call.image("reference")
-        let strength = Float(try call.double("strength"))
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let image = try call[Self.image]
+        let reference = try call[Self.reference]
+        let strength = Float(try call[Self.strength])
         let isGray = image.layout.colorChannels == 1
         let source = LabPlanes(image.converted(to: .rgb))
         let target = LabPlanes(reference.converted(to: .rgb))
-        var matched = source
+        var lab = source
         for c in 0..<(isGray ? 1 : 3) {
             let (sourceMean, sourceStd) = source.statistics(c)
             let (targetMean, targetStd) = target.statistics(c)
             let gain = sourceStd > 1e-6 ? targetStd / sourceStd : 1
-            matched.planes[c] = source.planes[c].map { value in
+            lab.planes[c] = source.planes[c].map { value in
                 let transferred = (value - sourceMean) * gain + targetMean
                 return value + strength * (transferred - value)
             }
         }
-        var rgb = try matched.rgbImage(like: image)
+        var rgb = try lab.rgbImage(like: image)
         if image.layout.hasAlpha {
             rgb = rgb.converted(to: .rgba)
             let alpha = image.planeRange(image.channels - 1)
             rgb.pixels.replaceSubrange(rgb.planeRange(3), with: image.pixels[alpha])
         }
-        return ["image": .image(rgb.converted(to: image.layout))]
+        return [matched(rgb.converted(to: image.layout))]
     }
 }
 

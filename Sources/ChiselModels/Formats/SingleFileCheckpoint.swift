@@ -1,4 +1,5 @@
 import ChiselCore
+import ChiselDiffusion
 import ChiselTensor
 import Foundation
 

@@ -1,16 +1,10 @@
 import ChiselCore
+import ChiselDiffusion
 import ChiselTensor
 import Foundation
 
-/// What a noise-prediction network outputs, from the scheduler config.
-public enum PredictionType: String, Sendable {
-    case epsilon
-    case vPrediction = "v_prediction"
-    case sample
-}
-
 /// A Stable Diffusion 1.x or 2.x checkpoint, loaded: text encoder, VAE and UNet.
-public final class StableDiffusionModel: LoadedModel {
+public final class StableDiffusionModel: Sendable {
     public let kind = "stable_diffusion"
     public let path: String
     public let family: Family

@@ -46,35 +46,29 @@ struct BatchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let summary: BatchSummary
-        do {
-            let cwd = FileManager.default.currentDirectoryPath
-            let outputRoot = GraphCompiler.resolve(output, against: cwd)
-            let registry = try makeRegistry()
-            let binding = BatchBinding(imageNode: imageNode, maskNode: maskNode, withMasks: masks != nil,
-                                       outputRoot: outputRoot)
-            let plan = try graph.compile(registry: registry, batch: binding)
-            let items = try BatchItem.list(folder: GraphCompiler.resolve(input, against: cwd),
-                                           masks: masks.map { GraphCompiler.resolve($0, against: cwd) })
-            if items.isEmpty {
-                throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)
-            }
-            try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
-            let reportPath = GraphCompiler.resolve(report ?? "chisel-batch.jsonl", against: report == nil ? outputRoot : cwd)
-            let reportFile = try ReportFile(path: reportPath)
-            let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
-            let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
-                                     overwrite: overwrite, events: { progress.handle($0) })
-            summary = try await runner.run(items, report: { reportFile.append($0.json) })
-            progress.finish()
-            reportFile.close()
-            Terminal.err("\(summary.total) images: \(summary.done) done, \(summary.skipped) skipped "
-                         + "(outputs existed), \(summary.failed) failed in \(ProgressRenderer.clock(summary.seconds)); "
-                         + "report: \(reportPath)")
-        } catch {
-            Terminal.report(error)
-            throw ExitCode.failure
+        let cwd = PathResolver.workingDirectory
+        let outputRoot = cwd.resolve(output)
+        let registry = try ChiselCLI.makeRegistry()
+        let binding = BatchBinding(imageNode: imageNode, maskNode: maskNode, withMasks: masks != nil,
+                                   outputRoot: outputRoot)
+        let plan = try graph.compile(registry: registry, batch: binding)
+        let items = try BatchItem.list(folder: cwd.resolve(input),
+                                       masks: masks.map(cwd.resolve))
+        if items.isEmpty {
+            throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)
         }
+        try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
+        let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd).resolve(report ?? "chisel-batch.jsonl")
+        let reportFile = try ReportFile(path: reportPath)
+        let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
+        let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
+                                 overwrite: overwrite, events: { progress.handle($0) })
+        let summary = try await runner.run(items, report: { reportFile.append($0.json) })
+        progress.finish()
+        reportFile.close()
+        Terminal.err("\(summary.total) images: \(summary.done) done, \(summary.skipped) skipped "
+                     + "(outputs existed), \(summary.failed) failed in \(ProgressRenderer.clock(summary.seconds)); "
+                     + "report: \(reportPath)")
         if summary.failed > 0 { throw ExitCode.failure }
     }
 }

@@ -24,14 +24,15 @@ public struct StageSchema: Sendable, Equatable {
     private var fileRole: FileRole?
     private var fileParam: String = ""
 
-    public init(_ name: String, _ doc: String, inputs: [PortSpec] = [], outputs: [PortSpec] = [],
-                params: [ParamSpec] = [], receivesFiles: (role: FileRole, param: String)? = nil) {
+    /// A schema from the stage's typed keys, each declared once as a static property.
+    public init(_ name: String, _ doc: String, inputs: [any InputKey] = [], outputs: [any OutputKey] = [],
+                params: [any ParamKey] = [], receivesFiles: (role: FileRole, param: Param<String>)? = nil) {
         self.name = name
         self.doc = doc
-        self.inputs = inputs
-        self.outputs = outputs
-        self.params = params
-        self.receivesFiles = receivesFiles
+        self.inputs = inputs.map(\.spec)
+        self.outputs = outputs.map(\.spec)
+        self.params = params.map(\.spec)
+        self.receivesFiles = receivesFiles.map { ($0.role, $0.param.name) }
     }
 
     public func input(_ name: String) -> PortSpec? { inputs.first { $0.name == name } }

@@ -23,19 +23,11 @@ struct InspectCommand: AsyncParsableCommand {
     @Option(name: .customLong("hint"),
             help: ArgumentHelp("For single files, a config value the tensors cannot tell: unet.attention_head_dim=8, vae.norm_num_groups=32, text_encoder.num_attention_heads=12, prediction_type=v_prediction. Repeatable.",
                                valueName: "key=value"))
-    var hints: [String] = []
+    var hints: [KeyValueArgument] = []
 
     func run() async throws {
-        var parsed: [String: JSONValue] = [:]
-        for hint in hints {
-            guard let equals = hint.firstIndex(of: "="), equals != hint.startIndex else {
-                Terminal.err("error: --hint \(hint): expected KEY=VALUE")
-                throw ExitCode.failure
-            }
-            parsed[String(hint[..<equals])] = parseLooseJSON(String(hint[hint.index(after: equals)...]))
-        }
-        let resolved = GraphCompiler.resolve(path, against: FileManager.default.currentDirectoryPath)
-        let report = ModelInspection.inspect(path: resolved, hints: parsed)
+        let resolved = PathResolver.workingDirectory.resolve(path)
+        let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
         if let family = report.family { Terminal.out("  family:            \(family)") }

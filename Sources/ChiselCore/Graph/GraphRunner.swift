@@ -42,16 +42,7 @@ public struct GraphRunner: Sendable {
             userEvents(event)
         }
 
-        var dependents: [[Int]] = Array(repeating: [], count: nodes.count)
-        var pending = Array(repeating: 0, count: nodes.count)
-        for (i, node) in nodes.enumerated() {
-            let sources = Set(node.inputs.values.compactMap { source -> Int? in
-                if case .output(let j, _) = source { return j }
-                return nil
-            })
-            pending[i] = sources.count
-            for j in sources { dependents[j].append(i) }
-        }
+        var pending = nodes.map(\.dependencyCount)
         var ready = (0..<nodes.count).filter { pending[$0] == 0 }
         var store: [Int: [String: Value]] = [:]
         var remainingUses = nodes.map { $0.consumers }
@@ -96,7 +87,7 @@ public struct GraphRunner: Sendable {
                         let call = StageCall(node: node.id, params: node.params, inputs: inputs, context: context)
                         let outputs: [String: Value]
                         do {
-                            outputs = try await node.stage.run(call)
+                            outputs = try await node.stage.run(call).values
                         } catch {
                             throw ChiselError.wrapping(error).located(file: file, node: node.id)
                         }
@@ -113,7 +104,7 @@ public struct GraphRunner: Sendable {
                 seconds[node.id] = finished.seconds
                 // Keep only the outputs someone reads.
                 store[finished.node] = finished.outputs.filter { (remainingUses[finished.node][$0.key] ?? 0) > 0 }
-                for d in dependents[finished.node] {
+                for d in node.dependents {
                     pending[d] -= 1
                     if pending[d] == 0 { ready.append(d) }
                 }

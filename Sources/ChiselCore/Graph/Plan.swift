@@ -14,6 +14,24 @@ public struct PlannedNode: Sendable {
     public let inputs: [String: PlannedSource]
     /// How many node inputs read each output port.
     public let consumers: [String: Int]
+    /// The nodes (indices in `Plan.nodes`) that read this node's outputs.
+    public let dependents: [Int]
+    /// How many distinct nodes this node reads from: it can start when that many have finished.
+    public let dependencyCount: Int
+
+    public init(id: String, stage: any Stage.Type, params: [String: ParamValue], inputs: [String: PlannedSource],
+                consumers: [String: Int], dependents: [Int]) {
+        self.id = id
+        self.stage = stage
+        self.params = params
+        self.inputs = inputs
+        self.consumers = consumers
+        self.dependents = dependents
+        dependencyCount = Set(inputs.values.compactMap { source -> Int? in
+            if case .output(let node, _) = source { return node }
+            return nil
+        }).count
+    }
 
     public var schema: StageSchema { stage.schema }
 }

@@ -40,30 +40,25 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        do {
-            var results: [(Precision, [ModelBenchmark.Row], Int)] = []
-            if let precision {
-                let rows = try ModelBenchmark.run(precision: precision, parts: parts.isEmpty ? [.unet, .vae] : parts,
-                                                  repeats: repeats, size: size, log: { if !json { Terminal.err($0) } })
-                results.append((precision, rows, ModelBenchmark.peakResidentBytes()))
-            } else {
-                for precision in Precision.allCases { results.append(try runChild(precision)) }
-            }
-            if json {
-                Terminal.out(Self.json(results, size: size).serialized())
-            } else {
-                Terminal.out("what".padded(40) + " " + "dtype".padded(6) + " seconds")
-                for (precision, rows, peak) in results {
-                    for row in rows {
-                        Terminal.out(row.name.padded(40) + " " + precision.rawValue.padded(6) + String(format: " %7.2f", row.seconds))
-                    }
-                    Terminal.out("peak resident memory".padded(40) + " " + precision.rawValue.padded(6)
-                                 + String(format: " %7.2f GiB", Double(peak) / 1_073_741_824))
+        var results: [(Precision, [ModelBenchmark.Row], Int)] = []
+        if let precision {
+            let rows = try ModelBenchmark.run(precision: precision, parts: parts.isEmpty ? [.unet, .vae] : parts,
+                                              repeats: repeats, size: size, log: { if !json { Terminal.err($0) } })
+            results.append((precision, rows, ModelBenchmark.peakResidentBytes()))
+        } else {
+            for precision in Precision.allCases { results.append(try runChild(precision)) }
+        }
+        if json {
+            Terminal.out(Self.json(results, size: size).serialized())
+        } else {
+            Terminal.out("what".padded(40) + " " + "dtype".padded(6) + " seconds")
+            for (precision, rows, peak) in results {
+                for row in rows {
+                    Terminal.out(row.name.padded(40) + " " + precision.rawValue.padded(6) + String(format: " %7.2f", row.seconds))
                 }
+                Terminal.out("peak resident memory".padded(40) + " " + precision.rawValue.padded(6)
+                             + String(format: " %7.2f GiB", Double(peak) / 1_073_741_824))
             }
-        } catch {
-            Terminal.report(error)
-            throw ExitCode.failure
         }
     }
 

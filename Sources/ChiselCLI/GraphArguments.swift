@@ -10,23 +10,15 @@ struct GraphArguments: ParsableArguments {
     @Option(name: .customLong("set"),
             help: ArgumentHelp("Override a parameter: NODE.PARAM=VALUE (VALUE as JSON if it parses, else a string). Repeatable.",
                                valueName: "node.param=value"))
-    var overrides: [String] = []
+    var overrides: [ParamOverride] = []
 
     @Option(name: .customLong("var"),
             help: ArgumentHelp("Set a graph variable: NAME=VALUE. Repeatable.", valueName: "name=value"))
-    var variables: [String] = []
+    var variables: [KeyValueArgument] = []
 
-    func options(batch: BatchBinding? = nil) throws -> GraphOptions {
-        let cwd = FileManager.default.currentDirectoryPath
-        var parsedVariables: [String: JSONValue] = [:]
-        for argument in variables {
-            guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else {
-                throw ChiselError(.invalidArgument, "--var \(argument): expected NAME=VALUE")
-            }
-            parsedVariables[String(argument[..<equals])] = parseLooseJSON(String(argument[argument.index(after: equals)...]))
-        }
-        return GraphOptions(workingDirectory: cwd, overrides: try overrides.map(ParamOverride.parse),
-                            variables: parsedVariables, batch: batch)
+    func options(batch: BatchBinding? = nil) -> GraphOptions {
+        GraphOptions(workingDirectory: FileManager.default.currentDirectoryPath, overrides: overrides,
+                     variables: KeyValueArgument.dictionary(variables), batch: batch)
     }
 
     func compile(registry: StageRegistry, batch: BatchBinding? = nil) throws -> Plan {

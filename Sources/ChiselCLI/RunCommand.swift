@@ -1,0 +1,54 @@
+import ArgumentParser
+import ChiselCore
+import Foundation
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a graph once.",
+        discussion: """
+            Relative paths inside the graph resolve against the graph file's folder; paths given \
+            with --set resolve against the current directory. Every problem of the graph is \
+            reported before anything runs.
+            """)
+
+    @OptionGroup var graph: GraphArguments
+    @OptionGroup var settings: RunSettings
+
+    func run() async throws {
+        let registry = try ChiselCLI.makeRegistry()
+        let plan = try graph.compile(registry: registry)
+        let progress = ProgressRenderer(mode: settings.progress, total: plan.nodes.count, unit: "nodes")
+        let runner = GraphRunner(plan: plan, models: ModelStore(specs: plan.models, registry: registry),
+                                 events: { progress.handle($0, countNodes: true) })
+        let result: RunResult
+        do {
+            result = try await runner.run(plan.runInfo(maxPixels: settings.maxPixels))
+        } catch {
+            progress.finish()
+            throw error
+        }
+        progress.finish()
+        for path in result.writtenFiles { Terminal.out("wrote \(path)") }
+    }
+}
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Check a graph without running it; list every problem.",
+        discussion: "Exit status 0 if the graph is valid, 1 with one line per problem otherwise.")
+
+    @OptionGroup var graph: GraphArguments
+
+    @Flag(help: "Validate for `chisel batch`: loaders that receive the batch's files may leave their path unset.")
+    var batch = false
+
+    @Flag(help: "With --batch: masks will be supplied (--masks).")
+    var masks = false
+
+    func run() async throws {
+        let registry = try ChiselCLI.makeRegistry()
+        let binding = batch ? BatchBinding(withMasks: masks, outputRoot: FileManager.default.currentDirectoryPath) : nil
+        let plan = try graph.compile(registry: registry, batch: binding)
+        Terminal.out("\(graph.graph): valid (\(plan.nodes.count) node\(plan.nodes.count == 1 ? "" : "s"))")
+    }
+}

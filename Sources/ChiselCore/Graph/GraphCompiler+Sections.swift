@@ -1,0 +1,96 @@
+import Foundation
+
+/// The `variables`, `models` and `batch` sections of a graph.
+extension GraphCompiler {
+    mutating func compileVariables(_ json: JSONValue?) -> [String: JSONValue] {
+        var variables: [String: JSONValue] = [:]
+        if let json {
+            if let members = json.members {
+                for member in members {
+                    switch member.value {
+                    case .string, .int, .double, .bool: variables[member.key] = member.value
+                    default:
+                        report("a variable must be a string, number or boolean, got \(member.value.kindDescription)",
+                               at: "variables.\(member.key)")
+                    }
+                }
+            } else {
+                report("\"variables\" must be an object of name → value", at: "variables")
+            }
+        }
+        for (name, value) in options.variables { variables[name] = value }
+        return variables
+    }
+
+    mutating func compileModels(_ json: JSONValue?) -> [ModelSpec] {
+        guard let json else { return [] }
+        guard let members = json.members else {
+            report("\"models\" must be an object of name → {\"path\": ...}", at: "models")
+            return []
+        }
+        var specs: [ModelSpec] = []
+        for member in members {
+            let path = "models.\(member.key)"
+            guard GraphCompiler.isValidID(member.key) else {
+                report("model name '\(member.key)' must be letters, digits, '_' or '-'", at: path)
+                continue
+            }
+            guard let entry = member.value.members else {
+                report("a model is an object with a \"path\", got \(member.value.kindDescription)", at: path)
+                continue
+            }
+            guard let location = member.value["path"]?.stringValue, !location.isEmpty else {
+                report("a model needs a \"path\" string", at: path + ".path")
+                continue
+            }
+            var kind: String?
+            if let value = member.value["kind"] {
+                if let text = value.stringValue { kind = text } else { report("must be a string", at: path + ".kind") }
+            }
+            var optionsByKey: [String: JSONValue] = [:]
+            for option in entry where option.key != "path" && option.key != "kind" { optionsByKey[option.key] = option.value }
+            let resolved = PathResolver(base: directory).resolve(location)
+            if options.checkInputFiles, !FileManager.default.fileExists(atPath: resolved) {
+                report("model not found at \(resolved)", at: path + ".path", code: .model)
+            }
+            let spec = ModelSpec(name: member.key, path: resolved, kind: kind, options: optionsByKey)
+            if let kind {
+                if registry.modelLoader(kind: kind) == nil {
+                    let known = registry.modelLoaders.map(\.kind)
+                    report("no model loader for kind '\(kind)'"
+                           + (known.isEmpty ? "; this build has no model loaders" : "; known kinds: \(known.joined(separator: ", "))"),
+                           at: path + ".kind", code: .model)
+                }
+            } else if registry.modelLoaders.isEmpty {
+                report("this build has no model loaders to open \(resolved)", at: path, code: .model)
+            }
+            let loader = kind.map { registry.modelLoader(kind: $0) } ?? registry.modelLoaders.first { $0.recognizes(path: resolved) }
+            for problem in loader?.problems(with: spec) ?? [] {
+                report(problem.message, at: "\(path).\(problem.key)", code: .model)
+            }
+            specs.append(spec)
+        }
+        return specs
+    }
+
+    mutating func compileBatchField(_ json: JSONValue?) -> (image: String?, mask: String?) {
+        guard let json else { return (nil, nil) }
+        guard let members = json.members else {
+            report("\"batch\" must be an object such as {\"image\": \"input\", \"mask\": \"mask\"}", at: "batch")
+            return (nil, nil)
+        }
+        var result: (image: String?, mask: String?) = (nil, nil)
+        for member in members {
+            guard let id = member.value.stringValue else {
+                report("must be a node id string", at: "batch.\(member.key)")
+                continue
+            }
+            switch member.key {
+            case "image": result.image = id
+            case "mask": result.mask = id
+            default: report("unknown key \"\(member.key)\"; expected \"image\" or \"mask\"", at: "batch.\(member.key)")
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,36 @@
+/// Where a latent sits on a diffusion schedule, so that the stage that adds noise and the
+/// stage that removes it agree without sharing anything but the value on the wire.
+public struct NoiseState: Sendable, Equatable {
+    /// The scheduler the noise level belongs to.
+    public var scheduler: SchedulerKind
+    /// What the model that will denoise it predicts.
+    public var predictionType: PredictionType
+    /// The number of inference steps of the whole schedule.
+    public var steps: Int
+    /// The index of the next step to take in that schedule.
+    public var stepIndex: Int
+    /// The model timestep at `stepIndex`.
+    public var timestep: Double
+    /// The noise standard deviation at `stepIndex` (σ in the Karras et al. 2022 formulation).
+    public var sigma: Double
+    /// The seed the noise was drawn from, so that later stages can continue the same stream.
+    public var seed: UInt64?
+
+    public init(scheduler: SchedulerKind, predictionType: PredictionType, steps: Int, stepIndex: Int,
+                timestep: Double, sigma: Double, seed: UInt64? = nil) {
+        self.scheduler = scheduler
+        self.predictionType = predictionType
+        self.steps = steps
+        self.stepIndex = stepIndex
+        self.timestep = timestep
+        self.sigma = sigma
+        self.seed = seed
+    }
+
+    /// `euler, step 5 of 20 (t 749, σ 2.54), seed 7`, for logs and messages.
+    public var summary: String {
+        var text = "\(scheduler.rawValue), step \(stepIndex) of \(steps) (t \(timestep), σ \(sigma))"
+        if let seed { text += ", seed \(seed)" }
+        return text
+    }
+}

@@ -1,0 +1,54 @@
+import ChiselCore
+import ChiselModels
+import ChiselTensor
+import Foundation
+
+extension StableDiffusionModel: LoadedModel {}
+
+/// Opens Stable Diffusion 1.x/2.x checkpoints named in a graph's `models` section: diffusers
+/// folders and single `.safetensors` files.
+///
+/// Options: `"dtype": "fp32" | "bf16"` (default fp32) and, for folders, `"variant": "fp16"`
+/// to read the `.fp16` weight files.
+public struct StableDiffusionLoader: ModelLoader {
+    public let kind = "stable_diffusion"
+
+    public init() {}
+
+    static let dtypes: [String: Precision] = ["fp32": .f32, "f32": .f32, "float32": .f32, "bf16": .bf16, "bfloat16": .bf16]
+
+    public func recognizes(path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return false }
+        if isFolder.boolValue { return FileManager.default.fileExists(atPath: path + "/model_index.json") }
+        return path.hasSuffix(".safetensors")
+    }
+
+    public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
+        var problems: [ModelOptionProblem] = []
+        for (key, value) in spec.options.sorted(by: { $0.key < $1.key }) {
+            switch key {
+            case "dtype":
+                if value.stringValue.flatMap({ Self.dtypes[$0] }) == nil {
+                    problems.append(ModelOptionProblem(key: key, message: "dtype must be one of \(Self.dtypes.keys.sorted().joined(separator: ", "))"))
+                }
+            case "variant":
+                if value.stringValue?.isEmpty ?? true {
+                    problems.append(ModelOptionProblem(key: key, message: "variant must be a file-name suffix such as \"fp16\""))
+                }
+            default:
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant"))
+            }
+        }
+        return problems
+    }
+
+    public func load(_ spec: ModelSpec) async throws -> any LoadedModel {
+        if let problem = problems(with: spec).first {
+            throw ChiselError(.model, problem.message, file: spec.path)
+        }
+        let precision = spec.options["dtype"]?.stringValue.flatMap { Self.dtypes[$0] } ?? .f32
+        return try StableDiffusionModel.load(path: spec.path, precision: precision,
+                                             variant: spec.options["variant"]?.stringValue)
+    }
+}
