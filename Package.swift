@@ -64,6 +64,9 @@ let package = Package(
         .testTarget(
             name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ChiselModelStagesTests",
+            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore"]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
         .testTarget(name: "ChiselCLITests", dependencies: ["chisel", "ChiselCore", "ChiselImageIO"]),

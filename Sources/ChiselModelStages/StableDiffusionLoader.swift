@@ -8,8 +8,10 @@ extension StableDiffusionModel: LoadedModel {}
 /// Opens Stable Diffusion 1.x/2.x checkpoints named in a graph's `models` section: diffusers
 /// folders and single `.safetensors` files.
 ///
-/// Options: `"dtype": "fp32" | "bf16"` (default fp32) and, for folders, `"variant": "fp16"`
-/// to read the `.fp16` weight files.
+/// Options: `"dtype": "fp32" | "bf16"` (default fp32); for folders `"variant": "fp16"` to read
+/// the `.fp16` weight files; for single files `"hints"`, the config values their tensors cannot
+/// tell, as `chisel model inspect --hint` takes them (`{"prediction_type": "v_prediction",
+/// "unet.attention_head_dim": 8}`).
 public struct StableDiffusionLoader: ModelLoader {
     public let kind = "stable_diffusion"
 
@@ -35,9 +37,17 @@ public struct StableDiffusionLoader: ModelLoader {
             case "variant":
                 if value.stringValue?.isEmpty ?? true {
                     problems.append(ModelOptionProblem(key: key, message: "variant must be a file-name suffix such as \"fp16\""))
+                } else if isSingleFile(spec.path) {
+                    problems.append(ModelOptionProblem(key: key, message: "variant applies to diffusers folders, not single files"))
+                }
+            case "hints":
+                if value.members == nil {
+                    problems.append(ModelOptionProblem(key: key, message: "hints must be an object of config key → value"))
+                } else if !isSingleFile(spec.path) {
+                    problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints"))
             }
         }
         return problems
@@ -48,7 +58,14 @@ public struct StableDiffusionLoader: ModelLoader {
             throw ChiselError(.model, problem.message, file: spec.path)
         }
         let precision = spec.options["dtype"]?.stringValue.flatMap { Self.dtypes[$0] } ?? .f32
+        let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) },
+                               uniquingKeysWith: { _, last in last })
         return try StableDiffusionModel.load(path: spec.path, precision: precision,
-                                             variant: spec.options["variant"]?.stringValue)
+                                             variant: spec.options["variant"]?.stringValue, hints: hints)
+    }
+
+    private func isSingleFile(_ path: String) -> Bool {
+        var isFolder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && !isFolder.boolValue
     }
 }

@@ -44,12 +44,12 @@ public enum MaskSource: String, ParamChoice {
 }
 
 extension MaskSource {
-    static let source = Param<MaskSource>(
+    public static let source = Param<MaskSource>(
         "source", default: .auto,
         "What becomes the mask: auto (alpha if not opaque, else luminance), luminance, alpha (transparent = 1), red, green or blue.")
-    static let threshold = Param<Double?>(
+    public static let threshold = Param<Double?>(
         "threshold", range: 0...1, "If set, values at or above it become 1 and the rest 0; unset keeps a soft mask.")
-    static let invert = Param<Bool>("invert", default: false, "Swap edit and keep areas after thresholding.")
+    public static let invert = Param<Bool>("invert", default: false, "Swap edit and keep areas after thresholding.")
 
     /// The parameters every image → mask stage shares.
     static let params: [any ParamKey] = [source, threshold, invert]

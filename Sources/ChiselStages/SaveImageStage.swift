@@ -32,8 +32,10 @@ public enum SaveImageStage: Stage {
     public static func validate(_ check: inout StageCheck) throws {
         let ext = (try check[path] as NSString).pathExtension
         guard !ext.contains("{") else { return }
-        do { _ = try resolveFormat(check[format], pathExtension: ext) } catch let error as ChiselError {
-            check.reject(path, error.message)
+        let choice = try check[format]
+        do { _ = try resolveFormat(choice, pathExtension: ext) } catch let error as ChiselError {
+            let culprit: any ParamKey = choice == .auto ? path : format
+            check.reject(culprit, error.message)
         }
     }
 

@@ -33,8 +33,8 @@ enum CLI {
     }
 
     /// Runs `chisel` with `arguments` in `directory` and waits for it.
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> CLIResult {
-        let process = try start(arguments, in: directory)
+    static func run(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil) throws -> CLIResult {
+        let process = try start(arguments, in: directory, executable: executable)
         process.process.waitUntilExit()
         return process.result()
     }
@@ -61,9 +61,9 @@ enum CLI {
     }
 
     /// Starts `chisel` without waiting; output goes to files so large output cannot block it.
-    static func start(_ arguments: [String], in directory: URL? = nil) throws -> Running {
+    static func start(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil) throws -> Running {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = executable ?? self.executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         let temp = FileManager.default.temporaryDirectory

@@ -169,7 +169,7 @@ import Testing
         options.batch = BatchBinding(outputRoot: "/results")
         plan = try compile(graph, options: options)
         #expect(plan.nodes[1].params["path"] == .string("/results/out/{stem}.png"))
-        #expect(GraphCompiler.resolve("a/../b/./c.png", against: "/x") == "/x/b/c.png")
+        #expect(PathResolver(base: "/x").resolve("a/../b/./c.png") == "/x/b/c.png")
     }
 
     @Test func checksThatInputFilesExist() {
@@ -206,8 +206,8 @@ import Testing
 
     @Test func registryRejectsInconsistentSchemas() throws {
         enum Bad: Stage {
-            static let schema = StageSchema("bad", "Bad default.", params: [.int("n", default: 5, range: 0...3, "N.")])
-            static func run(_ call: StageCall) async throws -> [String: Value] { [:] }
+            static let schema = StageSchema("bad", "Bad default.", params: [Param<Int>("n", default: 5, range: 0...3, "N.")])
+            static func run(_ call: StageCall) async throws -> StageOutputs { [] }
         }
         var registry = StageRegistry()
         #expect(throws: ChiselError.self) { try registry.register(Bad.self) }

@@ -3,52 +3,54 @@ import Foundation
 
 /// Small stages for exercising the graph machinery without image files.
 enum SolidStage: Stage {
-    static let schema = StageSchema(
-        "solid", "A solid gray image.",
-        outputs: [.image("image", "The image.")],
-        params: [
-            .int("width", default: 4, range: 1...4096, "Width."),
-            .int("height", default: 4, range: 1...4096, "Height."),
-            .float("value", default: 0.5, range: 0...1, "Gray level."),
-            .string("label", default: "", "Free text."),
-            .choice("kind", ["plain", "fancy"], default: "plain", "A choice."),
-            .bool("flag", default: false, "A flag."),
-        ])
+    enum Kind: String, ParamChoice { case plain, fancy }
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        let image = try Image(width: call.int("width"), height: call.int("height"), layout: .gray,
-                              filledWith: Float(call.double("value")))
-        return ["image": .image(image)]
+    static let image = Output<Image>("image", "The image.")
+    static let width = Param<Int>("width", default: 4, range: 1...4096, "Width.")
+    static let height = Param<Int>("height", default: 4, range: 1...4096, "Height.")
+    static let value = Param<Double>("value", default: 0.5, range: 0...1, "Gray level.")
+    static let label = Param<String>("label", default: "", "Free text.")
+    static let kind = Param<Kind>("kind", default: .plain, "A choice.")
+    static let flag = Param<Bool>("flag", default: false, "A flag.")
+
+    static let schema = StageSchema(
+        "solid", "A solid gray image.", outputs: [image], params: [width, height, value, label, kind, flag])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        [image(try Image(width: call[width], height: call[height], layout: .gray, filledWith: Float(call[value])))]
     }
 }
 
 enum AddStage: Stage {
-    static let schema = StageSchema(
-        "add", "Adds a constant to every sample.",
-        inputs: [.image("image", "In.")],
-        outputs: [.image("image", "Out.")],
-        params: [.float("amount", default: 0.1, range: -1...1, "Amount.")])
+    static let image = Input<Image>("image", "In.")
+    static let sum = Output<Image>("image", "Out.")
+    static let amount = Param<Double>("amount", default: 0.1, range: -1...1, "Amount.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        var image = try call.image("image")
-        let amount = Float(try call.double("amount"))
+    static let schema = StageSchema(
+        "add", "Adds a constant to every sample.", inputs: [image], outputs: [sum], params: [amount])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        var image = try call[Self.image]
+        let amount = Float(try call[Self.amount])
         image.pixels = image.pixels.map { $0 + amount }
-        return ["image": .image(image)]
+        return [sum(image)]
     }
 }
 
 enum SumStage: Stage {
-    static let schema = StageSchema(
-        "sum", "Adds two images; the second is optional.",
-        inputs: [.image("a", "First."), .image("b", optional: true, "Second.")],
-        outputs: [.image("image", "Sum."), .mask("mask", requires: "b", "Where b is above 0.5.")])
+    static let a = Input<Image>("a", "First.")
+    static let b = OptionalInput<Image>("b", "Second.")
+    static let sum = Output<Image>("image", "Sum.")
+    static let mask = Output<Mask>("mask", requires: b, "Where b is above 0.5.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        var a = try call.image("a")
-        guard let b = try call.optionalImage("b") else { return ["image": .image(a)] }
+    static let schema = StageSchema(
+        "sum", "Adds two images; the second is optional.", inputs: [a, b], outputs: [sum, mask])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        var a = try call[Self.a]
+        guard let b = try call[Self.b] else { return [sum(a)] }
         a.pixels = zip(a.pixels, b.pixels).map(+)
-        let mask = try Mask(width: b.width, height: b.height, values: b.pixels.map { $0 > 0.5 ? 1 : 0 })
-        return ["image": .image(a), "mask": .mask(mask)]
+        return [sum(a), mask(try Mask(width: b.width, height: b.height, values: b.pixels.map { $0 > 0.5 ? 1 : 0 }))]
     }
 }
 
@@ -74,77 +76,75 @@ final class RunLog: @unchecked Sendable {
 
 enum SlowStage: Stage {
     nonisolated(unsafe) static var log = RunLog()
-    static let schema = StageSchema(
-        "slow", "Passes its optional input through after a pause.",
-        inputs: [.image("image", optional: true, "In.")],
-        outputs: [.image("image", "Out.")],
-        params: [.int("millis", default: 50, range: 0...10000, "Pause.")])
+    static let image = OptionalInput<Image>("image", "In.")
+    static let passed = Output<Image>("image", "Out.")
+    static let millis = Param<Int>("millis", default: 50, range: 0...10000, "Pause.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
+    static let schema = StageSchema(
+        "slow", "Passes its optional input through after a pause.", inputs: [image], outputs: [passed], params: [millis])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
         log.enter(call.node)
         defer { log.leave() }
-        try await Task.sleep(nanoseconds: UInt64(try call.int("millis")) * 1_000_000)
-        let image = try call.optionalImage("image") ?? Image(width: 2, height: 2, layout: .gray, filledWith: 0)
-        return ["image": .image(image)]
+        try await Task.sleep(nanoseconds: UInt64(try call[millis]) * 1_000_000)
+        return [passed(try call[image] ?? Image(width: 2, height: 2, layout: .gray, filledWith: 0))]
     }
 }
 
 enum FailStage: Stage {
     static let schema = StageSchema(
         "fail", "Always fails.",
-        inputs: [.image("image", optional: true, "In.")],
-        outputs: [.image("image", "Never produced.")])
+        inputs: [OptionalInput<Image>("image", "In.")], outputs: [Output<Image>("image", "Never produced.")])
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
+    static func run(_ call: StageCall) async throws -> StageOutputs {
         throw call.failure("this stage always fails")
     }
 }
 
 enum FileReaderStage: Stage {
-    static let schema = StageSchema(
-        "reader", "Pretends to read a file.",
-        outputs: [.image("image", "The image.")],
-        params: [.path("path", role: .input, "A file.")],
-        receivesFiles: (.image, "path"))
+    static let image = Output<Image>("image", "The image.")
+    static let path = Param<String>.path("path", role: .input, "A file.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        ["image": .image(try Image(width: 2, height: 2, layout: .gray, filledWith: 1,
-                                   origin: ImageOrigin(path: try call.string("path"))))]
+    static let schema = StageSchema(
+        "reader", "Pretends to read a file.", outputs: [image], params: [path], receivesFiles: (.image, path))
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        [image(try Image(width: 2, height: 2, layout: .gray, filledWith: 1, origin: ImageOrigin(path: try call[path])))]
     }
 }
 
 enum FileWriterStage: Stage {
+    static let path = Param<String>.path("path", role: .output, default: "{stem}.out", "Output template.")
+
     static let schema = StageSchema(
-        "writer", "Pretends to write a file.",
-        inputs: [.image("image", "In.")],
-        params: [.path("path", role: .output, default: "{stem}.out", "Output template.")])
+        "writer", "Pretends to write a file.", inputs: [Input<Image>("image", "In.")], params: [path])
 
     static func plannedOutputFiles(_ call: StageCall) throws -> [String] {
-        [try PathTemplate(call.string("path")).expand(run: call.context.run, node: call.node, origin: nil)]
+        [try PathTemplate(call[path]).expand(run: call.context.run, node: call.node, origin: nil)]
     }
 
-    static func run(_ call: StageCall) async throws -> [String: Value] { [:] }
+    static func run(_ call: StageCall) async throws -> StageOutputs { [] }
 }
 
 enum MaskCoverageStage: Stage {
-    static let schema = StageSchema(
-        "coverage", "Takes a mask.",
-        inputs: [.mask("mask", "A mask.")],
-        outputs: [.image("image", "A 1×1 image of the mask's coverage.")])
+    static let mask = Input<Mask>("mask", "A mask.")
+    static let image = Output<Image>("image", "A 1×1 image of the mask's coverage.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        ["image": .image(try Image(width: 1, height: 1, layout: .gray, filledWith: Float(call.mask("mask").coverage)))]
+    static let schema = StageSchema("coverage", "Takes a mask.", inputs: [mask], outputs: [image])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        [image(try Image(width: 1, height: 1, layout: .gray, filledWith: Float(call[mask].coverage)))]
     }
 }
 
 enum ModelUserStage: Stage {
-    static let schema = StageSchema(
-        "uses_model", "Needs a model.",
-        inputs: [.model("model", "A model.")],
-        outputs: [.image("image", "Out.")])
+    static let image = Output<Image>("image", "Out.")
 
-    static func run(_ call: StageCall) async throws -> [String: Value] {
-        ["image": .image(try Image(width: 1, height: 1, layout: .gray, filledWith: 0))]
+    static let schema = StageSchema(
+        "uses_model", "Needs a model.", inputs: [ModelInput("model", "A model.")], outputs: [image])
+
+    static func run(_ call: StageCall) async throws -> StageOutputs {
+        [image(try Image(width: 1, height: 1, layout: .gray, filledWith: 0))]
     }
 }
 

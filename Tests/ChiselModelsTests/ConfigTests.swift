@@ -18,7 +18,7 @@ import Testing
         let vae = try VAEConfig(reader: Self.reader("{}"))
         #expect(vae.blockOutChannels == [64] && vae.latentChannels == 4 && vae.scalingFactor == 0.18215)
         let text = try CLIPTextConfig(reader: Self.reader("{}"))
-        #expect(text.vocabSize == 49408 && text.hiddenSize == 512 && text.activation == "quick_gelu")
+        #expect(text.vocabSize == 49408 && text.hiddenSize == 512 && text.activation.rawValue == "quick_gelu")
     }
 
     /// The configs are Codable with diffusers' key names: decoding gives what ConfigReader gives,

@@ -59,8 +59,8 @@ func relativeError(_ actual: [Float], _ expected: [Float]) -> Double {
 
     static func load(_ family: String, singleFile: Bool, precision: Precision) throws -> StableDiffusionModel {
         if singleFile {
-            return try SingleFileCheckpoint(path: "\(Reference.root)/\(family).safetensors", hints: Reference.hints(family))
-                .model(precision: precision)
+            return try StableDiffusionModel.load(path: "\(Reference.root)/\(family).safetensors", precision: precision,
+                                                 hints: Reference.hints(family))
         }
         return try StableDiffusionModel.load(path: "\(Reference.root)/\(family)", precision: precision)
     }

@@ -67,7 +67,12 @@ import Testing
 
     @Test func onlySaveImagePlansOutputFiles() throws {
         for stage in BuiltinStages.all where stage != SaveImageStage.self {
-            let call = makeCall(stage, params: stage.schema.param("path") != nil ? ["path": .string("/tmp/x.png")] : [:])
+            var call = makeCall(stage)
+            if stage.schema.param("path") != nil {
+                // Any stage with a path: set it by name, as the loop does not know each stage's keys.
+                call = StageCall(node: call.node, params: call.params.merging(["path": .string("/tmp/x.png")]) { $1 },
+                                 inputs: call.inputs, context: call.context)
+            }
             #expect(try stage.plannedOutputFiles(call).isEmpty, "\(stage.schema.name)")
         }
     }

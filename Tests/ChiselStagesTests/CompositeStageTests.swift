@@ -4,10 +4,10 @@ import Foundation
 import Testing
 
 @Suite struct CompositeStageTests {
-    func composite(base: Image, overlay: Image, mask: Mask? = nil, _ params: [String: ParamValue] = [:],
+    func composite(base: Image, overlay: Image, mask: Mask? = nil, _ params: [ParamSetting] = [],
                    events: EventLog? = nil) async throws -> Image {
-        var inputs: [String: Value] = ["base": .image(base), "overlay": .image(overlay)]
-        if let mask { inputs["mask"] = .mask(mask) }
+        var inputs = [CompositeStage.base(base), CompositeStage.overlay(overlay)]
+        if let mask { inputs.append(CompositeStage.mask(mask)) }
         let out = try outputImage(await runStage(CompositeStage.self, params: params, inputs: inputs, events: events))
         #expect(out.width == base.width && out.height == base.height && out.layout == base.layout)
         #expect(out.bitDepth == base.bitDepth && out.origin == base.origin)
@@ -54,8 +54,8 @@ import Testing
     @Test func featheredMaskZerosKeepBaseBits() async throws {
         let base = try Self.base(40, 30, .rgba), overlay = try Self.overlay(40, 30, .rgba)
         let hard = try makeMask(40, 30) { x, y in (12...20).contains(x) && (8...14).contains(y) ? 1 : 0 }
-        let feathered = try outputMask(await runStage(FeatherMaskStage.self, params: ["radius": .float(2.5)],
-                                                      inputs: ["mask": .mask(hard)]))
+        let feathered = try outputMask(await runStage(FeatherMaskStage.self, params: [FeatherMaskStage.radius(2.5)],
+                                                      inputs: [FeatherMaskStage.mask(hard)]))
         let zeros = feathered.values.filter { $0 == 0 }.count
         let soft = feathered.values.filter { $0 > 0 && $0 < 1 }.count
         #expect(zeros > 500 && soft > 50)
@@ -75,9 +75,10 @@ import Testing
     @Test func grownThenFeatheredMaskZerosKeepBaseBits() async throws {
         let base = try Self.base(32, 32, .rgb), overlay = try Self.overlay(32, 32, .rgb)
         let dot = try makeMask(32, 32) { x, y in x == 16 && y == 16 ? 1 : 0 }
-        let grown = try outputMask(await runStage(GrowMaskStage.self, params: ["pixels": .int(4)], inputs: ["mask": .mask(dot)]))
-        let feathered = try outputMask(await runStage(FeatherMaskStage.self, params: ["radius": .float(1.5)],
-                                                      inputs: ["mask": .mask(grown)]))
+        let grown = try outputMask(await runStage(GrowMaskStage.self, params: [GrowMaskStage.pixels(4)],
+                                                  inputs: [GrowMaskStage.mask(dot)]))
+        let feathered = try outputMask(await runStage(FeatherMaskStage.self, params: [FeatherMaskStage.radius(1.5)],
+                                                      inputs: [FeatherMaskStage.mask(grown)]))
         let out = try await composite(base: base, overlay: overlay, mask: feathered)
         expectKept(out, base) { x, y in feathered.value(x, y) == 0 }
         #expect(feathered.values.contains(0))
@@ -109,29 +110,29 @@ import Testing
     @Test func overlayOfAnotherSizeIsResizedToTheBase() async throws {
         let base = try Self.base(8, 6, .rgb)
         let small = try Self.overlay(4, 3, .rgb)
-        let out = try await composite(base: base, overlay: small, ["filter": .string("nearest")])
+        let out = try await composite(base: base, overlay: small, [CompositeStage.filter(.nearest)])
         for c in 0..<3 {
             for y in 0..<6 {
                 for x in 0..<8 { #expect(out.sample(c, x, y).bitPattern == small.sample(c, x / 2, y / 2).bitPattern) }
             }
         }
         let flat = try Image(width: 3, height: 5, layout: .rgb, filledWith: 0.7)
-        for filter in ["bilinear", "bicubic", "lanczos"] {
-            let resized = try await composite(base: base, overlay: flat, ["filter": .string(filter)])
+        for filter: ResampleFilter in [.bilinear, .bicubic, .lanczos] {
+            let resized = try await composite(base: base, overlay: flat, [CompositeStage.filter(filter)])
             #expect(maxDifference(resized.pixels, [Float](repeating: 0.7, count: resized.pixels.count)) <= 1e-6)
         }
     }
 
     @Test func fitOverlayFalsePastesAtTheOriginWithoutResizing() async throws {
         let base = try Self.base(8, 6, .rgb), small = try Self.overlay(3, 2, .rgb)
-        let out = try await composite(base: base, overlay: small, ["fit_overlay": .bool(false)])
+        let out = try await composite(base: base, overlay: small, [CompositeStage.fitOverlay(false)])
         for c in 0..<3 {
             for y in 0..<2 { for x in 0..<3 { #expect(out.sample(c, x, y) == small.sample(c, x, y)) } }
         }
         expectKept(out, base) { x, y in x >= 3 || y >= 2 }
         // A larger overlay is cut at the base's edges.
         let large = try Self.overlay(10, 9, .rgb)
-        let cut = try await composite(base: base, overlay: large, ["fit_overlay": .bool(false)])
+        let cut = try await composite(base: base, overlay: large, [CompositeStage.fitOverlay(false)])
         for c in 0..<3 {
             for y in 0..<6 { for x in 0..<8 { #expect(cut.sample(c, x, y) == large.sample(c, x, y)) } }
         }
@@ -141,7 +142,7 @@ import Testing
     func offsetsPlaceASmallerOverlay(offset: (Int, Int)) async throws {
         let (x0, y0) = offset
         let base = try Self.base(8, 6, .grayAlpha), small = try Self.overlay(3, 2, .grayAlpha)
-        let out = try await composite(base: base, overlay: small, ["x": .int(x0), "y": .int(y0)])
+        let out = try await composite(base: base, overlay: small, [CompositeStage.x(x0), CompositeStage.y(y0)])
         func covered(_ x: Int, _ y: Int) -> Bool { (x0..<(x0 + 3)).contains(x) && (y0..<(y0 + 2)).contains(y) }
         expectKept(out, base) { x, y in !covered(x, y) }
         for c in 0..<2 {
@@ -156,7 +157,7 @@ import Testing
     @Test func offsetsWithAMask() async throws {
         let base = try Self.base(8, 6, .rgb), small = try Self.overlay(3, 2, .rgb)
         let mask = try makeMask(8, 6) { x, _ in x == 4 ? 0 : x == 5 ? 0.5 : 1 }
-        let out = try await composite(base: base, overlay: small, mask: mask, ["x": .int(3), "y": .int(1)])
+        let out = try await composite(base: base, overlay: small, mask: mask, [CompositeStage.x(3), CompositeStage.y(1)])
         expectKept(out, base) { x, y in x == 4 || !(3...5).contains(x) || !(1...2).contains(y) }
         for c in 0..<3 {
             #expect(out.sample(c, 3, 1) == small.sample(c, 0, 0))
@@ -167,7 +168,7 @@ import Testing
     @Test(arguments: [(7, 0), (0, 5), (-2, 0), (0, -1)])
     func offsetsTouchingTheEdgeKeepTheRest(offset: (Int, Int)) async throws {
         let base = try Self.base(8, 6, .rgb), small = try Self.overlay(3, 2, .rgb)
-        let out = try await composite(base: base, overlay: small, ["x": .int(offset.0), "y": .int(offset.1)])
+        let out = try await composite(base: base, overlay: small, [CompositeStage.x(offset.0), CompositeStage.y(offset.1)])
         let changed = zip(base.pixels, out.pixels).filter { $0.bitPattern != $1.bitPattern }.count
         #expect(changed > 0)
     }
@@ -180,10 +181,10 @@ import Testing
         let (x, y) = offset
         await #expect(processExitsWith: .success, "overlay at (\(x), \(y)) on an 8×6 base") { [x = x as Int, y = y as Int] in
             let base = try CompositeStageTests.base(8, 6, .rgb), small = try CompositeStageTests.overlay(3, 2, .rgb)
-            let call = makeCall(CompositeStage.self, params: ["x": .int(x), "y": .int(y)],
-                                inputs: ["base": .image(base), "overlay": .image(small)])
+            let call = makeCall(CompositeStage.self, params: [CompositeStage.x(x), CompositeStage.y(y)],
+                                inputs: [CompositeStage.base(base), CompositeStage.overlay(small)])
             let outputs = try await CompositeStage.run(call)
-            guard case .image(let out)? = outputs["image"], bits(out.pixels) == bits(base.pixels) else { exit(1) }
+            guard let out = outputs[CompositeStage.composite], bits(out.pixels) == bits(base.pixels) else { exit(1) }
         }
     }
 

@@ -4,9 +4,9 @@ import Foundation
 import Testing
 
 @Suite struct CropStageTests {
-    func crop(_ image: Image, mask: Mask? = nil, _ params: [String: ParamValue]) async throws -> (Image, Mask?) {
-        var inputs: [String: Value] = ["image": .image(image)]
-        if let mask { inputs["mask"] = .mask(mask) }
+    func crop(_ image: Image, mask: Mask? = nil, _ params: [ParamSetting]) async throws -> (Image, Mask?) {
+        var inputs = [CropStage.image(image)]
+        if let mask { inputs.append(CropStage.mask(mask)) }
         let outputs = try await runStage(CropStage.self, params: params, inputs: inputs)
         return (try outputImage(outputs), try mask.map { _ in try outputMask(outputs) })
     }
@@ -36,22 +36,23 @@ import Testing
     func boxCropsImageAndMaskIdentically(layout: PixelLayout) async throws {
         let image = try patternImage(6, 5, layout)
         let mask = try makeMask(6, 5) { x, y in Float(y * 6 + x) / 29 }
-        let (out, outMask) = try await crop(image, mask: mask, ["x": .int(1), "y": .int(2), "width": .int(3), "height": .int(2)])
+        let (out, outMask) = try await crop(image, mask: mask, [CropStage.x(1), CropStage.y(2), CropStage.width(3),
+                                                                CropStage.height(2)])
         expectWindow(out, of: image, x: 1, y: 2, w: 3, h: 2)
         expectWindow(try #require(outMask), of: mask, x: 1, y: 2, w: 3, h: 2)
     }
 
     @Test func zeroWidthAndHeightReachTheEdges() async throws {
         let image = try patternImage(6, 5, .rgb)
-        let (both, _) = try await crop(image, ["x": .int(2), "y": .int(1)])
+        let (both, _) = try await crop(image, [CropStage.x(2), CropStage.y(1)])
         expectWindow(both, of: image, x: 2, y: 1, w: 4, h: 4)
-        let (width, _) = try await crop(image, ["x": .int(2), "y": .int(1), "height": .int(2)])
+        let (width, _) = try await crop(image, [CropStage.x(2), CropStage.y(1), CropStage.height(2)])
         expectWindow(width, of: image, x: 2, y: 1, w: 4, h: 2)
-        let (height, _) = try await crop(image, ["x": .int(2), "y": .int(1), "width": .int(1)])
+        let (height, _) = try await crop(image, [CropStage.x(2), CropStage.y(1), CropStage.width(1)])
         expectWindow(height, of: image, x: 2, y: 1, w: 1, h: 4)
-        let (whole, _) = try await crop(image, [:])
+        let (whole, _) = try await crop(image, [])
         expectWindow(whole, of: image, x: 0, y: 0, w: 6, h: 5)
-        let (corner, _) = try await crop(image, ["x": .int(5), "y": .int(4)])
+        let (corner, _) = try await crop(image, [CropStage.x(5), CropStage.y(4)])
         expectWindow(corner, of: image, x: 5, y: 4, w: 1, h: 1)
     }
 
@@ -61,7 +62,8 @@ import Testing
     func boxOutsideTheImageIsAnError(box: (Int, Int, Int, Int)) async throws {
         let image = try patternImage(6, 5, .rgb)
         let error = await expectChiselError(.invalidParameter) {
-            _ = try await crop(image, ["x": .int(box.0), "y": .int(box.1), "width": .int(box.2), "height": .int(box.3)])
+            _ = try await crop(image, [CropStage.x(box.0), CropStage.y(box.1), CropStage.width(box.2),
+                                       CropStage.height(box.3)])
         }
         #expect(error?.node == "n")
     }
@@ -69,11 +71,11 @@ import Testing
     @Test func maskRegionCropsToTheBoundsPlusPadding() async throws {
         let image = try patternImage(12, 10, .rgba)
         let mask = try makeMask(12, 10) { x, y in (3...5).contains(x) && (4...6).contains(y) ? 1 : 0 }
-        let (out, outMask) = try await crop(image, mask: mask, ["region": .string("mask"), "padding": .int(2)])
+        let (out, outMask) = try await crop(image, mask: mask, [CropStage.region(.mask), CropStage.padding(2)])
         expectWindow(out, of: image, x: 1, y: 2, w: 7, h: 7)
         expectWindow(try #require(outMask), of: mask, x: 1, y: 2, w: 7, h: 7)
         // No padding: the bounds exactly.
-        let (tight, tightMask) = try await crop(image, mask: mask, ["region": .string("mask"), "padding": .int(0)])
+        let (tight, tightMask) = try await crop(image, mask: mask, [CropStage.region(.mask), CropStage.padding(0)])
         expectWindow(tight, of: image, x: 3, y: 4, w: 3, h: 3)
         #expect(try #require(tightMask).values.allSatisfy { $0 == 1 })
     }
@@ -81,40 +83,54 @@ import Testing
     @Test func maskRegionPaddingIsClampedToTheImage() async throws {
         let image = try patternImage(12, 10, .gray)
         let mask = try makeMask(12, 10) { x, y in (x == 1 && y == 8) || (x == 4 && y == 7) ? 0.5 : 0 }
-        let (out, _) = try await crop(image, mask: mask, ["region": .string("mask"), "padding": .int(3)])
+        let (out, _) = try await crop(image, mask: mask, [CropStage.region(.mask), CropStage.padding(3)])
         // Bounds x 1...4, y 7...8; padded x -2...7 → 0...7, y 4...11 → 4...9.
         expectWindow(out, of: image, x: 0, y: 4, w: 8, h: 6)
-        let (all, _) = try await crop(image, mask: mask, ["region": .string("mask")])
+        let (all, _) = try await crop(image, mask: mask, [CropStage.region(.mask)])
         expectWindow(all, of: image, x: 0, y: 0, w: 12, h: 10)
     }
 
     @Test func maskRegionIgnoresTheBoxParameters() async throws {
         let image = try patternImage(12, 10, .gray)
         let mask = try makeMask(12, 10) { x, y in x == 6 && y == 5 ? 1 : 0 }
-        let (out, _) = try await crop(image, mask: mask, ["region": .string("mask"), "padding": .int(1), "x": .int(9),
-                                                          "y": .int(9), "width": .int(1), "height": .int(1)])
+        let (out, _) = try await crop(image, mask: mask, [CropStage.region(.mask), CropStage.padding(1), CropStage.x(9),
+                                                          CropStage.y(9), CropStage.width(1), CropStage.height(1)])
         expectWindow(out, of: image, x: 5, y: 4, w: 3, h: 3)
     }
 
     @Test func emptyMaskIsAnError() async throws {
         let image = try patternImage(6, 5, .rgb)
         let empty = try Mask(width: 6, height: 5, filledWith: 0)
-        await expectChiselError { _ = try await crop(image, mask: empty, ["region": .string("mask")]) }
+        await expectChiselError { _ = try await crop(image, mask: empty, [CropStage.region(.mask)]) }
         let negative = try Mask(width: 6, height: 5, filledWith: -1)
-        await expectChiselError { _ = try await crop(image, mask: negative, ["region": .string("mask")]) }
+        await expectChiselError { _ = try await crop(image, mask: negative, [CropStage.region(.mask)]) }
     }
 
     @Test func maskRegionWithoutAMaskIsAnError() async throws {
         await expectChiselError(.invalidParameter) {
-            _ = try await crop(try patternImage(6, 5, .rgb), ["region": .string("mask")])
+            _ = try await crop(try patternImage(6, 5, .rgb), [CropStage.region(.mask)])
         }
+    }
+
+    /// `chisel validate` reports region "mask" without a mask before anything runs, on the region parameter.
+    @Test func maskRegionWithoutAMaskIsAValidationProblem() throws {
+        let call = makeCall(CropStage.self, params: [CropStage.region(.mask)])
+        let problems = try validationProblems(CropStage.self, call)
+        #expect(problems.map(\.message) == ["region \"mask\" needs the mask input connected"])
+        #expect(problems.map(\.param) == ["region"])
+        #expect(problems.map(\.input) == [nil])
+        #expect(problems.map(\.code) == [.invalidParameter])
+        // Connected, or a box region: nothing to report.
+        let connected: [String: StageCheck.Source] = ["mask": .node("m", stage: "load_mask", port: "mask")]
+        #expect(try validationProblems(CropStage.self, call, sources: connected).isEmpty)
+        #expect(try validationProblems(CropStage.self, makeCall(CropStage.self)).isEmpty)
     }
 
     @Test func maskSizeMismatchIsAnError() async throws {
         let image = try patternImage(6, 5, .rgb)
         for mask in [try Mask(width: 5, height: 5, filledWith: 1), try Mask(width: 6, height: 6, filledWith: 1)] {
-            await expectChiselError { _ = try await crop(image, mask: mask, [:]) }
-            await expectChiselError { _ = try await crop(image, mask: mask, ["region": .string("mask")]) }
+            await expectChiselError { _ = try await crop(image, mask: mask, []) }
+            await expectChiselError { _ = try await crop(image, mask: mask, [CropStage.region(.mask)]) }
         }
     }
 
@@ -123,7 +139,7 @@ import Testing
         image.bitDepth = 16
         image.origin = ImageOrigin(path: "/p/q.png")
         let mask = try Mask(width: 6, height: 5, filledWith: 1, origin: ImageOrigin(path: "/p/m.png"))
-        let (out, outMask) = try await crop(image, mask: mask, ["x": .int(1), "width": .int(2)])
+        let (out, outMask) = try await crop(image, mask: mask, [CropStage.x(1), CropStage.width(2)])
         #expect(out.bitDepth == 16 && out.origin == image.origin)
         #expect(outMask?.origin == mask.origin)
     }

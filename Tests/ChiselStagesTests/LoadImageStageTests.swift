@@ -11,19 +11,21 @@ import Testing
     }
 
     /// Writes `source(layout)` as a PNG and loads it with `mode`.
-    func load(_ layout: PixelLayout, mode: String, files: FileLedger = FileLedger()) async throws -> (Image, Image) {
+    func load(_ layout: PixelLayout, mode: LoadImageStage.Mode,
+              files: FileLedger = FileLedger()) async throws -> (Image, Image) {
         let folder = try TempFolder()
         let path = folder.file("in.png")
         let original = try Self.source(layout)
         try writePNG(original, to: path)
-        let outputs = try await runStage(LoadImageStage.self, params: ["path": .string(path), "mode": .string(mode)],
+        let outputs = try await runStage(LoadImageStage.self,
+                                         params: [LoadImageStage.path(path), LoadImageStage.mode(mode)],
                                          files: files)
         return (original, try outputImage(outputs))
     }
 
     @Test(arguments: PixelLayout.allCases)
     func keepModeReadsTheFileAsItIs(layout: PixelLayout) async throws {
-        let (original, loaded) = try await load(layout, mode: "keep")
+        let (original, loaded) = try await load(layout, mode: .keep)
         #expect(loaded.layout == layout)
         #expect(loaded.width == 3 && loaded.height == 2)
         #expect(loaded.bitDepth == 8)
@@ -36,7 +38,7 @@ import Testing
         try writePNG(try Self.source(.rgb), to: path)
         let files = FileLedger()
         #expect(!files.isInput(path))
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path)], files: files))
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)], files: files))
         #expect(files.isInput(path))
         #expect(files.isInput(folder.path + "/./photo.png"))
         #expect(!files.isInput(folder.file("other.png")))
@@ -46,7 +48,7 @@ import Testing
 
     @Test(arguments: PixelLayout.allCases)
     func rgbModeDropsAlphaAndRepeatsGray(layout: PixelLayout) async throws {
-        let (original, loaded) = try await load(layout, mode: "rgb")
+        let (original, loaded) = try await load(layout, mode: .rgb)
         #expect(loaded.layout == .rgb)
         for c in 0..<3 {
             let expected = layout.colorChannels == 1 ? original.plane(0) : original.plane(c)
@@ -56,7 +58,7 @@ import Testing
 
     @Test(arguments: PixelLayout.allCases)
     func rgbaModeKeepsOrAddsOpaqueAlpha(layout: PixelLayout) async throws {
-        let (original, loaded) = try await load(layout, mode: "rgba")
+        let (original, loaded) = try await load(layout, mode: .rgba)
         #expect(loaded.layout == .rgba)
         for c in 0..<3 {
             let expected = layout.colorChannels == 1 ? original.plane(0) : original.plane(c)
@@ -68,7 +70,7 @@ import Testing
 
     @Test(arguments: PixelLayout.allCases)
     func grayModeUsesRec601Luma(layout: PixelLayout) async throws {
-        let (original, loaded) = try await load(layout, mode: "gray")
+        let (original, loaded) = try await load(layout, mode: .gray)
         #expect(loaded.layout == .gray)
         let expected: [Float]
         if layout.colorChannels == 1 {
@@ -86,7 +88,8 @@ import Testing
         let path = folder.file("rgb.png")
         // Red, green, blue, white.
         try writePNG(try makeImage(4, 1, .rgb, planes: [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 1]]), to: path)
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path), "mode": .string("gray")]))
+        let loaded = try outputImage(await runStage(LoadImageStage.self,
+                                                    params: [LoadImageStage.path(path), LoadImageStage.mode(.gray)]))
         #expect(maxDifference(loaded.pixels, [0.299, 0.587, 0.114, 1]) <= 1e-6)
     }
 
@@ -96,7 +99,7 @@ import Testing
         let levels: [UInt16] = [0, 1, 257, 12345, 40000, 65534, 65535, 32768]
         let original = try Image(width: 4, height: 2, layout: .gray, pixels: levels.map { Float($0) / 65535 }, bitDepth: 16)
         try writePNG(original, to: path)
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path)]))
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)]))
         #expect(loaded.bitDepth == 16)
         #expect(loaded.pixels.map { UInt16(($0 * 65535).rounded()) } == levels)
     }
@@ -105,7 +108,7 @@ import Testing
         let folder = try TempFolder()
         let path = folder.file("nowhere.png")
         let error = await expectChiselError(.io) {
-            try await runStage(LoadImageStage.self, params: ["path": .string(path)])
+            try await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)])
         }
         #expect(error?.file == path)
         #expect(error?.description.contains("nowhere.png") == true)
@@ -122,7 +125,7 @@ import Testing
         let path = folder.file(name)
         try bytes.write(to: URL(fileURLWithPath: path))
         let error = await expectChiselError {
-            try await runStage(LoadImageStage.self, params: ["path": .string(path)])
+            try await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)])
         }
         #expect(error?.file == path)
         #expect(error?.description.contains(name) == true)
@@ -136,7 +139,7 @@ import Testing
         let data = try fileBytes(whole)
         try data.prefix(data.count - 30).write(to: URL(fileURLWithPath: cut))
         let error = await expectChiselError(.invalidImage) {
-            try await runStage(LoadImageStage.self, params: ["path": .string(cut)])
+            try await runStage(LoadImageStage.self, params: [LoadImageStage.path(cut)])
         }
         #expect(error?.file == cut)
     }
@@ -146,11 +149,11 @@ import Testing
         let path = folder.file("big.png")
         try writePNG(try Image(width: 10, height: 10, layout: .gray, filledWith: 0.5), to: path)
         let error = await expectChiselError(.imageTooLarge) {
-            try await runStage(LoadImageStage.self, params: ["path": .string(path)], run: RunInfo(maxPixels: 99))
+            try await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)], run: RunInfo(maxPixels: 99))
         }
         #expect(error?.file == path)
         // Exactly at the limit is fine.
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path)],
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)],
                                               run: RunInfo(maxPixels: 100)))
         #expect(loaded.width == 10)
     }
@@ -162,7 +165,7 @@ import Testing
             [Float](repeating: 0.8, count: 64), [Float](repeating: 0.4, count: 64), [Float](repeating: 0.2, count: 64),
         ])
         try ImageWriter.write(original, to: path, options: ImageEncodeOptions(format: .jpeg, jpegQuality: 95))
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path)]))
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)]))
         #expect(loaded.layout == .rgb)
         #expect(maxDifference(loaded.pixels, original.pixels) <= 3.0 / 255)
     }

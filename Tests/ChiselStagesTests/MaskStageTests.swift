@@ -36,8 +36,8 @@ struct SplitMix: RandomNumberGenerator {
 
 @Suite struct GrowMaskStageTests {
     func grow(_ mask: Mask, by pixels: Int) async throws -> Mask {
-        let out = try outputMask(await runStage(GrowMaskStage.self, params: ["pixels": .int(pixels)],
-                                                inputs: ["mask": .mask(mask)]))
+        let out = try outputMask(await runStage(GrowMaskStage.self, params: [GrowMaskStage.pixels(pixels)],
+                                                inputs: [GrowMaskStage.mask(mask)]))
         #expect(out.width == mask.width && out.height == mask.height)
         #expect(out.origin == mask.origin)
         return out
@@ -140,8 +140,8 @@ struct SplitMix: RandomNumberGenerator {
 
 @Suite struct FeatherMaskStageTests {
     func feather(_ mask: Mask, radius: Double) async throws -> Mask {
-        let out = try outputMask(await runStage(FeatherMaskStage.self, params: ["radius": .float(radius)],
-                                                inputs: ["mask": .mask(mask)]))
+        let out = try outputMask(await runStage(FeatherMaskStage.self, params: [FeatherMaskStage.radius(radius)],
+                                                inputs: [FeatherMaskStage.mask(mask)]))
         #expect(out.width == mask.width && out.height == mask.height)
         return out
     }
@@ -219,10 +219,10 @@ struct SplitMix: RandomNumberGenerator {
     @Test func invertsEveryValue() async throws {
         let values: [Float] = [0, 0.25, 0.5, 1, 0.125, 0.75]
         let mask = try Mask(width: 3, height: 2, values: values, origin: ImageOrigin(path: "/x/m.png"))
-        let out = try outputMask(await runStage(InvertMaskStage.self, inputs: ["mask": .mask(mask)]))
+        let out = try outputMask(await runStage(InvertMaskStage.self, inputs: [InvertMaskStage.mask(mask)]))
         #expect(out.values == [1, 0.75, 0.5, 0, 0.875, 0.25])
         #expect(out.width == 3 && out.height == 2 && out.origin == mask.origin)
-        let twice = try outputMask(await runStage(InvertMaskStage.self, inputs: ["mask": .mask(out)]))
+        let twice = try outputMask(await runStage(InvertMaskStage.self, inputs: [InvertMaskStage.mask(out)]))
         #expect(twice.values == values)
     }
 }
@@ -244,8 +244,9 @@ struct SplitMix: RandomNumberGenerator {
     func operation(name: String) async throws {
         let a = try Mask(width: 4, height: 2, values: Self.a, origin: ImageOrigin(path: "/a.png"))
         let b = try Mask(width: 4, height: 2, values: Self.b)
-        let out = try outputMask(await runStage(CombineMasksStage.self, params: ["operation": .string(name)],
-                                                inputs: ["a": .mask(a), "b": .mask(b)]))
+        let operation = try #require(CombineMasksStage.Operation(rawValue: name))
+        let out = try outputMask(await runStage(CombineMasksStage.self, params: [CombineMasksStage.operation(operation)],
+                                                inputs: [CombineMasksStage.a(a), CombineMasksStage.b(b)]))
         #expect(out.values == Self.expected[name])
         #expect(out.width == 4 && out.height == 2)
         #expect(out.origin == a.origin)
@@ -261,7 +262,8 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test func defaultIsUnion() async throws {
         let out = try outputMask(await runStage(CombineMasksStage.self, inputs: [
-            "a": .mask(try Mask(width: 4, height: 2, values: Self.a)), "b": .mask(try Mask(width: 4, height: 2, values: Self.b)),
+            CombineMasksStage.a(try Mask(width: 4, height: 2, values: Self.a)),
+            CombineMasksStage.b(try Mask(width: 4, height: 2, values: Self.b)),
         ]))
         #expect(out.values == Self.expected["union"])
     }
@@ -270,7 +272,7 @@ struct SplitMix: RandomNumberGenerator {
         for other in [try Mask(width: 2, height: 4, filledWith: 1), try Mask(width: 4, height: 3, filledWith: 1)] {
             await expectChiselError {
                 try await runStage(CombineMasksStage.self, inputs: [
-                    "a": .mask(try Mask(width: 4, height: 2, values: Self.a)), "b": .mask(other),
+                    CombineMasksStage.a(try Mask(width: 4, height: 2, values: Self.a)), CombineMasksStage.b(other),
                 ])
             }
         }

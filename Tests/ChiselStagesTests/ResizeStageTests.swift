@@ -108,27 +108,40 @@ import Testing
     @Test func noTargetIsAnError() async throws {
         await expectChiselError(.invalidParameter) { _ = try plan(10, 10) }
         await expectChiselError(.invalidParameter) {
-            try await runStage(ResizeStage.self, inputs: ["image": .image(try patternImage(4, 4, .gray))])
+            try await runStage(ResizeStage.self, inputs: [ResizeStage.image(try patternImage(4, 4, .gray))])
+        }
+    }
+
+    /// `chisel validate` reports the missing target before anything runs, on the width parameter.
+    @Test func noTargetIsAValidationProblem() throws {
+        let problems = try validationProblems(ResizeStage.self, makeCall(ResizeStage.self))
+        #expect(problems.map(\.message) == ["give width, height or scale"])
+        #expect(problems.map(\.param) == ["width"])
+        #expect(problems.map(\.input) == [nil])
+        #expect(problems.map(\.code) == [.invalidParameter])
+        for target in [ResizeStage.width(4), ResizeStage.height(4), ResizeStage.scale(0.5)] {
+            let call = makeCall(ResizeStage.self, params: [target])
+            #expect(try validationProblems(ResizeStage.self, call).isEmpty, "\(target.name)")
         }
     }
 }
 
 @Suite struct ResizeStageTests {
-    func resize(_ image: Image, mask: Mask? = nil, _ params: [String: ParamValue],
+    func resize(_ image: Image, mask: Mask? = nil, _ params: [ParamSetting],
                 run: RunInfo = RunInfo()) async throws -> (Image, Mask?) {
-        var inputs: [String: Value] = ["image": .image(image)]
-        if let mask { inputs["mask"] = .mask(mask) }
+        var inputs = [ResizeStage.image(image)]
+        if let mask { inputs.append(ResizeStage.mask(mask)) }
         let outputs = try await runStage(ResizeStage.self, params: params, inputs: inputs, run: run)
         return (try outputImage(outputs), try mask.map { _ in try outputMask(outputs) })
     }
 
-    static let filters = ["nearest", "bilinear", "bicubic", "lanczos"]
+    static let filters: [ResampleFilter] = [.nearest, .bilinear, .bicubic, .lanczos]
 
     @Test(arguments: filters, [(7, 5), (16, 16), (40, 3), (1, 1), (13, 29)])
-    func constantImageStaysConstant(filter: String, size: (Int, Int)) async throws {
+    func constantImageStaysConstant(filter: ResampleFilter, size: (Int, Int)) async throws {
         let image = try Image(width: 10, height: 12, layout: .rgba, filledWith: 0.3)
-        let (out, _) = try await resize(image, ["width": .int(size.0), "height": .int(size.1),
-                                                "mode": .string("stretch"), "filter": .string(filter)])
+        let (out, _) = try await resize(image, [ResizeStage.width(size.0), ResizeStage.height(size.1),
+                                                ResizeStage.mode(.stretch), ResizeStage.filter(filter)])
         #expect(out.width == size.0 && out.height == size.1)
         #expect(out.layout == .rgba)
         #expect(maxDifference(out.pixels, [Float](repeating: 0.3, count: out.pixels.count)) <= 1e-6)
@@ -140,13 +153,14 @@ import Testing
     /// Constant images and masks of exactly 0 and 1 keep their values bit for bit with every
     /// filter, although the Float weights of bicubic and lanczos do not add up to exactly 1.
     @Test(arguments: filters)
-    func constantOneAndZeroStayExact(filter: String) async throws {
+    func constantOneAndZeroStayExact(filter: ResampleFilter) async throws {
         var wrong: [String] = []
         for value: Float in [0, 1] {
             for (width, height) in [(4, 4), (16, 16), (13, 29), (20, 4)] {
                 let image = try Image(width: 8, height: 8, layout: .gray, filledWith: value)
                 let (out, mask) = try await resize(image, mask: try Mask(width: 8, height: 8, filledWith: value), [
-                    "width": .int(width), "height": .int(height), "mode": .string("stretch"), "filter": .string(filter),
+                    ResizeStage.width(width), ResizeStage.height(height), ResizeStage.mode(.stretch),
+                    ResizeStage.filter(filter),
                 ])
                 let off = Set(out.pixels.filter { $0 != value } + (mask?.values ?? []).filter { $0 != value })
                 if !off.isEmpty { wrong.append("\(value) at \(width)×\(height) → \(off.sorted())") }
@@ -157,7 +171,7 @@ import Testing
 
     @Test func nearestUpscalingByTwoDuplicatesPixels() async throws {
         let image = try patternImage(5, 3, .rgb)
-        let (out, _) = try await resize(image, ["scale": .float(2), "filter": .string("nearest")])
+        let (out, _) = try await resize(image, [ResizeStage.scale(2), ResizeStage.filter(.nearest)])
         #expect(out.width == 10 && out.height == 6)
         for c in 0..<3 {
             for y in 0..<6 {
@@ -170,7 +184,7 @@ import Testing
 
     @Test func nearestDownscalingByTwoPicksOnePixelOfEach() async throws {
         let image = try patternImage(6, 4, .gray)
-        let (out, _) = try await resize(image, ["scale": .float(0.5), "filter": .string("nearest")])
+        let (out, _) = try await resize(image, [ResizeStage.scale(0.5), ResizeStage.filter(.nearest)])
         #expect(out.width == 3 && out.height == 2)
         for y in 0..<2 {
             for x in 0..<3 {
@@ -183,9 +197,9 @@ import Testing
         try patternImage(size, size, .gray) { _, x, y in Float((x + y) % 2) }
     }
 
-    @Test(arguments: ["bilinear", "bicubic", "lanczos"])
-    func downscalingACheckerboardAveragesIt(filter: String) async throws {
-        let (out, _) = try await resize(try Self.checkerboard(32), ["width": .int(16), "filter": .string(filter)])
+    @Test(arguments: [ResampleFilter.bilinear, .bicubic, .lanczos])
+    func downscalingACheckerboardAveragesIt(filter: ResampleFilter) async throws {
+        let (out, _) = try await resize(try Self.checkerboard(32), [ResizeStage.width(16), ResizeStage.filter(filter)])
         #expect(out.width == 16 && out.height == 16)
         // Away from the borders every output pixel sees the same number of black and white taps.
         let margin = 4
@@ -197,39 +211,37 @@ import Testing
         // At the borders, renormalised kernels still stay close to the average.
         #expect(out.pixels.allSatisfy { abs($0 - 0.5) <= 0.1 }, "\(out.pixels.map { abs($0 - 0.5) }.max() ?? 0)")
         // Nearest, by contrast, aliases to a single colour.
-        let (aliased, _) = try await resize(try Self.checkerboard(32), ["width": .int(16), "filter": .string("nearest")])
+        let (aliased, _) = try await resize(try Self.checkerboard(32), [ResizeStage.width(16), ResizeStage.filter(.nearest)])
         #expect(Set(aliased.pixels).count == 1)
     }
 
     @Test(arguments: filters)
-    func maskIsResizedLikeTheImage(filter: String) async throws {
+    func maskIsResizedLikeTheImage(filter: ResampleFilter) async throws {
         let values = (0..<(12 * 9)).map { i in Float((i * 37) % 17) / 16 }
         let image = try makeImage(12, 9, .gray, planes: [values])
         let mask = try Mask(width: 12, height: 9, values: values, origin: ImageOrigin(path: "/m/mask.png"))
-        for params: [String: ParamValue] in [
-            ["width": .int(5), "height": .int(5), "mode": .string("fill")],
-            ["width": .int(30), "height": .int(7), "mode": .string("stretch")],
-            ["width": .int(8), "height": .int(8), "mode": .string("fit")],
-            ["scale": .float(1.5)],
+        for params: [ParamSetting] in [
+            [ResizeStage.width(5), ResizeStage.height(5), ResizeStage.mode(.fill)],
+            [ResizeStage.width(30), ResizeStage.height(7), ResizeStage.mode(.stretch)],
+            [ResizeStage.width(8), ResizeStage.height(8), ResizeStage.mode(.fit)],
+            [ResizeStage.scale(1.5)],
         ] {
-            var all = params
-            all["filter"] = .string(filter)
-            let (out, outMask) = try await resize(image, mask: mask, all)
+            let (out, outMask) = try await resize(image, mask: mask, params + [ResizeStage.filter(filter)])
             let m = try #require(outMask)
             #expect(m.width == out.width && m.height == out.height)
-            #expect(bits(m.values) == bits(out.pixels), "\(params)")
+            #expect(bits(m.values) == bits(out.pixels), "\(params.map { "\($0.name): \(String(describing: $0.value))" })")
             #expect(m.origin == mask.origin)
         }
     }
 
     @Test func maskOutputOnlyWithAMaskInput() async throws {
         let image = try patternImage(8, 8, .rgb)
-        let without = try await ResizeStage.run(makeCall(ResizeStage.self, params: ["width": .int(4)],
-                                                         inputs: ["image": .image(image)]))
+        let without = try await ResizeStage.run(makeCall(ResizeStage.self, params: [ResizeStage.width(4)],
+                                                         inputs: [ResizeStage.image(image)])).values
         #expect(Set(without.keys) == ["image"])
-        let with = try await ResizeStage.run(makeCall(ResizeStage.self, params: ["width": .int(4)], inputs: [
-            "image": .image(image), "mask": .mask(try Mask(width: 8, height: 8, filledWith: 1)),
-        ]))
+        let with = try await ResizeStage.run(makeCall(ResizeStage.self, params: [ResizeStage.width(4)], inputs: [
+            ResizeStage.image(image), ResizeStage.mask(try Mask(width: 8, height: 8, filledWith: 1)),
+        ])).values
         #expect(Set(with.keys) == ["image", "mask"])
         let values = try outputMask(with).values
         #expect(values.count == 16 && values.allSatisfy { abs($0 - 1) <= 1e-6 })
@@ -239,33 +251,33 @@ import Testing
         let image = try patternImage(8, 8, .rgb)
         let mask = try Mask(width: 8, height: 7, filledWith: 1)
         let error = await expectChiselError {
-            _ = try await resize(image, mask: mask, ["width": .int(4)])
+            _ = try await resize(image, mask: mask, [ResizeStage.width(4)])
         }
         #expect(error?.node == "n")
     }
 
     @Test(arguments: filters)
-    func outputIsClampedToTheUnitRange(filter: String) async throws {
+    func outputIsClampedToTheUnitRange(filter: ResampleFilter) async throws {
         // A hard step ringing under bicubic and lanczos.
         let step = try patternImage(8, 8, .rgb) { _, x, _ in x < 4 ? 0 : 1 }
         for width in [3, 16, 29, 64] {
-            let (out, _) = try await resize(step, ["width": .int(width), "height": .int(8), "mode": .string("stretch"),
-                                                   "filter": .string(filter)])
+            let (out, _) = try await resize(step, [ResizeStage.width(width), ResizeStage.height(8),
+                                                   ResizeStage.mode(.stretch), ResizeStage.filter(filter)])
             #expect(out.pixels.allSatisfy { $0 >= 0 && $0 <= 1 }, "width \(width): \(out.pixels.min()!)…\(out.pixels.max()!)")
             // Far from the step only zeros are read: exactly 0 (upscaling keeps taps local).
             if width > 8 { #expect(out.pixels.min() == 0) }
         }
         let mask = try makeMask(8, 8) { x, _ in x < 4 ? 0 : 1 }
-        let (_, m) = try await resize(step, mask: mask, ["width": .int(29), "height": .int(8), "mode": .string("stretch"),
-                                                         "filter": .string(filter)])
+        let (_, m) = try await resize(step, mask: mask, [ResizeStage.width(29), ResizeStage.height(8),
+                                                         ResizeStage.mode(.stretch), ResizeStage.filter(filter)])
         #expect(try #require(m).values.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
     @Test func fillResizesTheCentreCrop() async throws {
         // 6×2 to 2×2 at scale 1: the two middle columns, exactly.
         let image = try patternImage(6, 2, .rgb)
-        let (out, _) = try await resize(image, ["width": .int(2), "height": .int(2), "mode": .string("fill"),
-                                                "filter": .string("nearest")])
+        let (out, _) = try await resize(image, [ResizeStage.width(2), ResizeStage.height(2), ResizeStage.mode(.fill),
+                                                ResizeStage.filter(.nearest)])
         #expect(out.width == 2 && out.height == 2)
         for c in 0..<3 {
             for y in 0..<2 {
@@ -277,7 +289,7 @@ import Testing
     @Test func identitySizeKeepsPixels() async throws {
         let image = try patternImage(7, 5, .grayAlpha)
         for filter in Self.filters {
-            let (out, _) = try await resize(image, ["width": .int(7), "filter": .string(filter)])
+            let (out, _) = try await resize(image, [ResizeStage.width(7), ResizeStage.filter(filter)])
             #expect(maxDifference(out.pixels, image.pixels) <= 1e-6, "\(filter)")
         }
     }
@@ -286,7 +298,7 @@ import Testing
         var image = try patternImage(8, 6, .grayAlpha)
         image.bitDepth = 16
         image.origin = ImageOrigin(path: "/a/b.png")
-        let (out, _) = try await resize(image, ["width": .int(4)])
+        let (out, _) = try await resize(image, [ResizeStage.width(4)])
         #expect(out.layout == .grayAlpha && out.bitDepth == 16 && out.origin == image.origin)
         #expect(out.width == 4 && out.height == 3)
     }
@@ -294,10 +306,10 @@ import Testing
     @Test func sizeAboveThePixelLimitIsAnError() async throws {
         let image = try patternImage(4, 4, .gray)
         await expectChiselError {
-            _ = try await resize(image, ["width": .int(100), "height": .int(100), "mode": .string("stretch")],
+            _ = try await resize(image, [ResizeStage.width(100), ResizeStage.height(100), ResizeStage.mode(.stretch)],
                                  run: RunInfo(maxPixels: 9_999))
         }
-        let (out, _) = try await resize(image, ["width": .int(100), "height": .int(100), "mode": .string("stretch")],
+        let (out, _) = try await resize(image, [ResizeStage.width(100), ResizeStage.height(100), ResizeStage.mode(.stretch)],
                                         run: RunInfo(maxPixels: 10_000))
         #expect(out.width == 100)
     }

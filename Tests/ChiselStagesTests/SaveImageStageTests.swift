@@ -10,12 +10,10 @@ import Testing
         try patternImage(4, 3, layout) { c, x, y in Float(10 + 50 * c + 13 * y + 5 * x) / 255 }
     }
 
-    func save(_ image: Image, to path: String, _ params: [String: ParamValue] = [:], run: RunInfo = RunInfo(),
+    func save(_ image: Image, to path: String, _ params: [ParamSetting] = [], run: RunInfo = RunInfo(),
               files: FileLedger = FileLedger(), node: String = "save", events: EventLog? = nil) async throws {
-        var all = params
-        all["path"] = .string(path)
-        try await runStage(SaveImageStage.self, params: all, inputs: ["image": .image(image)], run: run, files: files,
-                           node: node, events: events)
+        try await runStage(SaveImageStage.self, params: params + [SaveImageStage.path(path)],
+                           inputs: [SaveImageStage.image(image)], run: run, files: files, node: node, events: events)
     }
 
     @Test(arguments: PixelLayout.allCases)
@@ -40,7 +38,7 @@ import Testing
         let levels: [UInt16] = [0, 1, 2, 255, 256, 257, 4097, 12345, 32767, 32768, 54321, 65533, 65534, 65535, 7, 40000,
                                 100, 1000, 10000, 60000, 3, 33333, 44444, 55555]
         let original = try Image(width: 4, height: 2, layout: .rgb, pixels: levels.map { Float($0) / 65535 }, bitDepth: 16)
-        try await save(original, to: path, ["bit_depth": .string("auto")])
+        try await save(original, to: path, [SaveImageStage.bitDepth(.auto)])
         let decoded = try ImageReader.read(path: path).image
         #expect(decoded.bitDepth == 16)
         #expect(decoded.layout == .rgb)
@@ -52,7 +50,7 @@ import Testing
         let path = folder.file("shallow.png")
         let levels: [UInt16] = [0, 1, 257, 12345, 32768, 65535]
         let original = try Image(width: 3, height: 2, layout: .gray, pixels: levels.map { Float($0) / 65535 }, bitDepth: 16)
-        try await save(original, to: path, ["bit_depth": .string("8")])
+        try await save(original, to: path, [SaveImageStage.bitDepth(.eight)])
         let decoded = try ImageReader.read(path: path).image
         #expect(decoded.bitDepth == 8)
         #expect(decoded.pixels.map { UInt8(($0 * 255).rounded()) }
@@ -63,7 +61,7 @@ import Testing
         let folder = try TempFolder()
         let path = folder.file("wide.png")
         let original = try Self.source(.rgba)
-        try await save(original, to: path, ["bit_depth": .string("16")])
+        try await save(original, to: path, [SaveImageStage.bitDepth(.sixteen)])
         let decoded = try ImageReader.read(path: path).image
         #expect(decoded.bitDepth == 16)
         // k/255 is exactly 257k/65535.
@@ -88,8 +86,8 @@ import Testing
     @Test func jpegQualityChangesTheFile() async throws {
         let folder = try TempFolder()
         let busy = try patternImage(64, 64, .rgb) { c, x, y in Float((x * 7 + y * 13 + c * 5) % 17) / 16 }
-        try await save(busy, to: folder.file("low.jpg"), ["quality": .int(10)])
-        try await save(busy, to: folder.file("high.jpg"), ["quality": .int(100)])
+        try await save(busy, to: folder.file("low.jpg"), [SaveImageStage.quality(10)])
+        try await save(busy, to: folder.file("high.jpg"), [SaveImageStage.quality(100)])
         let low = try fileBytes(folder.file("low.jpg")), high = try fileBytes(folder.file("high.jpg"))
         #expect(low.count < high.count)
         let lowError = maxDifference(try ImageReader.read(path: folder.file("low.jpg")).image.pixels, busy.pixels)
@@ -121,8 +119,8 @@ import Testing
         try writePNG(try Self.source(.gray), to: path)
         let before = try fileBytes(path)
         let files = FileLedger()
-        let mask = try outputMask(await runStage(LoadMaskStage.self, params: ["path": .string(path)], files: files))
-        let preview = try outputImage(await runStage(MaskToImageStage.self, inputs: ["mask": .mask(mask)]))
+        let mask = try outputMask(await runStage(LoadMaskStage.self, params: [LoadMaskStage.path(path)], files: files))
+        let preview = try outputImage(await runStage(MaskToImageStage.self, inputs: [MaskToImageStage.mask(mask)]))
         // mask_to_image keeps the mask's origin, so {stem} names the mask file itself.
         await expectChiselError(.io) { try await save(preview, to: folder.path + "/{stem}.png", files: files) }
         #expect(try fileBytes(path) == before)
@@ -130,8 +128,8 @@ import Testing
 
     @Test func explicitFormatMatchingTheExtensionWrites() async throws {
         let folder = try TempFolder()
-        try await save(try Self.source(), to: folder.file("a.png"), ["format": .string("png")])
-        try await save(try Self.source(), to: folder.file("b.jpg"), ["format": .string("jpeg")])
+        try await save(try Self.source(), to: folder.file("a.png"), [SaveImageStage.format(.png)])
+        try await save(try Self.source(), to: folder.file("b.jpg"), [SaveImageStage.format(.jpeg)])
         #expect(try ImageReader.read(path: folder.file("a.png")).format == .png)
         #expect(try ImageReader.read(path: folder.file("b.jpg")).format == .jpeg)
     }
@@ -139,18 +137,18 @@ import Testing
     @Test func explicitFormatWritesAFileWithAnUnknownExtension() async throws {
         let folder = try TempFolder()
         let path = folder.file("picture.data")
-        try await save(try Self.source(), to: path, ["format": .string("png")])
+        try await save(try Self.source(), to: path, [SaveImageStage.format(.png)])
         let decoded = try ImageReader.read(path: path)
         #expect(decoded.format == .png)
         #expect(bits(decoded.image.pixels) == bits(try Self.source().pixels))
     }
 
-    @Test(arguments: [("png", "out.jpg"), ("png", "out.jpeg"), ("jpeg", "out.png")])
-    func formatAndExtensionMismatchIsAnError(format: String, name: String) async throws {
+    @Test(arguments: [(SaveImageStage.Format.png, "out.jpg"), (.png, "out.jpeg"), (.jpeg, "out.png")])
+    func formatAndExtensionMismatchIsAnError(format: SaveImageStage.Format, name: String) async throws {
         let folder = try TempFolder()
         let path = folder.file(name)
         let error = await expectChiselError(.invalidParameter) {
-            try await save(try Self.source(), to: path, ["format": .string(format)])
+            try await save(try Self.source(), to: path, [SaveImageStage.format(format)])
         }
         #expect(error?.file == path)
         #expect(try folder.contents().isEmpty)
@@ -161,16 +159,48 @@ import Testing
         let folder = try TempFolder()
         let path = folder.file(name)
         let error = await expectChiselError(.invalidParameter) {
-            try await save(try Self.source(), to: path, ["format": .string("auto")])
+            try await save(try Self.source(), to: path, [SaveImageStage.format(.auto)])
         }
         #expect(error?.file == path)
         #expect(try folder.contents().isEmpty)
     }
 
+    /// `chisel validate` reports a format it cannot tell from the path (on the path parameter), or
+    /// an explicit format the extension contradicts (on the format parameter), before anything runs.
+    @Test func unknownOrMismatchedExtensionIsAValidationProblem() throws {
+        let gif = try validationProblems(SaveImageStage.self,
+                                         makeCall(SaveImageStage.self, params: [SaveImageStage.path("/out/x.gif")]))
+        #expect(gif.map(\.message) == ["cannot tell the format from extension '.gif'; use .png, .jpg or set format"])
+        #expect(gif.map(\.param) == ["path"])
+        #expect(gif.map(\.input) == [nil])
+        #expect(gif.map(\.code) == [.invalidParameter])
+        let mismatch = try validationProblems(SaveImageStage.self, makeCall(SaveImageStage.self, params: [
+            SaveImageStage.path("/out/x.jpg"), SaveImageStage.format(.png),
+        ]))
+        #expect(mismatch.map(\.message) == ["format png does not match extension '.jpg'"])
+        // An explicit format that contradicts the extension is the format's fault.
+        #expect(mismatch.map(\.param) == ["format"])
+        for fine in ["/out/x.png", "/out/x.JPG", "{stem}-chisel.png"] {
+            let call = makeCall(SaveImageStage.self, params: [SaveImageStage.path(fine)])
+            #expect(try validationProblems(SaveImageStage.self, call).isEmpty, "\(fine)")
+        }
+        // An explicit format writes any extension.
+        let data = makeCall(SaveImageStage.self, params: [SaveImageStage.path("/out/x.data"), SaveImageStage.format(.png)])
+        #expect(try validationProblems(SaveImageStage.self, data).isEmpty)
+    }
+
+    /// An extension written with a template field is known only at run time: validate skips it.
+    @Test func templateExtensionIsLeftToRunTime() throws {
+        for path in ["{stem}.{x}", "/out/{node}.{stem}"] {
+            let call = makeCall(SaveImageStage.self, params: [SaveImageStage.path(path)])
+            #expect(try validationProblems(SaveImageStage.self, call).isEmpty, "\(path)")
+        }
+    }
+
     @Test func sixteenBitJPEGIsAnError() async throws {
         let folder = try TempFolder()
         await expectChiselError(.invalidParameter) {
-            try await save(try Self.source(), to: folder.file("deep.jpg"), ["bit_depth": .string("16")])
+            try await save(try Self.source(), to: folder.file("deep.jpg"), [SaveImageStage.bitDepth(.sixteen)])
         }
         #expect(try folder.contents().isEmpty)
     }
@@ -182,12 +212,12 @@ import Testing
         let before = try fileBytes(path)
         let files = FileLedger()
         // Load it the way a graph does: the loader notes it in the ledger.
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(path)], files: files))
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(path)], files: files))
         let edited = try Self.source(.gray)
         for spelling in [path, folder.path + "/./in.png", folder.path + "/../" + URL(fileURLWithPath: folder.path).lastPathComponent + "/in.png"] {
             for overwrite in [true, false] {
                 let error = await expectChiselError(.io) {
-                    try await save(edited, to: spelling, ["overwrite": .bool(overwrite)], files: files)
+                    try await save(edited, to: spelling, [SaveImageStage.overwrite(overwrite)], files: files)
                 }
                 #expect(error?.description.contains("in.png") == true)
             }
@@ -220,7 +250,7 @@ import Testing
         let path = folder.file("out.png")
         try Data("precious".utf8).write(to: URL(fileURLWithPath: path))
         let error = await expectChiselError(.io) {
-            try await save(try Self.source(), to: path, ["overwrite": .bool(false)])
+            try await save(try Self.source(), to: path, [SaveImageStage.overwrite(false)])
         }
         #expect(error?.file == path)
         #expect(try fileBytes(path) == Data("precious".utf8))
@@ -229,7 +259,7 @@ import Testing
         try await save(try Self.source(), to: path)
         #expect(bits(try ImageReader.read(path: path).image.pixels) == bits(try Self.source().pixels))
         // overwrite false writes a file that does not exist yet.
-        try await save(try Self.source(), to: folder.file("new.png"), ["overwrite": .bool(false)])
+        try await save(try Self.source(), to: folder.file("new.png"), [SaveImageStage.overwrite(false)])
         #expect(try folder.contents() == ["new.png", "out.png"])
     }
 
@@ -282,7 +312,7 @@ import Testing
         #expect(try folder.contents() == ["a.png", "b.jpg"])
         // A failed write leaves none either.
         await expectChiselError {
-            try await save(try Self.source(.rgba), to: folder.file("c.jpg"), ["bit_depth": .string("16")])
+            try await save(try Self.source(.rgba), to: folder.file("c.jpg"), [SaveImageStage.bitDepth(.sixteen)])
         }
         #expect(try folder.contents() == ["a.png", "b.jpg"])
     }
@@ -292,15 +322,15 @@ import Testing
         let run = RunInfo(index: 12, stem: "cat")
         let template = folder.path + "/{stem}/{node}-{index:04}.png"
         let events = EventLog()
-        let call = makeCall(SaveImageStage.self, params: ["path": .string(template)],
-                            inputs: ["image": .image(try Self.source())], run: run, node: "out", events: events)
+        let call = makeCall(SaveImageStage.self, params: [SaveImageStage.path(template)],
+                            inputs: [SaveImageStage.image(try Self.source())], run: run, node: "out", events: events)
         let planned = try SaveImageStage.plannedOutputFiles(call)
         #expect(planned == [folder.path + "/cat/out-0012.png"])
         _ = try await SaveImageStage.run(call)
         #expect(events.written == planned)
         #expect(FileManager.default.fileExists(atPath: planned[0]))
         // Without placeholders the plan is the path itself.
-        let plain = makeCall(SaveImageStage.self, params: ["path": .string(folder.file("x.png"))])
+        let plain = makeCall(SaveImageStage.self, params: [SaveImageStage.path(folder.file("x.png"))])
         #expect(try SaveImageStage.plannedOutputFiles(plain) == [folder.file("x.png")])
     }
 
@@ -310,7 +340,7 @@ import Testing
         let original = try Self.source(.grayAlpha)
         try writePNG(original, to: input)
         let files = FileLedger()
-        let loaded = try outputImage(await runStage(LoadImageStage.self, params: ["path": .string(input)], files: files))
+        let loaded = try outputImage(await runStage(LoadImageStage.self, params: [LoadImageStage.path(input)], files: files))
         try await save(loaded, to: output, files: files)
         let back = try ImageReader.read(path: output).image
         #expect(back.layout == .grayAlpha)

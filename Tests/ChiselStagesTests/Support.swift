@@ -22,56 +22,29 @@ final class EventLog: Sendable {
     }
 }
 
-/// Every parameter of `stage`'s schema: the declared defaults, then `overrides`.
+/// A call of `stage` with its schema's defaults, then `params`, and `inputs` connected.
 ///
-/// An override for a parameter the schema does not declare, a value that does not validate
-/// against its declaration, or a required parameter left unset is a test error, so a renamed
-/// or re-ranged parameter shows up here rather than as a confusing stage failure.
-func params(for stage: any Stage.Type, _ overrides: [String: ParamValue] = [:],
-            sourceLocation: SourceLocation = #_sourceLocation) -> [String: ParamValue] {
-    let schema = stage.schema
-    var result: [String: ParamValue] = [:]
-    for spec in schema.params {
-        if let value = spec.defaultValue { result[spec.name] = value }
-    }
-    for (name, value) in overrides {
-        guard let spec = schema.param(name) else {
-            Issue.record("stage '\(schema.name)' has no parameter '\(name)'", sourceLocation: sourceLocation)
-            continue
-        }
-        if let problem = ParamChecker.problem(with: value.json, for: spec) {
-            Issue.record("parameter '\(name)' of '\(schema.name)': \(problem)", sourceLocation: sourceLocation)
-        }
-        result[name] = value
-    }
-    for spec in schema.params where spec.required && result[spec.name] == nil {
-        Issue.record("required parameter '\(spec.name)' of '\(schema.name)' not given", sourceLocation: sourceLocation)
-    }
-    return result
-}
-
-/// A call of `stage` with its schema's defaults merged with `overrides`.
-func makeCall(_ stage: any Stage.Type, params overrides: [String: ParamValue] = [:], inputs: [String: Value] = [:],
+/// Parameters and inputs are typed keys (`ResizeStage.width(4)`, `ResizeStage.image(image)`), so a
+/// renamed parameter or a value of the wrong type does not compile.
+func makeCall(_ stage: any Stage.Type, params: [ParamSetting] = [], inputs: [InputSetting] = [],
               run info: RunInfo = RunInfo(), files: FileLedger = FileLedger(), node: String = "n",
-              events: EventLog? = nil, sourceLocation: SourceLocation = #_sourceLocation) -> StageCall {
+              events: EventLog? = nil) -> StageCall {
     var sink: RunEventSink = { _ in }
     if let events { sink = events.sink }
     let context = StageContext(node: node, run: info, files: files, events: sink)
-    return StageCall(node: node, params: params(for: stage, overrides, sourceLocation: sourceLocation),
-                     inputs: inputs, context: context)
+    return StageCall(stage, node: node, params: params, inputs: inputs, context: context)
 }
 
 /// Runs `stage` once and checks that it returned exactly the outputs its schema promises for
-/// the connected inputs.
+/// the connected inputs; returns them by wire name.
 @discardableResult
-func runStage(_ stage: any Stage.Type, params overrides: [String: ParamValue] = [:], inputs: [String: Value] = [:],
+func runStage(_ stage: any Stage.Type, params: [ParamSetting] = [], inputs: [InputSetting] = [],
               run info: RunInfo = RunInfo(), files: FileLedger = FileLedger(), node: String = "n",
               events: EventLog? = nil, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String: Value] {
-    let call = makeCall(stage, params: overrides, inputs: inputs, run: info, files: files, node: node,
-                        events: events, sourceLocation: sourceLocation)
-    let outputs = try await stage.run(call)
+    let call = makeCall(stage, params: params, inputs: inputs, run: info, files: files, node: node, events: events)
+    let outputs = try await stage.run(call).values
     let expected = Set(stage.schema.outputs.filter { port in
-        port.requiresInput.map { inputs[$0] != nil } ?? true
+        port.requiresInput.map { call.inputs[$0] != nil } ?? true
     }.map(\.name))
     #expect(Set(outputs.keys) == expected, "outputs of \(stage.schema.name)", sourceLocation: sourceLocation)
     for port in stage.schema.outputs {
@@ -80,6 +53,14 @@ func runStage(_ stage: any Stage.Type, params overrides: [String: ParamValue] = 
         }
     }
     return outputs
+}
+
+/// What `stage`'s `validate` reports for `call`'s parameters, with `sources` for its inputs.
+func validationProblems(_ stage: any Stage.Type, _ call: StageCall,
+                        sources: [String: StageCheck.Source] = [:]) throws -> [StageCheck.Problem] {
+    var check = StageCheck(node: call.node, params: call.params, sources: sources)
+    try stage.validate(&check)
+    return check.problems
 }
 
 func outputImage(_ outputs: [String: Value], _ port: String = "image",

@@ -53,17 +53,14 @@ enum Lab {
 // MARK: - Helpers
 
 func colorMatch(_ image: Image, reference: Image, strength: Double? = nil) async throws -> Image {
-    var params: [String: ParamValue] = [:]
-    for spec in ColorMatchStage.schema.params {
-        if let value = spec.defaultValue { params[spec.name] = value }
-    }
-    if let strength { params["strength"] = .float(strength) }
+    var params: [ParamSetting] = []
+    if let strength { params.append(ColorMatchStage.strength(strength)) }
     let context = StageContext(node: "match", run: RunInfo(), files: FileLedger(), events: { _ in })
-    let call = StageCall(node: "match", params: params,
-                         inputs: ["image": .image(image), "reference": .image(reference)], context: context)
+    let call = StageCall(ColorMatchStage.self, node: "match", params: params,
+                         inputs: [ColorMatchStage.image(image), ColorMatchStage.reference(reference)], context: context)
     let outputs = try await ColorMatchStage.run(call)
-    #expect(Set(outputs.keys) == ["image"])
-    guard case .image(let out)? = outputs["image"] else { throw ChiselError(.internal, "no image output") }
+    #expect(Set(outputs.values.keys) == ["image"])
+    guard let out = outputs[ColorMatchStage.matched] else { throw ChiselError(.internal, "no image output") }
     #expect(out.width == image.width && out.height == image.height && out.layout == image.layout)
     return out
 }

@@ -1,6 +1,16 @@
 import ChiselCore
 
-/// transformers' `CLIPTextConfig`, with its defaults.
+/// The text encoder's MLP activation (`hidden_act`).
+public enum CLIPActivation: String, Sendable, CaseIterable {
+    /// x·σ(1.702x), OpenAI CLIP's (SD 1.x).
+    case quickGelu = "quick_gelu"
+    /// The exact GELU, OpenCLIP's (SD 2.x).
+    case gelu
+}
+
+/// transformers' `CLIPTextConfig`, with its defaults. `projection_dim` belongs to the
+/// projection head of `CLIPTextModelWithProjection`; the plain text model ignores it in
+/// transformers too.
 public struct CLIPTextConfig: Sendable, Equatable {
     public var vocabSize: Int
     public var hiddenSize: Int
@@ -8,7 +18,7 @@ public struct CLIPTextConfig: Sendable, Equatable {
     public var layers: Int
     public var heads: Int
     public var maxPositions: Int
-    public var activation: String
+    public var activation: CLIPActivation
     public var layerNormEpsilon: Double
     public var projectionDim: Int
 
@@ -19,10 +29,11 @@ public struct CLIPTextConfig: Sendable, Equatable {
         layers = try r.size("num_hidden_layers", default: 12)
         heads = try r.size("num_attention_heads", default: 8)
         maxPositions = try r.size("max_position_embeddings", default: 77)
-        activation = try r.string("hidden_act", default: "quick_gelu")
+        let act = try r.string("hidden_act", default: "quick_gelu")
+        guard let activation = CLIPActivation(rawValue: act) else { throw r.failure("hidden_act", "'\(act)' is not supported") }
+        self.activation = activation
         layerNormEpsilon = try r.double("layer_norm_eps", default: 1e-5)
         projectionDim = try r.size("projection_dim", default: 512)
         guard hiddenSize % heads == 0 else { throw r.failure("num_attention_heads", "does not divide hidden_size \(hiddenSize)") }
-        guard ["quick_gelu", "gelu"].contains(activation) else { throw r.failure("hidden_act", "'\(activation)' is not supported") }
     }
 }

@@ -35,14 +35,14 @@ extension UNetConfig: DiffusersConfig {
             ("attention_head_dim", list(heads)), ("transformer_layers_per_block", list(transformerLayers)),
             ("use_linear_projection", .bool(useLinearProjection)), ("upcast_attention", .bool(upcastAttention)),
             ("flip_sin_to_cos", .bool(flipSinToCos)), ("freq_shift", .int(freqShift)),
-            ("downsample_padding", .int(downsamplePadding)), ("mid_block_scale_factor", .double(midBlockScaleFactor)),
+            ("downsample_padding", .int(downsamplePadding)),
         ])
     }
 }
 
 extension VAEConfig: DiffusersConfig {
     var json: JSONValue {
-        var pairs: [(String, JSONValue)] = [
+        object([
             ("in_channels", .int(inChannels)), ("out_channels", .int(outChannels)),
             ("block_out_channels", list(blockOutChannels)),
             ("down_block_types", .array(blockOutChannels.map { _ in "DownEncoderBlock2D" })),
@@ -51,9 +51,7 @@ extension VAEConfig: DiffusersConfig {
             ("norm_num_groups", .int(normGroups)), ("scaling_factor", .double(scalingFactor)),
             ("use_quant_conv", .bool(useQuantConv)), ("use_post_quant_conv", .bool(usePostQuantConv)),
             ("mid_block_add_attention", .bool(midBlockAttention)),
-        ]
-        if let shiftFactor { pairs.append(("shift_factor", .double(shiftFactor))) }
-        return object(pairs)
+        ])
     }
 }
 
@@ -63,7 +61,7 @@ extension CLIPTextConfig: DiffusersConfig {
             ("vocab_size", .int(vocabSize)), ("hidden_size", .int(hiddenSize)),
             ("intermediate_size", .int(intermediateSize)), ("num_hidden_layers", .int(layers)),
             ("num_attention_heads", .int(heads)), ("max_position_embeddings", .int(maxPositions)),
-            ("hidden_act", .string(activation)), ("layer_norm_eps", .double(layerNormEpsilon)),
+            ("hidden_act", .string(activation.rawValue)), ("layer_norm_eps", .double(layerNormEpsilon)),
             ("projection_dim", .int(projectionDim)),
         ])
     }

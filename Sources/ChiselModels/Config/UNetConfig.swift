@@ -22,11 +22,11 @@ public struct UNetConfig: Sendable, Equatable {
     public var heads: [Int]
     public var transformerLayers: [Int]
     public var useLinearProjection: Bool
+    /// Attention products in FP32 even in a BF16 network (SD 2.1 sets it).
     public var upcastAttention: Bool
     public var flipSinToCos: Bool
     public var freqShift: Int
     public var downsamplePadding: Int
-    public var midBlockScaleFactor: Double
 
     public init(reader r: ConfigReader) throws {
         inChannels = try r.size("in_channels", default: 4)
@@ -67,7 +67,9 @@ public struct UNetConfig: Sendable, Equatable {
         guard freqShift >= 0, freqShift < blockOutChannels[0] / 2 else { throw r.failure("freq_shift", "must be in 0..<\(blockOutChannels[0] / 2)") }
         downsamplePadding = try r.int("downsample_padding", default: 1)
         guard (0...1).contains(downsamplePadding) else { throw r.failure("downsample_padding", "must be 0 or 1") }
-        midBlockScaleFactor = try r.double("mid_block_scale_factor", default: 1)
+        // The mid block's ResNets divide their output by this; SD 1.x/2.x use 1.
+        let midScale = try r.double("mid_block_scale_factor", default: 1)
+        guard midScale == 1 else { throw r.failure("mid_block_scale_factor", "\(midScale) is not supported (only 1)") }
         for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"] where r.has(key) {
             throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x/2.x only)")
         }

@@ -9,7 +9,6 @@ public struct VAEConfig: Sendable, Equatable {
     public var latentChannels: Int
     public var normGroups: Int
     public var scalingFactor: Double
-    public var shiftFactor: Double?
     public var useQuantConv: Bool
     public var usePostQuantConv: Bool
     public var midBlockAttention: Bool
@@ -22,7 +21,8 @@ public struct VAEConfig: Sendable, Equatable {
         latentChannels = try r.size("latent_channels", default: 4)
         normGroups = try r.size("norm_num_groups", default: 32)
         scalingFactor = try r.double("scaling_factor", default: 0.18215)
-        shiftFactor = r.has("shift_factor") ? try r.double("shift_factor") : nil
+        // SD3 and Flux VAEs shift latents before scaling; SD 1.x/2.x VAEs have none.
+        if r.has("shift_factor") { throw r.failure("shift_factor", "is set: shifted latents (SD3/Flux VAEs) are not supported") }
         useQuantConv = try r.bool("use_quant_conv", default: true)
         usePostQuantConv = try r.bool("use_post_quant_conv", default: true)
         midBlockAttention = try r.bool("mid_block_add_attention", default: true)

@@ -1,5 +1,4 @@
 import ChiselCore
-import ChiselDiffusion
 import ChiselTensor
 import Foundation
 
@@ -114,51 +113,6 @@ public struct SingleFileCheckpoint: Sendable {
         return try UNetConfig(reader: config("unet", inferred))
     }
 
-    /// The diffusers name of a UNet tensor, or nil for names that are not the UNet's.
-    static func unetName(_ name: String, layout: UNetLayout) -> String? {
-        guard name.hasPrefix(unetPrefix) else { return nil }
-        let rest = String(name.dropFirst(unetPrefix.count))
-        let parts = rest.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        func tail(_ from: Int) -> String { parts[from...].joined(separator: ".") }
-        func resnet(_ inner: String) -> String {
-            let table = ["in_layers.0": "norm1", "in_layers.2": "conv1", "emb_layers.1": "time_emb_proj",
-                         "out_layers.0": "norm2", "out_layers.3": "conv2", "skip_connection": "conv_shortcut"]
-            for (from, to) in table where inner.hasPrefix(from + ".") { return to + inner.dropFirst(from.count) }
-            return inner
-        }
-        switch parts.first {
-        case "time_embed":
-            guard parts.count >= 3 else { return nil }
-            return (parts[1] == "0" ? "time_embedding.linear_1." : "time_embedding.linear_2.") + tail(2)
-        case "out":
-            guard parts.count >= 3 else { return nil }
-            return (parts[1] == "0" ? "conv_norm_out." : "conv_out.") + tail(2)
-        case "input_blocks":
-            guard parts.count >= 4, let i = Int(parts[1]), let j = Int(parts[2]) else { return nil }
-            if i == 0 { return "conv_in." + tail(3) }
-            let (level, layer) = (i - 1).quotientAndRemainder(dividingBy: layout.layers + 1)
-            if layer == layout.layers { return "down_blocks.\(level).downsamplers.0.conv." + tail(4) }
-            return j == 0 ? "down_blocks.\(level).resnets.\(layer)." + resnet(tail(3))
-                          : "down_blocks.\(level).attentions.\(layer)." + tail(3)
-        case "middle_block":
-            guard parts.count >= 3, let j = Int(parts[1]) else { return nil }
-            switch j {
-            case 0: return "mid_block.resnets.0." + resnet(tail(2))
-            case 1: return "mid_block.attentions.0." + tail(2)
-            default: return "mid_block.resnets.1." + resnet(tail(2))
-            }
-        case "output_blocks":
-            guard parts.count >= 4, let i = Int(parts[1]), let j = Int(parts[2]) else { return nil }
-            let (level, layer) = i.quotientAndRemainder(dividingBy: layout.layers + 1)
-            if j == 0 { return "up_blocks.\(level).resnets.\(layer)." + resnet(tail(3)) }
-            // Upsamplers hold a `conv`; attention blocks never start with it.
-            if parts[3] == "conv" { return "up_blocks.\(level).upsamplers.0.conv." + tail(4) }
-            return "up_blocks.\(level).attentions.\(layer)." + tail(3)
-        default:
-            return nil
-        }
-    }
-
     // MARK: VAE
 
     public func vaeConfig() throws -> VAEConfig {
@@ -177,37 +131,6 @@ public struct SingleFileCheckpoint: Sendable {
             "use_post_quant_conv": .bool(has(p + "post_quant_conv.")),
         ]
         return try VAEConfig(reader: config("vae", inferred))
-    }
-
-    static func vaeName(_ name: String, levels: Int) -> String? {
-        guard name.hasPrefix(vaePrefix) else { return nil }
-        var rest = String(name.dropFirst(vaePrefix.count))
-        let renames: [(String, String)] = [
-            ("encoder.norm_out.", "encoder.conv_norm_out."), ("decoder.norm_out.", "decoder.conv_norm_out."),
-            ("encoder.mid.block_1.", "encoder.mid_block.resnets.0."), ("encoder.mid.block_2.", "encoder.mid_block.resnets.1."),
-            ("decoder.mid.block_1.", "decoder.mid_block.resnets.0."), ("decoder.mid.block_2.", "decoder.mid_block.resnets.1."),
-            ("encoder.mid.attn_1.", "encoder.mid_block.attentions.0."), ("decoder.mid.attn_1.", "decoder.mid_block.attentions.0."),
-        ]
-        for (from, to) in renames where rest.hasPrefix(from) { rest = to + rest.dropFirst(from.count) }
-        if rest.contains("mid_block.attentions.0.") {
-            for (from, to) in [("norm.", "group_norm."), ("q.", "to_q."), ("k.", "to_k."), ("v.", "to_v."), ("proj_out.", "to_out.0.")] {
-                rest = rest.replacingOccurrences(of: "attentions.0." + from, with: "attentions.0." + to)
-            }
-        }
-        rest = rest.replacingOccurrences(of: ".nin_shortcut.", with: ".conv_shortcut.")
-        let parts = rest.split(separator: ".").map(String.init)
-        if parts.count > 3, parts[0] == "encoder", parts[1] == "down", let i = Int(parts[2]) {
-            let tail = parts[4...].joined(separator: ".")
-            if parts[3] == "block" { return "encoder.down_blocks.\(i).resnets.\(tail)" }
-            if parts[3] == "downsample" { return "encoder.down_blocks.\(i).downsamplers.0.\(tail)" }
-        }
-        if parts.count > 3, parts[0] == "decoder", parts[1] == "up", let i = Int(parts[2]) {
-            let tail = parts[4...].joined(separator: ".")
-            let level = levels - 1 - i
-            if parts[3] == "block" { return "decoder.up_blocks.\(level).resnets.\(tail)" }
-            if parts[3] == "upsample" { return "decoder.up_blocks.\(level).upsamplers.0.\(tail)" }
-        }
-        return rest
     }
 
     // MARK: Text encoder
@@ -236,71 +159,5 @@ public struct SingleFileCheckpoint: Sendable {
                 "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "gelu",
             ]))
         }
-    }
-
-    /// Text encoder weights by transformers name; OpenCLIP's fused q/k/v projections are split.
-    public func textWeights(config: CLIPTextConfig) throws -> any WeightStore {
-        switch try textLayout() {
-        case .clip:
-            let nested = has(Self.clipPrefix + "text_model.")
-            return try SafeTensorsWeights(files: [file], source: path) { name in
-                guard name.hasPrefix(Self.clipPrefix), !name.hasSuffix("position_ids") else { return nil }
-                let rest = name.dropFirst(Self.clipPrefix.count)
-                return nested ? String(rest) : "text_model." + rest
-            }
-        case .openCLIP:
-            let p = Self.openCLIPPrefix
-            let d = config.hiddenSize
-            var tensors: [String: (shape: [Int], values: [Float])] = [:]
-            func copy(_ from: String, _ to: String) throws {
-                tensors["text_model." + to] = (try shape(p + from), try file.floats(p + from))
-            }
-            try copy("token_embedding.weight", "embeddings.token_embedding.weight")
-            try copy("positional_embedding", "embeddings.position_embedding.weight")
-            try copy("ln_final.weight", "final_layer_norm.weight")
-            try copy("ln_final.bias", "final_layer_norm.bias")
-            for i in 0..<config.layers {
-                let from = "transformer.resblocks.\(i).", to = "encoder.layers.\(i)."
-                for (a, b) in [("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"), ("attn.out_proj", "self_attn.out_proj"),
-                               ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")] {
-                    try copy(from + a + ".weight", to + b + ".weight")
-                    try copy(from + a + ".bias", to + b + ".bias")
-                }
-                let weight = try file.floats(p + from + "attn.in_proj_weight")
-                let bias = try file.floats(p + from + "attn.in_proj_bias")
-                guard weight.count == 3 * d * d, bias.count == 3 * d else {
-                    throw ChiselError(.model, "in_proj of \(weight.count) values is not 3×\(d)×\(d)", file: path,
-                                      tensor: p + from + "attn.in_proj_weight")
-                }
-                for (k, name) in ["q_proj", "k_proj", "v_proj"].enumerated() {
-                    tensors["text_model.\(to)self_attn.\(name).weight"] = ([d, d], Array(weight[(k * d * d)..<((k + 1) * d * d)]))
-                    tensors["text_model.\(to)self_attn.\(name).bias"] = ([d], Array(bias[(k * d)..<((k + 1) * d)]))
-                }
-            }
-            return MemoryWeights(source: path, tensors: tensors)
-        }
-    }
-
-    // MARK: Model
-
-    public func model(precision: Precision = .f32) throws -> StableDiffusionModel {
-        let unetConfig = try unetConfig()
-        let layout = try unetLayout()
-        let unetWeights = try SafeTensorsWeights(files: [file], source: path) { Self.unetName($0, layout: layout) }
-        let vaeConfig = try vaeConfig()
-        let levels = vaeConfig.blockOutChannels.count
-        let vaeWeights = try SafeTensorsWeights(files: [file], source: path) { Self.vaeName($0, levels: levels) }
-        let textConfig = try textConfig()
-        let layout2 = try textLayout()
-        let predictionName = hints["prediction_type"]?.stringValue ?? "epsilon"
-        guard let prediction = PredictionType(rawValue: predictionName) else {
-            throw ChiselError(.model, "prediction_type '\(predictionName)' is not epsilon, v_prediction or sample", file: path)
-        }
-        return StableDiffusionModel(
-            path: path, family: layout2 == .openCLIP ? .sd2 : .sd1,
-            textEncoder: try CLIPTextModel(config: textConfig, weights: textWeights(config: textConfig), precision: precision),
-            vae: try AutoencoderKL(config: vaeConfig, weights: vaeWeights, precision: precision),
-            unet: try UNet2DConditionModel(config: unetConfig, weights: unetWeights, precision: precision),
-            predictionType: prediction, precision: precision)
     }
 }

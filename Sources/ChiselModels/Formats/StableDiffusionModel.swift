@@ -38,47 +38,34 @@ public final class StableDiffusionModel: Sendable {
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
-    public static func load(path: String, precision: Precision = .f32, variant: String? = nil) throws -> StableDiffusionModel {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw ChiselError(.io, "no such file or folder", file: path)
-        }
-        if isFolder.boolValue { return try loadFolder(path, precision: precision, variant: variant) }
-        return try SingleFileCheckpoint(path: path).model(precision: precision)
+    public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
+                            hints: [String: JSONValue] = [:]) throws -> StableDiffusionModel {
+        try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision)
     }
 
-    static func loadFolder(_ folder: String, precision: Precision, variant: String?) throws -> StableDiffusionModel {
-        let index = try ConfigReader(file: folder + "/model_index.json")
-        for component in ["unet", "vae", "text_encoder"] where !index.has(component) {
-            throw index.failure(component, "is missing: not a Stable Diffusion pipeline folder")
+    /// Builds the networks from a checkpoint's components.
+    public static func load(_ source: StableDiffusionSource, precision: Precision = .f32) throws -> StableDiffusionModel {
+        _ = try source.pipelineClass()
+        let text = try source.textEncoder()
+        let unet = try source.unet()
+        guard unet.config.crossAttentionDim == text.config.hiddenSize else {
+            throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) does not match the "
+                              + "text encoder's hidden_size \(text.config.hiddenSize)", file: source.path)
         }
-        let textFolder = try DiffusersComponent(folder: folder + "/text_encoder", base: "model", variant: variant,
-                                                rename: { $0.hasPrefix("text_model.") ? $0 : "text_model." + $0 })
-        let textConfig = try CLIPTextConfig(reader: textFolder.config)
-        let vaeFolder = try DiffusersComponent(folder: folder + "/vae", base: "diffusion_pytorch_model", variant: variant)
-        let unetFolder = try DiffusersComponent(folder: folder + "/unet", base: "diffusion_pytorch_model", variant: variant)
-        let unetConfig = try UNetConfig(reader: unetFolder.config)
-        var prediction = PredictionType.epsilon
-        let schedulerConfig = folder + "/scheduler/scheduler_config.json"
-        if FileManager.default.fileExists(atPath: schedulerConfig) {
-            let reader = try ConfigReader(file: schedulerConfig)
-            let name = try reader.string("prediction_type", default: "epsilon")
-            guard let type = PredictionType(rawValue: name) else {
-                throw reader.failure("prediction_type", "'\(name)' is not epsilon, v_prediction or sample")
-            }
-            prediction = type
-        }
-        guard unetConfig.crossAttentionDim == textConfig.hiddenSize else {
-            throw ChiselError(.model, "the UNet's cross_attention_dim \(unetConfig.crossAttentionDim) does not match the "
-                              + "text encoder's hidden_size \(textConfig.hiddenSize)", file: folder)
-        }
+        let vae = try source.vae()
         return StableDiffusionModel(
-            path: folder, family: textConfig.activation == "gelu" ? .sd2 : .sd1,
-            textEncoder: try CLIPTextModel(config: textConfig, weights: textFolder.weights, precision: precision),
-            vae: try AutoencoderKL(config: VAEConfig(reader: vaeFolder.config), weights: vaeFolder.weights, precision: precision),
-            unet: try UNet2DConditionModel(config: unetConfig, weights: unetFolder.weights, precision: precision),
-            predictionType: prediction, precision: precision,
-            tokenizer: FileManager.default.fileExists(atPath: folder + "/tokenizer")
-                ? try CLIPTokenizer(folder: folder + "/tokenizer") : nil)
+            path: source.path, family: Family(textEncoder: text.config),
+            textEncoder: try CLIPTextModel(config: text.config, weights: text.weights, precision: precision),
+            vae: try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision),
+            unet: try UNet2DConditionModel(config: unet.config, weights: unet.weights, precision: precision),
+            predictionType: try source.predictionType() ?? .epsilon, precision: precision,
+            tokenizer: try source.tokenizer())
+    }
+}
+
+extension StableDiffusionModel.Family {
+    /// SD 2.x's OpenCLIP text encoder uses GELU where SD 1.x's CLIP uses quick GELU.
+    public init(textEncoder config: CLIPTextConfig) {
+        self = config.activation == .gelu ? .sd2 : .sd1
     }
 }

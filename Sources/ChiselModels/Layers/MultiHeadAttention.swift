@@ -15,11 +15,12 @@ final class MultiHeadAttention: Sendable {
     let projection: Projection
     let toOut: Linear
     let heads: Int
+    /// The precision of the score and value products: FP32 when `upcast_attention` asks for it.
     let precision: Precision
 
     /// Names are diffusers' (`to_q`, `to_k`, `to_v`, `to_out.0`) unless `names` gives others.
     /// `contextDim` nil means self-attention.
-    init(_ w: ScopedWeights, queryDim: Int, contextDim: Int?, heads: Int, precision: Precision,
+    init(_ w: ScopedWeights, queryDim: Int, contextDim: Int?, heads: Int, precision: Precision, upcast: Bool = false,
          names: (q: String, k: String, v: String, out: String) = ("to_q", "to_k", "to_v", "to_out.0")) throws {
         let sourceDim = contextDim ?? queryDim
         func weights(_ name: String, in inFeatures: Int) throws -> (weight: [Float], bias: [Float]?) {
@@ -45,7 +46,7 @@ final class MultiHeadAttention: Sendable {
         }
         toOut = try Load.linear(w, names.out, in: queryDim, out: queryDim, precision: precision)
         self.heads = heads
-        self.precision = precision
+        self.precision = upcast ? .f32 : precision
     }
 
     /// `x` is N×L×C; `context` N×M×contextDim for cross-attention.

@@ -8,13 +8,13 @@ final class TransformerBlock: Sendable {
     let norm2: LayerNorm, crossAttention: MultiHeadAttention
     let norm3: LayerNorm, geglu: Linear, feedForwardOut: Linear
 
-    init(_ w: ScopedWeights, dim: Int, contextDim: Int, heads: Int, precision: Precision) throws {
+    init(_ w: ScopedWeights, dim: Int, contextDim: Int, heads: Int, precision: Precision, upcastAttention: Bool) throws {
         norm1 = try Load.layerNorm(w, "norm1", features: dim, epsilon: 1e-5)
         selfAttention = try MultiHeadAttention(w.scoped("attn1."), queryDim: dim, contextDim: nil, heads: heads,
-                                               precision: precision)
+                                               precision: precision, upcast: upcastAttention)
         norm2 = try Load.layerNorm(w, "norm2", features: dim, epsilon: 1e-5)
         crossAttention = try MultiHeadAttention(w.scoped("attn2."), queryDim: dim, contextDim: contextDim, heads: heads,
-                                                precision: precision)
+                                                precision: precision, upcast: upcastAttention)
         norm3 = try Load.layerNorm(w, "norm3", features: dim, epsilon: 1e-5)
         geglu = try Load.linear(w, "ff.net.0.proj", in: dim, out: dim * 8, precision: precision)
         feedForwardOut = try Load.linear(w, "ff.net.2", in: dim * 4, out: dim, precision: precision)
@@ -45,14 +45,15 @@ final class SpatialTransformer: Sendable {
     let projectIn: Linear, projectOut: Linear
     let blocks: [TransformerBlock]
 
+    /// `upcastAttention` (SD 2.1's `upcast_attention`) computes the attention products in FP32.
     init(_ w: ScopedWeights, channels: Int, contextDim: Int, heads: Int, layers: Int, groups: Int,
-         precision: Precision) throws {
+         precision: Precision, upcastAttention: Bool) throws {
         norm = try Load.groupNorm(w, "norm", groups: groups, channels: channels, epsilon: 1e-6)
         projectIn = try Load.linear(w, "proj_in", in: channels, out: channels, precision: precision)
         projectOut = try Load.linear(w, "proj_out", in: channels, out: channels, precision: precision)
         blocks = try (0..<layers).map {
             try TransformerBlock(w.scoped("transformer_blocks.\($0)."), dim: channels, contextDim: contextDim,
-                                 heads: heads, precision: precision)
+                                 heads: heads, precision: precision, upcastAttention: upcastAttention)
         }
     }
 

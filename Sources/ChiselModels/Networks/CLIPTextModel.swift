@@ -22,7 +22,7 @@ public final class CLIPTextModel: Sendable {
             norm2 = try Load.layerNorm(w, "layer_norm2", features: d, epsilon: config.layerNormEpsilon)
             fc1 = try Load.linear(w, "mlp.fc1", in: d, out: config.intermediateSize, precision: precision)
             fc2 = try Load.linear(w, "mlp.fc2", in: config.intermediateSize, out: d, precision: precision)
-            activation = config.activation == "gelu" ? .gelu : .quickGelu
+            activation = config.activation == .gelu ? .gelu : .quickGelu
         }
 
         func callAsFunction(_ x: Tensor) throws -> Tensor {

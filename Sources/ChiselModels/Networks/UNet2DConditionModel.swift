@@ -48,7 +48,8 @@ public final class UNet2DConditionModel: Sendable {
                                precision: precision)
         func transformer(_ w: ScopedWeights, _ c: Int, _ block: Int) throws -> SpatialTransformer {
             try SpatialTransformer(w, channels: c, contextDim: context, heads: config.heads[block],
-                                   layers: config.transformerLayers[block], groups: groups, precision: precision)
+                                   layers: config.transformerLayers[block], groups: groups, precision: precision,
+                                   upcastAttention: config.upcastAttention)
         }
 
         var downBlocks: [DownBlock] = []

@@ -1,0 +1,124 @@
+/// The original (CompVis / Stability AI) tensor names of a single-file checkpoint → diffusers'
+/// and transformers' names, as tables of rules (one per component).
+extension SingleFileCheckpoint {
+    /// Tensors of LDM checkpoints that no network reads: the training schedule's buffers and EMA counters.
+    static let knownExtras: Set<String> = [
+        "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+        "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod", "posterior_variance",
+        "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2", "model_ema.decay",
+        "model_ema.num_updates", "logvar",
+    ]
+
+    /// Inside a ResNet block: LDM's `in_layers`/`out_layers` sequences → diffusers' names.
+    static let unetResnet = NameRules(unmatched: .keep, [
+        .prefix("in_layers.0.", "norm1."), .prefix("in_layers.2.", "conv1."),
+        .prefix("emb_layers.1.", "time_emb_proj."),
+        .prefix("out_layers.0.", "norm2."), .prefix("out_layers.3.", "conv2."),
+        .prefix("skip_connection.", "conv_shortcut."),
+    ])
+
+    /// `model.diffusion_model.*`. `input_blocks` count `layers + 1` entries per level (the last a
+    /// downsampler, none after the last level); `output_blocks` count `layers + 1` per level.
+    static func unetRules(layers: Int) -> NameRules {
+        let perLevel = layers + 1
+        let down: @Sendable (Int) -> (level: Int, layer: Int) = { i in
+            let (level, layer) = (i - 1).quotientAndRemainder(dividingBy: perLevel)
+            return (level, layer)
+        }
+        let up: @Sendable (Int) -> (level: Int, layer: Int) = { i in
+            let (level, layer) = i.quotientAndRemainder(dividingBy: perLevel)
+            return (level, layer)
+        }
+        let blocks = NameRules(unmatched: .drop, [
+            .prefix("time_embed.0.", "time_embedding.linear_1."), .prefix("time_embed.2.", "time_embedding.linear_2."),
+            .prefix("out.0.", "conv_norm_out."), .prefix("out.2.", "conv_out."),
+            .prefix("input_blocks.0.0.", "conv_in."),
+            .prefix("input_blocks.#.0.op.") { i in
+                let (level, layer) = down(i[0])
+                return layer == layers ? "down_blocks.\(level).downsamplers.0.conv." : nil
+            },
+            .prefix("input_blocks.#.0.", inner: unetResnet) { i in
+                let (level, layer) = down(i[0])
+                return layer < layers ? "down_blocks.\(level).resnets.\(layer)." : nil
+            },
+            .prefix("input_blocks.#.1.") { i in
+                let (level, layer) = down(i[0])
+                return "down_blocks.\(level).attentions.\(layer)."
+            },
+            .prefix("middle_block.0.", "mid_block.resnets.0.", inner: unetResnet),
+            .prefix("middle_block.1.", "mid_block.attentions.0."),
+            .prefix("middle_block.2.", "mid_block.resnets.1.", inner: unetResnet),
+            .prefix("output_blocks.#.0.", inner: unetResnet) { i in
+                let (level, layer) = up(i[0])
+                return "up_blocks.\(level).resnets.\(layer)."
+            },
+            // Upsamplers hold a `conv`; attention blocks never start with it.
+            .prefix("output_blocks.#.#.conv.") { i in "up_blocks.\(up(i[0]).level).upsamplers.0.conv." },
+            .prefix("output_blocks.#.#.") { i in
+                let (level, layer) = up(i[0])
+                return "up_blocks.\(level).attentions.\(layer)."
+            },
+        ])
+        return NameRules(unmatched: .drop, [.prefix(unetPrefix, "", inner: blocks)])
+    }
+
+    static let vaeResnet = NameRules(unmatched: .keep, [.prefix("nin_shortcut.", "conv_shortcut.")])
+
+    static let vaeAttention = NameRules(unmatched: .keep, [
+        .prefix("norm.", "group_norm."), .prefix("q.", "to_q."), .prefix("k.", "to_k."), .prefix("v.", "to_v."),
+        .prefix("proj_out.", "to_out.0."),
+    ])
+
+    /// `first_stage_model.*`; the decoder's `up` levels are numbered from the bottom in LDM and
+    /// from the top in diffusers.
+    static func vaeRules(levels: Int) -> NameRules {
+        var rules: [NameRules.Rule] = []
+        for part in ["encoder", "decoder"] {
+            rules += [
+                .prefix("\(part).norm_out.", "\(part).conv_norm_out."),
+                .prefix("\(part).mid.block_1.", "\(part).mid_block.resnets.0.", inner: vaeResnet),
+                .prefix("\(part).mid.block_2.", "\(part).mid_block.resnets.1.", inner: vaeResnet),
+                .prefix("\(part).mid.attn_1.", "\(part).mid_block.attentions.0.", inner: vaeAttention),
+            ]
+        }
+        rules += [
+            .prefix("encoder.down.#.block.", inner: vaeBlocks) { i in "encoder.down_blocks.\(i[0]).resnets." },
+            .prefix("encoder.down.#.downsample.") { i in "encoder.down_blocks.\(i[0]).downsamplers.0." },
+            .prefix("decoder.up.#.block.", inner: vaeBlocks) { i in "decoder.up_blocks.\(levels - 1 - i[0]).resnets." },
+            .prefix("decoder.up.#.upsample.") { i in "decoder.up_blocks.\(levels - 1 - i[0]).upsamplers.0." },
+        ]
+        return NameRules(unmatched: .drop, [.prefix(vaePrefix, "", inner: NameRules(unmatched: .keep, rules))])
+    }
+
+    /// `block.N.` inside a VAE level: the ResNet's own names.
+    static let vaeBlocks = NameRules(unmatched: .keep, [.prefix("#.", inner: vaeResnet) { i in "\(i[0])." }])
+
+    /// `cond_stage_model.transformer.*`: SD 1.x's CLIP in transformers' layout, with or without
+    /// the `text_model.` level.
+    static let clipRules = NameRules(unmatched: .drop, [
+        .drop(clipPrefix + "text_model.embeddings.position_ids"), .drop(clipPrefix + "embeddings.position_ids"),
+        .prefix(clipPrefix + "text_model.", "text_model."),
+        .prefix(clipPrefix, "text_model."),
+    ])
+
+    /// `cond_stage_model.model.*`: SD 2.x's OpenCLIP ViT-H, whose attention stores q, k and v
+    /// stacked in one `in_proj`. SD 2.x conditions on the penultimate layer, so blocks from
+    /// `layers` on are left out, as diffusers' conversion does.
+    static func openCLIPRules(layers: Int) -> NameRules {
+        let block = NameRules(unmatched: .drop, [
+            .prefix("ln_1.", "layer_norm1."), .prefix("ln_2.", "layer_norm2."),
+            .prefix("attn.out_proj.", "self_attn.out_proj."),
+            .prefix("mlp.c_fc.", "mlp.fc1."), .prefix("mlp.c_proj.", "mlp.fc2."),
+            .split("attn.in_proj_weight", into: ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"]),
+            .split("attn.in_proj_bias", into: ["self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias"]),
+        ])
+        return NameRules(unmatched: .drop, [
+            .prefix(openCLIPPrefix + "token_embedding.weight", "text_model.embeddings.token_embedding.weight"),
+            .prefix(openCLIPPrefix + "positional_embedding", "text_model.embeddings.position_embedding.weight"),
+            .prefix(openCLIPPrefix + "ln_final.", "text_model.final_layer_norm."),
+            .prefix(openCLIPPrefix + "transformer.resblocks.#.", inner: block) { i in
+                i[0] < layers ? "text_model.encoder.layers.\(i[0])." : nil
+            },
+        ])
+    }
+}

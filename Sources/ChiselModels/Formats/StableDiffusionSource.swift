@@ -1,0 +1,135 @@
+import ChiselCore
+import ChiselDiffusion
+import Foundation
+
+/// One component of a checkpoint as its network needs it: the config and the weights by the
+/// network's names, with the files they came from.
+public struct ComponentSource<Config: Sendable>: Sendable {
+    public let name: String
+    public let config: Config
+    public let weights: SafeTensorsWeights
+    public let files: [String]
+}
+
+/// Where a Stable Diffusion checkpoint's components come from — a diffusers folder or a
+/// single file in the original layout. The one place that knows the family's layout: the
+/// loader and `chisel model inspect` both read components through it.
+public struct StableDiffusionSource: Sendable {
+    public enum Layout: String, Sendable {
+        case folder = "diffusers folder"
+        case singleFile = "single-file checkpoint"
+    }
+
+    public let path: String
+    public let layout: Layout
+    private let checkpoint: SingleFileCheckpoint?
+    private let variant: String?
+
+    /// `hints` (single files) give config values the tensors cannot tell; `variant` (folders)
+    /// picks weight files such as `.fp16`.
+    public init(path: String, hints: [String: JSONValue] = [:], variant: String? = nil) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw ChiselError(.io, "no such file or folder", file: path)
+        }
+        self.path = path
+        self.variant = variant
+        if isFolder.boolValue {
+            layout = .folder
+            checkpoint = nil
+        } else {
+            layout = .singleFile
+            checkpoint = try SingleFileCheckpoint(path: path, hints: hints)
+        }
+    }
+
+    /// For folders: the pipeline class `model_index.json` names, after checking it lists the
+    /// components; nil for single files.
+    public func pipelineClass() throws -> String? {
+        guard layout == .folder else { return nil }
+        let index = try ConfigReader(file: path + "/model_index.json")
+        for component in ["unet", "vae", "text_encoder"] where !index.has(component) {
+            throw index.failure(component, "is missing: not a Stable Diffusion pipeline folder")
+        }
+        return try index.string("_class_name", default: "unknown pipeline")
+    }
+
+    public func textEncoder() throws -> ComponentSource<CLIPTextConfig> {
+        if let checkpoint {
+            let config = try checkpoint.textConfig()
+            let rules = try checkpoint.textLayout() == .openCLIP
+                ? SingleFileCheckpoint.openCLIPRules(layers: config.layers) : SingleFileCheckpoint.clipRules
+            return try checkpoint.component("text_encoder", config: config, rules: rules)
+        }
+        let folder = try DiffusersComponent(folder: path + "/text_encoder", base: "model", variant: variant,
+                                            rename: { $0.hasSuffix("position_ids") ? nil : $0.hasPrefix("text_model.") ? $0 : "text_model." + $0 })
+        return ComponentSource(name: "text_encoder", config: try CLIPTextConfig(reader: folder.config),
+                               weights: folder.weights, files: folder.files)
+    }
+
+    public func vae() throws -> ComponentSource<VAEConfig> {
+        if let checkpoint {
+            let config = try checkpoint.vaeConfig()
+            return try checkpoint.component("vae", config: config,
+                                            rules: SingleFileCheckpoint.vaeRules(levels: config.blockOutChannels.count))
+        }
+        let folder = try DiffusersComponent(folder: path + "/vae", base: "diffusion_pytorch_model", variant: variant)
+        return ComponentSource(name: "vae", config: try VAEConfig(reader: folder.config), weights: folder.weights,
+                               files: folder.files)
+    }
+
+    public func unet() throws -> ComponentSource<UNetConfig> {
+        if let checkpoint {
+            let layout = try checkpoint.unetLayout()
+            return try checkpoint.component("unet", config: try checkpoint.unetConfig(),
+                                            rules: SingleFileCheckpoint.unetRules(layers: layout.layers))
+        }
+        let folder = try DiffusersComponent(folder: path + "/unet", base: "diffusion_pytorch_model", variant: variant)
+        return ComponentSource(name: "unet", config: try UNetConfig(reader: folder.config), weights: folder.weights,
+                               files: folder.files)
+    }
+
+    /// The prediction type the checkpoint declares (a folder's scheduler config, a single
+    /// file's `prediction_type` hint), or nil when it declares none.
+    public func predictionType() throws -> PredictionType? {
+        let reader: ConfigReader
+        if let checkpoint {
+            guard let hint = checkpoint.hints["prediction_type"] else { return nil }
+            reader = try ConfigReader(json: .object([JSONMember(key: "prediction_type", value: hint)]),
+                                      file: "\(path) (hints)")
+        } else {
+            let file = path + "/scheduler/scheduler_config.json"
+            guard FileManager.default.fileExists(atPath: file) else { return nil }
+            reader = try ConfigReader(file: file)
+        }
+        let name = try reader.string("prediction_type", default: "epsilon")
+        guard let type = PredictionType(rawValue: name) else {
+            throw reader.failure("prediction_type", "'\(name)' is not \(PredictionType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return type
+    }
+
+    /// A single file's tensors that belong to no component (nil for folders). LDM's diffusion
+    /// buffers and EMA counters are known extras.
+    public func foreignTensors() -> [String]? {
+        guard let checkpoint else { return nil }
+        let prefixes = [SingleFileCheckpoint.unetPrefix, SingleFileCheckpoint.vaePrefix, "cond_stage_model."]
+        return checkpoint.file.names.filter { name in
+            !prefixes.contains { name.hasPrefix($0) } && !SingleFileCheckpoint.knownExtras.contains(name)
+        }.sorted()
+    }
+
+    /// A folder's `tokenizer/`; single files carry none.
+    public func tokenizer() throws -> CLIPTokenizer? {
+        guard layout == .folder, FileManager.default.fileExists(atPath: path + "/tokenizer") else { return nil }
+        return try CLIPTokenizer(folder: path + "/tokenizer")
+    }
+}
+
+extension SingleFileCheckpoint {
+    func component<Config>(_ name: String, config: Config, rules: NameRules) throws -> ComponentSource<Config> {
+        ComponentSource(name: name, config: config,
+                        weights: try SafeTensorsWeights(files: [file], source: path, names: rules.rename),
+                        files: [path])
+    }
+}

@@ -1,0 +1,19 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// A package outside Chisel that adds a stage and builds its own `chisel`, with every command
+// (run, validate, batch, stages, model, bench). Point the dependency at Chisel's repository
+// (`.package(url: ..., branch: "main")`) instead of a path when you copy it elsewhere.
+let package = Package(
+    name: "StagePackage",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "Chisel", path: "../.."),
+    ],
+    targets: [
+        .target(name: "Vignette", dependencies: [.product(name: "Chisel", package: "Chisel")]),
+        .executableTarget(
+            name: "chisel-vignette",
+            dependencies: ["Vignette", .product(name: "ChiselCLI", package: "Chisel")]),
+    ]
+)
