@@ -55,6 +55,7 @@ import Testing
         (#"{"addition_embed_type": "text_time"}"#, "addition_embed_type"),
         (#"{"transformer_layers_per_block": -2}"#, "transformer_layers_per_block"),
         (#"{"freq_shift": 1000}"#, "freq_shift"),
+        (#"{"mid_block_scale_factor": 2}"#, "mid_block_scale_factor"),
     ])
     func badUNetConfigsAreNamed(text: String, key: String) throws {
         do {
@@ -72,6 +73,7 @@ import Testing
         (#"{"layers_per_block": 0}"#, "layers_per_block"),
         (#"{"latent_channels": -4}"#, "latent_channels"),
         (#"{"block_out_channels": [64, 128]}"#, "down_block_types"),
+        (#"{"shift_factor": 0.1159}"#, "shift_factor"),
     ])
     func badVAEConfigsAreNamed(text: String, key: String) throws {
         do {
@@ -95,5 +97,16 @@ import Testing
         } catch let error as ChiselError {
             #expect(error.message.contains("'\(key)'"), "\(error.message)")
         }
+    }
+
+    /// A config field that is read is used: `upcast_attention` (set in sd2-tiny, as in SD 2.1)
+    /// keeps a BF16 UNet's attention products in FP32; without it they are BF16.
+    @Test func upcastAttentionIsUsed() throws {
+        let sd2 = try StableDiffusionModel.load(path: "\(Reference.root)/sd2-tiny", precision: .bf16)
+        #expect(sd2.unet.config.upcastAttention)
+        #expect(sd2.unet.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .f32 && $0.crossAttention.precision == .f32 })
+        let sd1 = try StableDiffusionModel.load(path: "\(Reference.root)/sd1-tiny", precision: .bf16)
+        #expect(!sd1.unet.config.upcastAttention)
+        #expect(sd1.unet.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .bf16 })
     }
 }
