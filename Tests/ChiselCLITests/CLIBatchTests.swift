@@ -95,11 +95,20 @@ import Testing
         let arguments = ["batch", graph, "--input", temp.path("in"), "--output", temp.path("out"), "--progress", "none"]
         let running = try CLI.start(arguments)
         let deadline = Date().addingTimeInterval(120)
-        // Count finished files only, not the hidden temporaries being written.
-        while Self.outputs(temp.path("out/thumbs")).filter({ !$0.hasPrefix(".") }).count < 3 && running.process.isRunning && Date() < deadline {
-            try await Task.sleep(nanoseconds: 5_000_000)
+        let thumbs = temp.path("out/thumbs")
+        let process = running.process
+        // Watch from a thread of its own: under a loaded test run the shared task threads can be
+        // busy long enough for the whole batch to finish between two looks.
+        await withCheckedContinuation { (seen: CheckedContinuation<Void, Never>) in
+            Thread {
+                // Count finished files only, not the hidden temporaries being written.
+                while Self.outputs(thumbs).filter({ !$0.hasPrefix(".") }).count < 3 && process.isRunning && Date() < deadline {
+                    usleep(5_000)
+                }
+                kill(process.processIdentifier, SIGKILL)
+                seen.resume()
+            }.start()
         }
-        kill(running.process.processIdentifier, SIGKILL)
         running.process.waitUntilExit()
         let killed = running.result()
         let partial = Self.outputs(temp.path("out/thumbs")).filter { !$0.hasPrefix(".") }.count

@@ -11,27 +11,50 @@ import Testing
     static var scratch: URL { CLI.repository.appendingPathComponent(".build-stage-package") }
 
     /// Builds the package once per test process; the executable, or the build's output on failure.
-    static let executable: Result<URL, BuildFailure> = {
+    /// The build is awaited without holding a thread, so tests running beside it (some poll a
+    /// process with `Task.sleep`) are not starved while it compiles.
+    static func executable() async throws -> URL {
+        try await BuildOnce.shared.result().get()
+    }
+
+    actor BuildOnce {
+        static let shared = BuildOnce()
+        private var task: Task<Result<URL, BuildFailure>, Never>?
+
+        func result() async -> Result<URL, BuildFailure> {
+            if let task { return await task.value }
+            let task = Task { await CLIStagePackageTests.build() }
+            self.task = task
+            return await task.value
+        }
+    }
+
+    static func build() async -> Result<URL, BuildFailure> {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["swift", "build", "--package-path", package.path, "--scratch-path", scratch.path]
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("stage-package-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        do {
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            return .failure(BuildFailure(output: "\(error)"))
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard let handle = try? FileHandle(forWritingTo: log) else {
+            return .failure(BuildFailure(output: "cannot write the build log \(log.path)"))
+        }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let started: Bool = await withCheckedContinuation { done in
+            process.terminationHandler = { _ in done.resume(returning: true) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                done.resume(returning: false)
+            }
         }
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(at: log)
-        guard process.terminationStatus == 0 else { return .failure(BuildFailure(output: String(output.suffix(4000)))) }
+        guard started, process.terminationStatus == 0 else {
+            return .failure(BuildFailure(output: String(output.suffix(4000))))
+        }
         return .success(scratch.appendingPathComponent("debug/chisel-vignette"))
-    }()
+    }
 
     struct BuildFailure: Error, CustomStringConvertible {
         var output: String
@@ -50,8 +73,8 @@ import Testing
             """, to: "vignette.json")
     }
 
-    @Test func itsOwnStageRunsThroughRunValidateAndBatch() throws {
-        let binary = try Self.executable.get()
+    @Test func itsOwnStageRunsThroughRunValidateAndBatch() async throws {
+        let binary = try await Self.executable()
         let temp = try TemporaryFolder()
         let graph = try Self.graph(in: temp)
 
@@ -86,8 +109,8 @@ import Testing
         #expect(written.count == inputs.count && !written.isEmpty)
     }
 
-    @Test func itsStagesRulesAreCheckedByValidateAndItsErrorsExitOne() throws {
-        let binary = try Self.executable.get()
+    @Test func itsStagesRulesAreCheckedByValidateAndItsErrorsExitOne() async throws {
+        let binary = try await Self.executable()
         let temp = try TemporaryFolder()
         let graph = try Self.graph(in: temp, radius: 0.1)
         let result = try CLI.run(["validate", graph], executable: binary)
