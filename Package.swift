@@ -65,6 +65,8 @@ let package = Package(
             name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(
+            name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase"], resources: [.copy("Fixtures")]),
+        .testTarget(
             name: "ChiselModelStagesTests",
             dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore"]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),

@@ -103,8 +103,9 @@ public struct StableDiffusionSource: Sendable {
             reader = try ConfigReader(file: file)
         }
         let name = try reader.string("prediction_type", default: "epsilon")
-        guard let type = PredictionType(rawValue: name) else {
-            throw reader.failure("prediction_type", "'\(name)' is not \(PredictionType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard let type = PredictionType(rawValue: name), PredictionType.stableDiffusion.contains(type) else {
+            throw reader.failure("prediction_type", "'\(name)' is not "
+                                 + PredictionType.stableDiffusion.map(\.rawValue).joined(separator: ", "))
         }
         return type
     }

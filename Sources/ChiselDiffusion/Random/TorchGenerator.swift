@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// PyTorch's CPU generator, `torch.Generator().manual_seed(seed)`, bit for bit in float32.
+///
+/// Consecutive calls draw from one stream exactly as consecutive torch calls on one generator
+/// do, including the cached second Box–Muller value of the scalar normal path.
+///
+/// What each call follows (torch 2.15.0, `aten/src/ATen/native/cpu/DistributionTemplates.h`,
+/// `aten/src/ATen/core/DistributionsHelper.h`, `TransformationHelper.h`):
+/// - `uniform(count:)` is `torch.rand(count, generator: g)`: `uniform_kernel`, one 32-bit draw
+///   per value, `(x & 0xFFFFFF) * 2^-24`.
+/// - `normal(count:)` is `torch.randn(count, generator: g)`. With 16 or more values torch takes
+///   the contiguous float fill: all `count` uniforms first, Box–Muller over each 16-value block
+///   (values j and j+8 of a block from one pair), and when `count % 16 != 0` 16 fresh uniforms
+///   for the last 16 positions, recomputed over what was there. Which kernel does that math
+///   depends on the CPU: see `NormalKernel`. With fewer than 16 values it is the scalar
+///   `normal_distribution<double>`: two 53-bit uniforms per pair, `r = sqrt(-2 log1p(-u2))`,
+///   `theta = 2π u1`, returning `r cos theta` and caching `r sin theta` for the next scalar draw.
+///   The block fill neither reads nor clears that cache, just as in torch.
+/// - `exponential(count:rate:)` is `torch.empty(count).exponential_(rate, generator: g)`: the
+///   default `exponential_kernel` (this build has no MKL path for it), one 53-bit uniform per
+///   value, `Float(-1/rate * log1p(-u))`.
+///
+/// Checked against torch 2.15.0+cu132 on an AMD Zen 5 (AVX-512, torch reports capability
+/// AVX512): see `tools/diffusion/README.md` and the fixtures under `Tests/.../Fixtures/rng`.
+/// The scalar-normal and exponential paths, and `NormalKernel.scalar`, call the platform libm
+/// (`log1p`, `sin`, `cos`, `logf`, `sinf`, `cosf`) as torch does, so they match torch on the same
+/// libm (glibc here); the default AVX2 block path uses no libm and is exact on any platform.
+public struct TorchGenerator: NoiseSource, Sendable {
+    /// Which of torch's two float normal fills to reproduce for 16 or more values.
+    public enum NormalKernel: Sendable, Equatable {
+        /// `normal_fill_AVX2`: float32 Cephes `log`/`sincos` from `avx_mathfun.h` with GCC's
+        /// fused multiply-adds. torch uses it on every x86-64 CPU with AVX2, AVX-512 ones
+        /// included (the AVX-512 slot of `normal_stub` is left empty, so dispatch falls back to
+        /// AVX2). The default.
+        case avx2
+        /// `normal_fill` / `normal_fill_16`: libm `logf`, `cosf`, `sinf` per value, with `theta`
+        /// computed in double then rounded. torch's DEFAULT capability: CPUs without AVX2, arm64
+        /// builds, or `ATEN_CPU_CAPABILITY=default`.
+        case scalar
+    }
+
+    /// The seed as given; only its low 32 bits reach mt19937, as in torch.
+    public var seed: UInt64 { engine.seed }
+    /// The kernel `normal(count:)` reproduces for 16 or more values.
+    public let normalKernel: NormalKernel
+    private var engine: MersenneTwister
+    /// torch's `next_double_normal_sample_`: the cached `r sin theta` of the scalar path.
+    private var cachedNormal: Double?
+
+    /// The generator state right after `torch.Generator().manual_seed(seed)`.
+    public init(seed: UInt64, normalKernel: NormalKernel = .avx2) {
+        engine = MersenneTwister(seed: seed)
+        self.normalKernel = normalKernel
+        cachedNormal = nil
+    }
+
+    /// The generator state after `manual_seed(seed)` with a signed seed, which torch takes
+    /// modulo 2^64 (so -1 is 0xFFFF_FFFF_FFFF_FFFF).
+    public init(signedSeed: Int64, normalKernel: NormalKernel = .avx2) {
+        self.init(seed: UInt64(bitPattern: signedSeed), normalKernel: normalKernel)
+    }
+
+    /// `torch.rand(count, generator: g)` in float32; no values for `count <= 0`.
+    public mutating func uniform(count: Int) -> [Float] {
+        guard count > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = nextFloatUniform() }
+            initialized = count
+        }
+    }
+
+    /// `torch.randn(count, generator: g)` in float32; no values for `count <= 0`.
+    public mutating func normal(count: Int) -> [Float] {
+        guard count > 0 else { return [] }
+        if count < 16 {
+            return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                // `normal * std + mean` with std 1, mean 0: adding 0 turns -0 into +0 as torch does.
+                for i in 0..<count { buffer[i] = Float(nextDoubleNormal() + 0) }
+                initialized = count
+            }
+        }
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = nextFloatUniform() }
+            var start = 0
+            while start + 16 <= count {
+                transformBlock(buffer, at: start)
+                start += 16
+            }
+            if count % 16 != 0 {
+                // torch redraws the last 16 positions and transforms them as one block.
+                let tailStart = count - 16
+                for i in tailStart..<count { buffer[i] = nextFloatUniform() }
+                transformBlock(buffer, at: tailStart)
+            }
+            initialized = count
+        }
+    }
+
+    /// `torch.empty(count).exponential_(rate, generator: g)` in float32; no values for
+    /// `count <= 0`. aMUSEd's `torch.multinomial` on the CPU samples through these draws.
+    public mutating func exponential(count: Int, rate: Double = 1) -> [Float] {
+        guard count > 0 else { return [] }
+        // `static_cast<T>(-1.0) / lambda`, computed once as torch's expression does.
+        let scale = -1.0 / rate
+        return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count {
+                buffer[i] = Float(scale * log1p(-nextDoubleUniform()))
+            }
+            initialized = count
+        }
+    }
+
+    /// `uniform_real_distribution<float>(0, 1)`: 24 bits of one 32-bit draw.
+    @inline(__always)
+    private mutating func nextFloatUniform() -> Float {
+        Float(engine.nextUInt32() & 0x00ff_ffff) * 0x1p-24
+    }
+
+    /// `uniform_real_distribution<double>(0, 1)`: 53 bits of one 64-bit draw.
+    @inline(__always)
+    private mutating func nextDoubleUniform() -> Double {
+        Double(engine.nextUInt64() & 0x001f_ffff_ffff_ffff) * 0x1p-53
+    }
+
+    /// `normal_distribution<double>(0, 1)` with torch's one-value cache.
+    private mutating func nextDoubleNormal() -> Double {
+        if let cached = cachedNormal {
+            cachedNormal = nil
+            return cached
+        }
+        let u1 = nextDoubleUniform()
+        let u2 = nextDoubleUniform()
+        let radius = (-2.0 * log1p(-u2)).squareRoot()
+        let theta = 2.0 * Double.pi * u1
+        cachedNormal = radius * sin(theta)
+        return radius * cos(theta)
+    }
+
+    /// Box–Muller over the 16 uniforms at `start`, in place, with the chosen kernel.
+    ///
+    /// Both kernels end with `value * std + mean`; with std 1 and mean 0 that is `value + 0`,
+    /// which matters only in turning a -0 (from `u1 == 1`) into +0.
+    @inline(__always)
+    private func transformBlock(_ data: UnsafeMutableBufferPointer<Float>, at start: Int) {
+        switch normalKernel {
+        case .avx2:
+            for j in start..<(start + 8) {
+                let u1 = 1 - data[j]
+                let u2 = data[j + 8]
+                let radius = (TorchAVX2Math.log(u1) * -2).squareRoot()
+                let (sine, cosine) = TorchAVX2Math.sincos(u2 * TorchAVX2Math.twoPi)
+                data[j] = radius * cosine + 0
+                data[j + 8] = radius * sine + 0
+            }
+        case .scalar:
+            for j in start..<(start + 8) {
+                let u1 = 1 - data[j]
+                let u2 = data[j + 8]
+                let radius = (-2 * logf(u1)).squareRoot()
+                let theta = Float(2.0 * Double.pi * Double(u2))
+                data[j] = radius * cosf(theta) + 0
+                data[j + 8] = radius * sinf(theta) + 0
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import ChiselBase
+import Foundation
+
+/// What the Karras-style classes (Euler, Euler ancestral, LMS, Heun) share: sigma-space state
+/// x = x0 + σ·ε, the model input scaled by 1/√(σ²+1), `add_noise` as x0 + σ·noise, and the
+/// `_step_index`/`_begin_index` bookkeeping. Subclasses build the schedule and take the step.
+public class SigmaScheduler {
+    public let schedulerClass: SchedulerClass
+    public let noiseSchedule: NoiseSchedule
+    public let predictionType: PredictionType
+    let spacing: TimestepSpacing
+    let stepsOffset: Int
+    public internal(set) var timesteps: [Double] = []
+    var sigmaTable: [Float] = []
+    var cursor = StepCursor()
+
+    init(config: SchedulerConfig, noiseSchedule: NoiseSchedule?, schedulerClass: SchedulerClass,
+         predictionTypes: [PredictionType]) throws {
+        self.schedulerClass = schedulerClass
+        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: schedulerClass)
+        predictionType = config.predictionType ?? .epsilon
+        try predictionType.check(allowed: predictionTypes, in: schedulerClass)
+        spacing = config.timestepSpacing ?? schedulerClass.defaults.timestepSpacing
+        stepsOffset = config.stepsOffset ?? 0
+        // Before set_timesteps diffusers holds the full training schedule; so do we.
+        let train = self.noiseSchedule.trainingSigmas
+        sigmaTable = train.reversed() + [0]
+        timesteps = (0..<self.noiseSchedule.trainSteps).reversed().map(Double.init)
+    }
+
+    public var sigmas: [Float]? { sigmaTable }
+    public var initNoiseSigma: Float { SigmaSchedule.initNoiseSigma(sigmaTable, spacing: spacing) }
+    public var beginIndex: Int? { cursor.beginIndex }
+    public var stepIndex: Int? { cursor.stepIndex }
+    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
+
+    /// `scale_model_input`: sample / √(σ²+1) at the current step (initialising the step index as diffusers does).
+    public func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
+        let index = try cursor.current(for: timestep, in: timesteps, missing: .fail)
+        return SigmaSchedule.scaleInput(sample, sigma: try element(sigmaTable, index, "sigma"))
+    }
+
+    /// `add_noise`: x0 + σ·noise at the begin index (img2img) or the timestep's index.
+    public func addNoise(original: [Float], noise: [Float], timestep: Double) throws -> [Float] {
+        let index = try cursor.noiseIndex(for: timestep, in: timesteps, missing: .fail)
+        return try SigmaSchedule.addNoise(original: original, noise: noise, sigma: try element(sigmaTable, index, "sigma"))
+    }
+
+    /// The discrete-timestep sigma schedule of `set_timesteps` shared by the Karras-style classes:
+    /// timesteps by spacing, sigmas by `np.interp` on the training sigmas, optionally Karras sigmas
+    /// with timesteps from `_sigma_to_t`, then the final sigma appended; all stored as float32.
+    func discreteSchedule(count: Int, karras: Bool, sigmaMin: Double?, sigmaMax: Double?,
+                          finalSigma: FinalSigmasType) -> (timesteps: [Double], sigmas: [Float]) {
+        var steps = Spacing.discreteFloat(spacing, count: count, trainSteps: noiseSchedule.trainSteps, offset: stepsOffset)
+        let train = noiseSchedule.trainingSigmas
+        var sigmas = steps.map { NumPy.interp($0, train) }
+        if karras, let first = sigmas.first, let last = sigmas.last {
+            sigmas = SigmaSchedule.karras(sigmaMin: sigmaMin ?? last, sigmaMax: sigmaMax ?? first, count: count)
+            let logSigmas = SigmaSchedule.logSigmas(train)
+            steps = sigmas.map { SigmaSchedule.sigmaToT($0, logSigmas: logSigmas) }
+        }
+        let lastSigma: Float = finalSigma == .sigmaMin ? SigmaSchedule.trainingSigmaMin(noiseSchedule) : 0
+        return (steps.map { Double(Float($0)) }, sigmas.map { Float($0) } + [lastSigma])
+    }
+}
+
+/// Rejects the sigma-schedule options Chisel does not implement (exponential, beta, flow sigmas).
+func rejectUnimplementedSigmas(_ config: SchedulerConfig, in schedulerClass: SchedulerClass, flow: Bool = false) throws {
+    if config.useExponentialSigmas == true { throw unsupportedConfigValue(.useExponentialSigmas, "true", in: schedulerClass) }
+    if config.useBetaSigmas == true { throw unsupportedConfigValue(.useBetaSigmas, "true", in: schedulerClass) }
+    if flow, config.useFlowSigmas == true { throw unsupportedConfigValue(.useFlowSigmas, "true", in: schedulerClass) }
+}
+
+/// Rejects `thresholding: true` (dynamic thresholding, Saharia et al. 2022) for the classes that read it.
+func rejectThresholding(_ config: SchedulerConfig, in schedulerClass: SchedulerClass) throws {
+    if config.thresholding == true { throw unsupportedConfigValue(.thresholding, "true", in: schedulerClass) }
+}
