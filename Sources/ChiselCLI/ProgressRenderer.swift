@@ -34,6 +34,8 @@ final class ProgressRenderer: @unchecked Sendable {
         case .silent:
             if case .warning(let node, let message) = event {
                 Terminal.err("warning: " + (node.map { "node '\($0)': " } ?? "") + message)
+            } else if case .note(let node, let message) = event {
+                Terminal.err("note: " + (node.map { "node '\($0)': " } ?? "") + message)
             }
         case .json: emit(Self.json(event, item: item))
         case .bar:
@@ -47,6 +49,9 @@ final class ProgressRenderer: @unchecked Sendable {
             case .warning(let node, let message):
                 clearLine()
                 Terminal.err("warning: " + (node.map { "node '\($0)': " } ?? "") + message)
+            case .note(let node, let message):
+                clearLine()
+                Terminal.err("note: " + (node.map { "node '\($0)': " } ?? "") + message)
             case .fileWritten: break
             }
             draw()
@@ -151,6 +156,10 @@ final class ProgressRenderer: @unchecked Sendable {
             add("event", "file_written"); add("node", .string(node)); add("path", .string(path))
         case .warning(let node, let message):
             add("event", "warning")
+            if let node { add("node", .string(node)) }
+            add("message", .string(message))
+        case .note(let node, let message):
+            add("event", "note")
             if let node { add("node", .string(node)) }
             add("message", .string(message))
         }

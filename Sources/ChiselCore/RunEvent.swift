@@ -7,6 +7,8 @@ public enum RunEvent: Sendable {
     case nodeProgress(node: String, completed: Int, total: Int)
     case fileWritten(node: String, path: String)
     case warning(node: String?, message: String)
+    /// Something worth telling that is not a problem, e.g. the seed a stage drew at random.
+    case note(node: String?, message: String)
 }
 
 /// Receives run events; called from any thread.

@@ -23,6 +23,11 @@ public struct StageContext: Sendable {
         events(.warning(node: node, message: message))
     }
 
+    /// Reports something the user should know that is not a problem (a seed drawn at random).
+    public func note(_ message: String) {
+        events(.note(node: node, message: message))
+    }
+
     /// Reports a file the stage wrote.
     public func wrote(_ path: String) {
         events(.fileWritten(node: node, path: path))

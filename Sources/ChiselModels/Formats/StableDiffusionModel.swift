@@ -12,6 +12,9 @@ public final class StableDiffusionModel: Sendable {
     public let vae: AutoencoderKL
     public let unet: UNet2DConditionModel
     public let predictionType: PredictionType
+    /// The checkpoint's scheduler config (betas, spacing, prediction type); a scheduler chosen by
+    /// name keeps it and changes only the class, as diffusers' `X.from_config` does.
+    public let schedulerConfig: SchedulerConfig
     public let precision: Precision
     /// The folder's `tokenizer/`; single-file checkpoints carry none.
     public let tokenizer: CLIPTokenizer?
@@ -26,7 +29,8 @@ public final class StableDiffusionModel: Sendable {
     }
 
     init(path: String, family: Family, textEncoder: CLIPTextModel, vae: AutoencoderKL, unet: UNet2DConditionModel,
-         predictionType: PredictionType, precision: Precision, tokenizer: CLIPTokenizer? = nil) {
+         predictionType: PredictionType, schedulerConfig: SchedulerConfig, precision: Precision,
+         tokenizer: CLIPTokenizer? = nil) {
         self.tokenizer = tokenizer
         self.path = path
         self.family = family
@@ -34,6 +38,7 @@ public final class StableDiffusionModel: Sendable {
         self.vae = vae
         self.unet = unet
         self.predictionType = predictionType
+        self.schedulerConfig = schedulerConfig
         self.precision = precision
     }
 
@@ -53,12 +58,14 @@ public final class StableDiffusionModel: Sendable {
                               + "text encoder's hidden_size \(text.config.hiddenSize)", file: source.path)
         }
         let vae = try source.vae()
+        let family = Family(textEncoder: text.config)
         return StableDiffusionModel(
-            path: source.path, family: Family(textEncoder: text.config),
+            path: source.path, family: family,
             textEncoder: try CLIPTextModel(config: text.config, weights: text.weights, precision: precision),
             vae: try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision),
             unet: try UNet2DConditionModel(config: unet.config, weights: unet.weights, precision: precision),
-            predictionType: try source.predictionType() ?? .epsilon, precision: precision,
+            predictionType: try source.predictionType() ?? .epsilon,
+            schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
             tokenizer: try source.tokenizer())
     }
 }

@@ -110,6 +110,40 @@ public struct StableDiffusionSource: Sendable {
         return type
     }
 
+    /// The checkpoint's scheduler config: a folder's `scheduler/scheduler_config.json`; for a
+    /// single file (which stores none) the config of the reference pipeline of its family —
+    /// SD 1.5's PNDM or SD 2.1's DDIM, both scaled-linear 0.00085…0.012 over 1000 steps — with
+    /// the `prediction_type` hint applied.
+    public func schedulerConfig(family: StableDiffusionModel.Family) throws -> SchedulerConfig {
+        var config: SchedulerConfig
+        let file = path + "/scheduler/scheduler_config.json"
+        if layout == .folder, FileManager.default.fileExists(atPath: file) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ChiselError(.io, "cannot read the scheduler config", file: file)
+            }
+            do {
+                config = try JSONDecoder().decode(SchedulerConfig.self, from: data)
+            } catch let error as ChiselError {
+                throw error.located(file: file)
+            } catch {
+                throw ChiselError(.model, "the scheduler config is not valid", file: file, cause: "\(error)")
+            }
+        } else {
+            config = SchedulerConfig()
+            config.className = family == .sd2 ? SchedulerClass.ddim.rawValue : SchedulerClass.pndm.rawValue
+            config.numTrainTimesteps = 1000
+            config.betaStart = 0.00085
+            config.betaEnd = 0.012
+            config.betaSchedule = .scaledLinear
+            config.stepsOffset = 1
+            config.setAlphaToOne = false
+            config.clipSample = false
+            config.skipPrkSteps = true
+        }
+        if let prediction = try predictionType() { config.predictionType = prediction }
+        return config
+    }
+
     /// A single file's tensors that belong to no component (nil for folders). LDM's diffusion
     /// buffers and EMA counters are known extras.
     public func foreignTensors() -> [String]? {

@@ -1,0 +1,213 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselModels
+import ChiselTensor
+
+/// The guided sampling loop, from wherever the latent's noise state says to the end of its
+/// schedule (or to `stop_at`, so another stage can take over), as diffusers' pipelines run it:
+/// classifier-free guidance as one batch of [negative, positive] when guidance > 1, one unguided
+/// evaluation per step otherwise; inpainting by latent blending for 4-channel models and by the
+/// extra mask and masked-image channels for 9-channel ones.
+public enum DenoiseStage: Stage {
+    public static let model = DiffusionParams.model
+    public static let latent = Input<Latent>("latent", "The noised latent (add_noise), carrying its schedule and stream.")
+    public static let conditioning = Input<Conditioning>("conditioning", "The prompt's and the negative prompt's embeddings.")
+    public static let mask = OptionalInput<Mask>("mask", "Inpainting: where to repaint (1), at the image's size; binarised at 0.5.")
+    public static let original = OptionalInput<Latent>(
+        "original", "Inpainting with a 4-channel model: the clean image latent, blended back outside the mask at every step.")
+    public static let maskedImage = OptionalInput<Latent>(
+        "masked_image", "Inpainting with a 9-channel model: the latent of the image with the masked area blanked (vae_encode with mask).")
+    public static let denoised = Output<Latent>("latent", "The denoised latent (or, with stop_at, the latent at that step).")
+    public static let guidance = Param<Double>("guidance", default: 7.5, range: 0...100,
+                                               "Classifier-free guidance scale; ≤ 1 runs the model once per step, unguided.")
+    public static let guidanceRescale = Param<Double>(
+        "guidance_rescale", default: 0, range: 0...1, "Rescales guided noise toward the positive prediction's deviation (Lin et al. 2024, §3.4).")
+    public static let eta = Param<Double>("eta", default: 0, range: 0...1, "DDIM's η: 0 deterministic, 1 DDPM-like noise.")
+    public static let stopAt = Param<Int?>("stop_at", range: 1...10000,
+                                           "Stop before this step of the schedule and hand the latent on; unset runs to the end.")
+
+    public static let schema = StageSchema(
+        "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
+        inputs: [model, latent, conditioning, mask, original, maskedImage], outputs: [denoised],
+        params: [guidance, guidanceRescale, eta, stopAt])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        if check.isConnected(original) || check.isConnected(maskedImage), !check.isConnected(mask) {
+            check.reject(input: mask, "inpainting inputs (original, masked_image) need the mask connected")
+        }
+        if check.isConnected(mask), !check.isConnected(original), !check.isConnected(maskedImage) {
+            check.reject(input: mask, "a mask needs original (4-channel models) or masked_image (9-channel models) connected")
+        }
+    }
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let sd = try DiffusionParams.stableDiffusion(call)
+        let start = try call[latent]
+        guard let state = start.noiseState, var stream = start.diffusion?.stream else {
+            throw call.failure("the latent carries no noise state: noise it with add_noise first", code: .invalidParameter)
+        }
+        let unetChannels = sd.unet.config.inChannels
+        let conditioning = try call[Self.conditioning]
+        let inpaint = try InpaintInputs(call, latent: start, unetChannels: unetChannels, latentChannels: start.channels)
+
+        let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig)
+        (scheduler as? DDIMScheduler)?.eta = Float(try call[eta])
+        try scheduler.setTimesteps(state.steps)
+        scheduler.setBeginIndex(state.stepIndex)
+        let end = min(scheduler.timesteps.count, try call[stopAt] ?? scheduler.timesteps.count)
+        guard state.stepIndex < end else {
+            throw call.failure("stop_at \(end) is not after the latent's step \(state.stepIndex)", code: .invalidParameter)
+        }
+        let timesteps = Array(scheduler.timesteps[state.stepIndex..<end])
+
+        let scale = try call[guidance]
+        let guided = scale > 1
+        let context = try Self.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
+        let batch = start.batch
+        var latents = start.values
+        for (i, t) in timesteps.enumerated() {
+            try Task.checkCancellation()
+            let scaled = try scheduler.scaleModelInput(latents, timestep: t)
+            var input = try Latent(shape: start.shape, values: scaled).channelsLast()
+            if guided { input = try Tensor(shape: [2 * batch] + input.shape.dropFirst(), data: input.data + input.data) }
+            if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
+            let output = try Latent(channelsLast: sd.unet(input, timesteps: [t], context: context))
+            let prediction = guided
+                ? Self.guide(output.values, scale: Float(scale), rescale: Float(try call[guidanceRescale]))
+                : output.values
+            latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &stream).prevSample
+            if let blend = inpaint.blend {
+                // diffusers noises the original to the next timestep and keeps it outside the mask.
+                var proper = blend.original
+                if i + 1 < timesteps.count {
+                    proper = try scheduler.addNoise(original: blend.original, noise: blend.noise, timestep: timesteps[i + 1])
+                }
+                for j in latents.indices {
+                    let m = blend.mask[j]
+                    latents[j] = (1 - m) * proper[j] + m * latents[j]
+                }
+            }
+            call.context.progress(completed: i + 1, total: timesteps.count)
+        }
+        var next = state
+        next.stepIndex = end
+        if end < scheduler.timesteps.count {
+            next.timestep = scheduler.timesteps[end]
+            next.sigma = Double(scheduler.sigmas?[end] ?? 0)
+        }
+        let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
+                                  initialNoise: start.diffusion?.initialNoise)
+        return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
+    }
+
+    /// The UNet's text context: [negative, positive] for guidance (diffusers' order), else the positive alone.
+    static func context(_ conditioning: Conditioning, guided: Bool, width: Int) throws -> Tensor {
+        let positive = conditioning.positive
+        guard positive.shape[2] == width else {
+            throw ChiselError(.invalidParameter, "the conditioning is \(positive.shape[2]) wide but the UNet takes \(width): "
+                              + "it was encoded by another model's text encoder")
+        }
+        guard guided else { return try Tensor(shape: positive.shape, data: positive.hiddenStates) }
+        guard let negative = conditioning.negative else {
+            throw ChiselError(.invalidParameter, "guidance > 1 needs the negative prompt's embedding")
+        }
+        guard negative.shape == positive.shape else {
+            throw ChiselError(.invalidParameter, "negative and positive embeddings differ in shape: \(negative.shape) vs \(positive.shape)")
+        }
+        return try Tensor(shape: [positive.shape[0] * 2, positive.shape[1], width],
+                          data: negative.hiddenStates + positive.hiddenStates)
+    }
+
+    /// noise = uncond + s·(cond − uncond); with `rescale` φ, diffusers' `rescale_noise_cfg`:
+    /// the result's standard deviation is matched to the positive prediction's and mixed by φ.
+    static func guide(_ output: [Float], scale: Float, rescale: Float) -> [Float] {
+        let half = output.count / 2
+        var guided = [Float](repeating: 0, count: half)
+        for i in 0..<half {
+            let (uncond, cond) = (output[i], output[half + i])
+            guided[i] = uncond + scale * (cond - uncond)
+        }
+        guard rescale > 0 else { return guided }
+        let positive = Array(output[half...])
+        // Standard deviations over every dimension but the batch (one sample here), unbiased as torch.std.
+        func std(_ x: [Float]) -> Float {
+            let mean = x.reduce(0, +) / Float(x.count)
+            let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(1, x.count - 1))
+            return variance.squareRoot()
+        }
+        let ratio = std(positive) / max(std(guided), 1e-12)
+        return guided.map { rescale * ($0 * ratio) + (1 - rescale) * $0 }
+    }
+}
+
+/// The inpainting inputs of a denoise, checked against the UNet: extra channels for 9-channel
+/// models, the blend for 4-channel ones.
+struct InpaintInputs {
+    struct Blend {
+        var original: [Float]
+        var noise: [Float]
+        var mask: [Float]
+    }
+
+    var extraChannels: (single: Tensor, doubled: Tensor)?
+    var blend: Blend?
+
+    init(_ call: StageCall, latent: Latent, unetChannels: Int, latentChannels: Int) throws {
+        let mask = try call[DenoiseStage.mask]
+        let original = try call[DenoiseStage.original]
+        let maskedImage = try call[DenoiseStage.maskedImage]
+        let extra = unetChannels - latentChannels
+        guard let mask else {
+            guard extra == 0 else {
+                throw call.failure("this is a \(unetChannels)-channel inpainting UNet: connect mask and masked_image",
+                                   code: .invalidParameter)
+            }
+            return
+        }
+        let (h, w) = (latent.height, latent.width)
+        let small = LatentMask.values(mask, width: w, height: h)
+        if extra == latentChannels + 1 {
+            guard let maskedImage else {
+                throw call.failure("a \(unetChannels)-channel inpainting UNet needs masked_image (vae_encode with the mask)",
+                                   code: .invalidParameter)
+            }
+            guard maskedImage.shape == latent.shape else {
+                throw call.failure("masked_image is \(maskedImage.shape) but the latent is \(latent.shape)", code: .invalidParameter)
+            }
+            if original != nil {
+                call.context.warn("original is for 4-channel models; this 9-channel UNet takes the mask as channels instead")
+            }
+            var values = small
+            for b in 1..<max(latent.batch, 1) { _ = b; values += small }
+            let maskTensor = try Latent(shape: [latent.batch, 1, h, w], values: values).channelsLast()
+            let single = try Ops.concatChannels(maskTensor, maskedImage.channelsLast())
+            let doubled = try Tensor(shape: [2 * single.shape[0]] + single.shape.dropFirst(), data: single.data + single.data)
+            extraChannels = (single, doubled)
+        } else if extra == 0 {
+            guard let original else {
+                throw call.failure("inpainting with a 4-channel UNet needs original (the clean image latent) to blend",
+                                   code: .invalidParameter)
+            }
+            guard original.shape == latent.shape else {
+                throw call.failure("original is \(original.shape) but the latent is \(latent.shape)", code: .invalidParameter)
+            }
+            guard let noise = latent.diffusion?.initialNoise, noise.count == latent.values.count else {
+                throw call.failure("the latent does not carry the noise add_noise drew, which blending reuses", code: .invalidParameter)
+            }
+            if maskedImage != nil {
+                call.context.warn("masked_image is for 9-channel inpainting models; this 4-channel UNet blends latents instead")
+            }
+            var expanded = [Float](repeating: 0, count: latent.values.count)
+            let plane = h * w
+            for b in 0..<latent.batch {
+                for c in 0..<latent.channels {
+                    for p in 0..<plane { expanded[(b * latent.channels + c) * plane + p] = small[p] }
+                }
+            }
+            blend = Blend(original: original.values, noise: noise, mask: expanded)
+        } else {
+            throw call.failure("a UNet of \(unetChannels) input channels does not take \(latentChannels)-channel latents",
+                               code: .invalidParameter)
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselModels
+import ChiselTensor
+
+/// Encodes an image into the checkpoint's latent space (`vae.encode(image).latent_dist`),
+/// scaled by the VAE's scaling factor.
+public enum VAEEncodeStage: Stage {
+    public enum Sampling: String, ParamChoice {
+        /// A sample of the latent distribution, its noise drawn from the stream (diffusers' img2img).
+        case sample
+        /// The distribution's mean (no draw).
+        case mean
+    }
+
+    public static let model = DiffusionParams.model
+    public static let image = Input<Image>("image", "The image; its sides must be multiples of the VAE's downscale (8 for SD).")
+    public static let mask = OptionalInput<Mask>(
+        "mask", "Blank the area to repaint (mask ≥ 0.5) first, as inpainting models take their masked-image latent.")
+    public static let stream = OptionalInput<Latent>(
+        "stream", "A latent whose random stream this draw continues (the order of one pipeline's draws).")
+    public static let latent = Output<Latent>("latent", "The scaled latent, carrying the random stream.")
+    public static let sampling = Param<Sampling>("sampling", default: .sample, "sample (diffusers) or mean.")
+    public static let seed = DiffusionParams.seed
+    public static let rng = DiffusionParams.rng
+
+    public static let schema = StageSchema(
+        "vae_encode", "Encode an image to a latent with the checkpoint's VAE (sampled from the stream, or the mean).",
+        inputs: [model, image, mask, stream], outputs: [latent], params: [sampling, seed, rng])
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let sd = try DiffusionParams.stableDiffusion(call)
+        let image = try call[Self.image]
+        let factor = sd.vae.config.downscale
+        guard image.width % factor == 0, image.height % factor == 0 else {
+            throw call.failure("the image is \(image.width)×\(image.height); the VAE needs sides that are multiples of \(factor) "
+                               + "(resize with multiple_of \(factor))", code: .invalidParameter)
+        }
+        let mask = try call[Self.mask]
+        if let mask, mask.width != image.width || mask.height != image.height {
+            throw call.failure("the mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)",
+                               code: .invalidParameter)
+        }
+        let (mean, std) = try sd.vae.encode(VAEPixels.tensor(image, blank: mask))
+        var values = try mean.toNCHW()
+        var stream: NoiseStream?
+        if try call[sampling] == .sample {
+            var source = try DiffusionParams.stream(call, continuing: try call[Self.stream])
+            let deviation = try std.toNCHW()
+            let eps = source.normal(count: values.count)
+            for i in values.indices { values[i] += deviation[i] * eps[i] }
+            stream = source
+        } else if let carried = try call[Self.stream]?.diffusion?.stream {
+            stream = carried
+        }
+        let scale = Float(sd.vae.config.scalingFactor)
+        for i in values.indices { values[i] *= scale }
+        let shape = [mean.shape[0], mean.shape[3], mean.shape[1], mean.shape[2]]
+        return [latent(try Latent(shape: shape, values: values, noise: stream.map { DiffusionState(stream: $0) },
+                                  origin: image.origin))]
+    }
+}
+
+/// Decodes a latent to an image with the checkpoint's VAE (`vae.decode(latents / scaling_factor)`).
+public enum VAEDecodeStage: Stage {
+    public static let model = DiffusionParams.model
+    public static let latent = Input<Latent>("latent", "The latent to decode.")
+    public static let image = Output<Image>("image", "The decoded RGB image, samples in [0, 1].")
+
+    public static let schema = StageSchema(
+        "vae_decode", "Decode a latent to an image with the checkpoint's VAE.",
+        inputs: [model, latent], outputs: [image])
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let sd = try DiffusionParams.stableDiffusion(call)
+        var latent = try call[Self.latent]
+        guard latent.channels == sd.vae.config.latentChannels else {
+            throw call.failure("the latent has \(latent.channels) channels; this VAE decodes \(sd.vae.config.latentChannels)",
+                               code: .invalidParameter)
+        }
+        let scale = Float(sd.vae.config.scalingFactor)
+        latent.values = latent.values.map { $0 / scale }
+        let decoded = try sd.vae.decode(latent.channelsLast())
+        guard decoded.shape[0] == 1 else {
+            throw call.failure("vae_decode makes one image; the latent holds a batch of \(decoded.shape[0])", code: .invalidParameter)
+        }
+        return [image(try VAEPixels.image(decoded, origin: latent.origin))]
+    }
+}
+
+/// A latent of zeros at an image size, for text-to-image: `add_noise` with `pure_noise` turns it
+/// into the initial noise.
+public enum EmptyLatentStage: Stage {
+    public static let model = DiffusionParams.model
+    public static let like = OptionalInput<Image>("like", "An image whose size the latent takes (instead of width and height).")
+    public static let latent = Output<Latent>("latent", "Zeros of the model's latent channels at width/8 × height/8.")
+    public static let width = Param<Int>("width", default: 512, range: 8...16384, "Image width in pixels.")
+    public static let height = Param<Int>("height", default: 512, range: 8...16384, "Image height in pixels.")
+
+    public static let schema = StageSchema(
+        "empty_latent", "A blank latent of an image size, to generate from noise (text-to-image).",
+        inputs: [model, like], outputs: [latent], params: [width, height])
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let sd = try DiffusionParams.stableDiffusion(call)
+        let like = try call[Self.like]
+        let w = try like?.width ?? call[width]
+        let h = try like?.height ?? call[height]
+        let factor = sd.vae.config.downscale
+        guard w % factor == 0, h % factor == 0 else {
+            throw call.failure("\(w)×\(h) is not a multiple of the VAE's downscale \(factor)", code: .invalidParameter)
+        }
+        let shape = [1, sd.unet.config.outChannels, h / factor, w / factor]
+        return [latent(try Latent(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)), origin: like?.origin))]
+    }
+}
