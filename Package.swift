@@ -68,7 +68,8 @@ let package = Package(
             name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ChiselModelStagesTests",
-            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore"]),
+            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
         .testTarget(name: "ChiselCLITests", dependencies: ["chisel", "ChiselCore", "ChiselImageIO"]),

@@ -15,6 +15,9 @@ final class ProgressRenderer: @unchecked Sendable {
     private var detail = ""
     private var lastDraw = Date.distantPast
     private var barShown = false
+    /// When the first counted step ended: seconds per step are timed from there, so model
+    /// loading and encoding do not count as step time.
+    private var stepStart: Date?
 
     init(mode: ProgressMode, total: Int, unit: String) {
         switch mode {
@@ -29,7 +32,8 @@ final class ProgressRenderer: @unchecked Sendable {
 
     // MARK: Events
 
-    func handle(_ event: RunEvent, item: Int? = nil, countNodes: Bool) {
+    /// `countSteps`: the bar counts a long stage's own steps (denoising) instead of nodes or items.
+    func handle(_ event: RunEvent, item: Int? = nil, countNodes: Bool, countSteps: Bool = false) {
         switch style {
         case .silent:
             if case .warning(let node, let message) = event {
@@ -45,7 +49,15 @@ final class ProgressRenderer: @unchecked Sendable {
             case .nodeStarted(let node, let stage): detail = "\(node) (\(stage))"
             case .nodeFinished:
                 if countNodes { completed += 1 }
-            case .nodeProgress(let node, let done, let all): detail = "\(node) \(done)/\(all)"
+            case .nodeProgress(let node, let done, let all):
+                if countSteps {
+                    if done == 1 { stepStart = Date() }
+                    completed = done
+                    total = all
+                    detail = node
+                } else {
+                    detail = "\(node) \(done)/\(all)"
+                }
             case .warning(let node, let message):
                 clearLine()
                 Terminal.err("warning: " + (node.map { "node '\($0)': " } ?? "") + message)
@@ -123,8 +135,12 @@ final class ProgressRenderer: @unchecked Sendable {
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         var line = "\r\u{1B}[2K[\(bar)] \(completed)/\(total) \(unit)"
         if completed > 0 && elapsed > 0 {
-            let rate = Double(completed) / elapsed
-            line += String(format: "  %.2f %@/s", rate, unit)
+            var rate = Double(completed) / elapsed
+            if let stepStart, completed > 1 {
+                rate = Double(completed - 1) / max(now.timeIntervalSince(stepStart), 1e-6)
+            }
+            line += rate < 1 ? String(format: "  %.2f s/%@", 1 / rate, String(unit.dropLast()))
+                             : String(format: "  %.2f %@/s", rate, unit)
             let remaining = Double(total - completed) / rate
             line += "  ETA " + Self.clock(remaining)
         }

@@ -56,6 +56,8 @@ public struct Image: Sendable, Equatable {
     /// The sample depth of the source file (8 or 16); writers use it when no depth is asked for.
     public var bitDepth: Int
     public var origin: ImageOrigin?
+    /// How the image was generated, when a diffusion stage made it; written into saved PNGs.
+    public var generation: GenerationInfo?
 
     /// Creates an image; `pixels.count` must be `width * height * layout.channels`.
     public init(width: Int, height: Int, layout: PixelLayout, pixels: [Float], bitDepth: Int = 8,

@@ -66,6 +66,31 @@ extension JSONValue {
         return out
     }
 
+    /// Indented JSON text for people: nodes one per line, small objects and arrays kept on one line.
+    public func prettySerialized(indent: String = "  ") -> String {
+        var out = ""
+        writePretty(to: &out, level: 0, indent: indent)
+        return out
+    }
+
+    private func writePretty(to out: inout String, level: Int, indent: String) {
+        let compact = serialized()
+        guard case .object(let members) = self, compact.count > 72, !members.isEmpty else {
+            out += compact
+            return
+        }
+        let inner = String(repeating: indent, count: level + 1)
+        out += "{\n"
+        for (i, member) in members.enumerated() {
+            out += inner
+            JSONValue.writeString(member.key, to: &out)
+            out += ": "
+            member.value.writePretty(to: &out, level: level + 1, indent: indent)
+            out += i + 1 < members.count ? ",\n" : "\n"
+        }
+        out += String(repeating: indent, count: level) + "}"
+    }
+
     private func write(to out: inout String) {
         switch self {
         case .null: out += "null"

@@ -8,11 +8,34 @@ public struct DiffusionState: Sendable {
     /// The noise `add_noise` drew (N×C×H×W), which 4-channel inpainting reuses to noise the
     /// original latent at every step, as diffusers does.
     public var initialNoise: [Float]?
+    /// The settings of the denoise that made the latent, for the saved image's metadata, as
+    /// AUTOMATIC1111's `parameters` keys and values in order.
+    public var generation: Generation?
 
-    public init(stream: NoiseStream? = nil, schedule: NoiseState? = nil, initialNoise: [Float]? = nil) {
+    /// What a denoise records of itself; the image stages turn it into PNG metadata.
+    public struct Generation: Sendable, Equatable {
+        public var prompt: String
+        public var negativePrompt: String
+        public var settings: [(key: String, value: String)]
+
+        public init(prompt: String, negativePrompt: String, settings: [(key: String, value: String)]) {
+            self.prompt = prompt
+            self.negativePrompt = negativePrompt
+            self.settings = settings
+        }
+
+        public static func == (a: Generation, b: Generation) -> Bool {
+            a.prompt == b.prompt && a.negativePrompt == b.negativePrompt
+                && a.settings.map(\.key) == b.settings.map(\.key) && a.settings.map(\.value) == b.settings.map(\.value)
+        }
+    }
+
+    public init(stream: NoiseStream? = nil, schedule: NoiseState? = nil, initialNoise: [Float]? = nil,
+                generation: Generation? = nil) {
         self.stream = stream
         self.schedule = schedule
         self.initialNoise = initialNoise
+        self.generation = generation
     }
 
     public var summary: String {

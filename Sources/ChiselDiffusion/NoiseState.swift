@@ -15,9 +15,11 @@ public struct NoiseState: Sendable, Equatable {
     public var sigma: Double
     /// The seed the noise was drawn from, so that later stages can continue the same stream.
     public var seed: UInt64?
+    /// The strength of the edit that put the latent here (1 for text-to-image).
+    public var strength: Double
 
     public init(scheduler: SchedulerKind, predictionType: PredictionType, steps: Int, stepIndex: Int,
-                timestep: Double, sigma: Double, seed: UInt64? = nil) {
+                timestep: Double, sigma: Double, seed: UInt64? = nil, strength: Double = 1) {
         self.scheduler = scheduler
         self.predictionType = predictionType
         self.steps = steps
@@ -25,6 +27,7 @@ public struct NoiseState: Sendable, Equatable {
         self.timestep = timestep
         self.sigma = sigma
         self.seed = seed
+        self.strength = strength
     }
 
     /// `euler, step 5 of 20 (t 749, σ 2.54), seed 7`, for logs and messages.

@@ -86,7 +86,8 @@ public enum AddNoiseStage: Stage {
             ? noise.map { $0 * scheduler.initNoiseSigma }
             : try scheduler.addNoise(original: clean.values, noise: noise, timestep: timestep)
         let state = NoiseState(scheduler: kind, predictionType: sd.predictionType, steps: total, stepIndex: begin,
-                               timestep: timestep, sigma: Double(scheduler.sigmas?[begin] ?? 0), seed: stream.seed)
+                               timestep: timestep, sigma: Double(scheduler.sigmas?[begin] ?? 0), seed: stream.seed,
+                               strength: strength)
         return [noised(try Latent(shape: clean.shape, values: values,
                                   noise: DiffusionState(stream: stream, schedule: state, initialNoise: noise),
                                   origin: clean.origin))]

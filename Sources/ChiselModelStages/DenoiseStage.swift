@@ -95,9 +95,32 @@ public enum DenoiseStage: Stage {
             next.timestep = scheduler.timesteps[end]
             next.sigma = Double(scheduler.sigmas?[end] ?? 0)
         }
+        let generation = DiffusionState.Generation(
+            prompt: conditioning.prompt, negativePrompt: conditioning.negativePrompt,
+            settings: Self.settings(state: state, stream: stream, guidance: scale, model: sd,
+                                    size: (start.width * sd.vae.config.downscale, start.height * sd.vae.config.downscale)))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
-                                  initialNoise: start.diffusion?.initialNoise)
+                                  initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
+    }
+
+    /// AUTOMATIC1111's infotext keys for this run: Steps, Sampler, CFG scale, Seed, Size, Model,
+    /// Denoising strength (edits only), RNG.
+    static func settings(state: NoiseState, stream: NoiseStream, guidance: Double, model: StableDiffusionModel,
+                         size: (Int, Int)) -> [(key: String, value: String)] {
+        var settings: [(key: String, value: String)] = [
+            ("Steps", String(state.steps)), ("Sampler", state.scheduler.a1111Name),
+            ("CFG scale", Self.number(guidance)), ("Seed", String(stream.seed)), ("Size", "\(size.0)x\(size.1)"),
+            ("Model", model.name),
+        ]
+        if state.strength < 1 { settings.append(("Denoising strength", Self.number(state.strength))) }
+        settings.append(("RNG", stream.kind == .cpu ? "CPU" : "NV"))
+        return settings
+    }
+
+    /// 7.5 as "7.5", 7 as "7.0" — as Python prints floats.
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) + ".0" : "\(value)"
     }
 
     /// The UNet's text context: [negative, positive] for guidance (diffusers' order), else the positive alone.

@@ -23,6 +23,7 @@ enum DiffusionParams {
         if let stream = latent?.diffusion?.stream { return stream }
         let drawn = RandomSeed.resolve(nil)
         call.context.note("seed \(drawn) (drawn at random)")
+        call.context.record(Self.seed, Int(drawn))
         return NoiseStream(seed: drawn, kind: try call[rng])
     }
 

@@ -1,9 +1,17 @@
 import ChiselCore
+import ChiselDiffusion
 import ChiselModels
 import ChiselTensor
 import Foundation
 
-extension StableDiffusionModel: LoadedModel {}
+extension StableDiffusionModel: LoadedModel {
+    /// The checkpoint's name as AUTOMATIC1111's infotext `Model` writes it: the file or folder name
+    /// without extension.
+    public var name: String {
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        return last.hasSuffix(".safetensors") ? String(last.dropLast(".safetensors".count)) : last
+    }
+}
 
 /// Opens Stable Diffusion 1.x/2.x checkpoints named in a graph's `models` section: diffusers
 /// folders and single `.safetensors` files.
@@ -11,7 +19,9 @@ extension StableDiffusionModel: LoadedModel {}
 /// Options: `"dtype": "fp32" | "bf16"` (default fp32); for folders `"variant": "fp16"` to read
 /// the `.fp16` weight files; for single files `"hints"`, the config values their tensors cannot
 /// tell, as `chisel model inspect --hint` takes them (`{"prediction_type": "v_prediction",
-/// "unet.attention_head_dim": 8}`).
+/// "unet.attention_head_dim": 8}`); `"scheduler_config"`, scheduler config keys that replace the
+/// checkpoint's (`{"clip_sample": false, "timestep_spacing": "trailing"}`), as diffusers'
+/// `X.from_config(config, **overrides)`.
 public struct StableDiffusionLoader: ModelLoader {
     public let kind = "stable_diffusion"
 
@@ -40,6 +50,12 @@ public struct StableDiffusionLoader: ModelLoader {
                 } else if isSingleFile(spec.path) {
                     problems.append(ModelOptionProblem(key: key, message: "variant applies to diffusers folders, not single files"))
                 }
+            case "scheduler_config":
+                do { _ = try Self.schedulerOverrides(value) } catch let error as ChiselError {
+                    problems.append(ModelOptionProblem(key: key, message: error.message))
+                } catch {
+                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
+                }
             case "hints":
                 if value.members == nil {
                     problems.append(ModelOptionProblem(key: key, message: "hints must be an object of config key → value"))
@@ -47,7 +63,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, scheduler_config"))
             }
         }
         return problems
@@ -60,8 +76,18 @@ public struct StableDiffusionLoader: ModelLoader {
         let precision = spec.options["dtype"]?.stringValue.flatMap { Self.dtypes[$0] } ?? .f32
         let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) },
                                uniquingKeysWith: { _, last in last })
-        return try StableDiffusionModel.load(path: spec.path, precision: precision,
-                                             variant: spec.options["variant"]?.stringValue, hints: hints)
+        let model = try StableDiffusionModel.load(path: spec.path, precision: precision,
+                                                  variant: spec.options["variant"]?.stringValue, hints: hints)
+        guard let overrides = spec.options["scheduler_config"] else { return model }
+        return model.overridingScheduler(try Self.schedulerOverrides(overrides))
+    }
+
+    /// Scheduler config keys from a graph, decoded as `scheduler_config.json` is.
+    static func schedulerOverrides(_ json: JSONValue) throws -> SchedulerConfig {
+        guard json.members != nil else {
+            throw ChiselError(.invalidParameter, "scheduler_config must be an object of scheduler config keys")
+        }
+        return try JSONDecoder().decode(SchedulerConfig.self, from: Data(json.serialized().utf8))
     }
 
     private func isSingleFile(_ path: String) -> Bool {

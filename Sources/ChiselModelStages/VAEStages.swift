@@ -84,7 +84,12 @@ public enum VAEDecodeStage: Stage {
         guard decoded.shape[0] == 1 else {
             throw call.failure("vae_decode makes one image; the latent holds a batch of \(decoded.shape[0])", code: .invalidParameter)
         }
-        return [image(try VAEPixels.image(decoded, origin: latent.origin))]
+        var result = try VAEPixels.image(decoded, origin: latent.origin)
+        result.generation = latent.diffusion?.generation.map {
+            GenerationInfo(prompt: $0.prompt, negativePrompt: $0.negativePrompt,
+                           settings: $0.settings.map { GenerationInfo.Setting($0.key, $0.value) })
+        }
+        return [image(result)]
     }
 }
 

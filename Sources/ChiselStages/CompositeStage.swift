@@ -22,7 +22,8 @@ public enum CompositeStage: Stage {
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let base = try call[Self.base]
-        var overlay = try call[Self.overlay].converted(to: base.layout)
+        let given = try call[Self.overlay]
+        var overlay = given.converted(to: base.layout)
         let filter = try call[Self.filter]
         let x0 = try call[x], y0 = try call[y]
         if try call[fitOverlay], x0 == 0, y0 == 0, overlay.width != base.width || overlay.height != base.height {
@@ -59,6 +60,7 @@ public enum CompositeStage: Stage {
         }
         var result = base
         result.pixels = out
+        result.generation = given.generation ?? base.generation
         return [composite(result)]
     }
 }

@@ -94,6 +94,10 @@ public enum ResizeStage: Stage {
         guard target.width * target.height <= call.context.run.maxPixels else {
             throw call.failure("resizing to \(target.width)×\(target.height) exceeds the pixel limit of \(call.context.run.maxPixels)")
         }
+        if target.width == image.width, target.height == image.height,
+            target.region == (0, 0, Double(image.width), Double(image.height)) {
+            return [resized(image), Self.resizedMask(mask)]  // already the size asked for: samples kept exactly
+        }
         let filter = try call[Self.filter]
         var result = image
         try result.reshape(width: target.width, height: target.height, layout: image.layout,

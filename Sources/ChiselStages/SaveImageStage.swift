@@ -62,6 +62,13 @@ public enum SaveImageStage: Stage {
             throw call.failure("output exists and overwrite is false", code: .io, file: path)
         }
         var options = ImageEncodeOptions(format: format)
+        if format == .png {
+            // AUTOMATIC1111's PNG info, and the graph that made the image (`chisel run --from`).
+            if let generation = image.generation { options.text.append((key: "parameters", value: generation.parametersText)) }
+            if let provenance = call.context.provenance {
+                options.text.append((key: Self.graphTextKey, value: provenance.resolvedGraph.serialized()))
+            }
+        }
         options.jpegQuality = try call[quality]
         switch try call[bitDepth] {
         case .auto: options.bitDepth = nil
@@ -72,6 +79,9 @@ public enum SaveImageStage: Stage {
         call.context.wrote(path)
         return []
     }
+
+    /// The PNG text chunk holding the resolved graph an image was made by.
+    public static let graphTextKey = "chisel-graph"
 
     /// The file format for the `format` choice and the path's extension.
     static func resolveFormat(_ choice: Format, pathExtension ext: String) throws -> ImageFormat {

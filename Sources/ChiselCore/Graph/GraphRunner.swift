@@ -42,6 +42,7 @@ public struct GraphRunner: Sendable {
             userEvents(event)
         }
 
+        let provenance = Provenance(graph: plan.graphDocument)
         var pending = nodes.map(\.dependencyCount)
         var ready = (0..<nodes.count).filter { pending[$0] == 0 }
         var store: [Int: [String: Value]] = [:]
@@ -70,7 +71,7 @@ public struct GraphRunner: Sendable {
                             if remainingUses[j][sourcePort] == 0 { store[j]?[sourcePort] = nil }
                         }
                     }
-                    let context = StageContext(node: node.id, run: info, files: files, events: sink)
+                    let context = StageContext(node: node.id, run: info, files: files, provenance: provenance, events: sink)
                     let models = self.models
                     let file = plan.file
                     group.addTask {

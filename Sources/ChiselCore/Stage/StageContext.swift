@@ -4,13 +4,23 @@ public struct StageContext: Sendable {
     public let node: String
     public let run: RunInfo
     public let files: FileLedger
+    /// The graph being run and what stages resolved in it, for outputs that record how they were made.
+    public let provenance: Provenance?
     private let events: RunEventSink
 
-    public init(node: String, run: RunInfo, files: FileLedger, events: @escaping RunEventSink) {
+    public init(node: String, run: RunInfo, files: FileLedger, provenance: Provenance? = nil,
+                events: @escaping RunEventSink) {
         self.node = node
         self.run = run
         self.files = files
+        self.provenance = provenance
         self.events = events
+    }
+
+    /// Records the value a parameter left to be chosen took (a seed of -1), so the graph saved
+    /// with the outputs reproduces them.
+    public func record<V>(_ param: Param<V>, _ value: V) {
+        if let json = value.paramValue { provenance?.record(node: node, param: param.name, value: json) }
     }
 
     /// Reports progress inside a long stage.

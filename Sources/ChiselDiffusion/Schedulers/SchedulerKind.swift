@@ -111,6 +111,8 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
     public var schedulerClass: SchedulerClass { entry.schedulerClass }
     /// The config keys this kind sets on top of the checkpoint's config.
     public var overrides: SchedulerConfig { entry.overrides }
+    /// The name AUTOMATIC1111 shows, as its infotext's `Sampler` writes it.
+    public var a1111Name: String { entry.aliases.first ?? rawValue }
     /// Every name this kind answers to: canonical first, then A1111 and ComfyUI names.
     public var names: [String] { [rawValue] + entry.aliases }
 

@@ -42,6 +42,15 @@ public final class StableDiffusionModel: Sendable {
         self.precision = precision
     }
 
+    /// The same networks with scheduler config keys replaced, as diffusers'
+    /// `X.from_config(config, **overrides)` (e.g. `clip_sample: false`).
+    public func overridingScheduler(_ overrides: SchedulerConfig) -> StableDiffusionModel {
+        StableDiffusionModel(path: path, family: family, textEncoder: textEncoder, vae: vae, unet: unet,
+                             predictionType: overrides.predictionType ?? predictionType,
+                             schedulerConfig: schedulerConfig.overridden(by: overrides), precision: precision,
+                             tokenizer: tokenizer)
+    }
+
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
                             hints: [String: JSONValue] = [:]) throws -> StableDiffusionModel {

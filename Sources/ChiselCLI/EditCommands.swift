@@ -1,0 +1,265 @@
+import ArgumentParser
+import ChiselCore
+import ChiselDiffusion
+import ChiselModels
+import ChiselModelStages
+import Foundation
+
+extension AddNoiseStage.StrengthMode: ExpressibleByArgument {}
+extension RNGKind: ExpressibleByArgument {}
+
+/// The options `chisel img2img` and `chisel inpaint` share, named as diffusers, AUTOMATIC1111
+/// and stable-diffusion.cpp users know them.
+struct EditOptions: ParsableArguments {
+    enum DType: String, ExpressibleByArgument, CaseIterable {
+        case fp32, bf16
+    }
+
+    @Option(help: "A Stable Diffusion checkpoint: a diffusers folder or a single .safetensors file.")
+    var model: String
+
+    @Option(help: "The image to edit.")
+    var image: String
+
+    @Option(help: "What the result should show.")
+    var prompt: String = ""
+
+    @Option(help: "What it should not show.")
+    var negativePrompt: String = ""
+
+    @Option(help: "Inference steps of the schedule (with --strength-mode cut, int(steps × strength) of them run).")
+    var steps: Int = 50
+
+    @Option(help: "Classifier-free guidance scale; 1 or less runs the model once per step, unguided.")
+    var guidance: Double = 7.5
+
+    @Option(help: "Guidance rescale φ (0 = off).")
+    var guidanceRescale: Double = 0
+
+    @Option(help: "Sampler: auto (the checkpoint's), euler, euler_a, dpmpp_2m_karras, \"DPM++ 2M Karras\", ddim, …")
+    var scheduler: String = "auto"
+
+    @Option(help: "Seed; -1 draws one at random and reports it.")
+    var seed: Int = -1
+
+    @Option(help: "Random generator: cpu (PyTorch's CPU generator) or cuda (AUTOMATIC1111's NV).")
+    var rng: RNGKind = .cpu
+
+    @Option(help: "cut: run the last steps×strength steps (diffusers, A1111); exact: run exactly --steps (ComfyUI's denoise).")
+    var strengthMode: AddNoiseStage.StrengthMode = .cut
+
+    @Option(help: "Text-encoder layers to skip (diffusers' clip_skip; AUTOMATIC1111's Clip skip minus 1).")
+    var clipSkip: Int = 0
+
+    @Option(help: "DDIM's η.")
+    var eta: Double = 0
+
+    @Option(help: "fp32 or bf16.")
+    var dtype: DType = .fp32
+
+    @Flag(help: "Print the graph this command runs, as JSON, and exit.")
+    var printGraph = false
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
+        guard guidance >= 0 else { throw ValidationError("--guidance must not be negative") }
+    }
+
+    var cwd: PathResolver { .workingDirectory }
+}
+
+/// A graph under construction: nodes in order, each a stage with parameters and wired inputs.
+struct GraphBuilder {
+    private var nodes: [JSONMember] = []
+    private var models: [JSONMember] = []
+
+    mutating func model(_ name: String, path: String, dtype: String) {
+        models.append(JSONMember(key: name, value: .object([
+            JSONMember(key: "path", value: .string(path)), JSONMember(key: "dtype", value: .string(dtype)),
+        ])))
+    }
+
+    mutating func node(_ id: String, _ stage: String, inputs: [(String, String)] = [], params: [(String, JSONValue)] = []) {
+        var members = [JSONMember(key: "stage", value: .string(stage))]
+        if !inputs.isEmpty {
+            members.append(JSONMember(key: "inputs", value: .object(inputs.map { JSONMember(key: $0.0, value: .string($0.1)) })))
+        }
+        if !params.isEmpty { members.append(JSONMember(key: "params", value: .object(params.map { JSONMember(key: $0.0, value: $0.1) }))) }
+        nodes.append(JSONMember(key: id, value: .object(members)))
+    }
+
+    func graph(description: String) -> JSONValue {
+        .object([
+            JSONMember(key: "chisel", value: .int(GraphCompiler.formatVersion)),
+            JSONMember(key: "description", value: .string(description)),
+            JSONMember(key: "models", value: .object(models)),
+            JSONMember(key: "nodes", value: .object(nodes)),
+        ])
+    }
+}
+
+extension EditOptions {
+    /// What the commands need to know of the checkpoint before building the graph.
+    func checkpoint() throws -> (downscale: Int, unetChannels: Int, latentChannels: Int) {
+        let source = try StableDiffusionSource(path: cwd.resolve(model))
+        let vae = try source.vae().config
+        return (vae.downscale, try source.unet().config.inChannels, vae.latentChannels)
+    }
+
+    /// The nodes every edit starts with: the model, the image at a size the VAE takes, the prompts.
+    func startGraph(downscale: Int) -> GraphBuilder {
+        var graph = GraphBuilder()
+        graph.model("sd", path: cwd.resolve(model), dtype: dtype.rawValue)
+        graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
+        // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
+        graph.node("sized", "resize", inputs: [("image", "input.image")],
+                   params: [("scale", .double(1)), ("multiple_of", .int(downscale))])
+        graph.node("text", "encode_prompt", inputs: [("model", "sd")],
+                   params: [("prompt", .string(prompt)), ("negative_prompt", .string(negativePrompt)),
+                            ("clip_skip", .int(clipSkip))])
+        return graph
+    }
+
+    func noiseParams(strength: Double, pureNoise: Bool = false) -> [(String, JSONValue)] {
+        var params: [(String, JSONValue)] = [
+            ("scheduler", .string(scheduler)), ("steps", .int(steps)), ("strength", .double(strength)),
+            ("strength_mode", .string(strengthMode.rawValue)),
+        ]
+        if pureNoise { params.append(("pure_noise", .bool(true))) }
+        return params
+    }
+
+    var denoiseParams: [(String, JSONValue)] {
+        [("guidance", .double(guidance)), ("guidance_rescale", .double(guidanceRescale)), ("eta", .double(eta))]
+    }
+
+    var seedParams: [(String, JSONValue)] { [("seed", .int(seed)), ("rng", .string(rng.rawValue))] }
+
+    /// Prints the graph, or compiles and runs it with a bar counting denoising steps.
+    func run(_ graph: JSONValue, settings: RunSettings) async throws {
+        if printGraph {
+            Terminal.out(graph.prettySerialized())
+            return
+        }
+        let registry = try ChiselCLI.makeRegistry()
+        let plan = try GraphCompiler.compile(graph, file: nil, directory: cwd.base, registry: registry,
+                                             options: GraphOptions(workingDirectory: cwd.base))
+        let progress = ProgressRenderer(mode: settings.progress, total: steps, unit: "steps")
+        let runner = GraphRunner(plan: plan, models: ModelStore(specs: plan.models, registry: registry),
+                                 events: { progress.handle($0, countNodes: false, countSteps: true) })
+        let result: RunResult
+        do {
+            result = try await runner.run(plan.runInfo(maxPixels: settings.maxPixels))
+        } catch {
+            progress.finish()
+            throw error
+        }
+        progress.finish()
+        for path in result.writtenFiles { Terminal.out("wrote \(path)") }
+    }
+}
+
+struct Img2ImgCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "img2img", abstract: "Edit an image with SDEdit / img2img in one line.",
+        discussion: """
+            Builds the graph load_image → encode_prompt → vae_encode → add_noise → denoise → \
+            vae_decode → save_image (--print-graph writes it out) and runs it. With the defaults \
+            the result is what diffusers' StableDiffusionImg2ImgPipeline returns for the same \
+            arguments and seed. See docs/editing.md.
+            """)
+
+    @OptionGroup var edit: EditOptions
+    @OptionGroup var settings: RunSettings
+
+    @Option(help: "How far into the noise the edit goes: 0 keeps the image, 1 nearly ignores it.")
+    var strength: Double = 0.8
+
+    @Option(help: "Output file; may use {stem}.")
+    var output: String = "{stem}-img2img.png"
+
+    func run() async throws {
+        let (downscale, _, _) = try edit.checkpoint()
+        var graph = edit.startGraph(downscale: downscale)
+        graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
+        graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", "latent.latent")],
+                   params: edit.noiseParams(strength: strength))
+        graph.node("edited", "denoise", inputs: [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning")],
+                   params: edit.denoiseParams)
+        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
+        graph.node("save", "save_image", inputs: [("image", "decoded.image")],
+                   params: [("path", .string(edit.cwd.resolve(output)))])
+        try await edit.run(graph.graph(description: "img2img: \(edit.prompt)"), settings: settings)
+    }
+}
+
+struct InpaintCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inpaint", abstract: "Repaint the masked part of an image in one line.",
+        discussion: """
+            White (or transparent) in --mask is repainted. 9-channel inpainting checkpoints take \
+            the mask and the masked image as extra UNet channels; 4-channel ones blend the \
+            original back outside the mask at every step, as diffusers' \
+            StableDiffusionInpaintPipeline does. With --paste-back (the default) the result is \
+            pasted onto the input through the (blurred) mask, so every pixel where the mask is 0 \
+            is the input's, bit for bit. See docs/editing.md.
+            """)
+
+    @OptionGroup var edit: EditOptions
+    @OptionGroup var settings: RunSettings
+
+    @Option(help: "The mask: white (or transparent) = repaint.")
+    var mask: String
+
+    @Option(help: "How far into the noise the edit goes; 1 repaints from pure noise.")
+    var strength: Double = 1.0
+
+    @Option(help: "Gaussian blur (σ in pixels) of the mask used to paste the result back.")
+    var maskBlur: Double = 4
+
+    @Option(help: "Paste the result onto the input through the mask (pixels where the mask is 0 stay exact).")
+    var pasteBack: Bool = true
+
+    @Option(help: "Output file; may use {stem}.")
+    var output: String = "{stem}-inpaint.png"
+
+    func run() async throws {
+        let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
+        let nineChannel = unetChannels == 2 * latentChannels + 1
+        var graph = edit.startGraph(downscale: downscale)
+        graph.node("mask", "load_mask", params: [("path", .string(edit.cwd.resolve(mask)))])
+        graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "mask.mask")],
+                   params: [("scale", .double(1)), ("multiple_of", .int(downscale))])
+        // The draws of diffusers' inpainting pipeline, in order: the image latent's sample (4-channel
+        // models, or strength < 1), the initial noise, then the masked image's sample (9-channel).
+        let full = strength >= 1
+        if !nineChannel || !full {
+            graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
+        } else {
+            graph.node("latent", "empty_latent", inputs: [("model", "sd"), ("like", "sized.image")])
+        }
+        var noiseParams = edit.noiseParams(strength: strength, pureNoise: full)
+        if nineChannel && full { noiseParams += edit.seedParams }
+        graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", "latent.latent")], params: noiseParams)
+        var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"),
+                             ("mask", "sized_mask.mask")]
+        if nineChannel {
+            graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image"), ("mask", "sized_mask.mask"),
+                                                         ("stream", "noised.latent")])
+            denoiseInputs.append(("masked_image", "masked.latent"))
+        } else {
+            denoiseInputs.append(("original", "latent.latent"))
+        }
+        graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams)
+        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
+        var result = "decoded.image"
+        if pasteBack {
+            graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])
+            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "soft_mask.mask")])
+            result = "pasted.image"
+        }
+        graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(edit.cwd.resolve(output)))])
+        try await edit.run(graph.graph(description: "inpaint: \(edit.prompt)"), settings: settings)
+    }
+}

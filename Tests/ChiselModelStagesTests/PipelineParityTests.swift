@@ -1,0 +1,147 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselImageIO
+import ChiselModels
+import ChiselModelStages
+import Foundation
+import Testing
+
+/// The editing stages against diffusers' pipelines on the tiny random-weight models
+/// (tools/reference/pipelines.py): the decoded output within 2/255 (max) and 0.5/255 (mean)
+/// in FP32, and the intermediates on the way there.
+@Suite(.serialized) struct PipelineParityTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/pipelines").path
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var kind: String
+        var family: String
+        var singleFile: Bool
+        var scheduler: String
+        var steps: Int
+        var strength: Double
+        var guidance: Double
+        var prompt: String
+        var negativePrompt: String
+        var seed: Int
+        var eta: Double
+        var mask: String?
+        var width: Int
+        var height: Int
+        /// Scheduler config keys the case set on top of the folder's (`from_config(cfg, **overrides)`).
+        var overrides: String
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = {
+        // Python's json writes DPM-Solver's lambda_min_clipped as -Infinity, which JSON does not have.
+        guard let data = FileManager.default.contents(atPath: fixtures + "/cases.json"),
+            let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "-Infinity", with: "null")),
+            case .array(let entries)? = json["cases"]
+        else { return [] }
+        return entries.compactMap { entry -> Case? in
+            guard let name = entry["name"]?.stringValue, let kind = entry["kind"]?.stringValue,
+                let family = entry["family"]?.stringValue, let scheduler = entry["scheduler"],
+                let className = scheduler["class"]?.stringValue, case .int(let steps)? = entry["num_inference_steps"],
+                case .int(let seed)? = entry["seed"], case .int(let width)? = entry["width"],
+                case .int(let height)? = entry["height"]
+            else { return nil }
+            let overrides = scheduler["overrides"]
+            let own = scheduler["from_config_of"]?.stringValue?.hasPrefix(className) == true && (overrides?.members?.isEmpty ?? true)
+            var kindName = own ? "auto" : SchedulerClass(rawValue: className).flatMap { cls in
+                SchedulerKind.allCases.first { $0.schedulerClass == cls && $0.overrides == SchedulerConfig() }?.rawValue
+            } ?? "auto"
+            if className == "DPMSolverMultistepScheduler" {
+                let sde = overrides?["algorithm_type"]?.stringValue == "sde-dpmsolver++"
+                let karras = overrides?["use_karras_sigmas"] == .bool(true)
+                kindName = sde ? (karras ? "dpmpp_2m_sde_karras" : "dpmpp_2m_sde") : (karras ? "dpmpp_2m_karras" : "dpmpp_2m")
+            }
+            func number(_ key: String) -> Double? {
+                switch entry[key] {
+                case .double(let d)?: d
+                case .int(let i)?: Double(i)
+                default: nil
+                }
+            }
+            return Case(name: name, kind: kind, family: family, singleFile: entry["loaded_from"]?.stringValue == "single_file",
+                        scheduler: kindName, steps: steps, strength: number("strength") ?? 1, guidance: number("guidance_scale") ?? 7.5,
+                        prompt: entry["prompt"]?.stringValue ?? "", negativePrompt: entry["negative_prompt"]?.stringValue ?? "",
+                        seed: seed, eta: number("eta") ?? 0, mask: entry["mask"]?.stringValue, width: width, height: height,
+                        overrides: overrides?.serialized() ?? "{}")
+        }
+    }()
+
+    static func model(_ c: Case) throws -> StableDiffusionModel {
+        let root = repository + "/Tests/ChiselModelsTests/Fixtures/reference/" + c.family
+        let model = try StableDiffusionModel.load(path: root, precision: .f32)
+        return model.overridingScheduler(try JSONDecoder().decode(SchedulerConfig.self, from: Data(c.overrides.utf8)))
+    }
+
+    final class Run {
+        let model: StableDiffusionModel
+        let context = StageContext(node: "n", run: RunInfo(), files: FileLedger(), events: { _ in })
+        init(_ model: StableDiffusionModel) { self.model = model }
+
+        func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
+            StageCall(stage, params: params, inputs: [DiffusionParamsKey.model(model)] + inputs, context: context)
+        }
+    }
+
+    enum DiffusionParamsKey { static let model = EncodePromptStage.model }
+
+    static func expected(_ c: Case, _ key: String) throws -> [Float] {
+        try SafeTensorsFile(path: "\(fixtures)/\(c.name).safetensors").floats(key)
+    }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    @Test(arguments: cases.filter { $0.kind == "img2img" })
+    func img2imgMatchesDiffusers(c: Case) async throws {
+        let run = Run(try Self.model(c))
+        let image = try ImageReader.read(path: Self.fixtures + "/image.png").image.converted(to: .rgb)
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
+        let conditioning = try #require(text[EncodePromptStage.conditioning])
+        #expect(Self.maxDifference(conditioning.positive.hiddenStates, try Self.expected(c, "prompt_embeds")) < 1e-4)
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+        let latent = try #require(encoded[VAEEncodeStage.latent])
+        let imageLatents = try Self.expected(c, "image_latents")
+        #expect(Self.maxDifference(latent.values, imageLatents) < 1e-4, "image latents")
+        let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength)],
+            [AddNoiseStage.latent(latent)]))
+        let noised = try #require(noisedOut[AddNoiseStage.noised])
+        #expect(Self.maxDifference(noised.diffusion?.initialNoise ?? [], try Self.expected(c, "noise")) == 0, "noise")
+        #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
+        let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [
+            DenoiseStage.guidance(c.guidance), DenoiseStage.eta(c.eta)],
+            [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
+        let denoised = try #require(denoisedOut[DenoiseStage.denoised])
+        let final = try Self.expected(c, "latents_final")
+        let finalScale = final.map(abs).max() ?? 1
+        #expect(Self.maxDifference(denoised.values, final) < 1e-3 * max(1, finalScale), "latents_final")
+        let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
+        let decoded = try #require(decodedOut[VAEDecodeStage.image])
+        try Self.checkOutput(decoded, c)
+    }
+
+    /// The decoded image (planar) against diffusers' H×W×3 output.
+    static func checkOutput(_ image: Image, _ c: Case) throws {
+        let reference = try expected(c, "output")
+        let n = image.width * image.height
+        var maxDiff: Float = 0, sum: Float = 0
+        for i in 0..<n {
+            for ch in 0..<3 {
+                let d = abs(image.pixels[ch * n + i] - reference[i * 3 + ch])
+                maxDiff = max(maxDiff, d)
+                sum += d
+            }
+        }
+        #expect(maxDiff <= 2 / 255, "max |Δ| \(maxDiff * 255)/255")
+        #expect(sum / Float(3 * n) <= 0.5 / 255, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
+    }
+}
