@@ -68,7 +68,7 @@ let package = Package(
             name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ChiselModelStagesTests",
-            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO"],
+            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO", "ChiselStages"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),

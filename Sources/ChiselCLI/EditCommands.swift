@@ -57,6 +57,11 @@ struct EditOptions: ParsableArguments {
     @Option(help: "fp32 or bf16.")
     var dtype: DType = .fp32
 
+    @Option(name: .customLong("hint"),
+            help: ArgumentHelp("For single files, a config value the tensors cannot tell (as chisel model inspect --hint). Repeatable.",
+                               valueName: "key=value"))
+    var hints: [KeyValueArgument] = []
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
@@ -74,10 +79,12 @@ struct GraphBuilder {
     private var nodes: [JSONMember] = []
     private var models: [JSONMember] = []
 
-    mutating func model(_ name: String, path: String, dtype: String) {
-        models.append(JSONMember(key: name, value: .object([
-            JSONMember(key: "path", value: .string(path)), JSONMember(key: "dtype", value: .string(dtype)),
-        ])))
+    mutating func model(_ name: String, path: String, dtype: String, hints: [String: JSONValue] = [:]) {
+        var entry = [JSONMember(key: "path", value: .string(path)), JSONMember(key: "dtype", value: .string(dtype))]
+        if !hints.isEmpty {
+            entry.append(JSONMember(key: "hints", value: .object(hints.sorted { $0.key < $1.key }.map { JSONMember(key: $0.key, value: $0.value) })))
+        }
+        models.append(JSONMember(key: name, value: .object(entry)))
     }
 
     mutating func node(_ id: String, _ stage: String, inputs: [(String, String)] = [], params: [(String, JSONValue)] = []) {
@@ -102,7 +109,7 @@ struct GraphBuilder {
 extension EditOptions {
     /// What the commands need to know of the checkpoint before building the graph.
     func checkpoint() throws -> (downscale: Int, unetChannels: Int, latentChannels: Int) {
-        let source = try StableDiffusionSource(path: cwd.resolve(model))
+        let source = try StableDiffusionSource(path: cwd.resolve(model), hints: KeyValueArgument.dictionary(hints))
         let vae = try source.vae().config
         return (vae.downscale, try source.unet().config.inChannels, vae.latentChannels)
     }
@@ -110,7 +117,7 @@ extension EditOptions {
     /// The nodes every edit starts with: the model, the image at a size the VAE takes, the prompts.
     func startGraph(downscale: Int) -> GraphBuilder {
         var graph = GraphBuilder()
-        graph.model("sd", path: cwd.resolve(model), dtype: dtype.rawValue)
+        graph.model("sd", path: cwd.resolve(model), dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints))
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],
@@ -244,13 +251,12 @@ struct InpaintCommand: AsyncParsableCommand {
         graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", "latent.latent")], params: noiseParams)
         var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"),
                              ("mask", "sized_mask.mask")]
-        if nineChannel {
-            graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image"), ("mask", "sized_mask.mask"),
-                                                         ("stream", "noised.latent")])
-            denoiseInputs.append(("masked_image", "masked.latent"))
-        } else {
-            denoiseInputs.append(("original", "latent.latent"))
-        }
+        // The pipeline encodes the masked image for 4-channel models too, and its sample draw
+        // comes before the loop's: the loop continues that stream.
+        graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image"), ("mask", "sized_mask.mask"),
+                                                     ("stream", "noised.latent")])
+        denoiseInputs.append(("stream", "masked.latent"))
+        denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", "latent.latent"))
         graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams)
         graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
         var result = "decoded.image"

@@ -17,6 +17,8 @@ public enum DenoiseStage: Stage {
         "original", "Inpainting with a 4-channel model: the clean image latent, blended back outside the mask at every step.")
     public static let maskedImage = OptionalInput<Latent>(
         "masked_image", "Inpainting with a 9-channel model: the latent of the image with the masked area blanked (vae_encode with mask).")
+    public static let stream = OptionalInput<Latent>(
+        "stream", "A latent whose random stream the loop continues (the inpainting pipelines draw the masked image's sample before the loop).")
     public static let denoised = Output<Latent>("latent", "The denoised latent (or, with stop_at, the latent at that step).")
     public static let guidance = Param<Double>("guidance", default: 7.5, range: 0...100,
                                                "Classifier-free guidance scale; ≤ 1 runs the model once per step, unguided.")
@@ -28,7 +30,7 @@ public enum DenoiseStage: Stage {
 
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
-        inputs: [model, latent, conditioning, mask, original, maskedImage], outputs: [denoised],
+        inputs: [model, latent, conditioning, mask, original, maskedImage, stream], outputs: [denoised],
         params: [guidance, guidanceRescale, eta, stopAt])
 
     public static func validate(_ check: inout StageCheck) throws {
@@ -43,8 +45,15 @@ public enum DenoiseStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
         let start = try call[latent]
-        guard let state = start.noiseState, var stream = start.diffusion?.stream else {
+        guard let state = start.noiseState, let ownStream = start.diffusion?.stream else {
             throw call.failure("the latent carries no noise state: noise it with add_noise first", code: .invalidParameter)
+        }
+        var stream = ownStream
+        if let other = try call[Self.stream] {
+            guard let continued = other.diffusion?.stream else {
+                throw call.failure("the stream input carries no random stream", code: .invalidParameter)
+            }
+            stream = continued
         }
         let unetChannels = sd.unet.config.inChannels
         let conditioning = try call[Self.conditioning]

@@ -3,6 +3,7 @@ import ChiselDiffusion
 import ChiselImageIO
 import ChiselModels
 import ChiselModelStages
+import ChiselStages
 import Foundation
 import Testing
 
@@ -127,6 +128,67 @@ import Testing
         let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
         let decoded = try #require(decodedOut[VAEDecodeStage.image])
         try Self.checkOutput(decoded, c)
+    }
+
+    @Test(arguments: cases.filter { $0.kind == "inpaint" })
+    func inpaintMatchesDiffusers(c: Case) async throws {
+        let run = Run(try Self.model(c))
+        let image = try ImageReader.read(path: Self.fixtures + "/image.png").image.converted(to: .rgb)
+        let maskFile = try #require(c.mask)
+        let maskOut = try await LoadMaskStage.run(run.call(LoadMaskStage.self, [LoadMaskStage.path(Self.fixtures + "/" + maskFile)]))
+        let mask = try #require(maskOut[LoadMaskStage.mask])
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
+        let conditioning = try #require(text[EncodePromptStage.conditioning])
+        let nineChannel = run.model.unet.config.inChannels == 9
+        let full = c.strength >= 1
+        // The pipeline's draws in order: the image latent's sample (4-channel, or strength < 1),
+        // the initial noise, the masked image's sample (9-channel).
+        let clean: Latent
+        if !nineChannel || !full {
+            let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+            clean = try #require(out[VAEEncodeStage.latent])
+        } else {
+            let out = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [], [EmptyLatentStage.like(image)]))
+            clean = try #require(out[EmptyLatentStage.latent])
+        }
+        var noiseParams = [AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength),
+                           AddNoiseStage.pureNoise(full)]
+        if nineChannel && full { noiseParams.append(AddNoiseStage.seed(c.seed)) }
+        let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams, [AddNoiseStage.latent(clean)]))
+        let noised = try #require(noisedOut[AddNoiseStage.noised])
+        #expect(Self.maxDifference(noised.diffusion?.initialNoise ?? [], try Self.expected(c, "noise")) == 0, "noise")
+        #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
+        // The pipeline encodes the masked image for 4-channel models too; its draw precedes the loop's.
+        let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [], [
+            VAEEncodeStage.image(image), VAEEncodeStage.mask(mask), VAEEncodeStage.stream(noised)]))
+        let masked = try #require(out[VAEEncodeStage.latent])
+        #expect(Self.maxDifference(masked.values, try Self.expected(c, "masked_image_latents")) < 1e-4, "masked image latents")
+        var inputs = [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning), DenoiseStage.mask(mask),
+                      DenoiseStage.stream(masked)]
+        inputs.append(nineChannel ? DenoiseStage.maskedImage(masked) : DenoiseStage.original(clean))
+        let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.guidance(c.guidance)], inputs))
+        let denoised = try #require(denoisedOut[DenoiseStage.denoised])
+        let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
+        try Self.checkOutput(try #require(decodedOut[VAEDecodeStage.image]), c)
+    }
+
+    @Test(arguments: cases.filter { $0.kind == "txt2img" })
+    func textToImageMatchesDiffusers(c: Case) async throws {
+        let run = Run(try Self.model(c))
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
+        let conditioning = try #require(text[EncodePromptStage.conditioning])
+        let empty = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [EmptyLatentStage.width(c.width), EmptyLatentStage.height(c.height)]))
+        let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(1), AddNoiseStage.pureNoise(true),
+            AddNoiseStage.seed(c.seed)], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
+        let noised = try #require(noisedOut[AddNoiseStage.noised])
+        let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.guidance(c.guidance)], [
+            DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
+        let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
+            VAEDecodeStage.latent(try #require(denoisedOut[DenoiseStage.denoised]))]))
+        try Self.checkOutput(try #require(decodedOut[VAEDecodeStage.image]), c)
     }
 
     /// The decoded image (planar) against diffusers' H×W×3 output.
