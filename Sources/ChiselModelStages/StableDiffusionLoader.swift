@@ -19,7 +19,8 @@ extension StableDiffusionModel: LoadedModel {
 /// Options: `"dtype": "fp32" | "bf16"` (default fp32); for folders `"variant": "fp16"` to read
 /// the `.fp16` weight files; for single files `"hints"`, the config values their tensors cannot
 /// tell, as `chisel model inspect --hint` takes them (`{"prediction_type": "v_prediction",
-/// "unet.attention_head_dim": 8}`); `"scheduler_config"`, scheduler config keys that replace the
+/// "unet.attention_head_dim": 8}`); `"tokenizer"`, a tokenizer folder (vocab.json + merges.txt)
+/// to use instead of the checkpoint's or the bundled one; `"scheduler_config"`, scheduler config keys that replace the
 /// checkpoint's (`{"clip_sample": false, "timestep_spacing": "trailing"}`), as diffusers'
 /// `X.from_config(config, **overrides)`.
 public struct StableDiffusionLoader: ModelLoader {
@@ -56,6 +57,10 @@ public struct StableDiffusionLoader: ModelLoader {
                 } catch {
                     problems.append(ModelOptionProblem(key: key, message: "\(error)"))
                 }
+            case "tokenizer":
+                if value.stringValue?.isEmpty ?? true {
+                    problems.append(ModelOptionProblem(key: key, message: "tokenizer must be the path of a tokenizer folder"))
+                }
             case "hints":
                 if value.members == nil {
                     problems.append(ModelOptionProblem(key: key, message: "hints must be an object of config key → value"))
@@ -63,7 +68,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, scheduler_config"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config"))
             }
         }
         return problems
@@ -77,7 +82,8 @@ public struct StableDiffusionLoader: ModelLoader {
         let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) },
                                uniquingKeysWith: { _, last in last })
         let model = try StableDiffusionModel.load(path: spec.path, precision: precision,
-                                                  variant: spec.options["variant"]?.stringValue, hints: hints)
+                                                  variant: spec.options["variant"]?.stringValue, hints: hints,
+                                                  tokenizer: spec.options["tokenizer"]?.stringValue)
         guard let overrides = spec.options["scheduler_config"] else { return model }
         return model.overridingScheduler(try Self.schedulerOverrides(overrides))
     }

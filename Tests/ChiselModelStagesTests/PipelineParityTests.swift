@@ -33,6 +33,8 @@ import Testing
         var height: Int
         /// Scheduler config keys the case set on top of the folder's (`from_config(cfg, **overrides)`).
         var overrides: String
+        /// The fixture file of the case's tensors (the single-file case shares the folder case's).
+        var file: String
         var testDescription: String { name }
     }
 
@@ -70,13 +72,24 @@ import Testing
                         scheduler: kindName, steps: steps, strength: number("strength") ?? 1, guidance: number("guidance_scale") ?? 7.5,
                         prompt: entry["prompt"]?.stringValue ?? "", negativePrompt: entry["negative_prompt"]?.stringValue ?? "",
                         seed: seed, eta: number("eta") ?? 0, mask: entry["mask"]?.stringValue, width: width, height: height,
-                        overrides: overrides?.serialized() ?? "{}")
+                        overrides: overrides?.serialized() ?? "{}", file: entry["file"]?.stringValue ?? name + ".safetensors")
         }
     }()
 
     static func model(_ c: Case) throws -> StableDiffusionModel {
         let root = repository + "/Tests/ChiselModelsTests/Fixtures/reference/" + c.family
-        let model = try StableDiffusionModel.load(path: root, precision: .f32)
+        // The tiny single files need the config values their shapes cannot tell, and a tokenizer.
+        let model = c.singleFile
+            ? try StableDiffusionModel.load(path: root + ".safetensors", precision: .f32,
+                                            hints: ["vae.norm_num_groups": 8, "unet.norm_num_groups": 8, "unet.attention_head_dim": 8,
+                                                    "text_encoder.num_attention_heads": 4],
+                                            tokenizer: root + "/tokenizer")
+            : try StableDiffusionModel.load(path: root, precision: .f32)
+        if c.singleFile {
+            // pipelines.py loaded the single file with the folder's configs, scheduler included.
+            let folderScheduler = try #require(FileManager.default.contents(atPath: root + "/scheduler/scheduler_config.json"))
+            return model.overridingScheduler(try JSONDecoder().decode(SchedulerConfig.self, from: folderScheduler))
+        }
         return model.overridingScheduler(try JSONDecoder().decode(SchedulerConfig.self, from: Data(c.overrides.utf8)))
     }
 
@@ -93,7 +106,7 @@ import Testing
     enum DiffusionParamsKey { static let model = EncodePromptStage.model }
 
     static func expected(_ c: Case, _ key: String) throws -> [Float] {
-        try SafeTensorsFile(path: "\(fixtures)/\(c.name).safetensors").floats(key)
+        try SafeTensorsFile(path: "\(fixtures)/\(c.file)").floats(key)
     }
 
     static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {

@@ -52,13 +52,15 @@ public final class StableDiffusionModel: Sendable {
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
+    /// `tokenizer` names a tokenizer folder to use instead of the checkpoint's (single files carry none).
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
-                            hints: [String: JSONValue] = [:]) throws -> StableDiffusionModel {
-        try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision)
+                            hints: [String: JSONValue] = [:], tokenizer: String? = nil) throws -> StableDiffusionModel {
+        try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer)
     }
 
     /// Builds the networks from a checkpoint's components.
-    public static func load(_ source: StableDiffusionSource, precision: Precision = .f32) throws -> StableDiffusionModel {
+    public static func load(_ source: StableDiffusionSource, precision: Precision = .f32,
+                            tokenizer tokenizerFolder: String? = nil) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
         let text = try source.textEncoder()
         let unet = try source.unet()
@@ -75,7 +77,7 @@ public final class StableDiffusionModel: Sendable {
             unet: try UNet2DConditionModel(config: unet.config, weights: unet.weights, precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
-            tokenizer: try source.tokenizer())
+            tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer())
     }
 }
 
