@@ -445,6 +445,10 @@ CHUNK_CORPUS = [
     ("x " * 75 + ", y z", "sd1", 20),
     ("x " * 60 + ", " + "y " * 30, "sd1", 20),
     ("x " * 50 + ", " + "y " * 30, "sd1", 20),
+    ("x " * 55 + ", " + "y " * 30, "sd1", 20),  # the comma exactly 20 tokens back: moves
+    ("x " * 54 + ", " + "y " * 30, "sd1", 20),  # 21 tokens back: stays
+    ("x " * 55 + ", " + "y " * 30, "sd1", 19),
+    ("x " * 74 + ", " + "y " * 3, "sd1", 20),  # the comma is the 75th token
     (NO_COMMA, "sd1", 20),
     ("a castle BREAK a dragon BREAK (sunset:0.8)", "sd1", 20),
     ("a castle BREAK a dragon BREAK (sunset:0.8)", "sd2", 20),
