@@ -40,7 +40,9 @@ let package = Package(
         // Schedulers, noise sources, sampling loops (later MaskGIT decoding).
         .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
-        .target(name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor", "ChiselDiffusion"]),
+        .target(
+            name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor", "ChiselDiffusion"],
+            resources: [.copy("Resources")]),
         // The stages that use models, and the model loaders they register.
         .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),
 

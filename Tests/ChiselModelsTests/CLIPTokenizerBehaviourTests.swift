@@ -102,7 +102,7 @@ struct CLIPTokenizerBehaviourTests {
         let folder = try TokenizerFixtures.temporaryFolder()
         defer { TokenizerFixtures.removeFolder(folder) }
         for name in ["vocab.json", "merges.txt"] {
-            try FileManager.default.copyItem(atPath: TokenizerFixtures.path("clip/\(name)"), toPath: folder + "/" + name)
+            try FileManager.default.copyItem(atPath: TokenizerFixtures.vocabulary(name), toPath: folder + "/" + name)
         }
         let bare = try CLIPTokenizer(folder: folder, behavior: .slow)
         #expect(bare.bosTokenID == 49406 && bare.eosTokenID == 49407 && bare.padTokenID == 49407)

@@ -113,7 +113,7 @@ struct CLIPTokenizerCorpusTests {
 
     @Test("ids stay right after the BPE cache fills up and starts over")
     func cacheOverflow() throws {
-        let tokenizer = try CLIPTokenizer(folder: TokenizerFixtures.path("clip"), behavior: .slow)
+        let tokenizer = try TokenizerFixtures.tokenizer(configuration: "clip", behavior: .slow)
         let letters: [Character] = Array("abcdefghijklmnopqrstuvwxyz")
         let words: [String] = (0..<(BytePairEncoder.cacheLimit + 500)).map { (n: Int) -> String in
             let characters: [Character] = [letters[n % 26], letters[(n / 26) % 26], letters[(n / 676) % 26], "q"]
@@ -122,7 +122,7 @@ struct CLIPTokenizerCorpusTests {
         let first = words.prefix(300).map { tokenizer.encode($0) }
         for word in words { _ = tokenizer.encode(word) }
         #expect(words.prefix(300).map { tokenizer.encode($0) } == first)
-        let fresh = try CLIPTokenizer(folder: TokenizerFixtures.path("clip"), behavior: .slow)
+        let fresh = try TokenizerFixtures.tokenizer(configuration: "clip", behavior: .slow)
         #expect(words.prefix(300).map { fresh.encode($0) } == first)
     }
 }

@@ -55,7 +55,7 @@ struct CLIPTokenizerErrorTests {
 
     @Test("truncated vocab.json")
     func truncatedVocabulary() throws {
-        let real = try String(contentsOfFile: TokenizerFixtures.path("clip/vocab.json"), encoding: .utf8)
+        let real = try String(contentsOfFile: TokenizerFixtures.vocabulary("vocab.json"), encoding: .utf8)
         try expectError(
             ["vocab.json": String(real.prefix(5000)), "merges.txt": "#version: 0.2\n"], code: .model, file: "vocab.json",
             message: "invalid JSON")

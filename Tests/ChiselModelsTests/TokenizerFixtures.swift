@@ -37,10 +37,22 @@ enum TokenizerFixtures {
 
     static func path(_ name: String) throws -> String { try TokenizerFile.path(folder(), name) }
 
+    /// vocab.json or merges.txt of the CLIP vocabulary, which ships with ChiselModels as a resource.
+    static func vocabulary(_ name: String) throws -> String { try TokenizerFile.path(CLIPTokenizer.bundledFolder(), name) }
+
+    /// The real vocabulary with the configuration files of the fixture folder `configuration`
+    /// ("clip", "sd2", "sd2-added-tokens").
+    static func tokenizer(configuration: String, behavior: CLIPTokenizer.Behavior) throws -> CLIPTokenizer {
+        try CLIPTokenizer(
+            vocabularyPath: vocabulary("vocab.json"), mergesPath: vocabulary("merges.txt"),
+            configPath: path("\(configuration)/tokenizer_config.json"),
+            specialTokensMapPath: path("\(configuration)/special_tokens_map.json"), behavior: behavior)
+    }
+
     /// The SD1 fixture tokenizer, slow and fast, loaded once for all tests (loading takes a
     /// fraction of a second in debug builds).
-    static let sd1Slow = load { try CLIPTokenizer(folder: path("clip"), behavior: .slow) }
-    static let sd1Fast = load { try CLIPTokenizer(folder: path("clip"), behavior: .fast) }
+    static let sd1Slow = load { try tokenizer(configuration: "clip", behavior: .slow) }
+    static let sd1Fast = load { try tokenizer(configuration: "clip", behavior: .fast) }
 
     private static func load(_ body: () throws -> CLIPTokenizer) -> Result<CLIPTokenizer, ChiselError> {
         do {
@@ -83,12 +95,12 @@ enum TokenizerFixtures {
         try? FileManager.default.removeItem(atPath: path)
     }
 
-    /// A temporary tokenizer folder: clip/'s vocab.json and merges.txt with the configuration files
+    /// A temporary tokenizer folder: the bundled vocab.json and merges.txt with the configuration files
     /// of the fixture folder `configuration` ("clip", "sd2", "sd2-added-tokens").
     static func folder(configuration: String) throws -> String {
         let folder = try temporaryFolder()
         for name in ["vocab.json", "merges.txt"] {
-            try FileManager.default.copyItem(atPath: path("clip/\(name)"), toPath: folder + "/" + name)
+            try FileManager.default.copyItem(atPath: vocabulary(name), toPath: folder + "/" + name)
         }
         for name in ["tokenizer_config.json", "special_tokens_map.json"] {
             try FileManager.default.copyItem(atPath: path("\(configuration)/\(name)"), toPath: folder + "/" + name)

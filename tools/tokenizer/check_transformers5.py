@@ -17,13 +17,14 @@ from transformers import CLIPTokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.normpath(os.path.join(HERE, "..", "..", "Tests", "ChiselModelsTests", "Fixtures", "tokenizer"))
+VOCABULARY = os.path.normpath(os.path.join(HERE, "..", "..", "Sources", "ChiselModels", "Resources", "CLIP"))
 
 
 def load(tmp, config):
     folder = os.path.join(tmp, config)
     shutil.copytree(os.path.join(FIXTURES, config), folder)
     for name in ["vocab.json", "merges.txt"]:
-        shutil.copy(os.path.join(FIXTURES, "clip", name), folder)
+        shutil.copy(os.path.join(VOCABULARY, name), folder)
     return CLIPTokenizer.from_pretrained(folder)
 
 

@@ -39,6 +39,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "ChiselModelsTests", "Fixtures", "tokenizer")
+VOCABULARY = os.path.join(ROOT, "Sources", "ChiselModels", "Resources", "CLIP")
 sys.path.insert(0, HERE)
 
 import prompts  # noqa: E402
@@ -189,7 +190,9 @@ def main():
     shutil.rmtree(OUT, ignore_errors=True)
     clip = os.path.join(OUT, "clip")
     vocab, merges = derive_vocabulary()
-    write_vocabulary(clip, vocab, merges)
+    # The vocabulary ships with Chisel as a resource of ChiselModels; clip/ keeps SD1's configuration.
+    write_vocabulary(VOCABULARY, vocab, merges)
+    os.makedirs(clip)
     write_json(os.path.join(clip, "tokenizer_config.json"), sd_config(EOS))
     write_json(os.path.join(clip, "special_tokens_map.json"), special_tokens_map(EOS))
     # The two SD2 variants hold only their configuration; the tests copy vocab.json and
@@ -210,7 +213,7 @@ def main():
             folder = os.path.join(tmp, name)
             shutil.copytree(config, folder)
             for f in ["vocab.json", "merges.txt"]:
-                shutil.copy(os.path.join(clip, f), folder)
+                shutil.copy(os.path.join(VOCABULARY, f), folder)
             loaders[name] = folder
         slow1 = slow_without_ftfy(loaders["sd1"])
         slow2 = slow_without_ftfy(loaders["sd2"])
