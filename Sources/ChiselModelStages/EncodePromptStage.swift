@@ -2,9 +2,19 @@ import ChiselCore
 import ChiselModels
 import ChiselTensor
 
-/// Encodes a prompt and a negative prompt with the checkpoint's text encoder, as diffusers'
-/// `StableDiffusionPipeline.encode_prompt` does: each padded or truncated to 77 tokens.
+extension PromptWeighting: ParamChoice {}
+
+/// Encodes a prompt and a negative prompt with the checkpoint's text encoder: as diffusers'
+/// `encode_prompt` does (77 tokens, truncated), or in AUTOMATIC1111's 75-token chunks with its
+/// emphasis syntax (docs/prompts.md).
 public enum EncodePromptStage: Stage {
+    public enum Mode: String, ParamChoice {
+        /// diffusers: `<|startoftext|>`, the first 75 tokens, `<|endoftext|>`, padding; text taken verbatim.
+        case truncate
+        /// AUTOMATIC1111 and ComfyUI: every token kept, in chunks of 75, with `(word:1.3)` emphasis and BREAK.
+        case chunk
+    }
+
     public static let model = DiffusionParams.model
     public static let conditioning = Output<Conditioning>("conditioning", "The prompt's and the negative prompt's embeddings.")
     public static let prompt = Param<String>("prompt", default: "", "What the image should show.")
@@ -13,28 +23,31 @@ public enum EncodePromptStage: Stage {
     public static let clipSkip = Param<Int>(
         "clip_skip", default: 0, range: 0...11,
         "Text-encoder layers to skip at the end, as diffusers' clip_skip (AUTOMATIC1111's \"Clip skip\" minus 1).")
+    public static let mode = Param<Mode>("mode", default: .truncate,
+                                         "truncate (diffusers: 77 tokens) or chunk (AUTOMATIC1111/ComfyUI: 75-token chunks, emphasis syntax).")
+    public static let weighting = Param<PromptWeighting>(
+        "weighting", default: .a1111,
+        "In chunk mode, how (word:1.3) weights apply: a1111 (scaled, mean kept), a1111_no_norm, comfy, or ignore.")
+    public static let commaBacktrack = Param<Int>("comma_backtrack", default: 20, range: 0...74,
+                                                  "In chunk mode, AUTOMATIC1111's comma padding backtrack (0 turns it off).")
 
     public static let schema = StageSchema(
-        "encode_prompt", "Encode a prompt and a negative prompt with the checkpoint's text encoder (77 tokens, truncated as diffusers does).",
-        inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip])
+        "encode_prompt", "Encode a prompt and a negative prompt with the checkpoint's text encoder (diffusers' 77 tokens, or AUTOMATIC1111's chunks and emphasis).",
+        inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
-        guard let tokenizer = sd.tokenizer else {
-            throw call.failure("the checkpoint has no tokenizer/ folder to encode prompts with", code: .model, file: sd.path)
-        }
-        let skip = try call[clipSkip]
-        guard skip < sd.textEncoder.config.layers else {
-            throw call.failure("clip_skip \(skip) leaves no layer of the \(sd.textEncoder.config.layers)-layer text encoder",
-                               code: .invalidParameter)
-        }
-        let maxLength = sd.textEncoder.config.maxPositions
-        func embedding(_ text: String) throws -> TextEmbedding {
-            let hidden = try sd.textEncoder.encode([tokenizer(text, maxLength: maxLength)], skip: skip)
-            return try TextEmbedding(shape: hidden.shape, hiddenStates: hidden.data)
-        }
+        // Single files carry no tokenizer: the CLIP vocabulary that ships with Chisel stands in.
+        let tokenizer = try sd.tokenizer ?? CLIPTokenizer.bundled(family: sd.family)
+        let promptMode: PromptMode = try call[mode] == .truncate ? .truncate : .chunk(commaBacktrack: call[commaBacktrack])
+        let encoder = try PromptEncoder(tokenizer: tokenizer, textModel: sd.textEncoder, clipSkip: call[clipSkip],
+                                        mode: promptMode, weighting: call[weighting])
         let (positive, negative) = (try call[prompt], try call[negativePrompt])
-        return [conditioning(Conditioning(positive: try embedding(positive), negative: try embedding(negative),
+        let encoded = try encoder.encode(positive: positive, negative: negative)
+        func embedding(_ e: PromptEmbedding) throws -> TextEmbedding {
+            try TextEmbedding(shape: e.hiddenStates.shape, hiddenStates: e.hiddenStates.data)
+        }
+        return [conditioning(Conditioning(positive: try embedding(encoded.positive), negative: try embedding(encoded.negative),
                                           prompt: positive, negativePrompt: negative))]
     }
 }
