@@ -22,7 +22,8 @@ extension GraphCompiler {
         return variables
     }
 
-    mutating func compileModels(_ json: JSONValue?) -> [ModelSpec] {
+    /// Model paths may use `${name}` variables, so a graph can take its checkpoint from `--var`.
+    mutating func compileModels(_ json: JSONValue?, variables: [String: JSONValue]) -> [ModelSpec] {
         guard let json else { return [] }
         guard let members = json.members else {
             report("\"models\" must be an object of name → {\"path\": ...}", at: "models")
@@ -39,7 +40,9 @@ extension GraphCompiler {
                 report("a model is an object with a \"path\", got \(member.value.kindDescription)", at: path)
                 continue
             }
-            guard let location = member.value["path"]?.stringValue, !location.isEmpty else {
+            guard let written = member.value["path"], case .string(let location)? = substitute(
+                written, variables: variables, node: nil, at: path + ".path"), !location.isEmpty
+            else {
                 report("a model needs a \"path\" string", at: path + ".path")
                 continue
             }

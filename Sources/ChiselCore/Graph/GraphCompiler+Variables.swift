@@ -1,7 +1,7 @@
 /// `${name}` references to graph variables and `--var` values.
 extension GraphCompiler {
     /// Replaces `${name}` with variables: a whole-string reference keeps the variable's type.
-    mutating func substitute(_ value: JSONValue, variables: [String: JSONValue], node: String,
+    mutating func substitute(_ value: JSONValue, variables: [String: JSONValue], node: String?,
                                      at path: String) -> JSONValue? {
         guard case .string(let text) = value, text.contains("${") else { return value }
         if text.hasPrefix("${"), text.hasSuffix("}"), !text.dropFirst(2).dropLast().contains("}") {
