@@ -186,15 +186,29 @@ struct Img2ImgCommand: AsyncParsableCommand {
     @Option(help: "Output file; may use {stem}.")
     var output: String = "{stem}-img2img.png"
 
+    @Option(help: "Rounds of noise-and-denoise (repeated SDEdit, Meng et al. 2022, §3): each round noises the previous result again.")
+    var rounds: Int = 1
+
+    func validate() throws {
+        guard rounds >= 1, rounds <= 100 else { throw ValidationError("--rounds must be in 1…100") }
+    }
+
     func run() async throws {
         let (downscale, _, _) = try edit.checkpoint()
         var graph = edit.startGraph(downscale: downscale)
         graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
-        graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", "latent.latent")],
-                   params: edit.noiseParams(strength: strength))
-        graph.node("edited", "denoise", inputs: [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning")],
-                   params: edit.denoiseParams)
-        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
+        var clean = "latent.latent"
+        for round in 1...rounds {
+            // Later rounds continue the same random stream from the previous round's result.
+            let suffix = round == 1 ? "" : "_\(round)"
+            graph.node("noised" + suffix, "add_noise", inputs: [("model", "sd"), ("latent", clean)],
+                       params: edit.noiseParams(strength: strength))
+            graph.node("edited" + suffix, "denoise",
+                       inputs: [("model", "sd"), ("latent", "noised\(suffix).latent"), ("conditioning", "text.conditioning")],
+                       params: edit.denoiseParams)
+            clean = "edited\(suffix).latent"
+        }
+        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", clean)])
         graph.node("save", "save_image", inputs: [("image", "decoded.image")],
                    params: [("path", .string(edit.cwd.resolve(output)))])
         try await edit.run(graph.graph(description: "img2img: \(edit.prompt)"), settings: settings)
@@ -231,6 +245,20 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "Output file; may use {stem}.")
     var output: String = "{stem}-inpaint.png"
 
+    enum MaskedContent: String, ExpressibleByArgument, CaseIterable {
+        /// The image as it is (diffusers).
+        case original
+        /// Colours blurred in from around the mask (AUTOMATIC1111's fill).
+        case fill
+        /// The latent's masked area replaced by noise.
+        case latentNoise = "latent_noise"
+        /// The latent's masked area replaced by zeros.
+        case latentNothing = "latent_nothing"
+    }
+
+    @Option(help: "What the masked area starts from: original (diffusers), fill, latent_noise or latent_nothing (AUTOMATIC1111).")
+    var maskedContent: MaskedContent = .original
+
     func run() async throws {
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
         let nineChannel = unetChannels == 2 * latentChannels + 1
@@ -241,14 +269,26 @@ struct InpaintCommand: AsyncParsableCommand {
         // The draws of diffusers' inpainting pipeline, in order: the image latent's sample (4-channel
         // models, or strength < 1), the initial noise, then the masked image's sample (9-channel).
         let full = strength >= 1
-        if !nineChannel || !full {
-            graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
+        let encodes = !nineChannel || !full || maskedContent != .original
+        var start = "sized.image"
+        if maskedContent == .fill {
+            graph.node("filled", "fill_masked", inputs: [("image", "sized.image"), ("mask", "sized_mask.mask")])
+            start = "filled.image"
+        }
+        if encodes {
+            graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", start)], params: edit.seedParams)
         } else {
             graph.node("latent", "empty_latent", inputs: [("model", "sd"), ("like", "sized.image")])
         }
+        var clean = "latent.latent"
+        if maskedContent == .latentNoise || maskedContent == .latentNothing {
+            graph.node("latent_fill", "fill_latent", inputs: [("latent", clean), ("mask", "sized_mask.mask")],
+                       params: [("fill", .string(maskedContent == .latentNoise ? "noise" : "zeros"))])
+            clean = "latent_fill.latent"
+        }
         var noiseParams = edit.noiseParams(strength: strength, pureNoise: full)
-        if nineChannel && full { noiseParams += edit.seedParams }
-        graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", "latent.latent")], params: noiseParams)
+        if !encodes { noiseParams += edit.seedParams }
+        graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", clean)], params: noiseParams)
         var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"),
                              ("mask", "sized_mask.mask")]
         // The pipeline encodes the masked image for 4-channel models too, and its sample draw
@@ -256,7 +296,7 @@ struct InpaintCommand: AsyncParsableCommand {
         graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image"), ("mask", "sized_mask.mask"),
                                                      ("stream", "noised.latent")])
         denoiseInputs.append(("stream", "masked.latent"))
-        denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", "latent.latent"))
+        denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", clean))
         graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams)
         graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
         var result = "decoded.image"

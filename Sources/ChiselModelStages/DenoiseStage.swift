@@ -198,6 +198,9 @@ struct InpaintInputs {
         }
         let (h, w) = (latent.height, latent.width)
         let small = LatentMask.values(mask, width: w, height: h)
+        if !small.contains(where: { $0 > 0 }) {
+            call.context.warn("the mask is empty (all black): nothing to repaint; pasted back, the input comes back unchanged")
+        }
         if extra == latentChannels + 1 {
             guard let maskedImage else {
                 throw call.failure("a \(unetChannels)-channel inpainting UNet needs masked_image (vae_encode with the mask)",

@@ -5,7 +5,7 @@ import ChiselCore
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
-        AddNoiseStage.self, DenoiseStage.self,
+        AddNoiseStage.self, DenoiseStage.self, FillLatentStage.self,
     ]
 
     public static func register(in registry: inout StageRegistry) throws {

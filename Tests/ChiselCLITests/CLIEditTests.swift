@@ -188,4 +188,63 @@ import Testing
         #expect(result.status == 1)
         #expect(result.errorLines.contains { $0.contains("node 'noised'") && $0.contains(message) }, "\(result.stderr)")
     }
+
+    @Test(arguments: ["fill", "latent_noise", "latent_nothing"])
+    func maskedContentOptionsRunAndKeepTheUnmaskedPixels(content: String) throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let result = try CLI.run([
+            "inpaint", "--model", "\(Self.reference)/sd1-tiny", "--image", "\(Self.pipelines)/image.png",
+            "--mask", "\(Self.pipelines)/mask.png", "--prompt", "x", "--steps", "4", "--strength", "0.8", "--seed", "5",
+            "--masked-content", content, "--mask-blur", "0", "--output", out,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let input = try ImageReader.read(path: "\(Self.pipelines)/image.png").image.converted(to: .rgb)
+        let mask = try ImageReader.read(path: "\(Self.pipelines)/mask.png").image
+        let output = try ImageReader.read(path: out).image
+        let n = input.width * input.height
+        for i in 0..<n where mask.pixels[i] == 0 {
+            #expect((0..<3).allSatisfy { output.pixels[$0 * n + i] == input.pixels[$0 * n + i] }, "pixel \(i)")
+        }
+    }
+
+    @Test func repeatedSDEditRunsEveryRoundAndOneRoundIsPlainImg2img() throws {
+        let temp = try TemporaryFolder()
+        let base = ["img2img", "--model", "\(Self.reference)/sd1-tiny", "--image", "\(Self.pipelines)/image.png",
+                    "--prompt", "a boat", "--steps", "4", "--seed", "9"]
+        let plain = try CLI.run(base + ["--output", temp.path("plain.png")])
+        let one = try CLI.run(base + ["--rounds", "1", "--output", temp.path("one.png")])
+        let three = try CLI.run(base + ["--rounds", "3", "--output", temp.path("three.png")])
+        #expect(plain.status == 0 && one.status == 0 && three.status == 0, "\(three.stderr)")
+        let printed = try CLI.run(base + ["--rounds", "3", "--print-graph"])
+        #expect(printed.stdout.contains("\"edited_3\""))
+        #expect(try Self.decoded(temp.path("plain.png")).image.pixels == (try Self.decoded(temp.path("one.png")).image.pixels))
+        #expect(try Self.decoded(temp.path("plain.png")).image.pixels != (try Self.decoded(temp.path("three.png")).image.pixels))
+    }
+
+    @Test func aMaskOfAnotherSizeIsResizedWithAWarning() throws {
+        let temp = try TemporaryFolder()
+        let result = try CLI.run([
+            "inpaint", "--model", "\(Self.reference)/sd1-tiny", "--image", "\(Self.pipelines)/image.png",
+            "--mask", CLI.repository.appendingPathComponent("samples/images/lake-mask.png").path, "--prompt", "x",
+            "--steps", "2", "--seed", "1", "--output", temp.path("out.png"),
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("warning: node 'sized_mask': mask is 512×384; resized to the image's 48×32"))
+    }
+
+    @Test func anEmptyMaskGivesTheInputBackWithAWarning() throws {
+        let temp = try TemporaryFolder()
+        let black = temp.path("black.png")
+        try writeImage(try Image(width: 48, height: 32, layout: .gray, filledWith: 0), to: black)
+        let out = temp.path("out.png")
+        let result = try CLI.run([
+            "inpaint", "--model", "\(Self.reference)/sd1-tiny", "--image", "\(Self.pipelines)/image.png", "--mask", black,
+            "--prompt", "x", "--steps", "2", "--seed", "1", "--output", out,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("the mask is empty"))
+        let input = try ImageReader.read(path: "\(Self.pipelines)/image.png").image.converted(to: .rgb)
+        #expect(try Self.decoded(out).image.pixels == input.pixels)
+    }
 }
