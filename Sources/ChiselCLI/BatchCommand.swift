@@ -2,6 +2,8 @@ import ArgumentParser
 import ChiselCore
 import Foundation
 
+extension BatchVariations.Seeds: ExpressibleByArgument {}
+
 struct BatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batch", abstract: "Run a graph once per image of a folder.",
@@ -41,8 +43,18 @@ struct BatchCommand: AsyncParsableCommand {
     @Flag(help: "Run items even when their outputs exist.")
     var overwrite = false
 
+    @Option(help: ArgumentHelp("Take each image's prompt from <stem>.txt beside it, into this node's prompt (or NODE.PARAM).",
+                               valueName: "node[.param]"))
+    var promptFromTxt: String?
+
+    @Option(help: "Seeds per item: increment (each explicit seed plus the item's index) or fixed.")
+    var seedMode: BatchVariations.Seeds = .increment
+
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let promptFromTxt, promptFromTxt.isEmpty || promptFromTxt.hasPrefix(".") || promptFromTxt.hasSuffix(".") {
+            throw ValidationError("--prompt-from-txt takes NODE or NODE.PARAM")
+        }
     }
 
     func run() async throws {
@@ -61,8 +73,15 @@ struct BatchCommand: AsyncParsableCommand {
         let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd).resolve(report ?? "chisel-batch.jsonl")
         let reportFile = try ReportFile(path: reportPath)
         let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
+        var textParam: (node: String, param: String)?
+        if let promptFromTxt {
+            let parts = promptFromTxt.split(separator: ".", maxSplits: 1).map(String.init)
+            textParam = (parts[0], parts.count > 1 ? parts[1] : "prompt")
+        }
+        let variations = BatchVariations(textParam: textParam, seeds: seedMode)
+        try variations.check(plan)
         let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
-                                 overwrite: overwrite, events: { progress.handle($0) })
+                                 overwrite: overwrite, variations: variations, events: { progress.handle($0) })
         let summary = try await runner.run(items, report: { reportFile.append($0.json) })
         progress.finish()
         reportFile.close()

@@ -11,15 +11,18 @@ public struct BatchRunner: Sendable {
     public let maxPixels: Int
     /// Run items even when their outputs exist.
     public let overwrite: Bool
+    public let variations: BatchVariations
     private let events: @Sendable (BatchEvent) -> Void
 
     public init(plan: Plan, registry: StageRegistry, jobs: Int = 1, maxPixels: Int = RunInfo.defaultMaxPixels,
-                overwrite: Bool = false, events: @escaping @Sendable (BatchEvent) -> Void = { _ in }) {
+                overwrite: Bool = false, variations: BatchVariations = BatchVariations(),
+                events: @escaping @Sendable (BatchEvent) -> Void = { _ in }) {
         self.plan = plan
         self.registry = registry
         self.jobs = max(1, jobs)
         self.maxPixels = maxPixels
         self.overwrite = overwrite
+        self.variations = variations
         self.events = events
     }
 
@@ -37,6 +40,7 @@ public struct BatchRunner: Sendable {
         {
             try itemPlan.setParam(maskFiles.param, of: maskLoader, to: .string(mask))
         }
+        try variations.apply(to: &itemPlan, item: item)
         return itemPlan
     }
 

@@ -247,4 +247,29 @@ import Testing
         let input = try ImageReader.read(path: "\(Self.pipelines)/image.png").image.converted(to: .rgb)
         #expect(try Self.decoded(out).image.pixels == input.pixels)
     }
+
+    /// A batch edits a folder with the model loaded once, each image's prompt from its .txt when
+    /// there is one, seeds as seed + index (or fixed).
+    @Test func batchTakesPromptsFromTextFilesAndSeedsPerItem() throws {
+        let temp = try TemporaryFolder()
+        try FileManager.default.createDirectory(atPath: temp.path("in"), withIntermediateDirectories: true)
+        for (i, name) in ["a", "b"].enumerated() {
+            try writeImage(try patternImage(width: 64, height: 48, seed: i), to: temp.path("in/\(name).png"))
+        }
+        try "a harbor at dawn\n".write(toFile: temp.path("in/b.txt"), atomically: true, encoding: .utf8)
+        let graph = CLI.repository.appendingPathComponent("samples/editing/sdedit.json").path
+        let common = ["batch", graph, "--input", temp.path("in"), "--var", "width=64", "--var", "model=\(Self.reference)/sd1-tiny",
+                      "--set", "noised.steps=4", "--set", "save.path={stem}.png", "--prompt-from-txt", "text"]
+        let increment = try CLI.run(common + ["--output", temp.path("inc")])
+        #expect(increment.status == 0, "\(increment.stderr)")
+        let a = try Self.decoded(temp.path("inc/a.png")).text(forKey: "parameters") ?? ""
+        let b = try Self.decoded(temp.path("inc/b.png")).text(forKey: "parameters") ?? ""
+        #expect(a.hasPrefix("a lake at sunset, oil painting\n") && a.contains("Seed: 7,"), "\(a)")
+        #expect(b.hasPrefix("a harbor at dawn\n") && b.contains("Seed: 8,"), "\(b)")
+        let fixed = try CLI.run(common + ["--output", temp.path("fixed"), "--seed-mode", "fixed"])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        #expect((try Self.decoded(temp.path("fixed/b.png")).text(forKey: "parameters") ?? "").contains("Seed: 7,"))
+        let bad = try CLI.run(common + ["--output", temp.path("bad"), "--prompt-from-txt", "nowhere"])
+        #expect(bad.status == 1 && bad.stderr.contains("no node 'nowhere'"), "\(bad.stderr)")
+    }
 }
