@@ -4,6 +4,7 @@ import ChiselImageIO
 import ChiselModels
 import ChiselModelStages
 import ChiselStages
+import ChiselTensor
 import Foundation
 import Testing
 
@@ -76,15 +77,15 @@ import Testing
         }
     }()
 
-    static func model(_ c: Case) throws -> StableDiffusionModel {
+    static func model(_ c: Case, precision: Precision = .f32) throws -> StableDiffusionModel {
         let root = repository + "/Tests/ChiselModelsTests/Fixtures/reference/" + c.family
         // The tiny single files need the config values their shapes cannot tell, and a tokenizer.
         let model = c.singleFile
-            ? try StableDiffusionModel.load(path: root + ".safetensors", precision: .f32,
+            ? try StableDiffusionModel.load(path: root + ".safetensors", precision: precision,
                                             hints: ["vae.norm_num_groups": 8, "unet.norm_num_groups": 8, "unet.attention_head_dim": 8,
                                                     "text_encoder.num_attention_heads": 4],
                                             tokenizer: root + "/tokenizer")
-            : try StableDiffusionModel.load(path: root, precision: .f32)
+            : try StableDiffusionModel.load(path: root, precision: precision)
         if c.singleFile {
             // pipelines.py loaded the single file with the folder's configs, scheduler included.
             let folderScheduler = try #require(FileManager.default.contents(atPath: root + "/scheduler/scheduler_config.json"))
@@ -204,8 +205,29 @@ import Testing
         try Self.checkOutput(try #require(decodedOut[VAEDecodeStage.image]), c)
     }
 
+    /// BF16 networks against diffusers' FP32 pipeline: bfloat16 products shift the denoising
+    /// trajectory a little at every step, so the bound is looser — max |Δ| ≤ 8/255 and mean
+    /// |Δ| ≤ 1/255 (measured here: max 1.9, 3.5 and 5.0/255, mean 0.30, 0.42 and 0.50/255).
+    @Test(arguments: cases.filter { ["img2img_sd1_pndm_s080", "img2img_sd1_euler_a_s080", "img2img_sd2_euler_s080"].contains($0.name) })
+    func img2imgInBF16StaysWithinItsBound(c: Case) async throws {
+        let run = Run(try Self.model(c, precision: .bf16))
+        let image = try ImageReader.read(path: Self.fixtures + "/image.png").image.converted(to: .rgb)
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+        let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength)],
+            [AddNoiseStage.latent(try #require(encoded[VAEEncodeStage.latent]))]))
+        let denoised = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.guidance(c.guidance)], [
+            DenoiseStage.latent(try #require(noised[AddNoiseStage.noised])),
+            DenoiseStage.conditioning(try #require(text[EncodePromptStage.conditioning]))]))
+        let decoded = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
+            VAEDecodeStage.latent(try #require(denoised[DenoiseStage.denoised]))]))
+        try Self.checkOutput(try #require(decoded[VAEDecodeStage.image]), c, maxBound: 8 / 255, meanBound: 1 / 255)
+    }
+
     /// The decoded image (planar) against diffusers' H×W×3 output.
-    static func checkOutput(_ image: Image, _ c: Case) throws {
+    static func checkOutput(_ image: Image, _ c: Case, maxBound: Float = 2 / 255, meanBound: Float = 0.5 / 255) throws {
         let reference = try expected(c, "output")
         let n = image.width * image.height
         var maxDiff: Float = 0, sum: Float = 0
@@ -216,7 +238,7 @@ import Testing
                 sum += d
             }
         }
-        #expect(maxDiff <= 2 / 255, "max |Δ| \(maxDiff * 255)/255")
-        #expect(sum / Float(3 * n) <= 0.5 / 255, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
+        #expect(maxDiff <= maxBound, "max |Δ| \(maxDiff * 255)/255")
+        #expect(sum / Float(3 * n) <= meanBound, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
     }
 }
