@@ -53,6 +53,7 @@ public enum ChiselCLI {
     public static func makeRegistry() throws -> StageRegistry {
         var registry = StageRegistry()
         try BuiltinStages.register(in: &registry)
+        try InpaintingStages.register(in: &registry)
         try ModelStages.register(in: &registry)
         for register in Setup.current.value.registrations { try register(&registry) }
         return registry

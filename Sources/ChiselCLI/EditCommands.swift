@@ -264,7 +264,8 @@ struct InpaintCommand: AsyncParsableCommand {
         let nineChannel = unetChannels == 2 * latentChannels + 1
         var graph = edit.startGraph(downscale: downscale)
         graph.node("mask", "load_mask", params: [("path", .string(edit.cwd.resolve(mask)))])
-        graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "mask.mask")],
+        graph.node("fitted_mask", "match_mask", inputs: [("image", "input.image"), ("mask", "mask.mask")])
+        graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
                    params: [("scale", .double(1)), ("multiple_of", .int(downscale))])
         // The draws of diffusers' inpainting pipeline, in order: the image latent's sample (4-channel
         // models, or strength < 1), the initial noise, then the masked image's sample (9-channel).

@@ -40,6 +40,14 @@ public enum DenoiseStage: Stage {
         if check.isConnected(mask), !check.isConnected(original), !check.isConnected(maskedImage) {
             check.reject(input: mask, "a mask needs original (4-channel models) or masked_image (9-channel models) connected")
         }
+        guard let facts = CheckpointFacts(check.source(of: model)) else { return }
+        if facts.isNineChannelInpainting, !check.isConnected(maskedImage) || !check.isConnected(mask) {
+            check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels (an inpainting model): "
+                         + "connect mask and masked_image (vae_encode with the mask)", code: .model)
+        } else if !facts.isNineChannelInpainting, check.isConnected(maskedImage) {
+            check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels: masked_image is for "
+                         + "9-channel inpainting models; a 4-channel model inpaints by blending with original", code: .model)
+        }
     }
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {

@@ -1,6 +1,7 @@
 import ChiselCore
 import ChiselDiffusion
 import ChiselModels
+import ChiselStages
 import ChiselTensor
 
 /// Encodes an image into the checkpoint's latent space (`vae.encode(image).latent_dist`),
@@ -36,11 +37,7 @@ public enum VAEEncodeStage: Stage {
             throw call.failure("the image is \(image.width)×\(image.height); the VAE needs sides that are multiples of \(factor) "
                                + "(resize with multiple_of \(factor))", code: .invalidParameter)
         }
-        let mask = try call[Self.mask]
-        if let mask, mask.width != image.width || mask.height != image.height {
-            throw call.failure("the mask is \(mask.width)×\(mask.height) but the image is \(image.width)×\(image.height)",
-                               code: .invalidParameter)
-        }
+        let mask = try call.mask(call[Self.mask], sizedFor: image.width, image.height)
         let (mean, std) = try sd.vae.encode(VAEPixels.tensor(image, blank: mask))
         var values = try mean.toNCHW()
         var stream: NoiseStream?

@@ -6,7 +6,7 @@ public enum BuiltinStages {
         LoadImageStage.self, LoadMaskStage.self, SaveImageStage.self,
         ResizeStage.self, CropStage.self, PadStage.self,
         GrowMaskStage.self, FeatherMaskStage.self, InvertMaskStage.self, CombineMasksStage.self,
-        ImageToMaskStage.self, MaskToImageStage.self, CompositeStage.self, FillMaskedStage.self,
+        ImageToMaskStage.self, MaskToImageStage.self, CompositeStage.self,
     ]
 
     /// Registers every built-in stage.

@@ -44,7 +44,8 @@ public enum CropStage: Stage {
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let image = try call[Self.image]
-        let mask = try call.mask(call[Self.mask], sizedFor: image)
+        let mask = try call[Self.mask]
+        try call.checkSameSize(mask, image)
         var box: (x: Int, y: Int, width: Int, height: Int)
         switch try call[region] {
         case .box:

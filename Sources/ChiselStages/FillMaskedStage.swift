@@ -18,7 +18,7 @@ public enum FillMaskedStage: Stage {
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let rgb = try call[image].converted(to: .rgb)
-        guard let mask = try call.mask(call[Self.mask], sizedFor: rgb) else { return [filled(rgb)] }
+        guard let mask = try call.mask(call[Self.mask], sizedFor: rgb.width, rgb.height) else { return [filled(rgb)] }
         let (w, h) = (rgb.width, rgb.height)
         let n = w * h
         // Premultiplied layer: colour × opacity, opacity = 1 − mask.

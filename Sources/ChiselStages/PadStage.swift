@@ -27,7 +27,8 @@ public enum PadStage: Stage {
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let image = try call[Self.image]
-        let mask = try call.mask(call[Self.mask], sizedFor: image)
+        let mask = try call[Self.mask]
+        try call.checkSameSize(mask, image)
         let left = try call[Self.left], top = try call[Self.top]
         var right = try call[Self.right], bottom = try call[Self.bottom]
         let multiple = try call[multipleOf]

@@ -86,7 +86,8 @@ public enum ResizeStage: Stage {
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let image = try call[Self.image]
-        let mask = try call.mask(call[Self.mask], sizedFor: image)
+        let mask = try call[Self.mask]
+        try call.checkSameSize(mask, image)
         let target = try plan(width: image.width, height: image.height, targetWidth: call[width],
                               targetHeight: call[height], scale: call[scale], mode: call[mode],
                               multipleOf: call[multipleOf])

@@ -230,7 +230,7 @@ import Testing
             "--steps", "2", "--seed", "1", "--output", temp.path("out.png"),
         ])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("warning: node 'sized_mask': mask is 512×384; resized to the image's 48×32"))
+        #expect(result.stderr.contains("warning: node 'fitted_mask': mask is 512×384; resized to the image's 48×32"))
     }
 
     @Test func anEmptyMaskGivesTheInputBackWithAWarning() throws {
@@ -271,5 +271,37 @@ import Testing
         #expect((try Self.decoded(temp.path("fixed/b.png")).text(forKey: "parameters") ?? "").contains("Seed: 7,"))
         let bad = try CLI.run(common + ["--output", temp.path("bad"), "--prompt-from-txt", "nowhere"])
         #expect(bad.status == 1 && bad.stderr.contains("no node 'nowhere'"), "\(bad.stderr)")
+    }
+
+    /// Inputs that do not fit the checkpoint's UNet are found by `chisel validate`, before loading it.
+    @Test func inpaintingInputsThatDoNotFitTheUNetAreValidationErrors() throws {
+        let temp = try TemporaryFolder()
+        func graph(_ model: String, maskedImage: Bool) throws -> String {
+            try temp.write("""
+                {"chisel": 1, "models": {"sd": {"path": "\(Self.reference)/\(model)"}},
+                 "nodes": {
+                  "input": {"stage": "load_image", "params": {"path": "\(Self.pipelines)/image.png", "mode": "rgb"}},
+                  "mask": {"stage": "load_mask", "params": {"path": "\(Self.pipelines)/mask.png"}},
+                  "text": {"stage": "encode_prompt", "inputs": {"model": "sd"}},
+                  "latent": {"stage": "vae_encode", "inputs": {"model": "sd", "image": "input.image"}},
+                  "noised": {"stage": "add_noise", "inputs": {"model": "sd", "latent": "latent.latent"}},
+                  "masked": {"stage": "vae_encode", "inputs": {"model": "sd", "image": "input.image", "mask": "mask.mask"}},
+                  "edited": {"stage": "denoise", "inputs": {"model": "sd", "latent": "noised.latent",
+                             "conditioning": "text.conditioning", "mask": "mask.mask",
+                             \(maskedImage ? "\"masked_image\": \"masked.latent\"" : "\"original\": \"latent.latent\"")}}
+                 }}
+                """, to: "\(model)-\(maskedImage).json")
+        }
+        let fourWithMaskedImage = try CLI.run(["validate", try graph("sd1-tiny", maskedImage: true)])
+        #expect(fourWithMaskedImage.status == 1)
+        #expect(fourWithMaskedImage.errorLines.contains {
+            $0.contains("node 'edited' (nodes.edited.inputs.masked_image)") && $0.contains("takes 4 channels")
+        }, "\(fourWithMaskedImage.stderr)")
+        let nineWithoutMaskedImage = try CLI.run(["validate", try graph("sd1-inpaint-tiny", maskedImage: false)])
+        #expect(nineWithoutMaskedImage.status == 1)
+        #expect(nineWithoutMaskedImage.errorLines.contains { $0.contains("takes 9 channels (an inpainting model)") },
+                "\(nineWithoutMaskedImage.stderr)")
+        #expect(try CLI.run(["validate", try graph("sd1-tiny", maskedImage: false)]).status == 0)
+        #expect(try CLI.run(["validate", try graph("sd1-inpaint-tiny", maskedImage: true)]).status == 0)
     }
 }

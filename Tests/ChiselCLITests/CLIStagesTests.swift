@@ -2,9 +2,11 @@ import Foundation
 import Testing
 
 @Suite struct CLIStagesTests {
-    static let builtins = ["color_match", "combine_masks", "composite", "crop", "feather_mask", "grow_mask",
-                           "image_to_mask", "invert_mask", "load_image", "load_mask", "mask_to_image", "pad",
-                           "resize", "save_image"]
+    /// The built-in, inpainting and model stages and the linked plugin's, sorted.
+    static let builtins = ["add_noise", "color_match", "combine_masks", "composite", "crop", "denoise", "empty_latent",
+                           "encode_prompt", "feather_mask", "fill_latent", "fill_masked", "grow_mask",
+                           "image_to_mask", "invert_mask", "load_image", "load_mask", "mask_to_image", "match_mask", "pad",
+                           "resize", "save_image", "vae_decode", "vae_encode"]
 
     @Test func listsEveryStageWithItsDoc() throws {
         let result = try CLI.run(["stages"])
