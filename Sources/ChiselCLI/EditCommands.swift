@@ -259,6 +259,24 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "What the masked area starts from: original (diffusers), fill, latent_noise or latent_nothing (AUTOMATIC1111).")
     var maskedContent: MaskedContent = .original
 
+    @Flag(help: "Inpaint only the mask's area: crop it with --only-masked-padding, work at --width × --height, paste back (AUTOMATIC1111).")
+    var onlyMasked = false
+
+    @Option(help: "With --only-masked: pixels of context around the mask.")
+    var onlyMaskedPadding: Int = 32
+
+    @Option(help: "With --only-masked: the size the masked area is inpainted at.")
+    var width: Int = 512
+
+    @Option(help: "With --only-masked: see --width.")
+    var height: Int = 512
+
+    func validate() throws {
+        guard onlyMaskedPadding >= 0, width >= 8, height >= 8 else {
+            throw ValidationError("--only-masked-padding must be ≥ 0 and --width/--height ≥ 8")
+        }
+    }
+
     func run() async throws {
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
         let nineChannel = unetChannels == 2 * latentChannels + 1
@@ -267,35 +285,45 @@ struct InpaintCommand: AsyncParsableCommand {
         graph.node("fitted_mask", "match_mask", inputs: [("image", "input.image"), ("mask", "mask.mask")])
         graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
                    params: [("scale", .double(1)), ("multiple_of", .int(downscale))])
+        // What the model works on: the whole image, or (only masked) the mask's area at the working size.
+        var image = "sized.image", area = "sized_mask.mask"
+        let cropParams: [(String, JSONValue)] = [("padding", .int(onlyMaskedPadding)), ("aspect_width", .int(width)),
+                                                 ("aspect_height", .int(height))]
+        if onlyMasked {
+            graph.node("area", "crop", inputs: [("image", "sized.image"), ("mask", "sized_mask.mask")],
+                       params: [("region", "mask")] + cropParams)
+            graph.node("work", "resize", inputs: [("image", "area.image"), ("mask", "area.mask")],
+                       params: [("width", .int(width)), ("height", .int(height)), ("mode", "stretch"),
+                                ("multiple_of", .int(downscale))])
+            (image, area) = ("work.image", "work.mask")
+        }
         // The draws of diffusers' inpainting pipeline, in order: the image latent's sample (4-channel
-        // models, or strength < 1), the initial noise, then the masked image's sample (9-channel).
+        // models, or strength < 1), the initial noise, then the masked image's sample.
         let full = strength >= 1
         let encodes = !nineChannel || !full || maskedContent != .original
-        var start = "sized.image"
+        var start = image
         if maskedContent == .fill {
-            graph.node("filled", "fill_masked", inputs: [("image", "sized.image"), ("mask", "sized_mask.mask")])
+            graph.node("filled", "fill_masked", inputs: [("image", image), ("mask", area)])
             start = "filled.image"
         }
         if encodes {
             graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", start)], params: edit.seedParams)
         } else {
-            graph.node("latent", "empty_latent", inputs: [("model", "sd"), ("like", "sized.image")])
+            graph.node("latent", "empty_latent", inputs: [("model", "sd"), ("like", image)])
         }
         var clean = "latent.latent"
         if maskedContent == .latentNoise || maskedContent == .latentNothing {
-            graph.node("latent_fill", "fill_latent", inputs: [("latent", clean), ("mask", "sized_mask.mask")],
+            graph.node("latent_fill", "fill_latent", inputs: [("latent", clean), ("mask", area)],
                        params: [("fill", .string(maskedContent == .latentNoise ? "noise" : "zeros"))])
             clean = "latent_fill.latent"
         }
         var noiseParams = edit.noiseParams(strength: strength, pureNoise: full)
         if !encodes { noiseParams += edit.seedParams }
         graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", clean)], params: noiseParams)
-        var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"),
-                             ("mask", "sized_mask.mask")]
+        var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"), ("mask", area)]
         // The pipeline encodes the masked image for 4-channel models too, and its sample draw
         // comes before the loop's: the loop continues that stream.
-        graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image"), ("mask", "sized_mask.mask"),
-                                                     ("stream", "noised.latent")])
+        graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", image), ("mask", area), ("stream", "noised.latent")])
         denoiseInputs.append(("stream", "masked.latent"))
         denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", clean))
         graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams)
@@ -303,6 +331,15 @@ struct InpaintCommand: AsyncParsableCommand {
         var result = "decoded.image"
         if pasteBack {
             graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])
+        }
+        if onlyMasked {
+            // The crop goes back into its box, through the feathered mask (or the box's mask without paste-back).
+            graph.node("pasted", "paste_crop",
+                       inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("region", "sized_mask.mask")]
+                           + (pasteBack ? [("mask", "soft_mask.mask")] : []),
+                       params: cropParams)
+            result = "pasted.image"
+        } else if pasteBack {
             graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "soft_mask.mask")])
             result = "pasted.image"
         }

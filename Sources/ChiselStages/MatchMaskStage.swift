@@ -18,7 +18,7 @@ public enum MatchMaskStage: Stage {
 
 /// The stages that prepare images and masks for inpainting, registered beside the built-in ones.
 public enum InpaintingStages {
-    public static let all: [any Stage.Type] = [MatchMaskStage.self, FillMaskedStage.self]
+    public static let all: [any Stage.Type] = [MatchMaskStage.self, FillMaskedStage.self, PasteCropStage.self]
 
     public static func register(in registry: inout StageRegistry) throws {
         try registry.register(all)

@@ -304,4 +304,32 @@ import Testing
         #expect(try CLI.run(["validate", try graph("sd1-tiny", maskedImage: false)]).status == 0)
         #expect(try CLI.run(["validate", try graph("sd1-inpaint-tiny", maskedImage: true)]).status == 0)
     }
+
+    /// Only masked: the mask's area (with padding, grown to the working aspect) is inpainted at
+    /// --width × --height and pasted back; outside the mask every pixel is the input's.
+    @Test func onlyMaskedInpaintsTheMasksAreaAndPastesItBack() throws {
+        let temp = try TemporaryFolder()
+        let image = CLI.repository.appendingPathComponent("samples/images/lake.png").path
+        let maskPath = CLI.repository.appendingPathComponent("samples/images/lake-mask.png").path
+        let out = temp.path("out.png")
+        let result = try CLI.run([
+            "inpaint", "--model", "\(Self.reference)/sd1-inpaint-tiny", "--image", image, "--mask", maskPath, "--prompt", "a boat",
+            "--steps", "3", "--seed", "3", "--only-masked", "--width", "64", "--height", "48", "--mask-blur", "0", "--output", out,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let input = try ImageReader.read(path: image).image
+        let mask = try ImageReader.read(path: maskPath).image
+        let output = try ImageReader.read(path: out).image
+        #expect(output.width == input.width && output.height == input.height)
+        let n = input.width * input.height
+        var inside = 0
+        for i in 0..<n {
+            let same = (0..<3).allSatisfy { output.pixels[$0 * n + i] == input.pixels[$0 * n + i] }
+            if mask.pixels[i] == 0 { #expect(same, "pixel \(i) outside the mask changed") } else if !same { inside += 1 }
+        }
+        #expect(inside > 0, "the masked area was repainted")
+        let printed = try CLI.run(["inpaint", "--model", "\(Self.reference)/sd1-inpaint-tiny", "--image", image, "--mask", maskPath,
+                                   "--only-masked", "--print-graph"])
+        #expect(printed.stdout.contains("\"paste_crop\"") && printed.stdout.contains("\"aspect_width\":512"))
+    }
 }
