@@ -259,6 +259,9 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "What the masked area starts from: original (diffusers), fill, latent_noise or latent_nothing (AUTOMATIC1111).")
     var maskedContent: MaskedContent = .original
 
+    @Flag(help: "4-channel models: read a grayscale mask as per-pixel strength (Differential Diffusion) instead of binarising it.")
+    var softMask = false
+
     @Flag(help: "Inpaint only the mask's area: crop it with --only-masked-padding, work at --width × --height, paste back (AUTOMATIC1111).")
     var onlyMasked = false
 
@@ -326,7 +329,7 @@ struct InpaintCommand: AsyncParsableCommand {
         graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", image), ("mask", area), ("stream", "noised.latent")])
         denoiseInputs.append(("stream", "masked.latent"))
         denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", clean))
-        graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams)
+        graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams + (softMask ? [("soft_mask", true)] : []))
         graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
         var result = "decoded.image"
         if pasteBack {

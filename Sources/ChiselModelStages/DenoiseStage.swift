@@ -25,13 +25,17 @@ public enum DenoiseStage: Stage {
     public static let guidanceRescale = Param<Double>(
         "guidance_rescale", default: 0, range: 0...1, "Rescales guided noise toward the positive prediction's deviation (Lin et al. 2024, §3.4).")
     public static let eta = Param<Double>("eta", default: 0, range: 0...1, "DDIM's η: 0 deterministic, 1 DDPM-like noise.")
+    public static let softMask = Param<Bool>(
+        "soft_mask", default: false,
+        "4-channel inpainting: read the mask as per-pixel strength (Differential Diffusion, Levin & Fried 2023): a pixel of mask m "
+            + "joins the denoising once the timestep falls to m × the first one, and the result is blended by m.")
     public static let stopAt = Param<Int?>("stop_at", range: 1...10000,
                                            "Stop before this step of the schedule and hand the latent on; unset runs to the end.")
 
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
         inputs: [model, latent, conditioning, mask, original, maskedImage, stream], outputs: [denoised],
-        params: [guidance, guidanceRescale, eta, stopAt])
+        params: [guidance, guidanceRescale, eta, softMask, stopAt])
 
     public static func validate(_ check: inout StageCheck) throws {
         if check.isConnected(original) || check.isConnected(maskedImage), !check.isConnected(mask) {
@@ -65,7 +69,8 @@ public enum DenoiseStage: Stage {
         }
         let unetChannels = sd.unet.config.inChannels
         let conditioning = try call[Self.conditioning]
-        let inpaint = try InpaintInputs(call, latent: start, unetChannels: unetChannels, latentChannels: start.channels)
+        let inpaint = try InpaintInputs(call, latent: start, unetChannels: unetChannels, latentChannels: start.channels,
+                                        soft: try call[softMask])
 
         let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig)
         (scheduler as? DDIMScheduler)?.eta = Float(try call[eta])
@@ -96,12 +101,22 @@ public enum DenoiseStage: Stage {
             if let blend = inpaint.blend {
                 // diffusers noises the original to the next timestep and keeps it outside the mask.
                 var proper = blend.original
-                if i + 1 < timesteps.count {
+                let last = i + 1 == timesteps.count
+                if !last {
                     proper = try scheduler.addNoise(original: blend.original, noise: blend.noise, timestep: timesteps[i + 1])
                 }
-                for j in latents.indices {
-                    let m = blend.mask[j]
-                    latents[j] = (1 - m) * proper[j] + m * latents[j]
+                if blend.soft {
+                    // Differential Diffusion: free where strength ≥ the next timestep's share of the first; at the end, blend by strength.
+                    let threshold = last ? 0 : Float(timesteps[i + 1] / max(timesteps[0], 1e-9))
+                    for j in latents.indices {
+                        let m = last ? blend.mask[j] : (blend.mask[j] >= threshold && blend.mask[j] > 0 ? 1 : 0)
+                        latents[j] = (1 - m) * proper[j] + m * latents[j]
+                    }
+                } else {
+                    for j in latents.indices {
+                        let m = blend.mask[j]
+                        latents[j] = (1 - m) * proper[j] + m * latents[j]
+                    }
                 }
             }
             call.context.progress(completed: i + 1, total: timesteps.count)
@@ -186,13 +201,15 @@ struct InpaintInputs {
     struct Blend {
         var original: [Float]
         var noise: [Float]
+        /// Binary (diffusers), or per-pixel strength in [0, 1] when `soft`.
         var mask: [Float]
+        var soft: Bool
     }
 
     var extraChannels: (single: Tensor, doubled: Tensor)?
     var blend: Blend?
 
-    init(_ call: StageCall, latent: Latent, unetChannels: Int, latentChannels: Int) throws {
+    init(_ call: StageCall, latent: Latent, unetChannels: Int, latentChannels: Int, soft: Bool) throws {
         let mask = try call[DenoiseStage.mask]
         let original = try call[DenoiseStage.original]
         let maskedImage = try call[DenoiseStage.maskedImage]
@@ -206,6 +223,9 @@ struct InpaintInputs {
         }
         let (h, w) = (latent.height, latent.width)
         let small = LatentMask.values(mask, width: w, height: h)
+        if soft, extra != 0 {
+            call.context.warn("soft_mask applies to 4-channel latent blending; this \(unetChannels)-channel UNet takes the binarised mask")
+        }
         if !small.contains(where: { $0 > 0 }) {
             call.context.warn("the mask is empty (all black): nothing to repaint; pasted back, the input comes back unchanged")
         }
@@ -240,14 +260,15 @@ struct InpaintInputs {
             if maskedImage != nil {
                 call.context.warn("masked_image is for 9-channel inpainting models; this 4-channel UNet blends latents instead")
             }
+            let perPixel = soft ? LatentMask.values(mask, width: w, height: h, binarize: false) : small
             var expanded = [Float](repeating: 0, count: latent.values.count)
             let plane = h * w
             for b in 0..<latent.batch {
                 for c in 0..<latent.channels {
-                    for p in 0..<plane { expanded[(b * latent.channels + c) * plane + p] = small[p] }
+                    for p in 0..<plane { expanded[(b * latent.channels + c) * plane + p] = perPixel[p] }
                 }
             }
-            blend = Blend(original: original.values, noise: noise, mask: expanded)
+            blend = Blend(original: original.values, noise: noise, mask: expanded, soft: soft)
         } else {
             throw call.failure("a UNet of \(unetChannels) input channels does not take \(latentChannels)-channel latents",
                                code: .invalidParameter)

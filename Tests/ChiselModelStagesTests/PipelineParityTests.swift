@@ -226,6 +226,40 @@ import Testing
         try Self.checkOutput(try #require(decoded[VAEDecodeStage.image]), c, maxBound: 8 / 255, meanBound: 1 / 255)
     }
 
+    /// Differential Diffusion with a 4-channel model: where the soft mask is 0 the result is the
+    /// original latent exactly, where it is 1 it is repainted, and the result differs from the
+    /// binarised-mask run in between.
+    @Test func softMasksAreReadAsPerPixelStrength() async throws {
+        let c = try #require(Self.cases.first { $0.name == "inpaint4_euler_s075_soft" })
+        let run = Run(try Self.model(c))
+        let image = try ImageReader.read(path: Self.fixtures + "/image.png").image.converted(to: .rgb)
+        let maskOut = try await LoadMaskStage.run(run.call(LoadMaskStage.self, [LoadMaskStage.path(Self.fixtures + "/mask-soft.png")]))
+        let mask = try #require(maskOut[LoadMaskStage.mask])
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [EncodePromptStage.prompt(c.prompt)]))
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(5)], [VAEEncodeStage.image(image)]))
+        let clean = try #require(encoded[VAEEncodeStage.latent])
+        let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(8), AddNoiseStage.strength(0.75)], [AddNoiseStage.latent(clean)]))
+        func denoise(soft: Bool) async throws -> Latent {
+            let out = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.softMask(soft)], [
+                DenoiseStage.latent(try #require(noised[AddNoiseStage.noised])),
+                DenoiseStage.conditioning(try #require(text[EncodePromptStage.conditioning])),
+                DenoiseStage.mask(mask), DenoiseStage.original(clean)]))
+            return try #require(out[DenoiseStage.denoised])
+        }
+        let soft = try await denoise(soft: true), hard = try await denoise(soft: false)
+        let strength = LatentMaskProbe.values(mask, width: clean.width, height: clean.height)
+        let plane = clean.width * clean.height
+        var zero = 0, one = 0
+        for i in clean.values.indices {
+            let m = strength[i % plane]
+            if m == 0 { #expect(soft.values[i] == clean.values[i]); zero += 1 }
+            if m >= 0.9 { #expect(soft.values[i] != clean.values[i]); one += 1 }
+        }
+        #expect(zero > 0 && one > 0)
+        #expect(soft.values != hard.values)
+    }
+
     /// The decoded image (planar) against diffusers' H×W×3 output.
     static func checkOutput(_ image: Image, _ c: Case, maxBound: Float = 2 / 255, meanBound: Float = 0.5 / 255) throws {
         let reference = try expected(c, "output")
@@ -240,5 +274,16 @@ import Testing
         }
         #expect(maxDiff <= maxBound, "max |Δ| \(maxDiff * 255)/255")
         #expect(sum / Float(3 * n) <= meanBound, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
+    }
+}
+
+/// The soft mask at latent size as the stage samples it (nearest, unbinarised).
+enum LatentMaskProbe {
+    static func values(_ mask: Mask, width: Int, height: Int) -> [Float] {
+        (0..<(width * height)).map { p in
+            let (x, y) = (p % width, p / width)
+            return min(1, max(0, mask.values[min(mask.height - 1, y * mask.height / height) * mask.width
+                                             + min(mask.width - 1, x * mask.width / width)]))
+        }
     }
 }
