@@ -23,7 +23,12 @@ import Testing
 
         func result() async -> Result<URL, BuildFailure> {
             if let task { return await task.value }
-            let task = Task { await CLIStagePackageTests.build() }
+            let task = Task { () -> Result<URL, BuildFailure> in
+                if case .success(let url) = await CLIStagePackageTests.build() { return .success(url) }
+                // SwiftPM can trip over a stale scratch folder after Chisel's modules changed: build again from clean.
+                try? FileManager.default.removeItem(at: CLIStagePackageTests.scratch)
+                return await CLIStagePackageTests.build()
+            }
             self.task = task
             return await task.value
         }

@@ -25,6 +25,7 @@ import Testing
         var steps: Int
         var strength: Double
         var guidance: Double
+        var guidanceRescale: Double
         var prompt: String
         var negativePrompt: String
         var seed: Int
@@ -71,6 +72,7 @@ import Testing
             }
             return Case(name: name, kind: kind, family: family, singleFile: entry["loaded_from"]?.stringValue == "single_file",
                         scheduler: kindName, steps: steps, strength: number("strength") ?? 1, guidance: number("guidance_scale") ?? 7.5,
+                        guidanceRescale: number("guidance_rescale") ?? 0,
                         prompt: entry["prompt"]?.stringValue ?? "", negativePrompt: entry["negative_prompt"]?.stringValue ?? "",
                         seed: seed, eta: number("eta") ?? 0, mask: entry["mask"]?.stringValue, width: width, height: height,
                         overrides: overrides?.serialized() ?? "{}", file: entry["file"]?.stringValue ?? name + ".safetensors")
@@ -198,7 +200,8 @@ import Testing
             AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(1), AddNoiseStage.pureNoise(true),
             AddNoiseStage.seed(c.seed)], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
         let noised = try #require(noisedOut[AddNoiseStage.noised])
-        let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.guidance(c.guidance)], [
+        let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [
+            DenoiseStage.guidance(c.guidance), DenoiseStage.guidanceRescale(c.guidanceRescale)], [
             DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
         let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
             VAEDecodeStage.latent(try #require(denoisedOut[DenoiseStage.denoised]))]))
@@ -224,6 +227,23 @@ import Testing
         let decoded = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
             VAEDecodeStage.latent(try #require(denoised[DenoiseStage.denoised]))]))
         try Self.checkOutput(try #require(decoded[VAEDecodeStage.image]), c, maxBound: 8 / 255, meanBound: 1 / 255)
+    }
+
+    /// Where an edit starts: `cut` runs the last int(steps × strength) steps of a `steps`-step
+    /// schedule (diffusers, A1111); `exact` builds int(steps ÷ strength) and runs `steps` (ComfyUI).
+    @Test(arguments: [("cut", 10, 0.5, 10, 5), ("exact", 10, 0.5, 20, 10), ("cut", 20, 0.75, 20, 5),
+                      ("exact", 20, 0.75, 26, 6), ("exact", 7, 1.0, 7, 0)])
+    func strengthModesStartWhereTheySay(mode: String, steps: Int, strength: Double, total: Int, begin: Int) async throws {
+        let c = try #require(Self.cases.first { $0.name == "img2img_sd1_euler_s080" })
+        let run = Run(try Self.model(c))
+        let latent = try Latent(shape: [1, 4, 4, 4], values: [Float](repeating: 0.1, count: 64))
+        let out = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(steps), AddNoiseStage.strength(strength),
+            AddNoiseStage.strengthMode(try #require(AddNoiseStage.StrengthMode(rawValue: mode))), AddNoiseStage.seed(1)],
+            [AddNoiseStage.latent(latent)]))
+        let state = try #require(out[AddNoiseStage.noised]?.noiseState)
+        #expect(state.steps == total && state.stepIndex == begin)
+        #expect(total - begin == (mode == "cut" ? Int(Double(steps) * strength) : steps))
     }
 
     /// Differential Diffusion with a 4-channel model: where the soft mask is 0 the result is the

@@ -54,7 +54,9 @@ from transformers import CLIPTokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference"
-REAL_TOKENIZER = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "tokenizer"
+REAL_TOKENIZER = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "tokenizer"  # the configs
+# The real vocabulary ships with Chisel (Sources/ChiselModels/Resources/CLIP).
+REAL_VOCAB = REPO / "Sources" / "ChiselModels" / "Resources" / "CLIP"
 DEFAULT_OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines"
 
 PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "numpy": "2.4.6",
@@ -111,8 +113,8 @@ def build_tiny_vocab():
     """CLIP's own construction (SimpleTokenizer): bytes, bytes+</w>, merged strings, specials;
     truncated to the first N_MERGES merges.  Checked against the real 49408-token vocabulary:
     the first 998 entries must have the same ids there."""
-    real_vocab = json.loads((REAL_TOKENIZER / "clip" / "vocab.json").read_bytes())
-    lines = (REAL_TOKENIZER / "clip" / "merges.txt").read_text(encoding="utf-8").split("\n")
+    real_vocab = json.loads((REAL_VOCAB / "vocab.json").read_bytes())
+    lines = (REAL_VOCAB / "merges.txt").read_text(encoding="utf-8").split("\n")
     header = lines[0]
     assert header.startswith("#version"), header
     merges = [tuple(line.split(" ")) for line in lines[1:1 + N_MERGES]]
@@ -192,7 +194,7 @@ def check_tokenizers(log):
     checks = [{"text": s, "sd1_input_ids": ids_by[s]["sd1"], "sd2_input_ids": ids_by[s]["sd2"]}
               for s in TOKENIZER_CHECKS]
     out = {"vocab_size": 1000, "bos": BOS, "eos": EOS, "pad_sd1": EOS, "pad_sd2": 0, "merges": N_MERGES,
-           "built_from": "Tests/ChiselModelsTests/Fixtures/tokenizer/clip: bytes_to_unicode symbols (0-255), the same "
+           "built_from": "Sources/ChiselModels/Resources/CLIP: bytes_to_unicode symbols (0-255), the same "
                          "with </w> (256-511), the first 486 merges (512-997), <|startoftext|> 998, <|endoftext|> 999",
            "ids_from": f"transformers {transformers.__version__} CLIPTokenizer.from_pretrained(<family>/tokenizer) "
                        "(tokenizers-backed; no ftfy; NFC + whitespace collapse + lowercase), unpadded, with BOS/EOS. "
@@ -350,10 +352,10 @@ SCHEDULERS = {
 
 
 def C(name, kind, family, sched, seed, strength=None, guidance=7.5, prompt=PROMPT_A, negative=None, steps=10,
-      eta=0.0, mask=None, source="folder", overrides=None, repeat=False):
+      eta=0.0, mask=None, source="folder", overrides=None, repeat=False, guidance_rescale=0.0):
     return dict(name=name, kind=kind, family=family, sched=sched, seed=seed, strength=strength, guidance=guidance,
                 prompt=prompt, negative=negative, steps=steps, eta=eta, mask=mask, source=source,
-                overrides=overrides or {}, repeat=repeat)
+                overrides=overrides or {}, repeat=repeat, guidance_rescale=guidance_rescale)
 
 
 # DDIM from the PNDM config would get DDIMScheduler's default clip_sample=True; real SD 1.5
@@ -402,6 +404,9 @@ CASES = [
       negative=NEG_B),
     # ---- text to image ---------------------------------------------------------------------
     C("txt2img_sd1_euler", "txt2img", "sd1-tiny", "euler", 501, None, prompt=LONG_PROMPT),
+    # guidance_rescale (Lin et al. 2024): only StableDiffusionPipeline takes it in diffusers 0.42.
+    C("txt2img_sd1_euler_rescale07", "txt2img", "sd1-tiny", "euler", 502, None, prompt=PROMPT_C, negative=NEG_A,
+      guidance_rescale=0.7),
 ]
 
 TENSOR_DOC = {
@@ -548,7 +553,7 @@ def run_case(case, fams, images, shared):
     if case["kind"] == "inpaint":
         kwargs.update(mask_image=images[case["mask"]], height=HEIGHT, width=WIDTH, padding_mask_crop=None)
     if case["kind"] == "txt2img":
-        kwargs.update(height=HEIGHT, width=WIDTH)
+        kwargs.update(height=HEIGHT, width=WIDTH, guidance_rescale=case["guidance_rescale"])
 
     def call():
         for v in rec.values():
@@ -684,6 +689,7 @@ def run_case(case, fams, images, shared):
         "num_inference_steps": steps,
         "strength": case["strength"],
         "guidance_scale": case["guidance"],
+        "guidance_rescale": case["guidance_rescale"],
         "do_classifier_free_guidance": cfg,
         "prompt": case["prompt"],
         "negative_prompt": case["negative"],
