@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChiselCore
+import ChiselModelStages
 import ChiselModels
 import ChiselTensor
 import Foundation
@@ -17,6 +18,16 @@ struct BenchCommand: AsyncParsableCommand {
             VAE encode and decode, and each precision's peak resident memory. Each precision runs \
             in its own process so its peak memory is its own. tools/bench/diffusers_bench.py \
             times diffusers on the same configs.
+
+            --part edit (or img2img, inpaint) adds whole edits, which run only when asked for (at \
+            512² each takes minutes per precision): SD 1.5 with random weights (UNet, VAE, CLIP \
+            ViT-L text encoder, PNDM scheduler as its scheduler_config.json) editing a 512² image \
+            with 20 steps × strength 0.75 and guidance 7.5, as diffusers' img2img and inpainting \
+            pipelines do (16 CFG pairs: PNDM's PLMS schedule has 21 timesteps for 20 steps); \
+            inpainting uses a 9-channel UNet, a mask and the masked image's VAE encode. An edit \
+            is timed whole: prompt encoding, VAE encode, the UNet pairs, VAE decode; model \
+            building is not. A short edit (strength 0.05: two CFG pairs, every network once) \
+            warms up the same path before the --edit-repeats timed edits.
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -25,7 +36,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Only this precision (f32 or bf16); by default both, each in a child process.")
     var precision: Precision?
 
-    @Option(name: .customLong("part"), help: "Only these networks (unet, vae); repeatable.")
+    @Option(name: .customLong("part"),
+            help: "Only these parts: unet, vae, kernels, img2img, inpaint, edit (both edits); repeatable. By default unet and vae.")
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")
@@ -34,36 +46,71 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Image side in pixels (latents are an eighth of it).")
     var size: Int = 512
 
+    @Option(help: "Timed runs of each whole edit (--part edit) after the warm-up; the fastest is reported.")
+    var editRepeats: Int = 1
+
+    @Option(help: ArgumentHelp("A CLIP tokenizer folder (vocab.json, merges.txt) for the edits' prompts. By default the "
+                               + "checkout's test fixture when this binary was built from one, else fixed token ids.",
+                               valueName: "folder"))
+    var tokenizer: String?
+
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard editRepeats >= 1 else { throw ValidationError("--edit-repeats must be at least 1") }
         guard size >= 64, size % 64 == 0 else { throw ValidationError("--size must be a multiple of 64") }
+    }
+
+    /// The parts to run, `edit` spelled out.
+    var chosenParts: [ModelBenchmark.Part] {
+        (parts.isEmpty ? ModelBenchmark.Part.defaults : parts).flatMap { $0 == .edit ? [.img2img, .inpaint] : [$0] }
+    }
+
+    var edits: [EditBenchmark.Edit] {
+        EditBenchmark.Edit.allCases.filter { edit in chosenParts.contains { $0.rawValue == edit.rawValue } }
+    }
+
+    /// The CLIP vocabulary in this checkout's test fixtures, when the binary was built from one.
+    static var fixtureTokenizer: String? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let folder = root.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/tokenizer/clip").path
+        return FileManager.default.fileExists(atPath: folder + "/vocab.json") ? folder : nil
     }
 
     func run() async throws {
         var results: [(Precision, [ModelBenchmark.Row], Int)] = []
+        let log: (String) -> Void = { if !json { Terminal.err($0) } }
+        let tokenizerFolder = edits.isEmpty ? nil : tokenizer ?? Self.fixtureTokenizer
+        if !edits.isEmpty {
+            log("edit prompts: " + (tokenizerFolder.map { "tokenized with \($0)" } ?? "fixed CLIP token ids (no tokenizer folder found)"))
+        }
         if let precision {
-            let rows = try ModelBenchmark.run(precision: precision, parts: parts.isEmpty ? [.unet, .vae] : parts,
-                                              repeats: repeats, size: size, log: { if !json { Terminal.err($0) } })
+            var rows = try ModelBenchmark.run(precision: precision, parts: chosenParts, repeats: repeats, size: size, log: log)
+            if !edits.isEmpty {
+                rows += try await EditBenchmark.run(
+                    precision: precision, edits: edits, repeats: editRepeats, size: size,
+                    tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) }, log: log)
+            }
             results.append((precision, rows, ModelBenchmark.peakResidentBytes()))
         } else {
-            for precision in Precision.allCases { results.append(try runChild(precision)) }
+            for precision in Precision.allCases { results.append(try runChild(precision, tokenizer: tokenizerFolder)) }
         }
         if json {
             Terminal.out(Self.json(results, size: size).serialized())
         } else {
-            Terminal.out("what".padded(40) + " " + "dtype".padded(6) + " seconds")
+            let width = max(40, results.flatMap { $0.1 }.map(\.name.count).max() ?? 0)
+            Terminal.out("what".padded(width) + " " + "dtype".padded(6) + " seconds")
             for (precision, rows, peak) in results {
                 for row in rows {
-                    Terminal.out(row.name.padded(40) + " " + precision.rawValue.padded(6) + String(format: " %7.2f", row.seconds))
+                    Terminal.out(row.name.padded(width) + " " + precision.rawValue.padded(6) + String(format: " %7.2f", row.seconds))
                 }
-                Terminal.out("peak resident memory".padded(40) + " " + precision.rawValue.padded(6)
+                Terminal.out("peak resident memory".padded(width) + " " + precision.rawValue.padded(6)
                              + String(format: " %7.2f GiB", Double(peak) / 1_073_741_824))
             }
         }
     }
 
     /// Runs this command for one precision in a child process and reads its JSON.
-    private func runChild(_ precision: Precision) throws -> (Precision, [ModelBenchmark.Row], Int) {
+    private func runChild(_ precision: Precision, tokenizer: String?) throws -> (Precision, [ModelBenchmark.Row], Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         if !FileManager.default.isExecutableFile(atPath: process.executableURL?.path ?? "") {
@@ -72,6 +119,8 @@ struct BenchCommand: AsyncParsableCommand {
         var arguments = ["bench", "--json", "--precision", precision.rawValue, "--repeats", String(repeats),
                          "--size", String(size)]
         for part in parts { arguments += ["--part", part.rawValue] }
+        if !edits.isEmpty { arguments += ["--edit-repeats", String(editRepeats)] }
+        if let tokenizer { arguments += ["--tokenizer", tokenizer] }
         process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe

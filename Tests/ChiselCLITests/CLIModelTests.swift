@@ -72,4 +72,17 @@ import Testing
         let bad = try CLI.run(["bench", "--size", "100"])
         #expect(bad.status == 64)
     }
+
+    /// The whole-edit rows are a part asked for by name (building full-size SD 1.5 three times
+    /// over is too slow for a test; tools/bench runs them): they are named in the help, and
+    /// their options are checked before anything is built.
+    @Test func benchOffersTheEditRows() throws {
+        let help = try CLI.run(["bench", "--help"])
+        #expect(help.status == 0)
+        for word in ["--part", "img2img", "inpaint", "edit", "--edit-repeats", "--tokenizer"] {
+            #expect(help.stdout.contains(word), "help lacks \(word)")
+        }
+        #expect(try CLI.run(["bench", "--part", "edit", "--edit-repeats", "0"]).status == 64)
+        #expect(try CLI.run(["bench", "--part", "e2e"]).status == 64)
+    }
 }

@@ -3,7 +3,15 @@ exactly as `chisel bench` times Chisel's: the fastest of N runs after a warm-up,
 in its own process so its peak resident memory is its own. Prints one JSON object in the same
 shape as `chisel bench --json`.
 
-    python3 tools/bench/diffusers_bench.py [--repeats 3] [--size 512] [--threads 2]
+`--part edit` (or img2img, inpaint; asked for, as in `chisel bench`) times whole edits with
+StableDiffusionImg2ImgPipeline and StableDiffusionInpaintPipeline: SD 1.5 built from the public
+configs with random weights (UNet, VAE, CLIP ViT-L text encoder, PNDM scheduler; a 9-channel
+UNet for inpainting), the CLIP tokenizer from the repository's test fixture, a 512² image,
+20 steps × strength 0.75, guidance 7.5, a torch.Generator seeded 0. One short pipeline call
+(strength 0.05: two CFG pairs, every network once) warms up, then --edit-repeats whole pipeline
+calls are timed (model building is not).
+
+    python3 tools/bench/diffusers_bench.py [--repeats 3] [--size 512] [--threads 2] [--part edit]
 """
 import argparse
 import json
@@ -12,6 +20,8 @@ import resource
 import subprocess
 import sys
 import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 UNET_CONFIG = {
     "act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
@@ -27,10 +37,29 @@ VAE_CONFIG = {
     "norm_num_groups": 32, "out_channels": 3, "sample_size": 512, "scaling_factor": 0.18215,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
 }
+# SD 1.5's text_encoder/config.json (OpenAI CLIP ViT-L/14's text tower).
+TEXT_ENCODER_CONFIG = {
+    "hidden_act": "quick_gelu", "hidden_size": 768, "intermediate_size": 3072, "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77, "num_attention_heads": 12, "num_hidden_layers": 12, "projection_dim": 768,
+    "vocab_size": 49408, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1,
+}
+# SD 1.5's scheduler/scheduler_config.json.
+SCHEDULER_CONFIG = {
+    "_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+    "clip_sample": False, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
+    "steps_offset": 1, "trained_betas": None,
+}
+TOKENIZER = os.path.join(HERE, "..", "..", "Tests", "ChiselModelsTests", "Fixtures", "tokenizer", "clip")
+# As Sources/ChiselModelStages/EditBenchmark.swift.
+STEPS, STRENGTH, GUIDANCE, SEED, WARM_UP_STRENGTH = 20, 0.75, 7.5, 0, 0.05
+PROMPT, NEGATIVE_PROMPT = "a photograph of an astronaut riding a horse", ""
+EDITS = ["img2img", "inpaint"]
 
 
 def timed(name, repeats, body):
     body()  # warm-up
+    body(WARM_UP_STRENGTH)  # warm-up: the same path, as EditBenchmark.swift does
+    print(f"{edit}: warm-up ran {pairs[0]} CFG pairs", file=sys.stderr)
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -40,7 +69,73 @@ def timed(name, repeats, body):
     return {"name": name, "seconds": min(runs), "runs": runs}
 
 
-def run_precision(precision, repeats, size, parts):
+def edit_row_name(edit, size, pairs):
+    if edit == "img2img":
+        return f"img2img {size}² {STEPS} steps × {STRENGTH} ({pairs} CFG pairs)"
+    return f"inpaint {size}² 9-channel {STEPS} steps × {STRENGTH} ({pairs} CFG pairs)"
+
+
+def test_image(size):
+    """The smooth colour image EditBenchmark.swift edits, as 8-bit RGB."""
+    import numpy as np
+    from PIL import Image
+    x = np.arange(size)[None, :].repeat(size, 0)
+    y = np.arange(size)[:, None].repeat(size, 1)
+    rgb = np.stack([x, y, (x + y) % size], axis=-1) / (size - 1)
+    return Image.fromarray((rgb * 255).round().astype(np.uint8), "RGB")
+
+
+def test_mask(size):
+    """White (repaint) in the centre square of half the side."""
+    from PIL import Image
+    mask = Image.new("L", (size, size), 0)
+    mask.paste(255, (size // 4, size // 4, size - size // 4, size - size // 4))
+    return mask
+
+
+def time_edit(edit, dtype, size, repeats):
+    import torch
+    from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline,
+                           StableDiffusionInpaintPipeline, UNet2DConditionModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    inpaint = edit == "inpaint"
+    unet = UNet2DConditionModel.from_config({**UNET_CONFIG, "in_channels": 9 if inpaint else 4})
+    vae = AutoencoderKL.from_config(VAE_CONFIG)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**TEXT_ENCODER_CONFIG))
+    tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER)
+    scheduler = PNDMScheduler.from_config(SCHEDULER_CONFIG)
+    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionImg2ImgPipeline
+    pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+               safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = pipe.to(dtype)
+    pipe.set_progress_bar_config(disable=True)
+    for module in (unet, vae, text_encoder):
+        module.eval()
+    pairs = [0]
+    unet.register_forward_pre_hook(lambda module, args: pairs.__setitem__(0, pairs[0] + 1))
+    image, mask = test_image(size), test_mask(size)
+
+    def body(strength=STRENGTH):
+        pairs[0] = 0
+        extra = {"mask_image": mask, "height": size, "width": size} if inpaint else {}
+        out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE_PROMPT, image=image, strength=strength,
+                   num_inference_steps=STEPS, guidance_scale=GUIDANCE,
+                   generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **extra)
+        assert out.images.shape == (1, size, size, 3), out.images.shape
+
+    body(WARM_UP_STRENGTH)  # warm-up: the same path, as EditBenchmark.swift does
+    print(f"{edit}: warm-up ran {pairs[0]} CFG pairs", file=sys.stderr)
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        body()
+        runs.append(time.perf_counter() - start)
+        print(f"{edit}: {runs[-1]:.2f} s ({pairs[0]} CFG pairs)", file=sys.stderr)
+    return {"name": edit_row_name(edit, size, pairs[0]), "seconds": min(runs), "runs": runs}
+
+
+def run_precision(precision, repeats, size, parts, edit_repeats=1):
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
@@ -63,6 +158,10 @@ def run_precision(precision, repeats, size, parts):
             code = torch.randn(1, 4, latent, latent, dtype=dtype)
             rows.append(timed(f"VAE encode {size}²", repeats, lambda: vae.encode(image).latent_dist.mean))
             rows.append(timed(f"VAE decode {size}²", repeats, lambda: vae.decode(code).sample))
+            del vae
+        for edit in EDITS:
+            if edit in parts:
+                rows.append(time_edit(edit, dtype, size, edit_repeats))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"precision": precision, "peak_resident_bytes": peak, "rows": rows}
 
@@ -73,20 +172,22 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--precision", choices=["f32", "bf16"])
-    parser.add_argument("--part", action="append", choices=["unet", "vae"])
+    parser.add_argument("--part", action="append", choices=["unet", "vae", "img2img", "inpaint", "edit"],
+                        help="by default unet and vae; edit is img2img and inpaint")
+    parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
-    parts = args.part or ["unet", "vae"]
+    parts = [p for part in (args.part or ["unet", "vae"]) for p in (EDITS if part == "edit" else [part])]
     if args.precision:
         import torch
         torch.set_num_threads(args.threads)
-        print(json.dumps(run_precision(args.precision, args.repeats, args.size, parts)))
+        print(json.dumps(run_precision(args.precision, args.repeats, args.size, parts, args.edit_repeats)))
         return
     import diffusers
     import torch
     results = []
     for precision in ["f32", "bf16"]:
         command = [sys.executable, __file__, "--precision", precision, "--repeats", str(args.repeats),
-                   "--size", str(args.size), "--threads", str(args.threads)]
+                   "--size", str(args.size), "--threads", str(args.threads), "--edit-repeats", str(args.edit_repeats)]
         for part in parts:
             command += ["--part", part]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout

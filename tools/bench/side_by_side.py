@@ -2,6 +2,7 @@
 prints the table of seconds and ratios (diffusers ÷ Chisel: above 1 means Chisel is faster).
 
     python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
+    python3 tools/bench/side_by_side.py --part edit [--edit-repeats 1]   # the whole-edit rows
 """
 import argparse
 import json
@@ -18,8 +19,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
+    parser.add_argument("--part", action="append", choices=["unet", "vae", "img2img", "inpaint", "edit"],
+                        help="repeatable; by default unet and vae (as both benchmarks)")
+    parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
-    common = ["--repeats", str(args.repeats), "--size", str(args.size)]
+    common = ["--repeats", str(args.repeats), "--size", str(args.size), "--edit-repeats", str(args.edit_repeats)]
+    for part in args.part or []:
+        common += ["--part", part]
     chisel = json.loads(subprocess.run([args.chisel, "bench", "--json"] + common, check=True,
                                        stdout=subprocess.PIPE, text=True).stdout)
     reference = json.loads(subprocess.run([args.python, os.path.join(HERE, "diffusers_bench.py")] + common,

@@ -43,6 +43,12 @@ public enum ModelBenchmark {
         case unet, vae
         /// Single kernels at the UNet's largest sizes, to see where the time goes.
         case kernels
+        /// Whole edits (ChiselModelStages' `EditBenchmark`, run by `chisel bench`): img2img, and
+        /// 9-channel inpainting; `edit` is both. `ModelBenchmark.run` itself skips them.
+        case img2img, inpaint, edit
+
+        /// The network parts `chisel bench` runs when none is named.
+        public static let defaults: [Part] = [.unet, .vae]
     }
 
     /// Builds the networks in `precision` and times each `repeats` times after one warm-up run.

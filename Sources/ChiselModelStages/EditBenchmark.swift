@@ -1,0 +1,155 @@
+import ChiselCore
+import ChiselModels
+import ChiselTensor
+import Foundation
+
+/// Times whole edits as `chisel bench --part edit` reports them: Stable Diffusion 1.5 (random
+/// weights, the public configs, its PNDM scheduler) running the img2img and the 9-channel
+/// inpainting graphs stage by stage, as `chisel img2img` / `chisel inpaint` chain them and as
+/// diffusers' `StableDiffusionImg2ImgPipeline` / `StableDiffusionInpaintPipeline` run: prompt
+/// encoding, VAE encode (inpainting: also the masked image's), the CFG UNet pairs of 20 steps ×
+/// strength 0.75, VAE decode. Model building is not timed.
+///
+/// Before the timed edits one short edit runs the same path as a warm-up: 20 steps × strength
+/// `warmUpStrength` 0.05, two CFG pairs and every network once (tools/bench/diffusers_bench.py
+/// warms diffusers' pipelines the same way).
+public enum EditBenchmark {
+    public enum Edit: String, Sendable, CaseIterable {
+        case img2img, inpaint
+    }
+
+    public static let steps = 20
+    public static let strength = 0.75
+    public static let guidance = 7.5
+    public static let seed = 0
+    /// The warm-up edit's strength: int(20 × 0.05) = 1 step cut, two PNDM timesteps.
+    public static let warmUpStrength = 0.05
+    public static let prompt = "a photograph of an astronaut riding a horse"
+    public static let negativePrompt = ""
+
+    /// `prompt` and the empty negative prompt as CLIP's tokenizer encodes them (77 ids, padded
+    /// with `<|endoftext|>`), for when no tokenizer folder is at hand.
+    public static let promptIDs = padded([49406, 320, 8853, 539, 550, 18376, 6765, 320, 4558, 49407])
+    public static let negativePromptIDs = padded([49406, 49407])
+
+    private static func padded(_ ids: [Int]) -> [Int] { ids + [Int](repeating: 49407, count: 77 - ids.count) }
+
+    /// The row name; `pairs` is the number of UNet evaluations the edit ran (CFG pairs at batch 2).
+    public static func rowName(_ edit: Edit, size: Int, pairs: Int) -> String {
+        let what = strength == 0.75 ? "0.75" : String(strength)
+        switch edit {
+        case .img2img: return "img2img \(size)² \(steps) steps × \(what) (\(pairs) CFG pairs)"
+        case .inpaint: return "inpaint \(size)² 9-channel \(steps) steps × \(what) (\(pairs) CFG pairs)"
+        }
+    }
+
+    /// Builds the model for each edit in `precision` (one at a time, so peak memory is one
+    /// model's), warms it up and times `repeats` whole edits; the fastest is reported.
+    /// `tokenizer` nil encodes the fixed `promptIDs` with the text encoder directly.
+    public static func run(precision: Precision, edits: [Edit] = Edit.allCases, repeats: Int = 1, size: Int = 512,
+                           tokenizer: CLIPTokenizer? = nil, log: (String) -> Void = { _ in }) async throws -> [ModelBenchmark.Row] {
+        var rows: [ModelBenchmark.Row] = []
+        for edit in edits {
+            rows.append(try await time(edit, precision: precision, repeats: repeats, size: size, tokenizer: tokenizer, log: log))
+        }
+        return rows
+    }
+
+    private static func time(_ edit: Edit, precision: Precision, repeats: Int, size: Int, tokenizer: CLIPTokenizer?,
+                             log: (String) -> Void) async throws -> ModelBenchmark.Row {
+        log("building SD 1.5\(edit == .inpaint ? " inpainting (9-channel UNet)" : "") (\(precision.rawValue), random weights)")
+        let model = try StableDiffusionModel.randomSD15(inpainting: edit == .inpaint, precision: precision, tokenizer: tokenizer)
+        let image = try testImage(size: size)
+        let mask = try testMask(size: size)
+        let pairs = Locked(0)
+        let context = StageContext(node: "bench", run: RunInfo(), files: FileLedger(), events: { event in
+            if case .nodeProgress = event { pairs.withLock { $0 += 1 } }
+        })
+        func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
+            StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
+        }
+
+        func conditioning() async throws -> Conditioning {
+            if tokenizer != nil {
+                let out = try await EncodePromptStage.run(call(EncodePromptStage.self, [
+                    EncodePromptStage.prompt(prompt), EncodePromptStage.negativePrompt(negativePrompt)]))
+                guard let conditioning = out[EncodePromptStage.conditioning] else { throw missing("conditioning") }
+                return conditioning
+            }
+            func embedding(_ ids: [Int]) throws -> TextEmbedding {
+                let hidden = try model.textEncoder.encode([ids])
+                return try TextEmbedding(shape: hidden.shape, hiddenStates: hidden.data)
+            }
+            return Conditioning(positive: try embedding(promptIDs), negative: try embedding(negativePromptIDs),
+                                prompt: prompt, negativePrompt: negativePrompt)
+        }
+
+        /// One whole edit, as the graphs of `chisel img2img` and `chisel inpaint` (strength < 1) run it.
+        func runEdit(strength: Double) async throws -> Image {
+            let text = try await conditioning()
+            let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed)], [VAEEncodeStage.image(image)]))
+            guard let clean = encoded[VAEEncodeStage.latent] else { throw missing("latent") }
+            let noisedOut = try await AddNoiseStage.run(call(AddNoiseStage.self, [
+                AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(steps), AddNoiseStage.strength(strength)],
+                [AddNoiseStage.latent(clean)]))
+            guard let noised = noisedOut[AddNoiseStage.noised] else { throw missing("noised latent") }
+            var inputs = [DenoiseStage.latent(noised), DenoiseStage.conditioning(text)]
+            if edit == .inpaint {
+                // The pipeline encodes the masked image too; its draw continues the stream.
+                let out = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [], [
+                    VAEEncodeStage.image(image), VAEEncodeStage.mask(mask), VAEEncodeStage.stream(noised)]))
+                guard let masked = out[VAEEncodeStage.latent] else { throw missing("masked-image latent") }
+                inputs += [DenoiseStage.mask(mask), DenoiseStage.stream(masked), DenoiseStage.maskedImage(masked)]
+            }
+            let denoisedOut = try await DenoiseStage.run(call(DenoiseStage.self, [DenoiseStage.guidance(guidance)], inputs))
+            guard let denoised = denoisedOut[DenoiseStage.denoised] else { throw missing("denoised latent") }
+            let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
+            guard let result = decoded[VAEDecodeStage.image] else { throw missing("image") }
+            return result
+        }
+
+        log("\(edit.rawValue): warm-up (the same edit at strength \(warmUpStrength))")
+        _ = try await runEdit(strength: warmUpStrength)
+        log("\(edit.rawValue): warm-up ran \(pairs.value) CFG pairs")
+        var runs: [Double] = []
+        var counted = 0
+        for i in 0..<max(1, repeats) {
+            pairs.withLock { $0 = 0 }
+            let start = DispatchTime.now().uptimeNanoseconds
+            let result = try await runEdit(strength: strength)
+            runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            counted = pairs.value
+            guard result.width == size, result.height == size else { throw missing("\(size)² image") }
+            log(String(format: "%@: run %d %.2f s (%d CFG pairs)", edit.rawValue, i + 1, runs[runs.count - 1], counted))
+        }
+        return ModelBenchmark.Row(name: rowName(edit, size: size, pairs: counted), precision: precision,
+                                  seconds: runs.min() ?? 0, runs: runs)
+    }
+
+    /// A smooth colour image (the same formula as diffusers_bench.py's), in [0, 1].
+    static func testImage(size: Int) throws -> Image {
+        let n = size * size
+        var pixels = [Float](repeating: 0, count: 3 * n)
+        for y in 0..<size {
+            for x in 0..<size {
+                let i = y * size + x
+                pixels[i] = Float(x) / Float(size - 1)
+                pixels[n + i] = Float(y) / Float(size - 1)
+                pixels[2 * n + i] = Float((x + y) % size) / Float(size - 1)
+            }
+        }
+        return try Image(width: size, height: size, layout: .rgb, pixels: pixels)
+    }
+
+    /// 1 (repaint) in the centre square of half the side, 0 elsewhere.
+    static func testMask(size: Int) throws -> Mask {
+        let (lo, hi) = (size / 4, size - size / 4)
+        var values = [Float](repeating: 0, count: size * size)
+        for y in lo..<hi { for x in lo..<hi { values[y * size + x] = 1 } }
+        return try Mask(width: size, height: size, values: values)
+    }
+
+    private static func missing(_ what: String) -> ChiselError {
+        ChiselError(.internal, "the edit benchmark got no \(what)")
+    }
+}
