@@ -49,9 +49,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Timed runs of each whole edit (--part edit) after the warm-up; the fastest is reported.")
     var editRepeats: Int = 1
 
-    @Option(help: ArgumentHelp("A CLIP tokenizer folder (vocab.json, merges.txt) for the edits' prompts. By default the "
-                               + "checkout's test fixture when this binary was built from one, else fixed token ids.",
-                               valueName: "folder"))
+    @Option(help: ArgumentHelp("A CLIP tokenizer folder (vocab.json, merges.txt) for the edits' prompts; by default the "
+                               + "CLIP vocabulary that ships with Chisel.", valueName: "folder"))
     var tokenizer: String?
 
     func validate() throws {
@@ -69,26 +68,20 @@ struct BenchCommand: AsyncParsableCommand {
         EditBenchmark.Edit.allCases.filter { edit in chosenParts.contains { $0.rawValue == edit.rawValue } }
     }
 
-    /// The CLIP vocabulary in this checkout's test fixtures, when the binary was built from one.
-    static var fixtureTokenizer: String? {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let folder = root.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/tokenizer/clip").path
-        return FileManager.default.fileExists(atPath: folder + "/vocab.json") ? folder : nil
-    }
-
     func run() async throws {
         var results: [(Precision, [ModelBenchmark.Row], Int)] = []
         let log: (String) -> Void = { if !json { Terminal.err($0) } }
-        let tokenizerFolder = edits.isEmpty ? nil : tokenizer ?? Self.fixtureTokenizer
+        let tokenizerFolder = edits.isEmpty ? nil : tokenizer
         if !edits.isEmpty {
-            log("edit prompts: " + (tokenizerFolder.map { "tokenized with \($0)" } ?? "fixed CLIP token ids (no tokenizer folder found)"))
+            log("edit prompts: tokenized with " + (tokenizerFolder ?? "the bundled CLIP vocabulary"))
         }
         if let precision {
             var rows = try ModelBenchmark.run(precision: precision, parts: chosenParts, repeats: repeats, size: size, log: log)
             if !edits.isEmpty {
                 rows += try await EditBenchmark.run(
                     precision: precision, edits: edits, repeats: editRepeats, size: size,
-                    tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) }, log: log)
+                    tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? CLIPTokenizer.bundled(family: .sd1),
+                    log: log)
             }
             results.append((precision, rows, ModelBenchmark.peakResidentBytes()))
         } else {

@@ -49,7 +49,8 @@ SCHEDULER_CONFIG = {
     "clip_sample": False, "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True,
     "steps_offset": 1, "trained_betas": None,
 }
-TOKENIZER = os.path.join(HERE, "..", "..", "Tests", "ChiselModelsTests", "Fixtures", "tokenizer", "clip")
+# The CLIP vocabulary that ships with Chisel, with SD 1.x's tokenizer settings.
+VOCABULARY = os.path.join(HERE, "..", "..", "Sources", "ChiselModels", "Resources", "CLIP")
 # As Sources/ChiselModelStages/EditBenchmark.swift.
 STEPS, STRENGTH, GUIDANCE, SEED, WARM_UP_STRENGTH = 20, 0.75, 7.5, 0, 0.05
 PROMPT, NEGATIVE_PROMPT = "a photograph of an astronaut riding a horse", ""
@@ -103,7 +104,8 @@ def time_edit(edit, dtype, size, repeats):
     unet = UNet2DConditionModel.from_config({**UNET_CONFIG, "in_channels": 9 if inpaint else 4})
     vae = AutoencoderKL.from_config(VAE_CONFIG)
     text_encoder = CLIPTextModel(CLIPTextConfig(**TEXT_ENCODER_CONFIG))
-    tokenizer = CLIPTokenizer.from_pretrained(TOKENIZER)
+    tokenizer = CLIPTokenizer(os.path.join(VOCABULARY, "vocab.json"), os.path.join(VOCABULARY, "merges.txt"),
+                              pad_token="<|endoftext|>")
     scheduler = PNDMScheduler.from_config(SCHEDULER_CONFIG)
     cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionImg2ImgPipeline
     pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
