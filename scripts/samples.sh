@@ -15,4 +15,10 @@ done
 echo "== chisel batch samples/thumbnails.json --input samples/batch --output samples"
 "$chisel" batch samples/thumbnails.json --input samples/batch --output samples --jobs 2 \
   --report samples/out/batch-report.jsonl --overwrite
+# The editing graphs, on the tiny random-weight test models at a small size (their outputs are
+# noise-like; point --var model=PATH at a real checkpoint and drop the size for real edits).
+for graph in samples/editing/*.json; do
+  echo "== chisel run $graph --var width=64 --var height=64"
+  "$chisel" run "$graph" --var width=64 --var height=64
+done
 echo "Outputs are in samples/out/"

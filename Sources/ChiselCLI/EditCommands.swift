@@ -134,6 +134,9 @@ extension EditOptions {
             ("strength_mode", .string(strengthMode.rawValue)),
         ]
         if pureNoise { params.append(("pure_noise", .bool(true))) }
+        // AUTOMATIC1111 seeds only the noise (its VAE sample is unseeded): with its NV generator the
+        // noise starts a fresh stream from the seed, so web-UI seeds give the same starting noise.
+        if rng == .cuda, seed >= 0 { params += seedParams }
         return params
     }
 
@@ -321,7 +324,7 @@ struct InpaintCommand: AsyncParsableCommand {
             clean = "latent_fill.latent"
         }
         var noiseParams = edit.noiseParams(strength: strength, pureNoise: full)
-        if !encodes { noiseParams += edit.seedParams }
+        if !encodes, !noiseParams.contains(where: { $0.0 == "seed" }) { noiseParams += edit.seedParams }
         graph.node("noised", "add_noise", inputs: [("model", "sd"), ("latent", clean)], params: noiseParams)
         var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"), ("mask", area)]
         // The pipeline encodes the masked image for 4-channel models too, and its sample draw

@@ -240,8 +240,7 @@ struct InpaintInputs {
             if original != nil {
                 call.context.warn("original is for 4-channel models; this 9-channel UNet takes the mask as channels instead")
             }
-            var values = small
-            for b in 1..<max(latent.batch, 1) { _ = b; values += small }
+            let values = Array(repeating: small, count: latent.batch).flatMap { $0 }
             let maskTensor = try Latent(shape: [latent.batch, 1, h, w], values: values).channelsLast()
             let single = try Ops.concatChannels(maskTensor, maskedImage.channelsLast())
             let doubled = try Tensor(shape: [2 * single.shape[0]] + single.shape.dropFirst(), data: single.data + single.data)

@@ -105,7 +105,7 @@ def time_edit(edit, dtype, size, repeats):
     vae = AutoencoderKL.from_config(VAE_CONFIG)
     text_encoder = CLIPTextModel(CLIPTextConfig(**TEXT_ENCODER_CONFIG))
     tokenizer = CLIPTokenizer(os.path.join(VOCABULARY, "vocab.json"), os.path.join(VOCABULARY, "merges.txt"),
-                              pad_token="<|endoftext|>")
+                              pad_token="<|endoftext|>", model_max_length=77)
     scheduler = PNDMScheduler.from_config(SCHEDULER_CONFIG)
     cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionImg2ImgPipeline
     pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,

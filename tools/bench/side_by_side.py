@@ -21,15 +21,22 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
     parser.add_argument("--part", action="append", choices=["unet", "vae", "img2img", "inpaint", "edit"],
                         help="repeatable; by default unet and vae (as both benchmarks)")
+    parser.add_argument("--save", help="a folder to write each side's JSON report to as it finishes")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
     common = ["--repeats", str(args.repeats), "--size", str(args.size), "--edit-repeats", str(args.edit_repeats)]
     for part in args.part or []:
         common += ["--part", part]
-    chisel = json.loads(subprocess.run([args.chisel, "bench", "--json"] + common, check=True,
-                                       stdout=subprocess.PIPE, text=True).stdout)
-    reference = json.loads(subprocess.run([args.python, os.path.join(HERE, "diffusers_bench.py")] + common,
-                                          check=True, stdout=subprocess.PIPE, text=True).stdout)
+    def measure(name, command):
+        text = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
+        if args.save:  # keep each side's report, so a failure of the other does not lose it
+            os.makedirs(args.save, exist_ok=True)
+            with open(os.path.join(args.save, name + ".json"), "w") as f:
+                f.write(text)
+        return json.loads(text)
+
+    chisel = measure("chisel", [args.chisel, "bench", "--json"] + common)
+    reference = measure("diffusers", [args.python, os.path.join(HERE, "diffusers_bench.py")] + common)
 
     def table(report):
         out = {}
