@@ -155,18 +155,8 @@ extension EditOptions {
         let registry = try ChiselCLI.makeRegistry()
         let plan = try GraphCompiler.compile(graph, file: nil, directory: cwd.base, registry: registry,
                                              options: GraphOptions(workingDirectory: cwd.base))
-        let progress = ProgressRenderer(mode: settings.progress, total: steps, unit: "steps")
-        let runner = GraphRunner(plan: plan, models: ModelStore(specs: plan.models, registry: registry),
-                                 events: { progress.handle($0, countNodes: false, countSteps: true) })
-        let result: RunResult
-        do {
-            result = try await runner.run(plan.runInfo(maxPixels: settings.maxPixels))
-        } catch {
-            progress.finish()
-            throw error
-        }
-        progress.finish()
-        for path in result.writtenFiles { Terminal.out("wrote \(path)") }
+        try await RunCommand.run(plan, registry: registry, settings: settings,
+                                 progress: ProgressRenderer(mode: settings.progress, total: steps, unit: "steps"), countSteps: true)
     }
 }
 

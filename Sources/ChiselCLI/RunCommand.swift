@@ -17,9 +17,17 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let registry = try ChiselCLI.makeRegistry()
         let plan = try graph.compile(registry: registry)
-        let progress = ProgressRenderer(mode: settings.progress, total: plan.nodes.count, unit: "nodes")
+        try await Self.run(plan, registry: registry, settings: settings,
+                           progress: ProgressRenderer(mode: settings.progress, total: plan.nodes.count, unit: "nodes"),
+                           countSteps: false)
+    }
+
+    /// Runs a plan once with a progress display (counting nodes, or a stage's steps) and prints
+    /// the files it wrote: what `chisel run`, `img2img` and `inpaint` share.
+    static func run(_ plan: Plan, registry: StageRegistry, settings: RunSettings, progress: ProgressRenderer,
+                    countSteps: Bool) async throws {
         let runner = GraphRunner(plan: plan, models: ModelStore(specs: plan.models, registry: registry),
-                                 events: { progress.handle($0, countNodes: true) })
+                                 events: { progress.handle($0, countNodes: !countSteps, countSteps: countSteps) })
         let result: RunResult
         do {
             result = try await runner.run(plan.runInfo(maxPixels: settings.maxPixels))
