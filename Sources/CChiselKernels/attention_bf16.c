@@ -132,14 +132,9 @@ BF16 static float row_softmax16(float *row, uint32_t *pairs, int64_t n, int64_t 
         __mmask16 m1 = j + 16 >= visible ? 0 : (visible - j - 16 >= 16 ? 0xFFFF : (__mmask16)((1u << (visible - j - 16)) - 1));
         __m512 e0 = _mm512_maskz_mov_ps(m0, chisel_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m0, row + j), sh)));
         __m512 e1 = _mm512_maskz_mov_ps(m1, chisel_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m1, row + j + 16), sh)));
-        // Interleave so pair k holds keys j+2k and j+2k+1.
-        __m512 lo = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), e1);
-        __m512 hi = _mm512_permutex2var_ps(e0, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), e1);
-        __m512bh packed = _mm512_cvtne2ps_pbh(hi, lo);  // lanes 0..15 from lo, 16..31 from hi
-        // cvtne2ps puts `lo` in the low 16 bf16 and `hi` in the high 16; pairs need them interleaved.
-        __m256i l16 = _mm512_castsi512_si256((__m512i)packed), h16 = _mm512_extracti64x4_epi64((__m512i)packed, 1);
-        __m512i lw = _mm512_cvtepu16_epi32(l16), hw = _mm512_cvtepu16_epi32(h16);
-        _mm512_storeu_si512(pairs + j / 2, _mm512_or_si512(lw, _mm512_slli_epi32(hw, 16)));
+        // cvtne2ps puts e0's 16 values in the low half and e1's in the high half, in key order,
+        // so as 32-bit words the result already holds pairs of neighbouring keys (j+2k, j+2k+1).
+        _mm512_storeu_si512(pairs + j / 2, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
         sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
     }
     float total = _mm512_reduce_add_ps(sum);

@@ -111,6 +111,7 @@ public enum EditBenchmark {
         log("\(edit.rawValue): warm-up (the same edit at strength \(warmUpStrength))")
         _ = try await runEdit(strength: warmUpStrength)
         log("\(edit.rawValue): warm-up ran \(pairs.value) CFG pairs")
+        _ = KernelProfile.report()
         var runs: [Double] = []
         var counted = 0
         for i in 0..<max(1, repeats) {
@@ -122,6 +123,7 @@ public enum EditBenchmark {
             guard result.width == size, result.height == size else { throw missing("\(size)² image") }
             log(String(format: "%@: run %d %.2f s (%d CFG pairs)", edit.rawValue, i + 1, runs[runs.count - 1], counted))
         }
+        ModelBenchmark.logProfile(log, runs: max(1, repeats))
         return ModelBenchmark.Row(name: rowName(edit, size: size, pairs: counted), precision: precision,
                                   seconds: runs.min() ?? 0, runs: runs)
     }

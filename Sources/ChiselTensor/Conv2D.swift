@@ -10,6 +10,13 @@ import ChiselBase
 public final class Conv2D: @unchecked Sendable {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let precision: Precision
+    /// When this layer's kernels use Winograd (`Conv2D.winograd` when it was made); kernels
+    /// already built keep theirs.
+    public var winograd: WinogradPolicy {
+        get { policy.withLock { $0 } }
+        set { policy.withLock { $0 = newValue } }
+    }
+    private let policy = Locked(Conv2D.winograd)
     private let prototype: OpaquePointer
     private let lock = Locked<[Key: OpaquePointer]>([:])
 
@@ -42,7 +49,7 @@ public final class Conv2D: @unchecked Sendable {
             bias.withOptionalPointer { bp in
                 chisel_conv_create(1, Int64(inChannels), side, side, Int64(outChannels), Int64(kernel), Int64(kernel),
                                    Int64(stride), Int64(padding), Int64(padding), Int64(padding), Int64(padding),
-                                   precision == .bf16 ? 1 : 0, 0, 0, wp.baseAddress, bp, nil, &error, error.count)
+                                   precision == .bf16 ? 1 : 0, 0, 0, 0, 0, wp.baseAddress, bp, nil, &error, error.count)
             }
         }
         guard let made else { throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))") }
@@ -88,8 +95,9 @@ public final class Conv2D: @unchecked Sendable {
         }
     }
 
-    private func label(_ h: Int, _ w: Int) -> String {
+    private func label(_ h: Int, _ w: Int, _ primitive: OpaquePointer) -> String {
         "conv \(kernel)×\(kernel) \(inChannels)→\(outChannels) \(h)×\(w)"
+            + (chisel_conv_is_winograd(primitive) != 0 ? " winograd" : "")
     }
 
     /// The kernel for `key`, built (sharing the prototype's weights) on first use.
@@ -97,17 +105,31 @@ public final class Conv2D: @unchecked Sendable {
         try lock.withLock { cache -> OpaquePointer in
             if let existing = cache[key] { return existing }
             var error = [CChar](repeating: 0, count: 256)
+            let oh = (key.h + key.top + key.bottom - kernel) / stride + 1
+            let ow = (key.w + key.left + key.right - kernel) / stride + 1
+            let rule = winograd
+            let winograd = rule.mode(inChannels: inChannels, outChannels: outChannels, positions: key.n * oh * ow)
+            let bandRows = key.n == 1 ? max(4, rule.bandPositions / max(ow, 1)) : 0
             let made = chisel_conv_create(Int64(key.n), Int64(inChannels), Int64(key.h), Int64(key.w), Int64(outChannels),
                                           Int64(kernel), Int64(kernel), Int64(stride), Int64(key.top), Int64(key.left),
                                           Int64(key.bottom), Int64(key.right), precision == .bf16 ? 1 : 0,
-                                          key.accumulate ? 1 : 0, key.halfOutput ? 1 : 0, nil, nil, prototype,
-                                          &error, error.count)
+                                          key.accumulate ? 1 : 0, key.halfOutput ? 1 : 0, winograd.rawValue,
+                                          Int64(bandRows), nil, nil,
+                                          prototype, &error, error.count)
             guard let made else {
                 throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))")
             }
             cache[key] = made
             return made
         }
+    }
+
+    /// Whether this layer's kernel for a batch × height × width input (with or without a residual
+    /// to add) is a Winograd one; builds the kernel if it is not built yet.
+    public func usesWinograd(batch: Int, height: Int, width: Int, residual: Bool = false) throws -> Bool {
+        let primitive = try kernelFor(Key(n: batch, h: height, w: width, top: padding, left: padding, bottom: padding,
+                                          right: padding, accumulate: residual))
+        return chisel_conv_is_winograd(primitive) != 0
     }
 
     /// Convolves bfloat16 into bfloat16, for a `.bf16` convolution whose output only feeds a
@@ -121,7 +143,7 @@ public final class Conv2D: @unchecked Sendable {
         var output = HalfTensor(uninitialized: [n, oh, ow, outChannels])
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: padding, left: padding, bottom: padding, right: padding,
                                           accumulate: false, halfOutput: true))
-        try runKernel(label(h, w), what: "convolution", output: &output.data) { dst, error in
+        try runKernel(label(h, w, primitive), what: "convolution", output: &output.data) { dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
         }
         return output
@@ -151,7 +173,7 @@ public final class Conv2D: @unchecked Sendable {
         }
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
                                           accumulate: residual != nil))
-        try runKernel(label(h, w), what: "convolution", output: &output.data) { execute(primitive, $0, $1) }
+        try runKernel(label(h, w, primitive), what: "convolution", output: &output.data) { execute(primitive, $0, $1) }
         return output
     }
 }

@@ -1,3 +1,4 @@
+import CChiselKernels
 import ChiselBase
 import Dispatch
 import Foundation
@@ -18,11 +19,25 @@ enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { escapable in
+            // On oneDNN's OpenMP threads where that runtime is loaded (see chisel_parallel_chunks),
+            // else on Dispatch's.
+            var box = ChunkBox(body: escapable)
+            let ran = withUnsafeMutablePointer(to: &box) { pointer in
+                chisel_parallel_chunks(Int64(count), Int64(chunks), { context, begin, end in
+                    guard let context else { return }
+                    context.assumingMemoryBound(to: ChunkBox.self).pointee.body(Int(begin)..<Int(end))
+                }, pointer)
+            }
+            guard ran == 0 else { return }
             let work = Unchecked(value: escapable)
             DispatchQueue.concurrentPerform(iterations: chunks) { i in
                 work.value((count * i / chunks)..<(count * (i + 1) / chunks))
             }
         }
+    }
+
+    private struct ChunkBox {
+        let body: (Range<Int>) -> Void
     }
 }
 

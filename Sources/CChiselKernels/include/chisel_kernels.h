@@ -17,11 +17,19 @@ typedef struct chisel_matmul chisel_matmul;
 /// output stays float (bfloat16 with dst_bf16 != 0, for bf16 without accumulate). With accumulate
 /// != 0 the result is added to what dst holds. With a donor
 /// (a kernel of the same layer built for another input size) the weights and bias come from it
-/// and `weights`/`bias` are not read.
+/// and `weights`/`bias` are not read. With winograd != 0, a float 3×3 stride-1 convolution built
+/// from a donor uses oneDNN's Winograd algorithm where it has one (activations are reordered to
+/// and from its blocked layout each run): winograd = 1 keeps the transformed weights (about four
+/// times the plain ones), 2 makes them from the donor's for each run and drops them after.
+/// With band_rows > 0, a Winograd convolution of a single image (n = 1) taller than that runs in
+/// bands of band_rows output rows, bounding its working memory. chisel_conv_is_winograd tells
+/// which algorithm was built.
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
-                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, const float *weights,
-                                const float *bias, const chisel_conv *donor, char *error, size_t error_size);
+                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, int winograd,
+                                int64_t band_rows, const float *weights, const float *bias, const chisel_conv *donor,
+                                char *error, size_t error_size);
+int chisel_conv_is_winograd(const chisel_conv *conv);
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size);
 /// Runs a bf16 convolution built with dst_bf16 on bfloat16 input into bfloat16 output.
 int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, char *error, size_t error_size);
@@ -88,7 +96,16 @@ void chisel_activation(float *x, int64_t count, int kind);
 /// Makes glibc's malloc keep freed large blocks for reuse instead of unmapping them.
 void chisel_keep_large_blocks(void);
 
+/// Whether oneDNN has float Winograd convolutions on this CPU (AVX-512 and later).
+int chisel_winograd_supported(void);
+
 /// Whether this CPU runs oneDNN's bfloat16 kernels natively (AVX-512 BF16 or AMX).
 int chisel_bf16_supported(void);
+
+/// Calls body(context, begin, end) for `chunks` disjoint ranges covering [0, count), spread over
+/// the OpenMP threads oneDNN itself runs on, and returns 1 when done; returns 0 (having called
+/// nothing) where that runtime is not loaded, so the caller can use its own threads.
+typedef void (*chisel_chunk_body)(void *context, int64_t begin, int64_t end);
+int chisel_parallel_chunks(int64_t count, int64_t chunks, chisel_chunk_body body, void *context);
 
 #endif

@@ -93,7 +93,7 @@ public enum ModelBenchmark {
             rows.append(try time("group norm + SiLU", precision, repeats, log) { _ = try norm(x, silu: true) })
             let seq = try x.reshaped([2, tokens, 320])
             rows.append(try time("self-attention 8 heads (43 GFLOP)", precision, repeats, log) {
-                _ = try Attention.compute(q: seq, k: seq, v: seq, heads: 8)
+                _ = try Attention.compute(q: seq, k: seq, v: seq, heads: 8, precision: precision)
             })
             let layerNorm = try LayerNorm(features: 320, epsilon: 1e-5, gamma: .init(repeating: 1, count: 320),
                                           beta: .init(repeating: 0, count: 320))
@@ -104,7 +104,7 @@ public enum ModelBenchmark {
     }
 
     /// With CHISEL_PROFILE=1, logs where the time of the last part went, per run.
-    private static func logProfile(_ log: (String) -> Void, runs: Int) {
+    public static func logProfile(_ log: (String) -> Void, runs: Int) {
         guard KernelProfile.enabled else { return }
         for entry in KernelProfile.report() {
             log(String(format: "  %8.3f s  %5d calls  %@", entry.seconds / Double(runs), entry.calls / runs, entry.name))

@@ -1,0 +1,77 @@
+import CChiselKernels
+import ChiselBase
+import Foundation
+
+/// When float 3×3 stride-1 convolutions use the Winograd algorithm, F(4×4, 3×3) (Lavin & Gray,
+/// "Fast Algorithms for Convolutional Neural Networks", 2016), through oneDNN.
+///
+/// Winograd multiplies about a quarter as often as a direct convolution; on this project's
+/// AVX-512 machine oneDNN's version runs the SD 1.5 UNet's 64×64 and the VAE's large
+/// convolutions about three times faster. It has two costs: its transformed weights are four
+/// times the plain ones (6×6 per 3×3 kernel), and oneDNN makes them slowly (tens of
+/// milliseconds for a 512-channel layer), and its rounding differs from a direct convolution's
+/// (relative errors of about 1e-6 instead of 1e-7; the parity tests hold either way).
+///
+/// So a kernel uses it only where there is enough work to pay for it: at least `minimumPositions`
+/// output positions (batch × height × width; the UNet's 64×64 level at batch 2, the VAE from
+/// 128×128 at 512² images). Its transformed weights are kept when they are at most
+/// `keptWeightBytes` (the 320-channel UNet and 128/256-channel VAE layers), and otherwise made
+/// for each run and dropped after, so the larger layers cost no lasting memory.
+/// `CHISEL_WINOGRAD=0` (or `off`) turns it off, for the numbers closest to PyTorch's direct
+/// convolutions; bf16 convolutions never use it (oneDNN has no bf16 Winograd).
+public struct WinogradPolicy: Sendable, Equatable {
+    public var enabled: Bool
+    public var minimumPositions: Int
+    public var keptWeightBytes: Int
+    /// A single image with more output positions than this runs in bands of about this many,
+    /// so Winograd's working memory (which grows with the input) stays that of one band.
+    public var bandPositions: Int
+
+    public init(enabled: Bool = true, minimumPositions: Int = 8192, keptWeightBytes: Int = 16 << 20,
+                bandPositions: Int = 4096) {
+        self.enabled = enabled
+        self.minimumPositions = minimumPositions
+        self.keptWeightBytes = keptWeightBytes
+        self.bandPositions = bandPositions
+    }
+
+    /// The default; off with `CHISEL_WINOGRAD=0` (or `off`); with `CHISEL_WINOGRAD=all`, every
+    /// eligible convolution however small, in bands of 64 positions (for checking its numbers
+    /// on small models).
+    public static let fromEnvironment: WinogradPolicy = {
+        switch ProcessInfo.processInfo.environment["CHISEL_WINOGRAD"]?.lowercased() {
+        case "0", "off", "false": WinogradPolicy(enabled: false)
+        case "all": WinogradPolicy(minimumPositions: 1, bandPositions: 64)
+        default: WinogradPolicy()
+        }
+    }()
+
+    /// What a kernel of this layer does for `positions` output positions.
+    public enum Mode: Int32, Sendable {
+        case direct = 0
+        /// Winograd, keeping the transformed weights.
+        case kept = 1
+        /// Winograd, transforming the weights for each run.
+        case transient = 2
+    }
+
+    public func mode(inChannels: Int, outChannels: Int, positions: Int) -> Mode {
+        guard enabled, positions >= minimumPositions else { return .direct }
+        let transformedBytes = 36 * inChannels * outChannels * MemoryLayout<Float>.size
+        return transformedBytes <= keptWeightBytes ? .kept : .transient
+    }
+}
+
+extension Conv2D {
+    /// Whether oneDNN has Winograd convolutions on this CPU (AVX-512); elsewhere every
+    /// convolution is direct whatever the policy says.
+    public static let winogradSupported = chisel_winograd_supported() != 0
+
+    /// The Winograd policy new layers start with.
+    public static var winograd: WinogradPolicy {
+        get { winogradPolicy.withLock { $0 } }
+        set { winogradPolicy.withLock { $0 = newValue } }
+    }
+}
+
+private let winogradPolicy = Locked(WinogradPolicy.fromEnvironment)
