@@ -77,6 +77,16 @@ static void work_release(work_buffer *buffer) {
     buffer->slot = -1;
 }
 
+void chisel_release_work_buffers(void) {
+    for (int i = 0; i < WORK_SLOTS; i++) {
+        if (atomic_flag_test_and_set(&work_slots[i].busy)) continue;
+        free(work_slots[i].data);
+        work_slots[i].data = NULL;
+        work_slots[i].size = 0;
+        atomic_flag_clear(&work_slots[i].busy);
+    }
+}
+
 /// A plain user buffer and, when the primitive wants another layout (or dtype), the reorder to
 /// it. The reordered copy lives only for one run, so a network's kernels do not each keep an
 /// activation-sized buffer.
@@ -169,15 +179,16 @@ static dnnl_status_t reorder_direct(const dnnl_memory_desc_t *user, const void *
     return s;
 }
 
-/// Reorders weights into the kernel's layout, through the plain OIHW (or IO) float layout when
-/// oneDNN has no direct reorder between the two (Winograd weights are made only from plain ones).
+/// Reorders weights into the kernel's layout, through the plain OIHW float layout when oneDNN
+/// has no direct reorder between the two (Winograd weights are made only from plain float ones,
+/// also for a bf16 layer's bfloat16 weights).
 static dnnl_status_t reorder_once(const dnnl_memory_desc_t *user, const void *data, const dnnl_memory_desc_t *kernel,
                                   void **out) {
     *out = NULL;
     dnnl_status_t s = reorder_direct(user, data, kernel, out);
     if (s == dnnl_success || user->ndims != 4) return s;
     dnnl_memory_desc_t plain;
-    s = dnnl_memory_desc_init_by_tag(&plain, 4, user->dims, user->data_type, dnnl_oihw);
+    s = dnnl_memory_desc_init_by_tag(&plain, 4, user->dims, dnnl_f32, dnnl_oihw);
     if (s != dnnl_success) return s;
     void *middle = NULL;
     s = reorder_direct(user, data, &plain, &middle);
@@ -455,7 +466,9 @@ static dnnl_status_t conv_core_create(kernel_core *core, const conv_spec *c, int
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, compute, dnnl_format_tag_any), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&b, 1, b_dims, dnnl_f32, dnnl_a), "bias descriptor");
     CHECK(make_attr(&attr, c->accumulate), "attributes");
-    if (c->winograd && c->donor && !c->bf16 && c->kh == 3 && c->kw == 3 && c->stride == 1)
+    // Winograd is float only: a bf16 layer's Winograd kernel multiplies its bfloat16-rounded
+    // weights in FP32, on float input and output.
+    if (c->winograd && c->donor && !(c->bf16 && c->dst_bf16) && c->kh == 3 && c->kw == 3 && c->stride == 1)
         pd = winograd_pd(src_dims, dst_dims, w_dims, has_bias ? &b : NULL, pad_l, pad_r, attr);
     *winograd = pd != NULL;
     if (!pd && require_winograd) { status = dnnl_unimplemented; goto done; }

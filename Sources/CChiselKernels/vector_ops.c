@@ -309,5 +309,9 @@ void chisel_keep_large_blocks(void) {
 #if defined(__GLIBC__)
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // One arena: glibc's per-thread arenas are heaps of at most 64 MiB, so a larger block
+    // allocated on a worker thread (a 512² VAE activation, a GEGLU projection) is mapped fresh
+    // each time whatever the threshold; in the main arena it is reused.
+    mallopt(M_ARENA_MAX, 1);
 #endif
 }

@@ -75,13 +75,23 @@ public final class Conv2D: @unchecked Sendable {
     /// `conv(SiLU?(norm(x)))` (+ residual): a `.bf16` convolution takes the normalised values
     /// in bfloat16 straight from the normalisation.
     public func afterNorm(_ norm: GroupNorm, _ x: Tensor, silu: Bool, adding residual: Tensor? = nil) throws -> Tensor {
-        if precision == .bf16 { return try self(norm.bf16(x, silu: silu), adding: residual) }
+        if precision == .bf16, x.rank == 4,
+           try !usesWinograd(batch: x.shape[0], height: x.shape[1], width: x.shape[2], residual: residual != nil)
+        {
+            return try self(norm.bf16(x, silu: silu), adding: residual)
+        }
         return try self(norm(x, silu: silu), adding: residual)
     }
 
     /// Convolves a bfloat16 input (from `GroupNorm.bf16`); only for `.bf16` convolutions.
     public func callAsFunction(_ input: HalfTensor, adding residual: Tensor? = nil) throws -> Tensor {
-        try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual) { primitive, dst, error in
+        if input.rank == 4,
+           try usesWinograd(batch: input.shape[0], height: input.shape[1], width: input.shape[2], residual: residual != nil)
+        {
+            // A Winograd kernel takes float input.
+            return try self(Tensor(shape: input.shape, data: input.floats()), adding: residual)
+        }
+        return try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual) { primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_bf16(primitive, src.baseAddress, dst, error, 256) }
         }
     }
@@ -108,7 +118,9 @@ public final class Conv2D: @unchecked Sendable {
             let oh = (key.h + key.top + key.bottom - kernel) / stride + 1
             let ow = (key.w + key.left + key.right - kernel) / stride + 1
             let rule = winograd
-            let winograd = rule.mode(inChannels: inChannels, outChannels: outChannels, positions: key.n * oh * ow)
+            let winograd = key.halfOutput || kernel != 3 || stride != 1 ? .direct
+                : rule.mode(inChannels: inChannels, outChannels: outChannels, positions: key.n * oh * ow,
+                            precision: precision)
             let bandRows = key.n == 1 ? max(4, rule.bandPositions / max(ow, 1)) : 0
             let made = chisel_conv_create(Int64(key.n), Int64(inChannels), Int64(key.h), Int64(key.w), Int64(outChannels),
                                           Int64(kernel), Int64(kernel), Int64(stride), Int64(key.top), Int64(key.left),

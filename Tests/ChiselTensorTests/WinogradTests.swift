@@ -66,8 +66,35 @@ import Testing
         #expect(try small.usesWinograd(batch: 2, height: 16, width: 16) == Conv2D.winogradSupported)
         let bf16 = try Conv2D(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, weights: weights, bias: nil,
                               precision: .bf16)
-        bf16.winograd = WinogradPolicy(minimumPositions: 1)
+        bf16.winograd = WinogradPolicy(minimumPositions: 1, keptWeightBytesBF16: 0)
         #expect(try bf16.usesWinograd(batch: 2, height: 16, width: 16) == false)
+    }
+
+    /// A bf16 layer's Winograd kernel multiplies its bfloat16-rounded weights in FP32: it matches
+    /// the direct sum over those weights to float accuracy, inputs unrounded, also when it is fed
+    /// a normalisation's bfloat16 output.
+    @Test func bf16LayersRunFP32WinogradOnTheirRoundedWeights() throws {
+        let (n, h, w, ci, co) = (2, 12, 10, 16, 8)
+        let x = try Tensor(shape: [n, h, w, ci], data: randomValues(n * h * w * ci, seed: 21))
+        let weights = randomValues(co * ci * 9, seed: 22), bias = randomValues(co, seed: 23)
+        let conv = try Conv2D(inChannels: ci, outChannels: co, kernel: 3, padding: 1, weights: weights, bias: bias,
+                              precision: .bf16)
+        conv.winograd = WinogradPolicy(minimumPositions: 1)
+        #expect(try conv.usesWinograd(batch: n, height: h, width: w) == Conv2D.winogradSupported)
+        let rounded = weights.map { BFloat16.float(BFloat16.bits($0)) }
+        let expected = KernelTests.naiveConv(x, weights: rounded, bias: bias, outChannels: co, kernel: 3, stride: 1,
+                                             pads: (1, 1, 1, 1))
+        let scale = expected.map(abs).max() ?? 1
+        let y = try conv(x)
+        if Conv2D.winogradSupported {
+            #expect(maxDifference(y.data, expected) <= 2e-6 * scale)
+        }
+        // From a bfloat16 normalisation output, the kernel widens the input and gives the same.
+        let norm = try GroupNorm(groups: 4, channels: ci, epsilon: 1e-5, gamma: .init(repeating: 1, count: ci),
+                                 beta: .init(repeating: 0, count: ci))
+        let viaHalf = try conv(norm.bf16(x, silu: false))
+        let viaFloat = try conv(Tensor(shape: x.shape, data: norm.bf16(x, silu: false).floats()))
+        #expect(viaHalf.data == viaFloat.data)
     }
 
     @Test func policyKeepsOnlySmallTransformedWeights() {

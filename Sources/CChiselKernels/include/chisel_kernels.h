@@ -17,8 +17,9 @@ typedef struct chisel_matmul chisel_matmul;
 /// output stays float (bfloat16 with dst_bf16 != 0, for bf16 without accumulate). With accumulate
 /// != 0 the result is added to what dst holds. With a donor
 /// (a kernel of the same layer built for another input size) the weights and bias come from it
-/// and `weights`/`bias` are not read. With winograd != 0, a float 3×3 stride-1 convolution built
-/// from a donor uses oneDNN's Winograd algorithm where it has one (activations are reordered to
+/// and `weights`/`bias` are not read. With winograd != 0, a 3×3 stride-1 convolution built from a
+/// donor uses oneDNN's float Winograd algorithm where it has one (for bf16, on the bfloat16
+/// weights, with float input and output; never with dst_bf16) (activations are reordered to
 /// and from its blocked layout each run): winograd = 1 keeps the transformed weights (about four
 /// times the plain ones), 2 makes them from the donor's for each run and drops them after.
 /// With band_rows > 0, a Winograd convolution of a single image (n = 1) taller than that runs in
@@ -95,6 +96,10 @@ void chisel_activation(float *x, int64_t count, int kind);
 
 /// Makes glibc's malloc keep freed large blocks for reuse instead of unmapping them.
 void chisel_keep_large_blocks(void);
+
+/// Frees the reused per-run working buffers (scratchpads, reordered activations) that no run
+/// holds at the moment; the next runs allocate them again.
+void chisel_release_work_buffers(void);
 
 /// Whether oneDNN has float Winograd convolutions on this CPU (AVX-512 and later).
 int chisel_winograd_supported(void);

@@ -9,6 +9,8 @@ final class ResnetBlock: Sendable {
     let norm2: GroupNorm, conv2: Conv2D
     let shortcut: Conv2D?
 
+    var convolutions: [Conv2D] { [conv1, conv2] + (shortcut.map { [$0] } ?? []) }
+
     init(_ w: ScopedWeights, in inChannels: Int, out outChannels: Int, groups: Int, epsilon: Double,
          timeChannels: Int?, precision: Precision) throws {
         norm1 = try Load.groupNorm(w, "norm1", groups: groups, channels: inChannels, epsilon: epsilon)

@@ -90,11 +90,28 @@ public final class AutoencoderKL: Sendable {
         decoderNorm = try Load.groupNorm(d, "conv_norm_out", groups: groups, channels: channels[0], epsilon: 1e-6)
         decoderOut = try Load.conv(d, "conv_out", in: channels[0], out: config.outChannels, kernel: 3, padding: 1,
                                    precision: precision)
+        // The VAE runs once per image, not once per step: its Winograd weights are made for each
+        // run rather than kept (a few milliseconds per layer against about 120 MiB for SD's VAE),
+        // and its bf16 layers stay direct.
+        for conv in convolutions {
+            conv.winograd.keptWeightBytes = 0
+            conv.winograd.keptWeightBytesBF16 = 0
+        }
+    }
+
+    /// Every convolution of the encoder and decoder.
+    var convolutions: [Conv2D] {
+        var all = [encoderIn, encoderOut, decoderIn, decoderOut]
+        for block in encoderBlocks { all += block.resnets.flatMap(\.convolutions) + (block.downsample.map { [$0.conv] } ?? []) }
+        for block in decoderBlocks { all += block.resnets.flatMap(\.convolutions) + (block.upsample.map { [$0.conv] } ?? []) }
+        for mid in [encoderMid, decoderMid] { all += mid.first.convolutions + mid.second.convolutions }
+        return all
     }
 
     /// The latent distribution of `image` (N×H×W×3 in [-1, 1]): its mean and standard deviation,
     /// N×h×w×latentChannels each, unscaled (multiply by `config.scalingFactor` for the UNet).
     public func encode(_ image: Tensor) throws -> (mean: Tensor, std: Tensor) {
+        defer { Allocator.releaseWorkBuffers() }
         var h = try encoderIn(image)
         for block in encoderBlocks {
             for resnet in block.resnets { h = try resnet(h) }
@@ -118,6 +135,7 @@ public final class AutoencoderKL: Sendable {
 
     /// The image (N×H×W×3, nominally [-1, 1]) for an unscaled latent.
     public func decode(_ latent: Tensor) throws -> Tensor {
+        defer { Allocator.releaseWorkBuffers() }
         var h = latent
         if let postQuantConv { h = try postQuantConv(h) }
         h = try decoderMid(decoderIn(h))

@@ -133,6 +133,7 @@ public final class UNet2DConditionModel: Sendable {
     /// The model output (noise, or v, as the scheduler config says) for `sample` (N×h×w×C latents),
     /// one timestep per sample, and `context` (N×L×crossAttentionDim text hidden states).
     public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor) throws -> Tensor {
+        defer { Allocator.releaseWorkBuffers() }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
         }
