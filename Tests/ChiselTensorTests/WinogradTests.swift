@@ -66,11 +66,11 @@ import Testing
         #expect(try small.usesWinograd(batch: 2, height: 16, width: 16) == Conv2D.winogradSupported)
         let bf16 = try Conv2D(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, weights: weights, bias: nil,
                               precision: .bf16)
-        bf16.winograd = WinogradPolicy(minimumPositions: 1, keptWeightBytesBF16: 0)
+        bf16.winograd = WinogradPolicy(minimumPositions: 1)
         #expect(try bf16.usesWinograd(batch: 2, height: 16, width: 16) == false)
     }
 
-    /// A bf16 layer's Winograd kernel multiplies its bfloat16-rounded weights in FP32: it matches
+    /// Where allowed, a bf16 layer's Winograd kernel multiplies its bfloat16-rounded weights in FP32: it matches
     /// the direct sum over those weights to float accuracy, inputs unrounded, also when it is fed
     /// a normalisation's bfloat16 output.
     @Test func bf16LayersRunFP32WinogradOnTheirRoundedWeights() throws {
@@ -79,7 +79,7 @@ import Testing
         let weights = randomValues(co * ci * 9, seed: 22), bias = randomValues(co, seed: 23)
         let conv = try Conv2D(inChannels: ci, outChannels: co, kernel: 3, padding: 1, weights: weights, bias: bias,
                               precision: .bf16)
-        conv.winograd = WinogradPolicy(minimumPositions: 1)
+        conv.winograd = WinogradPolicy(minimumPositions: 1, keptWeightBytesBF16: 1 << 30)
         #expect(try conv.usesWinograd(batch: n, height: h, width: w) == Conv2D.winogradSupported)
         let rounded = weights.map { BFloat16.float(BFloat16.bits($0)) }
         let expected = KernelTests.naiveConv(x, weights: rounded, bias: bias, outChannels: co, kernel: 3, stride: 1,

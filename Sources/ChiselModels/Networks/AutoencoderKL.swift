@@ -91,8 +91,7 @@ public final class AutoencoderKL: Sendable {
         decoderOut = try Load.conv(d, "conv_out", in: channels[0], out: config.outChannels, kernel: 3, padding: 1,
                                    precision: precision)
         // The VAE runs once per image, not once per step: its Winograd weights are made for each
-        // run rather than kept (a few milliseconds per layer against about 120 MiB for SD's VAE),
-        // and its bf16 layers stay direct.
+        // run rather than kept (a few milliseconds per layer against about 120 MiB for SD's VAE).
         for conv in convolutions {
             conv.winograd.keptWeightBytes = 0
             conv.winograd.keptWeightBytesBF16 = 0
