@@ -59,8 +59,6 @@ EDITS = ["img2img", "inpaint"]
 
 def timed(name, repeats, body):
     body()  # warm-up
-    body(WARM_UP_STRENGTH)  # warm-up: the same path, as EditBenchmark.swift does
-    print(f"{edit}: warm-up ran {pairs[0]} CFG pairs", file=sys.stderr)
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
