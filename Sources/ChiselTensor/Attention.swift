@@ -129,9 +129,10 @@ public enum Attention {
         return out
     }
 
-    /// Softmax of each row in place; with `causalFrom`, row r (query `causalFrom + r`) masks
-    /// keys after its own position.
-    static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, causalFrom: Int?) {
+    /// Softmax of each row in place, formed as PyTorch's CPU kernel forms it: e = exp(x − max),
+    /// p = e · (1/Σe); with `causalFrom`, row r (query `causalFrom + r`) masks keys after its
+    /// own position.
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, columns: Int, causalFrom: Int? = nil) {
         let scores = UnsafeMutableBufferPointer(start: s, count: rows * columns)
         Parallel.forEachChunk(rows, minimumChunk: 8) { range in
             for r in range {

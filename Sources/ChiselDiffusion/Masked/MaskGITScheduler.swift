@@ -1,4 +1,5 @@
 import ChiselBase
+import ChiselTensor
 import Foundation
 
 /// MaskGIT decoding (Chang et al., "MaskGIT: Masked Generative Image Transformer", CVPR 2022)
@@ -92,7 +93,11 @@ public struct MaskGITScheduler: Sendable {
                               + "tokens × \(codebookSize) codebook entries in \(batch) images")
         }
         let length = tokens.count / batch
-        let probabilities = Self.softmaxRows(logits, width: codebookSize)
+        var probabilities = logits
+        probabilities.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return }
+            Attention.softmaxRows(base, rows: tokens.count, columns: codebookSize)
+        }
         // torch.multinomial(p, 1) on the CPU: argmax of p / q with q ~ Exp(1), one per entry.
         let exponentials = generator.exponential(count: logits.count)
         var predicted = tokens
@@ -143,23 +148,5 @@ public struct MaskGITScheduler: Sendable {
         let ratio = maskRatio(stepIndex: stepIndex)
         let uniforms = generator.uniform(count: tokens.count)
         return zip(tokens, uniforms).map { $1 < ratio ? maskTokenID : $0 }
-    }
-
-    /// Softmax of each row as the reference's CPU kernel forms it: e = exp(x − max), p = e · (1/Σe).
-    static func softmaxRows(_ x: [Float], width: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
-        for row in stride(from: 0, to: x.count, by: width) {
-            var peak = -Float.infinity
-            for j in 0..<width { peak = max(peak, x[row + j]) }
-            var sum: Float = 0
-            for j in 0..<width {
-                let e = exp(x[row + j] - peak)
-                out[row + j] = e
-                sum += e
-            }
-            let inverse = 1 / sum
-            for j in 0..<width { out[row + j] *= inverse }
-        }
-        return out
     }
 }
