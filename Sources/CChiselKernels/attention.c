@@ -35,24 +35,28 @@ typedef struct {
     float *q;      // BQ × dp, scaled queries
     float *kt;     // dp × ldkt, all keys of the head, transposed
     int64_t ldkt;
+    float *vp;     // lk × dp, all values of the head, rows packed
     float *s;      // BQ × BK, scores then probabilities
     float *o;      // BQ × dp, unnormalised output
     float *m, *l;  // BQ running maxima and sums
 } scratch;
 
 static int scratch_alloc(scratch *sc, int64_t dp, int64_t lk) {
-    sc->ldkt = round16(lk) + BK;  // room for a whole last block of zeros
+    // Room for a whole last block of zeros, and one more cache line so that rows a power of two
+    // apart do not all fall in the same few cache sets.
+    sc->ldkt = round16(lk) + BK + 16;
+    sc->vp = aligned_alloc(64, (size_t)(lk * dp) * sizeof(float));
     sc->q = aligned_alloc(64, (size_t)(BQ * dp) * sizeof(float));
     sc->kt = aligned_alloc(64, (size_t)(dp * sc->ldkt) * sizeof(float));
     sc->s = aligned_alloc(64, (size_t)(BQ * BK) * sizeof(float));
     sc->o = aligned_alloc(64, (size_t)(BQ * dp) * sizeof(float));
     sc->m = aligned_alloc(64, BQ * sizeof(float));
     sc->l = aligned_alloc(64, BQ * sizeof(float));
-    return sc->q && sc->kt && sc->s && sc->o && sc->m && sc->l;
+    return sc->q && sc->kt && sc->vp && sc->s && sc->o && sc->m && sc->l;
 }
 
 static void scratch_free(scratch *sc) {
-    free(sc->q); free(sc->kt); free(sc->s); free(sc->o); free(sc->m); free(sc->l);
+    free(sc->q); free(sc->kt); free(sc->vp); free(sc->s); free(sc->o); free(sc->m); free(sc->l);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +217,35 @@ AVX512 static void accumulate_avx512(const scratch *sc, const float *v, int64_t 
         }
     }
 }
+
+/// The keys of one head transposed, kt[t][j] = k[j][t] for t < d, j < lk, zeros after lk up to
+/// ldkt, in 16 × 16 register blocks: a column-by-column copy reads rows a multiple of 4 KiB
+/// apart (3072 floats for a 1024-wide qkv row), which all fall in one cache set.
+AVX512 static void pack_keys_avx512(float *kt, int64_t ldkt, const float *kh, int64_t ldk, int64_t lk, int64_t d) {
+    for (int64_t j0 = 0; j0 < lk; j0 += 16) {
+        int64_t nj = lk - j0 < 16 ? lk - j0 : 16;
+        for (int64_t t0 = 0; t0 < d; t0 += 16) {
+            __mmask16 mask = chisel_tail16(d - t0);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < nj ? _mm512_maskz_loadu_ps(mask, kh + (j0 + i) * ldk + t0) : _mm512_setzero_ps();
+            chisel_transpose16(r);
+            int64_t nt = d - t0 < 16 ? d - t0 : 16;
+            for (int64_t i = 0; i < nt; i++) _mm512_storeu_ps(kt + (t0 + i) * ldkt + j0, r[i]);
+        }
+    }
+    int64_t filled = round16(lk);
+    for (int64_t t = 0; t < d; t++) memset(kt + t * ldkt + filled, 0, (size_t)(ldkt - filled) * sizeof(float));
+}
+
+/// dst[t] = src[t] · scale for t < d.
+AVX512 static void scaled_row_avx512(float *dst, const float *src, int64_t d, float scale) {
+    __m512 k = _mm512_set1_ps(scale);
+    for (int64_t t = 0; t < d; t += 16) {
+        __mmask16 mask = chisel_tail16(d - t);
+        _mm512_mask_storeu_ps(dst + t, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, src + t), k));
+    }
+}
 #endif
 
 
@@ -236,18 +269,31 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
         int64_t b = bh / heads, h = bh % heads;
         const float *qh = q + b * lq * ldq + h * d, *kh = k + b * lk * ldk + h * d, *vh = v + b * lk * ldv + h * d;
         if (packed != bh) {
+#if defined(__x86_64__)
+            if (fast) pack_keys_avx512(sc.kt, sc.ldkt, kh, ldk, lk, d); else
+#endif
             for (int64_t t = 0; t < d; t++) {
                 float *row = sc.kt + t * sc.ldkt;
                 for (int64_t j = 0; j < lk; j++) row[j] = kh[j * ldk + t];
                 memset(row + lk, 0, (size_t)(sc.ldkt - lk) * sizeof(float));
+            }
+            // The values too, in rows of dp: the head's rows in a wide qkv buffer are a multiple
+            // of 4 KiB apart and would share cache sets.
+            for (int64_t j = 0; j < lk; j++) {
+                memcpy(sc.vp + j * dp, vh + j * ldv, (size_t)d * sizeof(float));
+                memset(sc.vp + j * dp + d, 0, (size_t)(dp - d) * sizeof(float));
             }
             packed = bh;
         }
         int64_t first = qblocks * part / parts, last = qblocks * (part + 1) / parts;
         for (int64_t qb = first; qb < last; qb++) {
             int64_t i0 = qb * BQ, nq = lq - i0 < BQ ? lq - i0 : BQ;
-            for (int64_t i = 0; i < nq; i++)
+            for (int64_t i = 0; i < nq; i++) {
+#if defined(__x86_64__)
+                if (fast) { scaled_row_avx512(sc.q + i * dp, qh + (i0 + i) * ldq, d, scale); continue; }
+#endif
                 for (int64_t t = 0; t < d; t++) sc.q[i * dp + t] = qh[(i0 + i) * ldq + t] * scale;
+            }
             memset(sc.o, 0, (size_t)(BQ * dp) * sizeof(float));
             for (int64_t i = 0; i < BQ; i++) { sc.m[i] = -INFINITY; sc.l[i] = 0; }
             int64_t key_end = causal ? (i0 + nq < lk ? i0 + nq : lk) : lk;
@@ -282,17 +328,24 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                     float correction = sc.m[i] == -INFINITY ? 0.0f : expf(sc.m[i] - peak);
                     sc.l[i] = sc.l[i] * correction + sum;
                     sc.m[i] = peak;
-                    if (correction != 1.0f)
+                    if (correction != 1.0f) {
+#if defined(__x86_64__)
+                        if (fast) scaled_row_avx512(sc.o + i * dp, sc.o + i * dp, d, correction); else
+#endif
                         for (int64_t t = 0; t < d; t++) sc.o[i * dp + t] *= correction;
+                    }
                 }
 #if defined(__x86_64__)
-                if (fast) accumulate_avx512(&sc, vh + j0 * ldv, ldv, nq, nk, d, dp); else
+                if (fast) accumulate_avx512(&sc, sc.vp + j0 * dp, dp, nq, nk, d, dp); else
 #endif
-                accumulate_scalar(&sc, vh + j0 * ldv, ldv, nq, nk, d, dp);
+                accumulate_scalar(&sc, sc.vp + j0 * dp, dp, nq, nk, d, dp);
             }
             float *oh = out + b * lq * ldo + h * d;
             for (int64_t i = 0; i < nq; i++) {
                 float inv = sc.l[i] > 0 ? 1.0f / sc.l[i] : 0.0f;
+#if defined(__x86_64__)
+                if (fast) { scaled_row_avx512(oh + (i0 + i) * ldo, sc.o + i * dp, d, inv); continue; }
+#endif
                 for (int64_t t = 0; t < d; t++) oh[(i0 + i) * ldo + t] = sc.o[i * dp + t] * inv;
             }
         }

@@ -17,7 +17,6 @@
 
 enum { BQ = 64, BK = 256, TR = 6 };
 
-static inline uint32_t pair(float lo, float hi) { return chisel_bf16_bits(lo) | ((uint32_t)chisel_bf16_bits(hi) << 16); }
 
 typedef struct {
     uint32_t *q2;   // BQ × dh: scaled query pairs
@@ -29,7 +28,8 @@ typedef struct {
 } scratch16;
 
 static int alloc16(scratch16 *sc, int64_t dh, int64_t dp, int64_t lk) {
-    sc->ldk2 = (lk + 15) / 16 * 16 + BK;
+    // One cache line more than a whole last block, so rows do not share cache sets.
+    sc->ldk2 = (lk + 15) / 16 * 16 + BK + 16;
     sc->q2 = aligned_alloc(64, (size_t)(BQ * ((dh + 15) / 16 * 16)) * 4);
     sc->kt2 = aligned_alloc(64, (size_t)(dh * sc->ldk2) * 4);
     sc->v2 = aligned_alloc(64, (size_t)((lk / 2 + BK) * dp) * 4);
@@ -118,6 +118,15 @@ BF16 static void pv16(const scratch16 *sc, int64_t jp0, int64_t nq, int64_t npai
     }
 }
 
+/// dst[t] = src[t] · scale for t < d.
+BF16 static void scaled_row16(float *dst, const float *src, int64_t d, float scale) {
+    __m512 k = _mm512_set1_ps(scale);
+    for (int64_t t = 0; t < d; t += 16) {
+        __mmask16 mask = chisel_tail16(d - t);
+        _mm512_mask_storeu_ps(dst + t, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, src + t), k));
+    }
+}
+
 BF16 static float row_softmax16(float *row, uint32_t *pairs, int64_t n, int64_t visible, float *m, float *l,
                                 float *o, int64_t d) {
     __m512 mx = _mm512_set1_ps(*m);
@@ -141,9 +150,59 @@ BF16 static float row_softmax16(float *row, uint32_t *pairs, int64_t n, int64_t 
     float correction = *m == -INFINITY ? 0.0f : expf(*m - peak);
     *l = *l * correction + total;
     *m = peak;
-    if (correction != 1.0f)
-        for (int64_t t = 0; t < d; t++) o[t] *= correction;
+    if (correction != 1.0f) scaled_row16(o, o, d, correction);
     return peak;
+}
+
+/// Key pairs of one head transposed, kt2[p][j] = pair(k[j][2p], k[j][2p + 1]) for p < dh, j < lk
+/// (zeros past d and past lk, up to ldk2): each key row converted to pairs, then 16 × 16 register
+/// blocks transposed (column-by-column reads of a wide qkv buffer share cache sets).
+BF16 static void pack_key_pairs(uint32_t *kt2, int64_t ldk2, const float *kh, int64_t ldk, int64_t lk, int64_t d,
+                                int64_t dh) {
+    for (int64_t j0 = 0; j0 < lk; j0 += 16) {
+        int64_t nj = lk - j0 < 16 ? lk - j0 : 16;
+        for (int64_t p0 = 0; p0 < dh; p0 += 16) {
+            __mmask16 m0 = chisel_tail16(d - 2 * p0), m1 = chisel_tail16(d - 2 * p0 - 16);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                if (i >= nj) { r[i] = _mm512_setzero_ps(); continue; }
+                const float *row = kh + (j0 + i) * ldk + 2 * p0;
+                __m512bh words = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16), _mm512_maskz_loadu_ps(m0, row));
+                r[i] = _mm512_castsi512_ps((__m512i)words);
+            }
+            chisel_transpose16(r);
+            int64_t np = dh - p0 < 16 ? dh - p0 : 16;
+            for (int64_t i = 0; i < np; i++) _mm512_storeu_ps((float *)(kt2 + (p0 + i) * ldk2 + j0), r[i]);
+        }
+    }
+    int64_t filled = (lk + 15) / 16 * 16;
+    for (int64_t p = 0; p < dh; p++) memset(kt2 + p * ldk2 + filled, 0, (size_t)(ldk2 - filled) * 4);
+}
+
+/// Value pairs along keys, v2[jp][c] = pair(v[2jp][c], v[2jp + 1][c]) for c < dp (zeros past d,
+/// and for the missing partner of an odd last key).
+BF16 static void pack_value_pairs(uint32_t *v2, const float *vh, int64_t ldv, int64_t lk, int64_t d, int64_t dp) {
+    for (int64_t jp = 0; jp < (lk + 1) / 2; jp++) {
+        const float *lo = vh + 2 * jp * ldv, *hi = 2 * jp + 1 < lk ? lo + ldv : NULL;
+        for (int64_t c0 = 0; c0 < dp; c0 += 16) {
+            __mmask16 mask = chisel_tail16(d - c0);
+            __m512i a = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, lo + c0)));
+            __m512i b = hi ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, hi + c0)))
+                           : _mm512_setzero_si512();
+            _mm512_store_si512(v2 + jp * dp + c0, _mm512_or_si512(a, _mm512_slli_epi32(b, 16)));
+        }
+    }
+}
+
+/// One query row's scaled pairs, q2[p] = pair(q[2p]·scale, q[2p + 1]·scale) for p < dh.
+BF16 static void pack_query_pairs(uint32_t *q2, const float *qh, int64_t d, int64_t dh, float scale) {
+    __m512 k = _mm512_set1_ps(scale);
+    for (int64_t p0 = 0; p0 < dh; p0 += 16) {
+        __mmask16 m0 = chisel_tail16(d - 2 * p0), m1 = chisel_tail16(d - 2 * p0 - 16);
+        __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m0, qh + 2 * p0), k);
+        __m512 b = _mm512_mul_ps(_mm512_maskz_loadu_ps(m1, qh + 2 * p0 + 16), k);
+        _mm512_mask_storeu_epi32(q2 + p0, chisel_tail16(dh - p0), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
 }
 
 int chisel_attention_bf16(const float *q, const float *k, const float *v, float *out, int64_t batch, int64_t heads,
@@ -156,34 +215,18 @@ int chisel_attention_bf16(const float *q, const float *k, const float *v, float 
     if (!alloc16(&sc, dh, dp, lk)) { free16(&sc); return -1; }
     memset(sc.q2, 0, (size_t)(BQ * ldq2) * 4);
     int64_t packed = -1;
-    int64_t pairs_total = (lk + 1) / 2;
     for (int64_t item = item_begin; item < item_end; item++) {
         int64_t bh = item / parts, part = item % parts, b = bh / heads, h = bh % heads;
         const float *qh = q + b * lq * ldq + h * d, *kh = k + b * lk * ldk + h * d, *vh = v + b * lk * ldv + h * d;
         if (packed != bh) {
-            for (int64_t p = 0; p < dh; p++) {
-                uint32_t *row = sc.kt2 + p * sc.ldk2;
-                for (int64_t j = 0; j < lk; j++)
-                    row[j] = pair(kh[j * ldk + 2 * p], 2 * p + 1 < d ? kh[j * ldk + 2 * p + 1] : 0.0f);
-                memset(row + lk, 0, (size_t)(sc.ldk2 - lk) * 4);
-            }
-            for (int64_t jp = 0; jp < pairs_total + BK / 2; jp++) {
-                uint32_t *row = sc.v2 + jp * dp;
-                for (int64_t c = 0; c < dp; c++) {
-                    float lo = (c < d && 2 * jp < lk) ? vh[2 * jp * ldv + c] : 0.0f;
-                    float hi = (c < d && 2 * jp + 1 < lk) ? vh[(2 * jp + 1) * ldv + c] : 0.0f;
-                    row[c] = pair(lo, hi);
-                }
-            }
+            pack_key_pairs(sc.kt2, sc.ldk2, kh, ldk, lk, d, dh);
+            pack_value_pairs(sc.v2, vh, ldv, lk, d, dp);
             packed = bh;
         }
         int64_t first = qblocks * part / parts, last = qblocks * (part + 1) / parts;
         for (int64_t qb = first; qb < last; qb++) {
             int64_t i0 = qb * BQ, nq = lq - i0 < BQ ? lq - i0 : BQ;
-            for (int64_t i = 0; i < nq; i++)
-                for (int64_t p = 0; p < dh; p++)
-                    sc.q2[i * ldq2 + p] = pair(qh[(i0 + i) * ldq + 2 * p] * scale,
-                                               2 * p + 1 < d ? qh[(i0 + i) * ldq + 2 * p + 1] * scale : 0.0f);
+            for (int64_t i = 0; i < nq; i++) pack_query_pairs(sc.q2 + i * ldq2, qh + (i0 + i) * ldq, d, dh, scale);
             memset(sc.o, 0, (size_t)(BQ * dp) * 4);
             for (int64_t i = 0; i < BQ; i++) { sc.m[i] = -INFINITY; sc.l[i] = 0; }
             int64_t key_end = causal ? (i0 + nq < lk ? i0 + nq : lk) : lk;
@@ -207,10 +250,8 @@ int chisel_attention_bf16(const float *q, const float *k, const float *v, float 
                 pv16(&sc, j0 / 2, nq, (nk + 1) / 2, d, dp);
             }
             float *oh = out + b * lq * ldo + h * d;
-            for (int64_t i = 0; i < nq; i++) {
-                float inv = sc.l[i] > 0 ? 1.0f / sc.l[i] : 0.0f;
-                for (int64_t t = 0; t < d; t++) oh[(i0 + i) * ldo + t] = sc.o[i * dp + t] * inv;
-            }
+            for (int64_t i = 0; i < nq; i++)
+                scaled_row16(oh + (i0 + i) * ldo, sc.o + i * dp, d, sc.l[i] > 0 ? 1.0f / sc.l[i] : 0.0f);
         }
     }
     free16(&sc);

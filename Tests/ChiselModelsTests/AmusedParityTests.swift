@@ -140,6 +140,21 @@ enum AmusedReference {
             try transformer.logits(ids: Array(ids.prefix(ids.count / 2)), batch: 1, height: shape[1], width: shape[2],
                                    conditioning: conditioning)
         }
+        // Guidance with both halves on one grid: the first sample's conditioning as the
+        // unconditional half, the second's as the conditional one.
+        let grid = Array(ids.prefix(ids.count / 2))
+        let pair = try transformer.logits(ids: grid + grid, batch: 2, height: shape[1], width: shape[2],
+                                          conditioning: conditioning)
+        let combined = try Ops.guided(pair, scale: 10)
+        let guided = try transformer.guidedLogits(ids: grid, batch: 1, height: shape[1], width: shape[2],
+                                                  conditioning: conditioning, guidanceScale: 10)
+        #expect(guided.shape == combined.shape)
+        let guidanceError = relativeError(guided.data, combined.data)
+        #expect(guidanceError < (precision == .f32 ? 1e-5 : Self.bf16Bound), "\(model) \(precision) guided logits \(guidanceError)")
+        #expect(throws: ChiselError.self) {
+            try transformer.guidedLogits(ids: grid + grid, batch: 2, height: shape[1], width: shape[2],
+                                         conditioning: conditioning, guidanceScale: 10)
+        }
     }
 
     /// Chisel's bf16 networks against diffusers' bf16 runs: both round to bfloat16, differently

@@ -32,10 +32,14 @@ final class ConvNextBlock: Sendable {
 
     /// `x` is N×H×W×C; `modulation` from `modulation(condition:)`.
     func callAsFunction(_ x: Tensor, modulation: Tensor) throws -> Tensor {
+        try Ops.modulate(unmodulated(x), by: modulation)
+    }
+
+    /// The block before its modulation: everything that depends on `x` alone.
+    func unmodulated(_ x: Tensor) throws -> Tensor {
         let activated = try Activation.gelu(expand.afterNorm(norm, depthwise(x)))
-        let h = contract.precision == .bf16
+        return contract.precision == .bf16
             ? try contract(responseNorm.bf16(activated), adding: x)
             : try contract(responseNorm(activated), adding: x)
-        return try Ops.modulate(h, by: modulation)
     }
 }

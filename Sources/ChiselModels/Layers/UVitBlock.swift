@@ -48,19 +48,27 @@ final class UVitBlock: Sendable {
                  keysAndValues: try attentionBlocks.map { try $0.prepare(context: context) })
     }
 
-    /// `x` is N×H×W×C (H and W even when downsampling).
-    func callAsFunction(_ x: Tensor, _ prepared: Prepared) throws -> Tensor {
+    /// `x` is N×H×W×C (H and W even when downsampling). With `repeats` > 1, `x` holds N/repeats
+    /// samples that each stand for `repeats` samples of `prepared` (a guidance batch whose halves
+    /// share their tokens): what does not depend on the conditioning, up to the first
+    /// modulation, runs once for them.
+    func callAsFunction(_ x: Tensor, _ prepared: Prepared, repeats: Int = 1) throws -> Tensor {
         var h = x
         if let downsample {
             // Even sides: diffusers' zero padding of the bottom row and right column is never read.
             h = downsample.conv.precision == .bf16
                 ? try downsample.conv(downsample.norm.bf16(h)) : try downsample.conv(downsample.norm(h))
         }
-        let (n, height, width, c) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
         for (i, (res, attention)) in zip(resBlocks, attentionBlocks).enumerated() {
-            h = try res(h, modulation: prepared.modulations[i])
+            if i == 0 && repeats > 1 {
+                h = try Ops.modulate(Ops.repeatedBatch(res.unmodulated(h), times: repeats), by: prepared.modulations[i])
+            } else {
+                h = try res(h, modulation: prepared.modulations[i])
+            }
+            let (n, height, width, c) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
             h = try attention(h.reshaped([n, height * width, c]), prepared.keysAndValues[i]).reshaped([n, height, width, c])
         }
+        if repeats > 1 && resBlocks.isEmpty { h = try Ops.repeatedBatch(h, times: repeats) }
         if let upsample {
             h = upsample.conv.precision == .bf16
                 ? try upsample.conv(upsample.norm.bf16(h)) : try upsample.conv(upsample.norm(h))

@@ -112,6 +112,35 @@ public final class UVit2DModel: Sendable {
         return try logits.reshaped([batch, height * width, config.codebookSize])
     }
 
+    /// Classifier-free-guided logits, `uncond + guidanceScale · (cond − uncond)`, for `batch`
+    /// grids of token ids that both halves of a guidance batch share, as diffusers' aMUSEd
+    /// pipelines run them (`cat([latents, latents])`): `conditioning` is for 2·batch images, the
+    /// unconditional ones first. Returns batch × (height·width) × codebookSize.
+    ///
+    /// The same values as combining `logits(…)` of the doubled batch, up to rounding, with less
+    /// work: the layers before the first modulation run once per grid, and the guidance is
+    /// applied before the last (linear) projection, which then runs for one half only.
+    public func guidedLogits(ids: [Int32], batch: Int, height: Int, width: Int, conditioning: Conditioning,
+                             guidanceScale: Float) throws -> Tensor {
+        try check(ids: ids, batch: batch, height: height, width: width)
+        guard conditioning.batch == 2 * batch else {
+            throw ChiselError(.invalidParameter,
+                              "guidance needs conditioning for \(2 * batch) images (unconditional, then conditional), "
+                              + "got \(conditioning.batch)")
+        }
+        defer { Allocator.releaseWorkBuffers() }
+        let pair = 2 * batch
+        var h = try embeddingConv.afterNorm(embeddingNorm, embed(ids, batch: batch, height: height, width: width))
+        h = try downBlock(h, conditioning.down, repeats: 2)
+        let (gridHeight, gridWidth, c) = (h.shape[1], h.shape[2], h.shape[3])
+        var tokens = try toHidden.afterNorm(toHiddenNorm, h.reshaped([pair, gridHeight * gridWidth, c]))
+        for (layer, prepared) in zip(layers, conditioning.layers) { tokens = try layer(tokens, prepared) }
+        h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([pair, gridHeight, gridWidth, c])
+        h = try upBlock(h, conditioning.up)
+        let guided = try Ops.guided(mlmNorm(mlmConv1(h)), scale: guidanceScale)
+        return try mlmConv2(guided).reshaped([batch, height * width, config.codebookSize])
+    }
+
     /// `cond_embed` of [pooled text | micro-conditioning embedding], batch × hidden_size: the
     /// micro-conditioning values embedded by `get_timestep_embedding` (cosines first, no shift)
     /// and laid side by side per sample, then Linear → SiLU → Linear.
