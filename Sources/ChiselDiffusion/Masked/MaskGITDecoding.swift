@@ -20,6 +20,9 @@ public struct MaskGITDecoding: Sendable {
     public let startStep: Int
     /// Each run step's sampled (or kept) tokens, the last one being the result.
     public private(set) var predicted: [Int]
+    /// The probability each token had when it was sampled and kept (1 for the tokens that were
+    /// known from the start).
+    public private(set) var confidence: [Float]
 
     /// `scheduler` must have its timesteps set. `tokens` holds `batch` grids, with
     /// `scheduler.maskTokenID` where a token is to be predicted.
@@ -38,6 +41,7 @@ public struct MaskGITDecoding: Sendable {
         self.scheduler = scheduler
         self.tokens = tokens
         self.predicted = tokens
+        self.confidence = tokens.map { $0 == scheduler.maskTokenID ? 0 : 1 }
         self.batch = batch
         self.codebookSize = codebookSize
         self.stepIndex = startStep
@@ -85,6 +89,9 @@ public struct MaskGITDecoding: Sendable {
         let output = try scheduler.step(logits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
                                         stepIndex: stepIndex, startingMaskRatio: startingMaskRatio,
                                         generator: &generator)
+        for i in tokens.indices where tokens[i] == scheduler.maskTokenID && output.tokens[i] != scheduler.maskTokenID {
+            confidence[i] = output.probabilities[i]
+        }
         tokens = output.tokens
         predicted = output.predicted
         stepIndex += 1
