@@ -58,6 +58,23 @@ __attribute__((target("avx512f,fma"))) static inline __m512 chisel_exp16(__m512 
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
 }
+
+/// A mask of the first min(left, 16) lanes.
+__attribute__((target("avx512f"))) static inline __mmask16 chisel_tail16(int64_t left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+}
+
+/// Stores 16 float lanes as bfloat16 rounded to nearest even (NaN kept NaN), as
+/// chisel_bf16_bits does one value.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) static inline void chisel_store16_bf16(__mmask16 mask, uint16_t *p,
+                                                                                             __m512 v) {
+    __m512i bits = _mm512_castps_si512(v);
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7FFF))), 16);
+    __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    rounded = _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+    _mm256_mask_storeu_epi16(p, mask, _mm512_cvtepi32_epi16(rounded));
+}
 #endif
 
 #endif

@@ -65,7 +65,7 @@ public final class Linear: @unchecked Sendable {
 
     /// `layer(norm(x))` (+ residual): a `.bf16` layer takes the normalised rows in bfloat16
     /// straight from the normalisation.
-    public func afterNorm(_ norm: LayerNorm, _ x: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+    public func afterNorm(_ norm: some RowNormalization, _ x: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
         if precision == .bf16 { return try self(norm.bf16(x), adding: residual) }
         return try self(norm(x), adding: residual)
     }

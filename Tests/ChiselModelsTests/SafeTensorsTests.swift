@@ -190,4 +190,19 @@ func expectModelError(_ body: () throws -> Void) -> ChiselError? {
             #expect(error?.message.contains("pickle") == true)
         }
     }
+
+    /// A header of 0x480 bytes starts with the bytes of a pickle's PROTO 4 opcode; the JSON after
+    /// the length tells them apart.
+    @Test func safetensorsWhoseHeaderLengthLooksLikeAPickleOpcodeIsRead() throws {
+        var builder = SafeTensorsBuilder()
+        builder.addF32("x", shape: [1], values: [1])
+        let header = builder.header()
+        let opening = header.dropLast() + ",\"__metadata__\":{\"pad\":\""
+        let padded = opening + String(repeating: " ", count: 0x480 - opening.utf8.count - 3) + "\"}}"
+        #expect(padded.utf8.count == 0x480)
+        let path = temporaryPath("model.safetensors")
+        try builder.write(to: path, header: String(padded))
+        let file = try SafeTensorsFile(path: path)
+        #expect(try file.floats("x") == [1])
+    }
 }

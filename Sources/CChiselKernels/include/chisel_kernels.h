@@ -94,6 +94,18 @@ void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, 
 /// In place: kind 0 SiLU, 1 GELU (erf form), 2 CLIP's quick GELU.
 void chisel_activation(float *x, int64_t count, int kind);
 
+/// RMS normalisation of rows [row_begin, row_end) of n features: x · 1/√(mean(x²) + epsilon), then
+/// · gamma and + beta where not NULL (diffusers' `RMSNorm`, FP32).
+void chisel_rms_norm(const float *x, float *out, int64_t n, const float *gamma, const float *beta, float epsilon,
+                     int64_t row_begin, int64_t row_end);
+/// As chisel_rms_norm, writing bfloat16.
+void chisel_rms_norm_bf16(const float *x, uint16_t *out, int64_t n, const float *gamma, const float *beta,
+                          float epsilon, int64_t row_begin, int64_t row_end);
+/// Depthwise 3×3 convolution, stride 1, zero padding 1, of NHWC maps [n, h, w, c]: output rows
+/// [row_begin, row_end) of the n·h rows; taps [9][c] (tap dy·3+dx, then channel), bias [c] or NULL.
+void chisel_depthwise_conv3x3(const float *x, float *out, int64_t h, int64_t w, int64_t c, const float *taps,
+                              const float *bias, int64_t row_begin, int64_t row_end);
+
 /// Makes glibc's malloc keep freed large blocks for reuse instead of unmapping them.
 void chisel_keep_large_blocks(void);
 

@@ -21,6 +21,12 @@ public struct CLIPTextConfig: Sendable, Equatable {
     public var activation: CLIPActivation
     public var layerNormEpsilon: Double
     public var projectionDim: Int
+    /// Where `CLIPTextModelWithProjection` pools: the first position holding this id, or, when
+    /// it is 2 (configs from before transformers' PR #24773, aMUSEd's among them), the first
+    /// position of the largest id.
+    public var eosTokenId: Int
+    public var bosTokenId: Int
+    public var padTokenId: Int
 
     public init(reader r: ConfigReader) throws {
         vocabSize = try r.size("vocab_size", default: 49408)
@@ -34,6 +40,9 @@ public struct CLIPTextConfig: Sendable, Equatable {
         self.activation = activation
         layerNormEpsilon = try r.double("layer_norm_eps", default: 1e-5)
         projectionDim = try r.size("projection_dim", default: 512)
+        eosTokenId = try r.int("eos_token_id", default: 49407)
+        bosTokenId = try r.int("bos_token_id", default: 49406)
+        padTokenId = try r.int("pad_token_id", default: 1)
         guard hiddenSize % heads == 0 else { throw r.failure("num_attention_heads", "does not divide hidden_size \(hiddenSize)") }
     }
 }

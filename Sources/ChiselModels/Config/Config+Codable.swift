@@ -62,7 +62,8 @@ extension CLIPTextConfig: DiffusersConfig {
             ("intermediate_size", .int(intermediateSize)), ("num_hidden_layers", .int(layers)),
             ("num_attention_heads", .int(heads)), ("max_position_embeddings", .int(maxPositions)),
             ("hidden_act", .string(activation.rawValue)), ("layer_norm_eps", .double(layerNormEpsilon)),
-            ("projection_dim", .int(projectionDim)),
+            ("projection_dim", .int(projectionDim)), ("eos_token_id", .int(eosTokenId)),
+            ("bos_token_id", .int(bosTokenId)), ("pad_token_id", .int(padTokenId)),
         ])
     }
 }

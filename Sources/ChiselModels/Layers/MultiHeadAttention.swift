@@ -57,7 +57,7 @@ final class MultiHeadAttention: Sendable {
     }
 
     /// Attention over `norm(x)`: a `.bf16` projection reads the normalised rows in bfloat16.
-    func callAsFunction(normalizing norm: LayerNorm, _ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil,
+    func callAsFunction(normalizing norm: some RowNormalization, _ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil,
                         causal: Bool = false) throws -> Tensor {
         try attend(context: context, residual: residual, causal: causal, project: { try $0.afterNorm(norm, x) })
     }

@@ -2,12 +2,17 @@ import ChiselCore
 import ChiselTensor
 
 /// transformers' `CLIPTextModel`: token and position embeddings, pre-norm transformer layers
-/// with causal self-attention, and a final LayerNorm.
+/// with causal self-attention, and a final LayerNorm; with `text_projection` weights, also
+/// `CLIPTextModelWithProjection`'s projection of the pooled state (aMUSEd's text encoder).
 public final class CLIPTextModel: Sendable {
     public let config: CLIPTextConfig
     let tokenEmbedding: [Float], positionEmbedding: [Float]
     let layers: [Layer]
     let finalNorm: LayerNorm
+    /// `text_projection` (no bias), when the weights have it.
+    let projection: Linear?
+
+    public var hasProjection: Bool { projection != nil }
 
     final class Layer: Sendable {
         let norm1: LayerNorm, attention: MultiHeadAttention
@@ -31,7 +36,8 @@ public final class CLIPTextModel: Sendable {
         }
     }
 
-    /// Weights named as transformers saves them (`text_model.…`).
+    /// Weights named as transformers saves them (`text_model.…`, and `text_projection.weight` at
+    /// the top level for `CLIPTextModelWithProjection`).
     public init(config: CLIPTextConfig, weights: any WeightStore, precision: Precision = .f32) throws {
         let w = weights.scoped("text_model.")
         self.config = config
@@ -40,6 +46,10 @@ public final class CLIPTextModel: Sendable {
                                          shape: [config.maxPositions, config.hiddenSize])
         layers = try (0..<config.layers).map { try Layer(w.scoped("encoder.layers.\($0)."), config: config, precision: precision) }
         finalNorm = try Load.layerNorm(w, "final_layer_norm", features: config.hiddenSize, epsilon: config.layerNormEpsilon)
+        projection = weights.contains("text_projection.weight")
+            ? try Load.linear(weights, "text_projection", in: config.hiddenSize, out: config.projectionDim,
+                              precision: precision)
+            : nil
     }
 
     /// The hidden states for `ids` (batch × length token ids).
@@ -48,14 +58,54 @@ public final class CLIPTextModel: Sendable {
     /// LayerNorm (`last_hidden_state`); k > 0 returns the output k layers before the last, also
     /// passed through the final LayerNorm, as `StableDiffusionPipeline.encode_prompt` does.
     public func encode(_ ids: [[Int]], skip: Int = 0) throws -> Tensor {
+        guard (0..<config.layers).contains(skip) else {
+            throw ChiselError(.invalidParameter, "clip skip \(skip) is outside 0..<\(config.layers)")
+        }
+        var x = try embed(ids)
+        for layer in layers.prefix(config.layers - skip) { x = try layer(x) }
+        return try finalNorm(x)
+    }
+
+    /// What aMUSEd's pipelines take from `CLIPTextModelWithProjection(ids, output_hidden_states=True)`:
+    /// `hidden_states[-2]` (the input of the last layer, without the final LayerNorm; the
+    /// embeddings for a one-layer model), batch × length × hidden, and `text_embeds`, the
+    /// projection of the final-normed last state at the pooled position, batch × projectionDim.
+    /// The pooled position is transformers' (`CLIPTextTransformer.forward`): with `eos_token_id`
+    /// 2, the first position of the row's largest id; otherwise the first position holding
+    /// `eos_token_id` (position 0 when there is none).
+    public func encodeWithProjection(_ ids: [[Int]]) throws -> (penultimate: Tensor, textEmbeds: Tensor) {
+        guard let projection else {
+            throw ChiselError(.model, "this text encoder has no text_projection weights (not a CLIPTextModelWithProjection)")
+        }
+        var x = try embed(ids)
+        for layer in layers.dropLast() { x = try layer(x) }
+        let penultimate = x
+        if let last = layers.last { x = try last(x) }
+        let d = config.hiddenSize, length = ids[0].count
+        var pooled = Tensor(zeros: [ids.count, d])
+        for (b, row) in ids.enumerated() {
+            let position = config.eosTokenId == 2 ? Self.firstLargest(row) : row.firstIndex(of: config.eosTokenId) ?? 0
+            let source = (b * length + position) * d
+            pooled.data.replaceSubrange((b * d)..<((b + 1) * d), with: x.data[source..<(source + d)])
+        }
+        return (penultimate, try projection(finalNorm(pooled)))
+    }
+
+    /// `argmax`: the first position of the largest value.
+    static func firstLargest(_ row: [Int]) -> Int {
+        var best = 0
+        for i in row.indices where row[i] > row[best] { best = i }
+        return best
+    }
+
+    /// Token plus position embeddings of `ids` (batch × length), checked against the vocabulary
+    /// and the positions.
+    private func embed(_ ids: [[Int]]) throws -> Tensor {
         guard let length = ids.first?.count, length > 0, ids.allSatisfy({ $0.count == length }) else {
             throw ChiselError(.invalidParameter, "token id rows must be non-empty and of one length")
         }
         guard length <= config.maxPositions else {
             throw ChiselError(.invalidParameter, "\(length) tokens exceed the text encoder's \(config.maxPositions) positions")
-        }
-        guard (0..<config.layers).contains(skip) else {
-            throw ChiselError(.invalidParameter, "clip skip \(skip) is outside 0..<\(config.layers)")
         }
         let d = config.hiddenSize
         var x = Tensor(zeros: [ids.count, length, d])
@@ -68,7 +118,6 @@ public final class CLIPTextModel: Sendable {
                 for i in 0..<d { x.data[dst + i] = tokenEmbedding[id * d + i] + positionEmbedding[p * d + i] }
             }
         }
-        for layer in layers.prefix(config.layers - skip) { x = try layer(x) }
-        return try finalNorm(x)
+        return x
     }
 }

@@ -110,24 +110,11 @@ public final class UNet2DConditionModel: Sendable {
                                 precision: precision)
     }
 
-    /// diffusers' `get_timestep_embedding`: sinusoids of geometrically spaced frequencies,
-    /// exponent −ln(10000)·i/(half − freq_shift), cosines first when `flip_sin_to_cos`; FP32 as
-    /// in PyTorch.
+    /// diffusers' `get_timestep_embedding` of the timesteps (`SinusoidalEmbedding`), as wide as
+    /// the first block, FP32 as in PyTorch.
     public func timestepEmbedding(_ timesteps: [Double]) -> Tensor {
-        let dim = config.blockOutChannels[0]
-        let half = dim / 2
-        var out = Tensor(zeros: [timesteps.count, dim])
-        let logBase = Float(-log(10000.0))
-        for (b, t) in timesteps.enumerated() {
-            for i in 0..<half {
-                let frequency = expf(logBase * Float(i) / Float(half - config.freqShift))
-                let angle = Float(t) * frequency
-                let (first, second) = config.flipSinToCos ? (cosf(angle), sinf(angle)) : (sinf(angle), cosf(angle))
-                out.data[b * dim + i] = first
-                out.data[b * dim + half + i] = second
-            }
-        }
-        return out
+        SinusoidalEmbedding.embed(timesteps.map { Float($0) }, dim: config.blockOutChannels[0],
+                                  flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
     }
 
     /// The model output (noise, or v, as the scheduler config says) for `sample` (N×h×w×C latents),

@@ -9,10 +9,16 @@ public enum CheckpointFormat {
         let ext = (path as NSString).pathExtension.lowercased()
         var looksPickled = pickleExtensions.contains(ext)
         if !looksPickled, let handle = FileHandle(forReadingAtPath: path) {
-            let head = [UInt8]((try? handle.read(upToCount: 4)) ?? Data())
+            let head = [UInt8]((try? handle.read(upToCount: 9)) ?? Data())
+            let size = (try? handle.seekToEnd()) ?? 0
             try? handle.close()
             // A raw pickle starts with PROTO (0x80) and a protocol number; torch.save writes a zip.
-            if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]) { looksPickled = true }
+            // A safetensors header of 0x2_80–0x5_80 bytes starts the same way, but then has its
+            // JSON's "{" at byte 8 and a length that fits the file.
+            var length: UInt64 = 0
+            for (i, byte) in head.prefix(8).enumerated() { length |= UInt64(byte) << (8 * UInt64(i)) }
+            let safetensors = head.count == 9 && head[8] == UInt8(ascii: "{") && length <= size - min(size, 8)
+            if head.count >= 2, head[0] == 0x80, (2...5).contains(head[1]), !safetensors { looksPickled = true }
             if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) { looksPickled = true }
         }
         if looksPickled {

@@ -1,0 +1,58 @@
+import ChiselCore
+import ChiselTensor
+
+/// diffusers' `UVitBlock`: an optional 2×2 stride-2 downsampling (RMSNorm, then a convolution),
+/// ConvNeXt blocks alternating with `SkipFFTransformerBlock`s over the positions as tokens, and
+/// an optional 2×2 stride-2 transposed-convolution upsampling (RMSNorm first).
+final class UVitBlock: Sendable {
+    let downsample: (norm: RMSNorm, conv: Conv2D)?
+    let resBlocks: [ConvNextBlock]
+    let attentionBlocks: [SkipFFTransformerBlock]
+    let upsample: (norm: RMSNorm, conv: ConvTranspose2x2)?
+
+    init(_ w: ScopedWeights, config: UVit2DConfig, downsample: Bool, upsample: Bool, precision: Precision) throws {
+        let c = config.blockOutChannels, eps = config.layerNormEpsilon, affine = config.elementwiseAffine
+        self.downsample = downsample
+            ? (try Load.rmsNorm(w, "downsample.norm", features: c, epsilon: eps, affine: affine),
+               try Load.conv(w, "downsample.conv", in: c, out: c, kernel: 2, stride: 2, precision: precision))
+            : nil
+        resBlocks = try (0..<config.resBlocks).map {
+            try ConvNextBlock(w.scoped("res_blocks.\($0)."), channels: c, conditionDim: config.hiddenSize, epsilon: eps,
+                              affine: affine, precision: precision)
+        }
+        attentionBlocks = try (0..<config.resBlocks).map {
+            try SkipFFTransformerBlock(w.scoped("attention_blocks.\($0)."), channels: c, heads: config.blockHeads,
+                                       contextDim: config.hiddenSize, precision: precision)
+        }
+        if upsample {
+            let conv = try ConvTranspose2x2(
+                inChannels: c, outChannels: c, weights: w.floats("upsample.conv.weight", shape: [c, c, 2, 2]),
+                bias: w.contains("upsample.conv.bias") ? w.floats("upsample.conv.bias", shape: [c]) : nil,
+                precision: precision)
+            self.upsample = (try Load.rmsNorm(w, "upsample.norm", features: c, epsilon: eps, affine: affine), conv)
+        } else {
+            self.upsample = nil
+        }
+    }
+
+    /// `x` is N×H×W×C (H and W even when downsampling); `condition` SiLU of the conditioning
+    /// vector; `context` the projected text.
+    func callAsFunction(_ x: Tensor, condition: Tensor, context: Tensor) throws -> Tensor {
+        var h = x
+        if let downsample {
+            // Even sides: diffusers' zero padding of the bottom row and right column is never read.
+            h = downsample.conv.precision == .bf16
+                ? try downsample.conv(downsample.norm.bf16(h)) : try downsample.conv(downsample.norm(h))
+        }
+        let (n, height, width, c) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
+        for (res, attention) in zip(resBlocks, attentionBlocks) {
+            h = try res(h, condition: condition)
+            h = try attention(h.reshaped([n, height * width, c]), context: context).reshaped([n, height, width, c])
+        }
+        if let upsample {
+            h = upsample.conv.precision == .bf16
+                ? try upsample.conv(upsample.norm.bf16(h)) : try upsample.conv(upsample.norm(h))
+        }
+        return h
+    }
+}

@@ -1,0 +1,135 @@
+import ChiselCore
+import ChiselTensor
+
+/// diffusers' `UVit2DModel`, aMUSEd's transformer: token embeddings of a grid of VQ ids, a
+/// `UVitBlock` down, `num_hidden_layers` adaptive-norm transformer layers over the (possibly
+/// halved) grid, a `UVitBlock` up, and logits over the codebook for every token. Conditioning
+/// is the projected, RMS-normed text hidden states (cross-attention) and a vector from the
+/// pooled text and the micro-conditioning (adaptive norms and ConvNeXt modulation).
+public final class UVit2DModel: Sendable {
+    public let config: UVit2DConfig
+    let encoderProjection: Linear, encoderNorm: RMSNorm
+    /// `embed.embeddings.weight`, vocabSize × inChannels.
+    let embedding: [Float]
+    let embeddingNorm: RMSNorm, embeddingConv: Linear
+    let conditionLinear1: Linear, conditionLinear2: Linear
+    let downBlock: UVitBlock
+    let toHiddenNorm: RMSNorm, toHidden: Linear
+    let layers: [AdaNormTransformerBlock]
+    let fromHiddenNorm: RMSNorm, fromHidden: Linear
+    let upBlock: UVitBlock
+    let mlmConv1: Linear, mlmNorm: RMSNorm, mlmConv2: Linear
+
+    /// Weights named as diffusers saves them (`encoder_proj`, `embed.…`, `cond_embed.…`,
+    /// `down_block.…`, `transformer_layers.{i}.…`, `up_block.…`, `mlm_layer.…`); biases are
+    /// read where stored (`use_bias`).
+    public init(config: UVit2DConfig, weights w: any WeightStore, precision: Precision = .f32) throws {
+        self.config = config
+        let hidden = config.hiddenSize, c = config.blockOutChannels, eps = config.layerNormEpsilon
+        let affine = config.elementwiseAffine
+        encoderProjection = try Load.linear(w, "encoder_proj", in: config.encoderHiddenSize, out: hidden,
+                                            precision: precision)
+        encoderNorm = try Load.rmsNorm(w, "encoder_proj_layer_norm", features: hidden, epsilon: eps, affine: affine)
+        embedding = try w.floats("embed.embeddings.weight", shape: [config.vocabSize, config.inChannels])
+        embeddingNorm = try Load.rmsNorm(w, "embed.layer_norm", features: config.inChannels, epsilon: eps, affine: affine)
+        embeddingConv = try Load.linear(w, "embed.conv", in: config.inChannels, out: c, precision: precision)
+        conditionLinear1 = try Load.linear(w, "cond_embed.linear_1", in: config.condEmbedDim + config.microCondEmbedDim,
+                                           out: hidden, precision: precision)
+        conditionLinear2 = try Load.linear(w, "cond_embed.linear_2", in: hidden, out: hidden, precision: precision)
+        downBlock = try UVitBlock(w.scoped("down_block."), config: config, downsample: config.downsample, upsample: false,
+                                  precision: precision)
+        toHiddenNorm = try Load.rmsNorm(w, "project_to_hidden_norm", features: c, epsilon: eps, affine: affine)
+        toHidden = try Load.linear(w, "project_to_hidden", in: c, out: hidden, precision: precision)
+        layers = try (0..<config.layers).map {
+            try AdaNormTransformerBlock(w.scoped("transformer_layers.\($0)."), config: config, precision: precision)
+        }
+        fromHiddenNorm = try Load.rmsNorm(w, "project_from_hidden_norm", features: hidden, epsilon: eps, affine: affine)
+        fromHidden = try Load.linear(w, "project_from_hidden", in: hidden, out: c, precision: precision)
+        upBlock = try UVitBlock(w.scoped("up_block."), config: config, downsample: false, upsample: config.upsample,
+                                precision: precision)
+        mlmConv1 = try Load.linear(w, "mlm_layer.conv1", in: c, out: config.inChannels, precision: precision)
+        mlmNorm = try Load.rmsNorm(w, "mlm_layer.layer_norm", features: config.inChannels, epsilon: eps, affine: affine)
+        mlmConv2 = try Load.linear(w, "mlm_layer.conv2", in: config.inChannels, out: config.codebookSize,
+                                   precision: precision)
+    }
+
+    /// `UVit2DModel.forward`'s logits for `batch` grids of height × width token ids (row-major
+    /// (b, y, x), each below `vocab_size`; the mask id included), as batch × (height·width) ×
+    /// codebookSize, channels-last: row b·h·w + y·w + x holds that token's logits over the
+    /// codebook (diffusers returns the same values as B×V×h×w).
+    ///
+    /// `encoderHiddenStates` is batch × S × encoder_hidden_size (CLIP's penultimate hidden
+    /// states), `pooledText` batch × cond_embed_dim (CLIP's `text_embeds`), `microConditioning`
+    /// batch × 5 row-major: width, height, crop top, crop left, aesthetic score of each image.
+    public func logits(ids: [Int32], batch: Int, height: Int, width: Int, encoderHiddenStates: Tensor,
+                       pooledText: Tensor, microConditioning: [Float]) throws -> Tensor {
+        try check(ids: ids, batch: batch, height: height, width: width, encoderHiddenStates: encoderHiddenStates,
+                  pooledText: pooledText, microConditioning: microConditioning)
+        defer { Allocator.releaseWorkBuffers() }
+        let context = try encoderNorm(encoderProjection(encoderHiddenStates))
+        let condition = try Activation.silu(conditioning(pooledText: pooledText, microConditioning: microConditioning))
+
+        var h = try embeddingConv.afterNorm(embeddingNorm, embed(ids, batch: batch, height: height, width: width))
+        h = try downBlock(h, condition: condition, context: context)
+        let (gridHeight, gridWidth, c) = (h.shape[1], h.shape[2], h.shape[3])
+        var tokens = try toHidden.afterNorm(toHiddenNorm, h.reshaped([batch, gridHeight * gridWidth, c]))
+        for layer in layers { tokens = try layer(tokens, condition: condition, context: context) }
+        h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([batch, gridHeight, gridWidth, c])
+        h = try upBlock(h, condition: condition, context: context)
+        let logits = try mlmConv2.afterNorm(mlmNorm, mlmConv1(h))
+        return try logits.reshaped([batch, height * width, config.codebookSize])
+    }
+
+    /// `cond_embed` of [pooled text | micro-conditioning embedding], batch × hidden_size: the
+    /// micro-conditioning values embedded by `get_timestep_embedding` (cosines first, no shift)
+    /// and laid side by side per sample, then Linear → SiLU → Linear.
+    func conditioning(pooledText: Tensor, microConditioning: [Float]) throws -> Tensor {
+        let batch = pooledText.shape[0], pooledWidth = config.condEmbedDim, microWidth = config.microCondEmbedDim
+        let micro = SinusoidalEmbedding.embed(microConditioning, dim: config.microCondEncodeDim, flipSinToCos: true)
+        var joined = Tensor(uninitialized: [batch, pooledWidth + microWidth])
+        for b in 0..<batch {
+            let row = b * (pooledWidth + microWidth)
+            joined.data.replaceSubrange(row..<(row + pooledWidth),
+                                        with: pooledText.data[(b * pooledWidth)..<((b + 1) * pooledWidth)])
+            joined.data.replaceSubrange((row + pooledWidth)..<(row + pooledWidth + microWidth),
+                                        with: micro.data[(b * microWidth)..<((b + 1) * microWidth)])
+        }
+        return try conditionLinear2(Activation.silu(conditionLinear1(joined)))
+    }
+
+    /// The embedding rows of the ids, batch × height × width × in_channels.
+    private func embed(_ ids: [Int32], batch: Int, height: Int, width: Int) throws -> Tensor {
+        let d = config.inChannels
+        var out = Tensor(uninitialized: [batch, height, width, d])
+        for (p, id) in ids.enumerated() {
+            out.data.replaceSubrange((p * d)..<((p + 1) * d), with: embedding[(Int(id) * d)..<((Int(id) + 1) * d)])
+        }
+        return out
+    }
+
+    private func check(ids: [Int32], batch: Int, height: Int, width: Int, encoderHiddenStates: Tensor,
+                       pooledText: Tensor, microConditioning: [Float]) throws {
+        func fail(_ message: String) -> ChiselError { ChiselError(.invalidParameter, message) }
+        guard batch > 0, height > 0, width > 0, ids.count == batch * height * width else {
+            throw fail("\(ids.count) token ids do not fill \(batch) grids of \(height)×\(width)")
+        }
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+            throw fail("token id \(bad) is outside the transformer's vocabulary of \(config.vocabSize)")
+        }
+        if config.downsample, height % 2 != 0 || width % 2 != 0 {
+            throw fail("a \(height)×\(width) token grid cannot be halved: this transformer downsamples, so both sides must be even")
+        }
+        guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == batch,
+            encoderHiddenStates.shape[1] > 0, encoderHiddenStates.shape[2] == config.encoderHiddenSize
+        else {
+            throw fail("text hidden states must be \(batch)×S×\(config.encoderHiddenSize), got \(encoderHiddenStates.shape)")
+        }
+        guard pooledText.shape == [batch, config.condEmbedDim] else {
+            throw fail("pooled text embeddings must be \(batch)×\(config.condEmbedDim), got \(pooledText.shape)")
+        }
+        guard microConditioning.count == batch * UVit2DConfig.microConditions else {
+            throw fail("micro-conditioning needs \(UVit2DConfig.microConditions) values per image (\(batch * 5)), "
+                       + "got \(microConditioning.count)")
+        }
+    }
+}
