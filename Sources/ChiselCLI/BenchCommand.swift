@@ -63,11 +63,11 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// The parts to run, `edit` spelled out.
     var chosenParts: [ModelBenchmark.Part] {
-        (parts.isEmpty ? ModelBenchmark.Part.defaults : parts).flatMap {
-            switch $0 {
+        (parts.isEmpty ? ModelBenchmark.Part.defaults : parts).flatMap { part -> [ModelBenchmark.Part] in
+            switch part {
             case .edit: [.img2img, .inpaint]
             case .amused: [.amused256, .amused512]
-            default: [$0]
+            default: [part]
             }
         }
     }

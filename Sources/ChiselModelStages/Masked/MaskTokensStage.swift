@@ -28,7 +28,7 @@ public enum MaskTokensStage: Stage {
         "strength", range: 0...1,
         "How much of the schedule to run: decoding starts at step N − int(N × strength). Unset: 0.5 for mode strength (img2img's default), 1 otherwise (inpainting's).")
     public static let steps = Param<Int>("steps", default: 12, range: 1...1000, "Decoding steps of the whole schedule (N).")
-    public static let schedule = Param<MaskedTokenParams.ScheduleChoice>(
+    public static let schedule = Param<MaskingScheduleChoice>(
         "schedule", default: .auto, "Masking schedule: auto (the model's for strength, linear for mask and confidence, as the pipelines), cosine or linear.")
     public static let threshold = Param<Double>("threshold", default: 0.5, range: 0...1,
                                                 "mode confidence: tokens below this confidence are masked.")

@@ -5,19 +5,20 @@ import ChiselTensor
 
 extension MaskGITScheduler.Schedule: ParamChoice {}
 
+/// The masking schedule a masked-token stage uses.
+public enum MaskingScheduleChoice: String, ParamChoice {
+    /// The model's scheduler config (cosine for aMUSEd), or linear for masks from an image, as the
+    /// inpainting pipeline sets it.
+    case auto
+    case cosine, linear
+}
+
 /// The parameters and conversions the masked-token (MVTM) stages share.
 enum MaskedTokenParams {
     static let model = ModelInput("model", "An aMUSEd checkpoint from the graph's models section.")
     static let seed = Param<Int>(
         "seed", default: -1, range: -1...4_294_967_295,
         "Seed of PyTorch's CPU generator; -1 continues the tokens' stream, or draws a random seed (reported) when they carry none.")
-
-    enum ScheduleChoice: String, ParamChoice {
-        /// The model's scheduler config (cosine for aMUSEd), or linear for masks from an image, as the
-        /// inpainting pipeline sets it.
-        case auto
-        case cosine, linear
-    }
 
     static func amused(_ call: StageCall) throws -> AmusedModel {
         try call.model(model, as: AmusedModel.self)

@@ -22,7 +22,7 @@ public enum PredictTokensStage: Stage {
                                                   "Gumbel-noise temperature of the first step (the confidence is log p + temperature × Gumbel).")
     public static let temperatureEnd = Param<Double>("temperature_end", default: 0, range: 0...100,
                                                      "Temperature of the last step; linear in between (torch.linspace).")
-    public static let schedule = Param<MaskedTokenParams.ScheduleChoice>(
+    public static let schedule = Param<MaskingScheduleChoice>(
         "schedule", default: .auto, "Masking schedule: auto (the plan's, or the model's), cosine or linear.")
     public static let aestheticScore = Param<Double>("aesthetic_score", default: 6, range: 0...10,
                                                      "Micro-conditioning: the aesthetic score asked for.")
