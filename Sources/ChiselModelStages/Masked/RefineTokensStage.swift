@@ -57,7 +57,10 @@ public enum RefineTokensStage: Stage {
         let scale = Float(try call[guidance])
         let logits = try AmusedLogits(amused: amused, tokens: grid, conditioning: try call[conditioning], guided: guided,
                                       aestheticScore: try call[aestheticScore], crop: (0, 0), call: call)
-        var (generator, seed) = try MaskedTokenParams.generator(call, continuing: grid)
+        // Only sampling draws: a most-probable refinement neither needs nor reports a seed.
+        var (generator, seed) = try call[temperature] > 0
+            ? MaskedTokenParams.generator(call, continuing: grid)
+            : (grid.maskGIT?.stream?.torchGenerator ?? TorchGenerator(seed: 0), grid.maskGIT?.stream?.seed ?? 0)
         let result = try refinement.run(
             tokens: grid.ids.map(Int.init), width: grid.width, height: grid.height, codebookSize: amused.codebookSize,
             maskTokenID: amused.maskTokenID, generator: &generator,
@@ -75,7 +78,7 @@ public enum RefineTokensStage: Stage {
         out.ids = result.tokens.map { Int32($0) }
         out.confidence = result.confidence.map { min(1, max(0, $0)) }
         var state = grid.maskGIT ?? MaskGITState()
-        state.stream = NoiseStream(continuing: generator, seed: seed)
+        if try call[temperature] > 0 { state.stream = NoiseStream(continuing: generator, seed: seed) }
         state.plan = nil
         out.state = state
         let limit = Float(try call[threshold])
