@@ -125,6 +125,21 @@ enum AmusedReference {
         #expect(logits.shape == [shape[0], shape[1] * shape[2], transformer.config.codebookSize])
         let error = relativeError(logits.data, expected.data)
         #expect(error < bound, "\(model) \(precision) logits \(error)")
+        // Conditioning made once gives the same logits, step after step.
+        let conditioning = try transformer.conditioning(
+            encoderHiddenStates: AmusedReference.tensor(reference, "uvit.encoder_hidden_states"),
+            pooledText: AmusedReference.tensor(reference, "uvit.pooled"),
+            microConditioning: reference.floats("uvit.micro_conds"))
+        let ids = try reference.integers("uvit.input_ids").map(Int32.init)
+        for _ in 0..<2 {
+            let again = try transformer.logits(ids: ids, batch: shape[0], height: shape[1], width: shape[2],
+                                               conditioning: conditioning)
+            #expect(again.data == logits.data)
+        }
+        #expect(throws: ChiselError.self) {
+            try transformer.logits(ids: Array(ids.prefix(ids.count / 2)), batch: 1, height: shape[1], width: shape[2],
+                                   conditioning: conditioning)
+        }
     }
 
     /// Chisel's bf16 networks against diffusers' bf16 runs: both round to bfloat16, differently

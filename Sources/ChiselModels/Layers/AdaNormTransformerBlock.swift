@@ -29,14 +29,26 @@ final class AdaNormTransformerBlock: Sendable {
         feedForwardOut = try Load.linear(w, "ff.net.2", in: config.intermediateSize, out: d, precision: precision)
     }
 
-    /// `x` is N×L×D; `condition` SiLU of the conditioning vector, N×D; `context` the projected
-    /// text, N×S×D.
-    func callAsFunction(_ x: Tensor, condition: Tensor, context: Tensor) throws -> Tensor {
+    /// What a layer takes from the conditioning, the same at every step: its three modulated
+    /// norms and the cross-attention's keys and values of the text.
+    struct Prepared: Sendable {
+        let norm1: ModulatedNorm, norm2: ModulatedNorm, norm3: ModulatedNorm
+        let keysAndValues: Tensor
+    }
+
+    /// `condition` is SiLU of the conditioning vector, N×D; `context` the projected text, N×S×D.
+    func prepare(condition: Tensor, context: Tensor) throws -> Prepared {
         let all = try modulation(condition)
         func part(_ k: Int) throws -> Tensor { try Self.columns(all, from: 2 * dim * k, count: 2 * dim) }
-        var h = try selfAttention(normalizing: norm1.modulated(by: part(0)), x, residual: x)
-        h = try crossAttention(normalizing: norm2.modulated(by: part(1)), h, context: context, residual: h)
-        let projected = try geglu.afterNorm(norm3.modulated(by: part(2)), h)
+        return Prepared(norm1: try norm1.modulated(by: part(0)), norm2: try norm2.modulated(by: part(1)),
+                        norm3: try norm3.modulated(by: part(2)), keysAndValues: try crossAttention.keysAndValues(context))
+    }
+
+    /// `x` is N×L×D.
+    func callAsFunction(_ x: Tensor, _ prepared: Prepared) throws -> Tensor {
+        var h = try selfAttention(normalizing: prepared.norm1, x, residual: x)
+        h = try crossAttention(normalizing: prepared.norm2, h, keysAndValues: prepared.keysAndValues, residual: h)
+        let projected = try geglu.afterNorm(prepared.norm3, h)
         if feedForwardOut.precision == .bf16 {
             let gated = try KernelProfile.measure("geglu") { try Ops.gatedGELUHalf(projected) }
             return try feedForwardOut(gated, adding: h)

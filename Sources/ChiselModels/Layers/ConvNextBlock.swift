@@ -27,12 +27,15 @@ final class ConvNextBlock: Sendable {
                                           precision: precision)
     }
 
-    /// `x` is N×H×W×C; `condition` is SiLU of the conditioning vector, N×conditionDim.
-    func callAsFunction(_ x: Tensor, condition: Tensor) throws -> Tensor {
+    /// The block's scale and shift, N×2C, from `condition` (SiLU of the conditioning vector).
+    func modulation(condition: Tensor) throws -> Tensor { try conditionMapper(condition) }
+
+    /// `x` is N×H×W×C; `modulation` from `modulation(condition:)`.
+    func callAsFunction(_ x: Tensor, modulation: Tensor) throws -> Tensor {
         let activated = try Activation.gelu(expand.afterNorm(norm, depthwise(x)))
         let h = contract.precision == .bf16
             ? try contract(responseNorm.bf16(activated), adding: x)
             : try contract(responseNorm(activated), adding: x)
-        return try Ops.modulate(h, by: conditionMapper(condition))
+        return try Ops.modulate(h, by: modulation)
     }
 }

@@ -62,16 +62,33 @@ final class MultiHeadAttention: Sendable {
         try attend(context: context, residual: residual, causal: causal, project: { try $0.afterNorm(norm, x) })
     }
 
-    private func attend(context: Tensor?, residual: Tensor?, causal: Bool, project: (Linear) throws -> Tensor) throws
-        -> Tensor
-    {
+    /// A cross-attention's keys and values for `context`, side by side (N×M×2C): the part of the
+    /// attention that depends only on the context, to compute once for many queries.
+    func keysAndValues(_ context: Tensor) throws -> Tensor {
+        guard case .crossAttention(_, let kv) = projection else {
+            throw ChiselError(.internal, "self-attention has no separate keys and values")
+        }
+        return try kv(context)
+    }
+
+    /// Cross-attention over `norm(x)` with keys and values from `keysAndValues`.
+    func callAsFunction(normalizing norm: some RowNormalization, _ x: Tensor, keysAndValues: Tensor,
+                        residual: Tensor? = nil) throws -> Tensor {
+        try attend(context: nil, keysAndValues: keysAndValues, residual: residual, causal: false,
+                   project: { try $0.afterNorm(norm, x) })
+    }
+
+    private func attend(context: Tensor?, keysAndValues: Tensor? = nil, residual: Tensor?, causal: Bool,
+                        project: (Linear) throws -> Tensor) throws -> Tensor {
         let attended: Tensor
         switch projection {
         case .selfAttention(let qkv):
             attended = try Attention.compute(packedQKV: project(qkv), heads: heads, causal: causal, precision: precision)
         case .crossAttention(let q, let kv):
-            guard let context else { throw ChiselError(.internal, "cross-attention needs a context") }
-            attended = try Attention.compute(q: project(q), packedKV: kv(context), heads: heads, precision: precision)
+            guard let packed = try keysAndValues ?? context.map({ try kv($0) }) else {
+                throw ChiselError(.internal, "cross-attention needs a context")
+            }
+            attended = try Attention.compute(q: project(q), packedKV: packed, heads: heads, precision: precision)
         }
         return try toOut(attended, adding: residual)
     }

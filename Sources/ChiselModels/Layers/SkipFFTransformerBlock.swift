@@ -19,10 +19,15 @@ final class SkipFFTransformerBlock: Sendable {
                                             precision: precision)
     }
 
-    /// `x` is N×L×C; `context` the projected text, N×S×contextDim.
-    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+    /// Both attentions' keys and values of the text (`context`, the projected text, N×S×contextDim).
+    func prepare(context: Tensor) throws -> (Tensor, Tensor) {
         let mapped = try contextMapper.map { try $0(Activation.silu(context)) } ?? context
-        let h = try attention1(normalizing: norm1, x, context: mapped, residual: x)
-        return try attention2(normalizing: norm2, h, context: mapped, residual: h)
+        return (try attention1.keysAndValues(mapped), try attention2.keysAndValues(mapped))
+    }
+
+    /// `x` is N×L×C.
+    func callAsFunction(_ x: Tensor, _ prepared: (Tensor, Tensor)) throws -> Tensor {
+        let h = try attention1(normalizing: norm1, x, keysAndValues: prepared.0, residual: x)
+        return try attention2(normalizing: norm2, h, keysAndValues: prepared.1, residual: h)
     }
 }

@@ -35,9 +35,21 @@ final class UVitBlock: Sendable {
         }
     }
 
-    /// `x` is N×H×W×C (H and W even when downsampling); `condition` SiLU of the conditioning
-    /// vector; `context` the projected text.
-    func callAsFunction(_ x: Tensor, condition: Tensor, context: Tensor) throws -> Tensor {
+    /// The ConvNeXt blocks' modulations and the attention blocks' keys and values: what the block
+    /// takes from the conditioning, the same at every step.
+    struct Prepared: Sendable {
+        let modulations: [Tensor]
+        let keysAndValues: [(Tensor, Tensor)]
+    }
+
+    /// `condition` is SiLU of the conditioning vector; `context` the projected text.
+    func prepare(condition: Tensor, context: Tensor) throws -> Prepared {
+        Prepared(modulations: try resBlocks.map { try $0.modulation(condition: condition) },
+                 keysAndValues: try attentionBlocks.map { try $0.prepare(context: context) })
+    }
+
+    /// `x` is N×H×W×C (H and W even when downsampling).
+    func callAsFunction(_ x: Tensor, _ prepared: Prepared) throws -> Tensor {
         var h = x
         if let downsample {
             // Even sides: diffusers' zero padding of the bottom row and right column is never read.
@@ -45,9 +57,9 @@ final class UVitBlock: Sendable {
                 ? try downsample.conv(downsample.norm.bf16(h)) : try downsample.conv(downsample.norm(h))
         }
         let (n, height, width, c) = (h.shape[0], h.shape[1], h.shape[2], h.shape[3])
-        for (res, attention) in zip(resBlocks, attentionBlocks) {
-            h = try res(h, condition: condition)
-            h = try attention(h.reshaped([n, height * width, c]), context: context).reshaped([n, height, width, c])
+        for (i, (res, attention)) in zip(resBlocks, attentionBlocks).enumerated() {
+            h = try res(h, modulation: prepared.modulations[i])
+            h = try attention(h.reshaped([n, height * width, c]), prepared.keysAndValues[i]).reshaped([n, height, width, c])
         }
         if let upsample {
             h = upsample.conv.precision == .bf16

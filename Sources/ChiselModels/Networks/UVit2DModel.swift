@@ -53,29 +53,61 @@ public final class UVit2DModel: Sendable {
                                    precision: precision)
     }
 
+    /// What the transformer takes from the text and micro-conditioning, made once and reused
+    /// for every step of a decoding: the text states projected and normed, the cross-attention
+    /// keys and values of every block and layer, and every adaptive norm's scale and shift.
+    public struct Conditioning: Sendable {
+        public let batch: Int
+        let down: UVitBlock.Prepared
+        let layers: [AdaNormTransformerBlock.Prepared]
+        let up: UVitBlock.Prepared
+    }
+
+    /// The conditioning for `batch` images: `encoderHiddenStates` is batch × S ×
+    /// encoder_hidden_size (CLIP's penultimate hidden states), `pooledText` batch ×
+    /// cond_embed_dim (CLIP's `text_embeds`), `microConditioning` batch × 5 row-major: width,
+    /// height, crop top, crop left, aesthetic score of each image (diffusers' order).
+    public func conditioning(encoderHiddenStates: Tensor, pooledText: Tensor, microConditioning: [Float]) throws
+        -> Conditioning
+    {
+        let batch = pooledText.rank == 2 ? pooledText.shape[0] : 0
+        try check(batch: batch, encoderHiddenStates: encoderHiddenStates, pooledText: pooledText,
+                  microConditioning: microConditioning)
+        let context = try encoderNorm(encoderProjection(encoderHiddenStates))
+        let condition = try Activation.silu(conditionVector(pooledText: pooledText, microConditioning: microConditioning))
+        return Conditioning(batch: batch, down: try downBlock.prepare(condition: condition, context: context),
+                            layers: try layers.map { try $0.prepare(condition: condition, context: context) },
+                            up: try upBlock.prepare(condition: condition, context: context))
+    }
+
     /// `UVit2DModel.forward`'s logits for `batch` grids of height × width token ids (row-major
     /// (b, y, x), each below `vocab_size`; the mask id included), as batch × (height·width) ×
     /// codebookSize, channels-last: row b·h·w + y·w + x holds that token's logits over the
-    /// codebook (diffusers returns the same values as B×V×h×w).
-    ///
-    /// `encoderHiddenStates` is batch × S × encoder_hidden_size (CLIP's penultimate hidden
-    /// states), `pooledText` batch × cond_embed_dim (CLIP's `text_embeds`), `microConditioning`
-    /// batch × 5 row-major: width, height, crop top, crop left, aesthetic score of each image.
+    /// codebook (diffusers returns the same values as B×V×h×w). The conditioning inputs are as
+    /// for `conditioning(encoderHiddenStates:pooledText:microConditioning:)`.
     public func logits(ids: [Int32], batch: Int, height: Int, width: Int, encoderHiddenStates: Tensor,
                        pooledText: Tensor, microConditioning: [Float]) throws -> Tensor {
-        try check(ids: ids, batch: batch, height: height, width: width, encoderHiddenStates: encoderHiddenStates,
-                  pooledText: pooledText, microConditioning: microConditioning)
+        try check(ids: ids, batch: batch, height: height, width: width)
         defer { Allocator.releaseWorkBuffers() }
-        let context = try encoderNorm(encoderProjection(encoderHiddenStates))
-        let condition = try Activation.silu(conditioning(pooledText: pooledText, microConditioning: microConditioning))
+        let prepared = try conditioning(encoderHiddenStates: encoderHiddenStates, pooledText: pooledText,
+                                        microConditioning: microConditioning)
+        return try logits(ids: ids, batch: batch, height: height, width: width, conditioning: prepared)
+    }
 
+    /// The logits with conditioning made beforehand (the same values as the call that makes it).
+    public func logits(ids: [Int32], batch: Int, height: Int, width: Int, conditioning: Conditioning) throws -> Tensor {
+        try check(ids: ids, batch: batch, height: height, width: width)
+        guard conditioning.batch == batch else {
+            throw ChiselError(.invalidParameter, "conditioning for \(conditioning.batch) images used for a batch of \(batch)")
+        }
+        defer { Allocator.releaseWorkBuffers() }
         var h = try embeddingConv.afterNorm(embeddingNorm, embed(ids, batch: batch, height: height, width: width))
-        h = try downBlock(h, condition: condition, context: context)
+        h = try downBlock(h, conditioning.down)
         let (gridHeight, gridWidth, c) = (h.shape[1], h.shape[2], h.shape[3])
         var tokens = try toHidden.afterNorm(toHiddenNorm, h.reshaped([batch, gridHeight * gridWidth, c]))
-        for layer in layers { tokens = try layer(tokens, condition: condition, context: context) }
+        for (layer, prepared) in zip(layers, conditioning.layers) { tokens = try layer(tokens, prepared) }
         h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([batch, gridHeight, gridWidth, c])
-        h = try upBlock(h, condition: condition, context: context)
+        h = try upBlock(h, conditioning.up)
         let logits = try mlmConv2.afterNorm(mlmNorm, mlmConv1(h))
         return try logits.reshaped([batch, height * width, config.codebookSize])
     }
@@ -83,7 +115,7 @@ public final class UVit2DModel: Sendable {
     /// `cond_embed` of [pooled text | micro-conditioning embedding], batch × hidden_size: the
     /// micro-conditioning values embedded by `get_timestep_embedding` (cosines first, no shift)
     /// and laid side by side per sample, then Linear → SiLU → Linear.
-    func conditioning(pooledText: Tensor, microConditioning: [Float]) throws -> Tensor {
+    func conditionVector(pooledText: Tensor, microConditioning: [Float]) throws -> Tensor {
         let batch = pooledText.shape[0], pooledWidth = config.condEmbedDim, microWidth = config.microCondEmbedDim
         let micro = SinusoidalEmbedding.embed(microConditioning, dim: config.microCondEncodeDim, flipSinToCos: true)
         var joined = Tensor(uninitialized: [batch, pooledWidth + microWidth])
@@ -107,8 +139,7 @@ public final class UVit2DModel: Sendable {
         return out
     }
 
-    private func check(ids: [Int32], batch: Int, height: Int, width: Int, encoderHiddenStates: Tensor,
-                       pooledText: Tensor, microConditioning: [Float]) throws {
+    private func check(ids: [Int32], batch: Int, height: Int, width: Int) throws {
         func fail(_ message: String) -> ChiselError { ChiselError(.invalidParameter, message) }
         guard batch > 0, height > 0, width > 0, ids.count == batch * height * width else {
             throw fail("\(ids.count) token ids do not fill \(batch) grids of \(height)×\(width)")
@@ -119,13 +150,17 @@ public final class UVit2DModel: Sendable {
         if config.downsample, height % 2 != 0 || width % 2 != 0 {
             throw fail("a \(height)×\(width) token grid cannot be halved: this transformer downsamples, so both sides must be even")
         }
+    }
+
+    private func check(batch: Int, encoderHiddenStates: Tensor, pooledText: Tensor, microConditioning: [Float]) throws {
+        func fail(_ message: String) -> ChiselError { ChiselError(.invalidParameter, message) }
+        guard pooledText.shape == [batch, config.condEmbedDim], batch > 0 else {
+            throw fail("pooled text embeddings must be N×\(config.condEmbedDim), got \(pooledText.shape)")
+        }
         guard encoderHiddenStates.rank == 3, encoderHiddenStates.shape[0] == batch,
             encoderHiddenStates.shape[1] > 0, encoderHiddenStates.shape[2] == config.encoderHiddenSize
         else {
             throw fail("text hidden states must be \(batch)×S×\(config.encoderHiddenSize), got \(encoderHiddenStates.shape)")
-        }
-        guard pooledText.shape == [batch, config.condEmbedDim] else {
-            throw fail("pooled text embeddings must be \(batch)×\(config.condEmbedDim), got \(pooledText.shape)")
         }
         guard microConditioning.count == batch * UVit2DConfig.microConditions else {
             throw fail("micro-conditioning needs \(UVit2DConfig.microConditions) values per image (\(batch * 5)), "
