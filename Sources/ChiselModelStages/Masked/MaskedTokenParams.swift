@@ -76,6 +76,8 @@ struct AmusedLogits {
     let positive: (hidden: Tensor, pooled: Tensor)
     let negative: (hidden: Tensor, pooled: Tensor)?
     let microConditioning: [Float]
+    let unguidedConditioning: UVit2DModel.Conditioning?
+    let guidedConditioning: UVit2DModel.Conditioning?
 
     init(amused: AmusedModel, tokens: Tokens, conditioning: Conditioning?, guided: Bool, aestheticScore: Double,
          crop: (Int, Int), call: StageCall) throws {
@@ -111,23 +113,29 @@ struct AmusedLogits {
         let side = amused.vq.scaleFactor
         microConditioning = [Float(tokens.width * side), Float(tokens.height * side), Float(crop.0), Float(crop.1),
                              Float(aestheticScore)]
+        // The text's keys and values and the adaptive norms' scales depend only on the conditioning:
+        // made once for the whole decoding, not at every step.
+        if let negative {
+            unguidedConditioning = nil
+            guidedConditioning = try amused.transformer.conditioning(
+                encoderHiddenStates: Self.stack([negative.hidden, positive.hidden]),
+                pooledText: Self.stack([negative.pooled, positive.pooled]),
+                microConditioning: microConditioning + microConditioning)
+        } else {
+            unguidedConditioning = try amused.transformer.conditioning(encoderHiddenStates: positive.hidden, pooledText: positive.pooled,
+                                                         microConditioning: microConditioning)
+            guidedConditioning = nil
+        }
     }
 
     /// Logits (batch × tokens × codebook) for `batch` grids; a guided batch is [negative…, positive…].
     func callAsFunction(_ grids: [Int], batch: Int) throws -> [Float] {
-        let guided = negative != nil && batch == 2
-        let hidden: Tensor, pooled: Tensor
-        if guided, let negative {
-            hidden = try Self.stack([negative.hidden, positive.hidden])
-            pooled = try Self.stack([negative.pooled, positive.pooled])
-        } else {
-            hidden = positive.hidden
-            pooled = positive.pooled
+        let conditioning = batch == 2 && guidedConditioning != nil ? guidedConditioning : unguidedConditioning
+        guard let conditioning, conditioning.batch == batch else {
+            throw ChiselError(.internal, "no transformer conditioning for a batch of \(batch)")
         }
-        let logits = try amused.transformer.logits(
-            ids: grids.map { Int32($0) }, batch: batch, height: height, width: width, encoderHiddenStates: hidden,
-            pooledText: pooled, microConditioning: Array((0..<batch).map { _ in microConditioning }.joined()))
-        return logits.data
+        return try amused.transformer.logits(ids: grids.map { Int32($0) }, batch: batch, height: height, width: width,
+                                             conditioning: conditioning).data
     }
 
     static func stack(_ parts: [Tensor]) throws -> Tensor {
