@@ -106,6 +106,13 @@ import Testing
         #expect(mixed.stderr.contains("masked") && mixed.stderr.contains("another model"), "\(mixed.stderr)")
     }
 
+    @Test func inspectDescribesAnAmusedFolder() throws {
+        let result = try CLI.run(["model", "inspect", "\(Self.models)/small"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("aMUSEd diffusers folder") && result.stdout.contains("64 codes, 2× downscale"))
+        #expect(result.stdout.contains("mask token 64, cosine schedule") && result.stdout.contains("problems: none"))
+    }
+
     @Test func sampleGraphsRunAsShipped() throws {
         let temp = try TemporaryFolder()
         for graph in ["txt2img", "img2img", "inpaint", "find-and-repaint"] {
