@@ -21,4 +21,9 @@ for graph in samples/editing/*.json; do
   echo "== chisel run $graph --var width=64 --var height=64"
   "$chisel" run "$graph" --var width=64 --var height=64
 done
+# The masked-token (aMUSEd) graphs, on the small random-weight test model.
+for graph in samples/mvtm/*.json; do
+  echo "== chisel run $graph"
+  "$chisel" run "$graph"
+done
 echo "Outputs are in samples/out/"

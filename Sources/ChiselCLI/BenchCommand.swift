@@ -28,6 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
             is timed whole: prompt encoding, VAE encode, the UNet pairs, VAE decode; model \
             building is not. A short edit (strength 0.05: two CFG pairs, every network once) \
             warms up the same path before the --edit-repeats timed edits.
+
+            --part amused (or amused-256, amused-512) times whole aMUSEd edits on the public             architectures with random weights: text-to-image with 12 steps and img2img at             strength 0.5 of 12 steps, guidance 10, at 256² and 512², as diffusers' AmusedPipeline             and AmusedImg2ImgPipeline run them (prompt encoding, VQ encode, the guided             transformer steps with their sampling, VQ decode).
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -37,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
     var precision: Precision?
 
     @Option(name: .customLong("part"),
-            help: "Only these parts: unet, vae, kernels, img2img, inpaint, edit (both edits); repeatable. By default unet and vae.")
+            help: "Only these parts: unet, vae, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both); repeatable. By default unet and vae.")
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")
@@ -61,11 +63,21 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// The parts to run, `edit` spelled out.
     var chosenParts: [ModelBenchmark.Part] {
-        (parts.isEmpty ? ModelBenchmark.Part.defaults : parts).flatMap { $0 == .edit ? [.img2img, .inpaint] : [$0] }
+        (parts.isEmpty ? ModelBenchmark.Part.defaults : parts).flatMap { part -> [ModelBenchmark.Part] in
+            switch part {
+            case .edit: [.img2img, .inpaint]
+            case .amused: [.amused256, .amused512]
+            default: [part]
+            }
+        }
     }
 
     var edits: [EditBenchmark.Edit] {
         EditBenchmark.Edit.allCases.filter { edit in chosenParts.contains { $0.rawValue == edit.rawValue } }
+    }
+
+    var amusedArchitectures: [AmusedModel.Architecture] {
+        AmusedModel.Architecture.allCases.filter { a in chosenParts.contains { $0.rawValue == a.rawValue } }
     }
 
     func run() async throws {
@@ -82,6 +94,10 @@ struct BenchCommand: AsyncParsableCommand {
                     precision: precision, edits: edits, repeats: editRepeats, size: size,
                     tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? CLIPTokenizer.bundled(family: .sd1),
                     log: log)
+            }
+            if !amusedArchitectures.isEmpty {
+                rows += try await AmusedBenchmark.run(precision: precision, architectures: amusedArchitectures,
+                                                      repeats: editRepeats, log: log)
             }
             results.append((precision, rows, ModelBenchmark.peakResidentBytes()))
         } else {
@@ -112,7 +128,7 @@ struct BenchCommand: AsyncParsableCommand {
         var arguments = ["bench", "--json", "--precision", precision.rawValue, "--repeats", String(repeats),
                          "--size", String(size)]
         for part in parts { arguments += ["--part", part.rawValue] }
-        if !edits.isEmpty { arguments += ["--edit-repeats", String(editRepeats)] }
+        if !edits.isEmpty || !amusedArchitectures.isEmpty { arguments += ["--edit-repeats", String(editRepeats)] }
         if let tokenizer { arguments += ["--tokenizer", tokenizer] }
         process.arguments = arguments
         let pipe = Pipe()

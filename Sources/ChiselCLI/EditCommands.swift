@@ -15,7 +15,7 @@ struct EditOptions: ParsableArguments {
         case fp32, bf16
     }
 
-    @Option(help: "A Stable Diffusion checkpoint: a diffusers folder or a single .safetensors file.")
+    @Option(help: "A Stable Diffusion checkpoint (a diffusers folder or a single .safetensors file), or an aMUSEd folder (masked-token edit).")
     var model: String
 
     @Option(help: "The image to edit.")
@@ -27,11 +27,17 @@ struct EditOptions: ParsableArguments {
     @Option(help: "What it should not show.")
     var negativePrompt: String = ""
 
-    @Option(help: "Inference steps of the schedule (with --strength-mode cut, int(steps × strength) of them run).")
-    var steps: Int = 50
+    @Option(help: "Inference steps of the schedule (with --strength-mode cut, int(steps × strength) of them run); default 50, 12 for aMUSEd.")
+    var steps: Int?
 
-    @Option(help: "Classifier-free guidance scale; 1 or less runs the model once per step, unguided.")
-    var guidance: Double = 7.5
+    @Option(help: "Classifier-free guidance scale; 1 or less runs the model once per step, unguided. Default 7.5, 10 for aMUSEd.")
+    var guidance: Double?
+
+    @Option(help: "aMUSEd: the Gumbel-noise temperature of the first decoding step.")
+    var temperature: Double = 2
+
+    @Option(help: "aMUSEd: the temperature of the last decoding step.")
+    var temperatureEnd: Double = 0
 
     @Option(help: "Guidance rescale φ (0 = off).")
     var guidanceRescale: Double = 0
@@ -66,12 +72,18 @@ struct EditOptions: ParsableArguments {
     var printGraph = false
 
     func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard (steps ?? 1) >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
-        guard guidance >= 0 else { throw ValidationError("--guidance must not be negative") }
+        guard (guidance ?? 0) >= 0 else { throw ValidationError("--guidance must not be negative") }
+        guard temperature >= 0, temperatureEnd >= 0 else { throw ValidationError("temperatures must not be negative") }
     }
 
     var cwd: PathResolver { .workingDirectory }
+
+    /// Whether --model is an aMUSEd folder: the commands then run a masked-token edit.
+    var isAmused: Bool { AmusedModel.isFolder(cwd.resolve(model)) }
+    var stepCount: Int { steps ?? (isAmused ? 12 : 50) }
+    var guidanceScale: Double { guidance ?? (isAmused ? 10 : 7.5) }
 }
 
 /// A graph under construction: nodes in order, each a stage with parameters and wired inputs.
@@ -130,7 +142,7 @@ extension EditOptions {
 
     func noiseParams(strength: Double, pureNoise: Bool = false) -> [(String, JSONValue)] {
         var params: [(String, JSONValue)] = [
-            ("scheduler", .string(scheduler)), ("steps", .int(steps)), ("strength", .double(strength)),
+            ("scheduler", .string(scheduler)), ("steps", .int(stepCount)), ("strength", .double(strength)),
             ("strength_mode", .string(strengthMode.rawValue)),
         ]
         if pureNoise { params.append(("pure_noise", .bool(true))) }
@@ -141,7 +153,7 @@ extension EditOptions {
     }
 
     var denoiseParams: [(String, JSONValue)] {
-        [("guidance", .double(guidance)), ("guidance_rescale", .double(guidanceRescale)), ("eta", .double(eta))]
+        [("guidance", .double(guidanceScale)), ("guidance_rescale", .double(guidanceRescale)), ("eta", .double(eta))]
     }
 
     var seedParams: [(String, JSONValue)] { [("seed", .int(seed)), ("rng", .string(rng.rawValue))] }
@@ -156,7 +168,7 @@ extension EditOptions {
         let plan = try GraphCompiler.compile(graph, file: nil, directory: cwd.base, registry: registry,
                                              options: GraphOptions(workingDirectory: cwd.base))
         try await RunCommand.run(plan, registry: registry, settings: settings,
-                                 progress: ProgressRenderer(mode: settings.progress, total: steps, unit: "steps"), countSteps: true)
+                                 progress: ProgressRenderer(mode: settings.progress, total: stepCount, unit: "steps"), countSteps: true)
     }
 }
 
@@ -173,8 +185,8 @@ struct Img2ImgCommand: AsyncParsableCommand {
     @OptionGroup var edit: EditOptions
     @OptionGroup var settings: RunSettings
 
-    @Option(help: "How far into the noise the edit goes: 0 keeps the image, 1 nearly ignores it.")
-    var strength: Double = 0.8
+    @Option(help: "How far into the noise the edit goes: 0 keeps the image, 1 nearly ignores it. Default 0.8, 0.5 for aMUSEd.")
+    var strength: Double?
 
     @Option(help: "Output file; may use {stem}.")
     var output: String = "{stem}-img2img.png"
@@ -187,6 +199,13 @@ struct Img2ImgCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if edit.isAmused {
+            guard rounds == 1 else { throw ChiselError(.invalidParameter, "--rounds applies to Stable Diffusion models") }
+            try await edit.runAmused(strength: strength ?? 0.5, mask: nil, pasteBack: false, maskBlur: 0, output: output,
+                                     settings: settings)
+            return
+        }
+        let strength = self.strength ?? 0.8
         let (downscale, _, _) = try edit.checkpoint()
         var graph = edit.startGraph(downscale: downscale)
         graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
@@ -274,6 +293,14 @@ struct InpaintCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if edit.isAmused {
+            guard maskedContent == .original, !softMask, !onlyMasked else {
+                throw ChiselError(.invalidParameter, "--masked-content, --soft-mask and --only-masked apply to Stable Diffusion models")
+            }
+            try await edit.runAmused(strength: strength, mask: mask, pasteBack: pasteBack, maskBlur: maskBlur, output: output,
+                                     settings: settings)
+            return
+        }
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
         let nineChannel = unetChannels == 2 * latentChannels + 1
         var graph = edit.startGraph(downscale: downscale)

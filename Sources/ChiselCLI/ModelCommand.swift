@@ -27,6 +27,7 @@ struct InspectCommand: AsyncParsableCommand {
 
     func run() async throws {
         let resolved = PathResolver.workingDirectory.resolve(path)
+        if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -51,6 +52,29 @@ struct InspectCommand: AsyncParsableCommand {
             for problem in report.problems { Terminal.err("error: \(problem)") }
             throw ExitCode.failure
         }
+    }
+
+    /// An aMUSEd folder: every component built from its tensors, or the first problem.
+    static func inspectAmused(_ path: String) throws {
+        Terminal.out(path)
+        Terminal.out("  layout:            aMUSEd diffusers folder")
+        let model: AmusedModel
+        do {
+            model = try AmusedModel.load(path: path)
+        } catch {
+            Terminal.out("  problems: 1")
+            Terminal.err("error: \(error)")
+            throw ExitCode.failure
+        }
+        let vq = model.vq, transformer = model.transformer.config, text = model.textEncoder.config
+        Terminal.out("  model:             \(model.summary)")
+        Terminal.out("  vqvae:             \(vq.codebookSize) codes, \(vq.scaleFactor)× downscale")
+        Terminal.out("  text_encoder:      CLIP with projection: \(text.layers) layers, width \(text.hiddenSize), "
+                     + "projection \(text.projectionDim)")
+        Terminal.out("  transformer:       U-ViT: \(transformer.layers) layers, width \(transformer.hiddenSize), "
+                     + "\(transformer.sampleSize)×\(transformer.sampleSize) tokens\(transformer.downsample ? ", halved inside" : "")")
+        Terminal.out("  scheduler:         mask token \(model.maskTokenID), \(model.schedule.rawValue) schedule")
+        Terminal.out("  problems: none")
     }
 
     static func grouped(_ n: Int) -> String {

@@ -58,3 +58,17 @@ public struct NoiseStream: NoiseSource, Sendable {
         }
     }
 }
+
+extension NoiseStream {
+    /// A stream that continues `generator` (a stage that drew from PyTorch's generator directly).
+    public init(continuing generator: TorchGenerator, seed: UInt64) {
+        self.seed = seed
+        self.generator = .cpu(generator)
+    }
+
+    /// PyTorch's CPU generator this stream draws from; nil for AUTOMATIC1111's Philox stream.
+    public var torchGenerator: TorchGenerator? {
+        if case .cpu(let generator) = generator { return generator }
+        return nil
+    }
+}

@@ -36,6 +36,7 @@ public enum EncodePromptStage: Stage {
         inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
+        if let amused = try? call.model(model, as: AmusedModel.self) { return try encodeForAmused(amused, call) }
         let sd = try DiffusionParams.stableDiffusion(call)
         // Single files carry no tokenizer: the CLIP vocabulary that ships with Chisel stands in.
         let tokenizer = try sd.tokenizer ?? CLIPTokenizer.bundled(family: sd.family)
@@ -49,5 +50,25 @@ public enum EncodePromptStage: Stage {
         }
         return [conditioning(Conditioning(positive: try embedding(encoded.positive), negative: try embedding(encoded.negative),
                                           prompt: positive, negativePrompt: negative))]
+    }
+
+    /// aMUSEd's `encode_prompt`: 77 tokens, truncated; the penultimate hidden states and the
+    /// projected pooled embedding of the prompt and of the negative prompt. Chunks, emphasis and
+    /// clip skip are Stable Diffusion's and are refused here rather than ignored.
+    static func encodeForAmused(_ amused: AmusedModel, _ call: StageCall) throws -> StageOutputs {
+        if try call[mode] != .truncate || call[clipSkip] != 0 {
+            throw call.failure("an aMUSEd model encodes prompts as diffusers does (mode truncate, clip_skip 0)",
+                               code: .invalidParameter)
+        }
+        let (positive, negative) = (try call[prompt], try call[negativePrompt])
+        let encoded = try amused.encodePrompts([positive, negative])
+        let (length, width, projection) = (encoded.hiddenStates.shape[1], encoded.hiddenStates.shape[2], encoded.pooled.shape[1])
+        func embedding(_ row: Int) throws -> TextEmbedding {
+            let states = Array(encoded.hiddenStates.data[(row * length * width)..<((row + 1) * length * width)])
+            let pooled = Array(encoded.pooled.data[(row * projection)..<((row + 1) * projection)])
+            return try TextEmbedding(shape: [1, length, width], hiddenStates: states, pooled: pooled)
+        }
+        return [conditioning(Conditioning(positive: try embedding(0), negative: try embedding(1), prompt: positive,
+                                          negativePrompt: negative))]
     }
 }

@@ -1,14 +1,18 @@
 import ChiselCore
 
-/// The registration entry point of the model stages: the Stable Diffusion loader now, the
-/// prompt, VAE, noising and denoising stages as they come.
+/// The registration entry point of the model stages: the aMUSEd and Stable Diffusion loaders,
+/// the diffusion stages (prompt, VAE, noising, denoising) and the masked-token stages.
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
         AddNoiseStage.self, DenoiseStage.self, FillLatentStage.self,
+        VQEncodeStage.self, VQDecodeStage.self, EmptyTokensStage.self, MaskTokensStage.self, PredictTokensStage.self,
+        RefineTokensStage.self,
     ]
 
     public static func register(in registry: inout StageRegistry) throws {
+        // aMUSEd first: both layouts have a model_index.json, only aMUSEd's names an Amused pipeline.
+        try registry.register(modelLoader: AmusedLoader())
         try registry.register(modelLoader: StableDiffusionLoader())
         try registry.register(all)
     }

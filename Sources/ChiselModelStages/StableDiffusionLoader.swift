@@ -33,7 +33,9 @@ public struct StableDiffusionLoader: ModelLoader {
     public func recognizes(path: String) -> Bool {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return false }
-        if isFolder.boolValue { return FileManager.default.fileExists(atPath: path + "/model_index.json") }
+        if isFolder.boolValue {
+            return FileManager.default.fileExists(atPath: path + "/model_index.json") && !AmusedModel.isFolder(path)
+        }
         return path.hasSuffix(".safetensors")
     }
 

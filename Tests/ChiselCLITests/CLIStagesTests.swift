@@ -3,10 +3,13 @@ import Testing
 
 @Suite struct CLIStagesTests {
     /// The built-in, inpainting and model stages and the linked plugin's, sorted.
-    static let builtins = ["add_noise", "color_match", "combine_masks", "composite", "crop", "denoise", "empty_latent",
-                           "encode_prompt", "feather_mask", "fill_latent", "fill_masked", "grow_mask",
-                           "image_to_mask", "invert_mask", "load_image", "load_mask", "mask_to_image", "match_mask", "pad", "paste_crop",
-                           "resize", "save_image", "vae_decode", "vae_encode"]
+    static let builtins = [
+        "add_noise", "color_match", "combine_masks", "composite", "crop", "denoise",
+        "empty_latent", "empty_tokens", "encode_prompt", "feather_mask", "fill_latent", "fill_masked",
+        "grow_mask", "image_to_mask", "invert_mask", "load_image", "load_mask", "mask_to_image",
+        "mask_tokens", "match_mask", "pad", "paste_crop", "predict_tokens", "refine_tokens",
+        "resize", "save_image", "vae_decode", "vae_encode", "vq_decode", "vq_encode",
+    ]
 
     @Test func listsEveryStageWithItsDoc() throws {
         let result = try CLI.run(["stages"])

@@ -11,7 +11,18 @@ UNet for inpainting), the CLIP tokenizer from the repository's test fixture, a 5
 (strength 0.05: two CFG pairs, every network once) warms up, then --edit-repeats whole pipeline
 calls are timed (model building is not).
 
+`--part amused` (or amused-256, amused-512) times whole aMUSEd calls with AmusedPipeline and
+AmusedImg2ImgPipeline, built in memory from the public amused-256 / amused-512 configs with random
+weights (VQModel 8192 codes × 64, UVit2DModel hidden 1024 × 22 layers, CLIP ViT-L text encoder with
+projection 768, AmusedScheduler; the CLIP tokenizer as above): text to image, 12 steps, guidance 10,
+and img2img of the smooth test image, strength 0.5 × 12 steps, guidance 10, at 256² and 512²
+(`--size` does not apply), seed 0, output_type "np". The multinomial over 8192 codes per token is
+part of the pipeline and is timed. One one-step call of each warms up (txt2img with 1 step, img2img
+at strength 0.1 = 1 step of 12, so every network runs once), then --edit-repeats calls are timed.
+Rows also carry `scheduler_seconds`, the time spent in AmusedScheduler.step in the fastest run.
+
     python3 tools/bench/diffusers_bench.py [--repeats 3] [--size 512] [--threads 2] [--part edit]
+    python3 tools/bench/diffusers_bench.py --part amused [--edit-repeats 1]
 """
 import argparse
 import json
@@ -135,6 +146,101 @@ def time_edit(edit, dtype, size, repeats):
     return {"name": edit_row_name(edit, size, pairs[0]), "seconds": min(runs), "runs": runs}
 
 
+# aMUSEd: the public amused/amused-256 and amused-512 configs (tools/reference/AMUSED.md §1.1, §2.1, §5).
+AMUSED_VQ_CONFIG = {
+    "act_fn": "silu", "block_out_channels": [128, 256, 256, 512, 768], "down_block_types": ["DownEncoderBlock2D"] * 5,
+    "up_block_types": ["UpDecoderBlock2D"] * 5, "in_channels": 3, "out_channels": 3, "latent_channels": 64,
+    "layers_per_block": 2, "lookup_from_codebook": True, "mid_block_add_attention": False, "norm_num_groups": 32,
+    "norm_type": "group", "num_vq_embeddings": 8192, "sample_size": 32, "scaling_factor": 0.18215,
+    "vq_embed_dim": None, "force_upcast": True,
+}
+AMUSED_UVIT_CONFIG = {
+    "hidden_size": 1024, "use_bias": False, "hidden_dropout": 0.0, "cond_embed_dim": 768, "micro_cond_encode_dim": 256,
+    "micro_cond_embed_dim": 1280, "encoder_hidden_size": 768, "vocab_size": 8256, "codebook_size": 8192,
+    "in_channels": 768, "block_out_channels": 768, "num_res_blocks": 3, "block_num_heads": 12,
+    "num_hidden_layers": 22, "num_attention_heads": 16, "attention_dropout": 0.0, "intermediate_size": 2816,
+    "layer_norm_eps": 1e-06, "ln_elementwise_affine": True,
+}
+AMUSED_SIZES = {  # pixel size: transformer config differences
+    256: {"downsample": False, "upsample": False, "sample_size": 16},
+    512: {"downsample": True, "upsample": True, "sample_size": 32},
+}
+AMUSED_SCHEDULER_CONFIG = {"mask_token_id": 8255, "masking_schedule": "cosine"}
+AMUSED_STEPS, AMUSED_GUIDANCE, AMUSED_STRENGTH, AMUSED_WARM_UP_STRENGTH = 12, 10.0, 0.5, 0.1
+AMUSED_PROMPT = PROMPT
+AMUSED = ["amused-256", "amused-512"]
+
+
+def amused_row_name(kind, size):
+    if kind == "txt2img":
+        return f"amused-{size} txt2img {AMUSED_STEPS} steps"
+    return f"amused-{size} img2img {AMUSED_STRENGTH} × {AMUSED_STEPS}"
+
+
+def time_amused(size, dtype, repeats):
+    """The amused-<size> rows: text to image and img2img, whole pipeline calls."""
+    import torch
+    from diffusers import AmusedImg2ImgPipeline, AmusedPipeline, AmusedScheduler, UVit2DModel, VQModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, CLIPTokenizer
+
+    vqvae = VQModel.from_config(AMUSED_VQ_CONFIG)
+    transformer = UVit2DModel.from_config({**AMUSED_UVIT_CONFIG, **AMUSED_SIZES[size]})
+    text_encoder = CLIPTextModelWithProjection(CLIPTextConfig(**TEXT_ENCODER_CONFIG))
+    tokenizer = CLIPTokenizer(os.path.join(VOCABULARY, "vocab.json"), os.path.join(VOCABULARY, "merges.txt"),
+                              pad_token="<|endoftext|>", model_max_length=77)
+    scheduler = AmusedScheduler.from_config(AMUSED_SCHEDULER_CONFIG)
+    txt2img = AmusedPipeline(vqvae=vqvae, tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer,
+                             scheduler=scheduler).to(dtype)
+    img2img = AmusedImg2ImgPipeline(**txt2img.components)
+    for pipe in (txt2img, img2img):
+        pipe.set_progress_bar_config(disable=True)
+    for module in (vqvae, transformer, text_encoder):
+        module.eval()
+    assert txt2img.vae_scale_factor == 16 and size // 16 == AMUSED_SIZES[size]["sample_size"]
+    steps_run, step_seconds = [0], [0.0]
+    step = scheduler.step
+
+    def timed_step(*args, **kwargs):
+        start = time.perf_counter()
+        out = step(*args, **kwargs)
+        step_seconds[0] += time.perf_counter() - start
+        steps_run[0] += 1
+        return out
+    scheduler.step = timed_step
+    image = test_image(size)
+
+    def call(kind, steps=AMUSED_STEPS, strength=AMUSED_STRENGTH):
+        steps_run[0], step_seconds[0] = 0, 0.0
+        common = dict(prompt=AMUSED_PROMPT, num_inference_steps=steps, guidance_scale=AMUSED_GUIDANCE,
+                      generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
+        if kind == "txt2img":
+            out = txt2img(height=size, width=size, **common)
+        else:
+            out = img2img(image=image, strength=strength, **common)
+        assert out.images.shape == (1, size, size, 3), out.images.shape
+
+    rows = []
+    for kind in ("txt2img", "img2img"):
+        name = amused_row_name(kind, size)
+        if kind == "txt2img":
+            call(kind, steps=1)
+        else:
+            call(kind, strength=AMUSED_WARM_UP_STRENGTH)
+        print(f"{name}: warm-up ran {steps_run[0]} step(s)", file=sys.stderr)
+        runs, sched = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call(kind)
+            runs.append(time.perf_counter() - start)
+            sched.append(step_seconds[0])
+            print(f"{name}: {runs[-1]:.2f} s ({steps_run[0]} steps, scheduler {step_seconds[0]:.2f} s)",
+                  file=sys.stderr)
+        best = min(range(repeats), key=runs.__getitem__)
+        rows.append({"name": name, "seconds": runs[best], "runs": runs, "steps": steps_run[0],
+                     "scheduler_seconds": sched[best]})
+    return rows
+
+
 def run_precision(precision, repeats, size, parts, edit_repeats=1):
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -162,6 +268,9 @@ def run_precision(precision, repeats, size, parts, edit_repeats=1):
         for edit in EDITS:
             if edit in parts:
                 rows.append(time_edit(edit, dtype, size, edit_repeats))
+        for model in AMUSED:
+            if model in parts:
+                rows += time_amused(int(model.split("-")[1]), dtype, edit_repeats)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"precision": precision, "peak_resident_bytes": peak, "rows": rows}
 
@@ -172,11 +281,13 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--precision", choices=["f32", "bf16"])
-    parser.add_argument("--part", action="append", choices=["unet", "vae", "img2img", "inpaint", "edit"],
-                        help="by default unet and vae; edit is img2img and inpaint")
+    parser.add_argument("--part", action="append",
+                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512"],
+                        help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
-    parts = [p for part in (args.part or ["unet", "vae"]) for p in (EDITS if part == "edit" else [part])]
+    groups = {"edit": EDITS, "amused": AMUSED}
+    parts = [p for part in (args.part or ["unet", "vae"]) for p in groups.get(part, [part])]
     if args.precision:
         import torch
         torch.set_num_threads(args.threads)
@@ -192,7 +303,8 @@ def main():
             command += ["--part", part]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(output))
-    print(json.dumps({"model": "stable-diffusion-1.5 (random weights)", "size": args.size,
+    models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) else []) + [p for p in AMUSED if p in parts]
+    print(json.dumps({"model": " + ".join(models) + " (random weights)", "size": args.size,
                       "threads": args.threads, "torch": torch.__version__, "diffusers": diffusers.__version__,
                       "results": results}))
 

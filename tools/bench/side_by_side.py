@@ -3,6 +3,10 @@ prints the table of seconds and ratios (diffusers ÷ Chisel: above 1 means Chise
 
     python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
     python3 tools/bench/side_by_side.py --part edit [--edit-repeats 1]   # the whole-edit rows
+    python3 tools/bench/side_by_side.py --part amused [--edit-repeats 1] # aMUSEd 256/512 txt2img and img2img
+
+Rows are matched by exact name and precision; the aMUSEd rows are "amused-256 txt2img 12 steps",
+"amused-256 img2img 0.5 × 12", "amused-512 txt2img 12 steps" and "amused-512 img2img 0.5 × 12".
 """
 import argparse
 import json
@@ -19,7 +23,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
-    parser.add_argument("--part", action="append", choices=["unet", "vae", "img2img", "inpaint", "edit"],
+    parser.add_argument("--part", action="append",
+                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512"],
                         help="repeatable; by default unet and vae (as both benchmarks)")
     parser.add_argument("--save", help="a folder to write each side's JSON report to as it finishes")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")

@@ -77,6 +77,8 @@ public struct MaskGITScheduler: Sendable {
     public struct StepOutput: Sendable, Equatable {
         public var tokens: [Int]
         public var predicted: [Int]
+        /// The softmax probability of each sampled token; the float32 maximum for known ones.
+        public var probabilities: [Float]
     }
 
     /// One decoding step. `logits` is batch × tokens × codebook, row-major (the model's logits
@@ -115,7 +117,7 @@ public struct MaskGITScheduler: Sendable {
                 selected[position] = probabilities[row + best]
             }
         }
-        if stepIndex == timesteps.count - 1 { return StepOutput(tokens: predicted, predicted: predicted) }
+        if stepIndex == timesteps.count - 1 { return StepOutput(tokens: predicted, predicted: predicted, probabilities: selected) }
 
         let ratio = Float(startingMaskRatio) * maskRatio(stepIndex: stepIndex)
         let scheduled = (Float(length) * ratio).rounded(.down)
@@ -136,7 +138,7 @@ public struct MaskGITScheduler: Sendable {
                 next[range.lowerBound + offset] = maskTokenID
             }
         }
-        return StepOutput(tokens: next, predicted: predicted)
+        return StepOutput(tokens: next, predicted: predicted, probabilities: selected)
     }
 
     /// img2img's starting tokens: each token masked where a uniform draw is below the mask

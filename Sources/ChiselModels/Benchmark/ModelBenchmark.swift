@@ -46,6 +46,9 @@ public enum ModelBenchmark {
         /// Whole edits (ChiselModelStages' `EditBenchmark`, run by `chisel bench`): img2img, and
         /// 9-channel inpainting; `edit` is both. `ModelBenchmark.run` itself skips them.
         case img2img, inpaint, edit
+        /// Whole aMUSEd edits (ChiselModelStages' `AmusedBenchmark`): text-to-image and img2img on
+        /// the amused-256 and amused-512 architectures; `amused` is both.
+        case amused256 = "amused-256", amused512 = "amused-512", amused
 
         /// The network parts `chisel bench` runs when none is named.
         public static let defaults: [Part] = [.unet, .vae]

@@ -1,0 +1,196 @@
+import ArgumentParser
+import ChiselCore
+import ChiselModels
+import Foundation
+
+/// aMUSEd models in the one-line commands: masked-token edits (img2img, inpainting) and
+/// Mask-Predict refinement, built as graphs of the MVTM stages.
+extension EditOptions {
+    /// What the commands need of an aMUSEd folder: the VQ downscale and the size a side must be a
+    /// multiple of (twice the downscale when the transformer halves its grid).
+    func amusedGrid() throws -> (downscale: Int, multiple: Int) {
+        try Self.amusedGrid(cwd.resolve(model))
+    }
+
+    static func amusedGrid(_ folder: String) throws -> (downscale: Int, multiple: Int) {
+        let vq = try ConfigReader(file: folder + "/vqvae/config.json")
+        let levels = try vq.sizes("block_out_channels", default: [64]).count
+        let downscale = 1 << (levels - 1)
+        let transformer = try ConfigReader(file: folder + "/transformer/config.json")
+        let halves = (try? transformer.bool("downsample", default: false)) ?? false
+        return (downscale, halves ? 2 * downscale : downscale)
+    }
+
+    /// Options of the Stable Diffusion edit that mean nothing to a masked-token model, refused
+    /// rather than ignored.
+    func refuseDiffusionOnlyOptions() throws {
+        var set: [String] = []
+        if scheduler != "auto" { set.append("--scheduler") }
+        if rng != .cpu { set.append("--rng") }
+        if strengthMode != .cut { set.append("--strength-mode") }
+        if clipSkip != 0 { set.append("--clip-skip") }
+        if eta != 0 { set.append("--eta") }
+        if guidanceRescale != 0 { set.append("--guidance-rescale") }
+        if !hints.isEmpty { set.append("--hint") }
+        guard set.isEmpty else {
+            throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
+                              + "the aMUSEd model \(model)")
+        }
+    }
+
+    /// aMUSEd img2img (no mask: a random fraction set by strength is predicted again) or
+    /// inpainting (the mask's tokens), as diffusers' AmusedImg2ImgPipeline / AmusedInpaintPipeline.
+    func runAmused(strength: Double, mask: String?, pasteBack: Bool, maskBlur: Double, output: String,
+                   settings: RunSettings) async throws {
+        try refuseDiffusionOnlyOptions()
+        let (_, multiple) = try amusedGrid()
+        var graph = GraphBuilder()
+        graph.model("amused", path: cwd.resolve(model), dtype: dtype.rawValue)
+        graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
+        // The pipelines round the size down to a multiple of the VQ's downscale (a no-op when it is one).
+        graph.node("sized", "resize", inputs: [("image", "input.image")],
+                   params: [("scale", .double(1)), ("multiple_of", .int(multiple))])
+        graph.node("text", "encode_prompt", inputs: [("model", "amused")],
+                   params: [("prompt", .string(prompt)), ("negative_prompt", .string(negativePrompt))])
+        graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", "sized.image")])
+        var maskParams: [(String, JSONValue)] = [("strength", .double(strength)), ("steps", .int(stepCount))]
+        var maskInputs = [("model", "amused"), ("tokens", "tokens.tokens")]
+        if let mask {
+            graph.node("mask", "load_mask", params: [("path", .string(cwd.resolve(mask)))])
+            graph.node("fitted_mask", "match_mask", inputs: [("image", "input.image"), ("mask", "mask.mask")])
+            graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
+                       params: [("scale", .double(1)), ("multiple_of", .int(multiple))])
+            maskInputs.append(("mask", "sized_mask.mask"))
+            maskParams.insert(("mode", "mask"), at: 0)
+        } else {
+            maskParams.insert(("mode", "strength"), at: 0)
+            maskParams.append(("seed", .int(seed)))
+        }
+        graph.node("masked", "mask_tokens", inputs: maskInputs, params: maskParams)
+        var predictParams: [(String, JSONValue)] = [
+            ("guidance", .double(guidanceScale)), ("temperature", .double(temperature)),
+            ("temperature_end", .double(temperatureEnd)),
+        ]
+        if mask != nil { predictParams.append(("seed", .int(seed))) }
+        graph.node("predicted", "predict_tokens",
+                   inputs: [("model", "amused"), ("tokens", "masked.tokens"), ("conditioning", "text.conditioning")],
+                   params: predictParams)
+        graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "predicted.tokens")])
+        var result = "decoded.image"
+        if mask != nil, pasteBack {
+            graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])
+            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "soft_mask.mask")])
+            result = "pasted.image"
+        }
+        graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(cwd.resolve(output)))])
+        try await run(graph.graph(description: "\(mask == nil ? "img2img" : "inpaint") (aMUSEd): \(prompt)"), settings: settings)
+    }
+}
+
+struct RefineCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refine", abstract: "Mask-Predict refinement of any image with an aMUSEd model.",
+        discussion: """
+            Builds the graph load_image → vq_encode → refine_tokens → vq_decode → save_image \
+            (--print-graph writes it out) and runs it: every token of the image is scored by the \
+            model's probability of it given the others, the least confident are masked and \
+            predicted again over --iterations rounds, and the tokens still below --threshold \
+            can be written as a mask (--mask-output) for SD inpainting. See docs/mvtm.md.
+            """)
+
+    @Option(help: "An aMUSEd model folder.")
+    var model: String
+
+    @Option(help: "The image to refine (PNG or JPEG, any size: it is rounded down to the model's multiple).")
+    var image: String
+
+    @Option(help: "Output file; may use {stem}.")
+    var output: String = "{stem}-refined.png"
+
+    @Option(help: "Also write the low-confidence mask (white = still implausible) here.")
+    var maskOutput: String?
+
+    @Option(help: "Also write the per-token confidence map here.")
+    var confidenceOutput: String?
+
+    @Option(help: "A prompt to judge the image against (default: none).")
+    var prompt: String = ""
+
+    @Option(help: "Refinement rounds.")
+    var iterations: Int = 4
+
+    @Option(help: "Fraction of the tokens re-masked in the first round (decreasing linearly).")
+    var fraction: Double = 0.3
+
+    @Option(help: "Tokens at or above this confidence never change; those below make the mask.")
+    var threshold: Double = 0.05
+
+    @Option(help: "Score tokens in stride² interleaved groups (1: one pass, nothing masked).")
+    var scoringStride: Int = 2
+
+    @Option(help: "0 re-predicts the most probable token; above 0 samples at this temperature.")
+    var temperature: Double = 0
+
+    @Option(help: "Seed (used when --temperature > 0); -1 draws one.")
+    var seed: Int = -1
+
+    @Option(help: "fp32 or bf16.")
+    var dtype: EditOptions.DType = .fp32
+
+    @Flag(help: "Print the graph this command runs, as JSON, and exit.")
+    var printGraph = false
+
+    @OptionGroup var settings: RunSettings
+
+    func validate() throws {
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must lie in (0, 1]") }
+        guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must lie in [0, 1]") }
+        guard scoringStride >= 1, scoringStride <= 8 else { throw ValidationError("--scoring-stride must be in 1…8") }
+        guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
+    }
+
+    func run() async throws {
+        let cwd = PathResolver.workingDirectory
+        let folder = cwd.resolve(model)
+        guard AmusedModel.isFolder(folder) else {
+            throw ChiselError(.model, "refine needs an aMUSEd model folder (model_index.json, vqvae/, transformer/, …)",
+                              file: folder)
+        }
+        let (_, multiple) = try EditOptions.amusedGrid(folder)
+        var graph = GraphBuilder()
+        graph.model("amused", path: folder, dtype: dtype.rawValue)
+        graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
+        graph.node("sized", "resize", inputs: [("image", "input.image")],
+                   params: [("scale", .double(1)), ("multiple_of", .int(multiple))])
+        graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", "sized.image")])
+        var refineInputs = [("model", "amused"), ("tokens", "tokens.tokens")]
+        if !prompt.isEmpty {
+            graph.node("text", "encode_prompt", inputs: [("model", "amused")], params: [("prompt", .string(prompt))])
+            refineInputs.append(("conditioning", "text.conditioning"))
+        }
+        graph.node("refined", "refine_tokens", inputs: refineInputs,
+                   params: [("iterations", .int(iterations)), ("fraction", .double(fraction)),
+                            ("threshold", .double(threshold)), ("scoring_stride", .int(scoringStride)),
+                            ("temperature", .double(temperature)), ("seed", .int(seed))])
+        graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "refined.tokens")])
+        graph.node("save", "save_image", inputs: [("image", "decoded.image")], params: [("path", .string(cwd.resolve(output)))])
+        for (port, path) in [("mask", maskOutput), ("confidence", confidenceOutput)] {
+            guard let path else { continue }
+            graph.node("\(port)_image", "mask_to_image", inputs: [("mask", "refined.\(port)")])
+            graph.node("save_\(port)", "save_image", inputs: [("image", "\(port)_image.image")],
+                       params: [("path", .string(cwd.resolve(path)))])
+        }
+        let json = graph.graph(description: "refine (aMUSEd)")
+        if printGraph {
+            Terminal.out(json.prettySerialized())
+            return
+        }
+        let registry = try ChiselCLI.makeRegistry()
+        let plan = try GraphCompiler.compile(json, file: nil, directory: cwd.base, registry: registry,
+                                             options: GraphOptions(workingDirectory: cwd.base))
+        try await RunCommand.run(plan, registry: registry, settings: settings,
+                                 progress: ProgressRenderer(mode: settings.progress, total: iterations, unit: "passes"),
+                                 countSteps: true)
+    }
+}

@@ -1,0 +1,197 @@
+import ChiselBase
+import ChiselTensor
+import Foundation
+
+/// Mask-Predict refinement of a complete token grid: Ghazvininejad et al., "Mask-Predict:
+/// Parallel Decoding of Conditional Masked Language Models" (EMNLP 2019), §3, applied to the
+/// tokens of an image.
+///
+/// Every token is scored by the model's probability of it given the others (its
+/// pseudo-likelihood); then, over `iterations` rounds with a linearly decreasing fraction
+/// (`initialFraction × (K − k) / K` at round k), the least confident tokens are masked and
+/// predicted again from the rest, each re-predicted token taking the probability the model gave
+/// it as its new confidence. Tokens whose confidence is at or above `threshold` are never
+/// candidates, so they never change. The grid is scored once more at the end, so the returned
+/// confidence is the final grid's pseudo-likelihood, the map that tells a later stage which
+/// regions the model finds implausible.
+///
+/// Scoring masks the grid in `scoringStride`² interleaved groups (positions whose row and
+/// column agree modulo the stride), one model pass per group, so each token is judged from
+/// neighbours that are visible; a stride of 1 scores every token in one pass with nothing masked,
+/// which is cheaper but lets the model see the token it scores.
+public struct MaskPredictRefinement: Sendable {
+    public var iterations: Int
+    public var initialFraction: Double
+    public var threshold: Float
+    public var scoringStride: Int
+    /// 0 predicts the most probable token; above 0 samples from softmax(logits / temperature).
+    public var temperature: Float
+
+    public init(iterations: Int = 4, initialFraction: Double = 0.3, threshold: Float = 0.5, scoringStride: Int = 2,
+                temperature: Float = 0) throws {
+        guard iterations >= 1 else {
+            throw ChiselError(.invalidParameter, "refinement needs at least one iteration, got \(iterations)")
+        }
+        guard initialFraction > 0, initialFraction <= 1 else {
+            throw ChiselError(.invalidParameter, "the re-masked fraction must lie in (0, 1], got \(initialFraction)")
+        }
+        guard threshold >= 0, threshold <= 1 else {
+            throw ChiselError(.invalidParameter, "the confidence threshold must lie in [0, 1], got \(threshold)")
+        }
+        guard scoringStride >= 1 else {
+            throw ChiselError(.invalidParameter, "the scoring stride must be at least 1, got \(scoringStride)")
+        }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ChiselError(.invalidParameter, "the temperature must be finite and at least 0, got \(temperature)")
+        }
+        self.iterations = iterations
+        self.initialFraction = initialFraction
+        self.threshold = threshold
+        self.scoringStride = scoringStride
+        self.temperature = temperature
+    }
+
+    /// The grid the model is asked about and what it answers, for one round.
+    public struct Round: Sendable, Equatable {
+        public var masked: [Int]
+        public var changed: Int
+    }
+
+    public struct Result: Sendable, Equatable {
+        public var tokens: [Int]
+        /// The final grid's pseudo-likelihood per token.
+        public var confidence: [Float]
+        /// The input grid's pseudo-likelihood per token.
+        public var initialConfidence: [Float]
+        public var rounds: [Round]
+
+        /// Mean log-probability of the tokens under the model, before and after.
+        public var initialLogLikelihood: Double { Self.meanLog(initialConfidence) }
+        public var logLikelihood: Double { Self.meanLog(confidence) }
+        public var changedCount: Int { rounds.reduce(0) { $0 + $1.changed } }
+
+        static func meanLog(_ values: [Float]) -> Double {
+            values.isEmpty ? 0 : values.reduce(0) { $0 + log(Double(max($1, 1e-20))) } / Double(values.count)
+        }
+    }
+
+    /// The number of model passes a run on a `width`×`height` grid makes: two scorings and one
+    /// pass per round.
+    public func passes(width: Int, height: Int) -> Int {
+        let groups = scoringStride == 1 ? 1 : min(scoringStride, width) * min(scoringStride, height)
+        return 2 * groups + iterations
+    }
+
+    /// Refines `tokens` (one `width`×`height` grid of ids below `codebookSize`). `logits` answers a
+    /// grid (with `maskTokenID` where masked) with tokens × `codebookSize` logits, row-major;
+    /// `generator` is drawn from only when `temperature` > 0; `progress` hears each pass.
+    public func run(tokens: [Int], width: Int, height: Int, codebookSize: Int, maskTokenID: Int,
+                    generator: inout TorchGenerator, logits: ([Int]) throws -> [Float],
+                    progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        let count = width * height
+        guard width > 0, height > 0, tokens.count == count else {
+            throw ChiselError(.invalidParameter, "\(tokens.count) tokens do not make a \(width)×\(height) grid")
+        }
+        guard tokens.allSatisfy({ (0..<codebookSize).contains($0) }) else {
+            throw ChiselError(.invalidParameter, "refinement needs a complete grid of ids below \(codebookSize); "
+                              + "predict masked tokens first")
+        }
+        var passes = 0
+        let total = self.passes(width: width, height: height)
+        func ask(_ grid: [Int]) throws -> [Float] {
+            let answer = try logits(grid)
+            guard answer.count == count * codebookSize else {
+                throw ChiselError(.internal, "the model gave \(answer.count) logits for \(count) tokens × \(codebookSize)")
+            }
+            passes += 1
+            progress(passes, total)
+            return answer
+        }
+
+        let initial = try score(tokens, width: width, height: height, codebookSize: codebookSize,
+                                maskTokenID: maskTokenID, ask: ask)
+        var grid = tokens
+        var confidence = initial
+        var rounds: [Round] = []
+        for round in 0..<iterations {
+            let fraction = initialFraction * Double(iterations - round) / Double(iterations)
+            let wanted = max(1, Int((Double(count) * fraction).rounded(.down)))
+            // The least confident tokens below the threshold, ties to the earlier position.
+            let candidates = (0..<count).filter { confidence[$0] < threshold }
+                .sorted { (confidence[$0], $0) < (confidence[$1], $1) }
+            let chosen = Array(candidates.prefix(wanted)).sorted()
+            if chosen.isEmpty {
+                // Nothing is below the threshold: the remaining rounds would change nothing.
+                for _ in round..<iterations {
+                    passes += 1
+                    progress(passes, total)
+                }
+                break
+            }
+            var input = grid
+            for i in chosen { input[i] = maskTokenID }
+            var values = try ask(input)
+            var changed = 0
+            let draws = temperature > 0 ? generator.exponential(count: chosen.count * codebookSize) : []
+            values.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                for (n, i) in chosen.enumerated() {
+                    let row = base + i * codebookSize
+                    var probabilities = [Float](UnsafeBufferPointer(start: row, count: codebookSize))
+                    probabilities.withUnsafeMutableBufferPointer { p in
+                        if let b = p.baseAddress { Attention.softmaxRows(b, rows: 1, columns: codebookSize) }
+                    }
+                    var best = 0
+                    if temperature > 0 {
+                        // torch.multinomial(softmax(logits / T)): the first argmax of p / Exp(1).
+                        var tempered = (0..<codebookSize).map { row[$0] / temperature }
+                        tempered.withUnsafeMutableBufferPointer { p in
+                            if let b = p.baseAddress { Attention.softmaxRows(b, rows: 1, columns: codebookSize) }
+                        }
+                        var bestValue = -Float.infinity
+                        for j in 0..<codebookSize {
+                            let value = tempered[j] / draws[n * codebookSize + j]
+                            if value > bestValue { best = j; bestValue = value }
+                        }
+                    } else {
+                        for j in 1..<codebookSize where probabilities[j] > probabilities[best] { best = j }
+                    }
+                    if grid[i] != best { changed += 1 }
+                    grid[i] = best
+                    confidence[i] = probabilities[best]
+                }
+            }
+            rounds.append(Round(masked: chosen, changed: changed))
+        }
+        let final = try score(grid, width: width, height: height, codebookSize: codebookSize,
+                              maskTokenID: maskTokenID, ask: ask)
+        return Result(tokens: grid, confidence: final, initialConfidence: initial, rounds: rounds)
+    }
+
+    /// Each token's probability under the model with its interleaved group masked.
+    public func score(_ tokens: [Int], width: Int, height: Int, codebookSize: Int, maskTokenID: Int,
+                      ask: ([Int]) throws -> [Float]) throws -> [Float] {
+        var confidence = [Float](repeating: 0, count: tokens.count)
+        let stride = scoringStride
+        for phaseY in 0..<stride {
+            for phaseX in 0..<stride {
+                let group = (0..<tokens.count).filter {
+                    stride == 1 || ($0 / width % stride == phaseY && $0 % width % stride == phaseX)
+                }
+                guard !group.isEmpty else { continue }
+                var input = tokens
+                if stride > 1 { for i in group { input[i] = maskTokenID } }
+                var values = try ask(input)
+                values.withUnsafeMutableBufferPointer { buffer in
+                    guard let base = buffer.baseAddress else { return }
+                    for i in group {
+                        let row = base + i * codebookSize
+                        Attention.softmaxRows(row, rows: 1, columns: codebookSize)
+                        confidence[i] = row[tokens[i]]
+                    }
+                }
+            }
+        }
+        return confidence
+    }
+}

@@ -1,0 +1,128 @@
+import ChiselCore
+import ChiselImageIO
+import ChiselModels
+import Foundation
+import Testing
+
+/// `chisel img2img`, `chisel inpaint` and `chisel refine` on the tiny aMUSEd-layout models, as a
+/// user runs them, against diffusers' aMUSEd pipelines (Tests/ChiselModelStagesTests/Fixtures/amused).
+@Suite struct CLIMaskedTokenTests {
+    static let models = CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/amused").path
+    static let cases = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/amused").path
+
+    /// max |Δ| between a saved 8-bit PNG and the reference's float image (1×H×W×3).
+    static func difference(_ path: String, _ fixture: String) throws -> Float {
+        let image = try ImageReader.read(path: path).image
+        let expected = try SafeTensorsFile(path: "\(cases)/\(fixture).safetensors").floats("image")
+        let n = image.width * image.height
+        #expect(expected.count == 3 * n)
+        var worst: Float = 0
+        for i in 0..<n { for c in 0..<3 { worst = max(worst, abs(image.pixels[c * n + i] - expected[i * 3 + c])) } }
+        return worst
+    }
+
+    @Test(arguments: [("small", "img2img_small_s0.5_12steps_cfg10", ["--strength", "0.5", "--steps", "12", "--seed", "0"]),
+                      ("tiny", "img2img_tiny_s0.8_6steps_nocfg", ["--strength", "0.8", "--steps", "6", "--guidance", "1", "--seed", "11"])])
+    func img2imgGivesTheReferenceImage(model: String, fixture: String, options: [String]) throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let result = try CLI.run(["img2img", "--model", "\(Self.models)/\(model)", "--image", "\(Self.cases)/image-\(model).png",
+                                  "--prompt", "a photo of a cat", "--output", out] + options)
+        #expect(result.status == 0, "\(result.stderr)")
+        // Same tokens → the same decoded pixels, up to the PNG's 8-bit rounding.
+        let worst = try Self.difference(out, fixture)
+        #expect(worst <= 2.5 / 255, "max \(worst * 255)/255")
+        let png = try ImageReader.read(path: out)
+        #expect(png.text(forKey: "parameters")?.contains("Sampler: MaskGIT") == true)
+    }
+
+    @Test func inpaintGivesTheReferenceImage() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let result = try CLI.run([
+            "inpaint", "--model", "\(Self.models)/small", "--image", "\(Self.cases)/image-small.png",
+            "--mask", "\(Self.cases)/mask-small.png", "--prompt", "a photo of a cat", "--strength", "1.0", "--steps", "6",
+            "--seed", "0", "--paste-back", "false", "--output", out,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let worst = try Self.difference(out, "inpaint_small_s1.0_6steps_cfg10")
+        #expect(worst <= 2.5 / 255, "max \(worst * 255)/255")
+    }
+
+    @Test func refineRunsOnAnyImageAndWritesItsMasks() throws {
+        let temp = try TemporaryFolder()
+        // A JPEG of an odd size: rounded down to the model's multiple (4 for the small model).
+        let image = try patternImage(width: 37, height: 22)
+        let input = temp.path("odd.jpg")
+        try writeImage(image, to: input)
+        let (out, mask, confidence) = (temp.path("refined.png"), temp.path("mask.png"), temp.path("confidence.png"))
+        let result = try CLI.run(["refine", "--model", "\(Self.models)/small", "--image", input, "--output", out,
+                                  "--mask-output", mask, "--confidence-output", confidence, "--threshold", "0.2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        for path in [out, mask, confidence] {
+            let written = try ImageReader.read(path: path).image
+            #expect(written.width == 36 && written.height == 20, "\(path)")
+        }
+        #expect(result.stderr.contains("mean log-likelihood"))
+    }
+
+    @Test func errorsNameTheProblem() throws {
+        let temp = try TemporaryFolder()
+        // A folder missing a component.
+        let broken = temp.path("broken")
+        try FileManager.default.copyItem(atPath: "\(Self.models)/tiny", toPath: broken)
+        try FileManager.default.removeItem(atPath: broken + "/transformer")
+        let missing = try CLI.run(["img2img", "--model", broken, "--image", "\(Self.cases)/image-tiny.png",
+                                   "--output", temp.path("x.png")])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("transformer"), "\(missing.stderr)")
+        // A mask that covers no token.
+        let black = temp.path("black.png")
+        try writeImage(try Image(width: 16, height: 16, layout: .gray, filledWith: 0), to: black)
+        let empty = try CLI.run(["inpaint", "--model", "\(Self.models)/small", "--image", "\(Self.cases)/image-small.png",
+                                 "--mask", black, "--output", temp.path("y.png")])
+        #expect(empty.status != 0)
+        #expect(empty.stderr.contains("covers no token"), "\(empty.stderr)")
+        // Steps below 1, and options that belong to Stable Diffusion.
+        let steps = try CLI.run(["img2img", "--model", "\(Self.models)/tiny", "--image", "\(Self.cases)/image-tiny.png",
+                                 "--steps", "0"])
+        #expect(steps.status != 0 && steps.stderr.contains("--steps"))
+        let sampler = try CLI.run(["img2img", "--model", "\(Self.models)/tiny", "--image", "\(Self.cases)/image-tiny.png",
+                                   "--scheduler", "euler", "--output", temp.path("z.png")])
+        #expect(sampler.status != 0 && sampler.stderr.contains("--scheduler"), "\(sampler.stderr)")
+        // Tokens of one model fed to another's transformer.
+        let graph = try temp.write("""
+            {"chisel": 1, "models": {"tiny": {"path": "\(Self.models)/tiny"}, "small": {"path": "\(Self.models)/small"}},
+             "nodes": {
+               "input": {"stage": "load_image", "params": {"path": "\(Self.cases)/image-small.png"}},
+               "tokens": {"stage": "vq_encode", "inputs": {"model": "small", "image": "input.image"}},
+               "text": {"stage": "encode_prompt", "inputs": {"model": "tiny"}},
+               "masked": {"stage": "mask_tokens", "inputs": {"model": "tiny", "tokens": "tokens.tokens"}, "params": {"seed": 1}},
+               "out": {"stage": "predict_tokens", "inputs": {"model": "tiny", "tokens": "masked.tokens", "conditioning": "text.conditioning"}}
+             }}
+            """, to: "mixed.json")
+        let mixed = try CLI.run(["run", graph])
+        #expect(mixed.status != 0)
+        #expect(mixed.stderr.contains("masked") && mixed.stderr.contains("another model"), "\(mixed.stderr)")
+    }
+
+    @Test func inspectDescribesAnAmusedFolder() throws {
+        let result = try CLI.run(["model", "inspect", "\(Self.models)/small"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("aMUSEd diffusers folder") && result.stdout.contains("64 codes, 2× downscale"))
+        #expect(result.stdout.contains("mask token 64, cosine schedule") && result.stdout.contains("problems: none"))
+    }
+
+    @Test func sampleGraphsRunAsShipped() throws {
+        let temp = try TemporaryFolder()
+        for graph in ["txt2img", "img2img", "inpaint", "find-and-repaint"] {
+            var arguments = ["run", CLI.repository.appendingPathComponent("samples/mvtm/\(graph).json").path,
+                             "--set", "save.path=\(temp.path(graph + ".png"))"]
+            if graph == "find-and-repaint" { arguments += ["--set", "save_mask.path=\(temp.path("mask.png"))"] }
+            let result = try CLI.run(arguments)
+            #expect(result.status == 0, "\(graph): \(result.stderr)")
+            #expect(FileManager.default.fileExists(atPath: temp.path(graph + ".png")), "\(graph)")
+        }
+        #expect(FileManager.default.fileExists(atPath: temp.path("mask.png")))
+    }
+}

@@ -1,0 +1,87 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselImageIO
+import ChiselModels
+import ChiselModelStages
+import ChiselTensor
+import Foundation
+import Testing
+
+/// Mask-Predict refinement on the small random-weight aMUSEd model: it raises the token grid's
+/// mean log-likelihood under the model, never changes a token whose confidence was at or above
+/// the threshold, and its masks mark exactly the tokens still below it.
+@Suite(.serialized) struct RefineTokensTests {
+    static let model = AmusedPipelineParityTests.repository + "/Tests/ChiselModelsTests/Fixtures/amused/small"
+
+    static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4)
+        async throws -> (Tokens, Mask, Mask, MaskPredictRefinement.Result)
+    {
+        let run = AmusedPipelineParityTests.Run(model)
+        let out = try await RefineTokensStage.run(run.call(RefineTokensStage.self, [
+            RefineTokensStage.threshold(threshold), RefineTokensStage.iterations(iterations), RefineTokensStage.fraction(0.3)],
+            [RefineTokensStage.tokens(tokens)]))
+        // The same run through the algorithm directly, for its before/after likelihoods.
+        let refinement = try MaskPredictRefinement(iterations: iterations, initialFraction: 0.3, threshold: Float(threshold))
+        var generator = TorchGenerator(seed: 0)
+        let empty = try model.encodePrompts([""])
+        let result = try refinement.run(
+            tokens: tokens.ids.map(Int.init), width: tokens.width, height: tokens.height, codebookSize: model.codebookSize,
+            maskTokenID: model.maskTokenID, generator: &generator,
+            logits: { grid in
+                try model.transformer.logits(
+                    ids: grid.map { Int32($0) }, batch: 1, height: tokens.height, width: tokens.width,
+                    encoderHiddenStates: empty.hiddenStates, pooledText: empty.pooled,
+                    microConditioning: [Float(tokens.width * 2), Float(tokens.height * 2), 0, 0, 6]).data
+            })
+        return (try #require(out[RefineTokensStage.refined]), try #require(out[RefineTokensStage.lowConfidence]),
+                try #require(out[RefineTokensStage.confidenceMap]), result)
+    }
+
+    @Test func refinementRaisesLikelihoodAndKeepsConfidentTokens() async throws {
+        let model = try AmusedModel.load(path: Self.model)
+        let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
+        let run = AmusedPipelineParityTests.Run(model)
+        let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
+        var grid = try #require(encoded[VQEncodeStage.tokens])
+        // Corrupt a quarter of the tokens with ids from a fixed stream.
+        var generator = TorchGenerator(seed: 5)
+        let draws = generator.uniform(count: 2 * grid.count)
+        for i in 0..<grid.count where draws[i] < 0.25 { grid.ids[i] = Int32(draws[grid.count + i] * Float(model.codebookSize)) }
+
+        // A threshold at the median initial confidence: half the grid may change, half may not.
+        let (_, _, _, probe) = try await Self.refine(model, tokens: grid, threshold: 0, iterations: 1)
+        let median = Double(probe.initialConfidence.sorted()[grid.count / 2])
+        let (refined, mask, confidence, result) = try await Self.refine(model, tokens: grid, threshold: median)
+
+        #expect(refined.ids.map(Int.init) == result.tokens, "the stage and the algorithm agree")
+        #expect(result.changedCount > 0, "refinement changed no token")
+        #expect(result.logLikelihood > result.initialLogLikelihood,
+                "mean log-likelihood \(result.initialLogLikelihood) → \(result.logLikelihood)")
+        var kept = 0
+        for i in 0..<grid.count where Double(result.initialConfidence[i]) >= median {
+            #expect(refined.ids[i] == grid.ids[i], "token \(i) was above the threshold and changed")
+            kept += 1
+        }
+        #expect(kept >= grid.count / 2 - 1)
+        // The masks at the image's size: 1 exactly where the final confidence is below the threshold.
+        #expect(mask.width == image.width && mask.height == image.height)
+        for y in 0..<mask.height {
+            for x in 0..<mask.width {
+                let token = (y / 2) * refined.width + x / 2
+                let below = Double(refined.confidence[token]) < median
+                #expect(mask.values[y * mask.width + x] == (below ? 1 : 0))
+                #expect(confidence.values[y * mask.width + x] == refined.confidence[token])
+            }
+        }
+    }
+
+    @Test func maskedGridsAreRefused() async throws {
+        let model = try AmusedModel.load(path: Self.model)
+        let run = AmusedPipelineParityTests.Run(model)
+        let empty = try await EmptyTokensStage.run(run.call(EmptyTokensStage.self, [EmptyTokensStage.width(16), EmptyTokensStage.height(16)]))
+        let grid = try #require(empty[EmptyTokensStage.tokens])
+        await #expect(throws: ChiselError.self) {
+            try await RefineTokensStage.run(run.call(RefineTokensStage.self, [], [RefineTokensStage.tokens(grid)]))
+        }
+    }
+}
