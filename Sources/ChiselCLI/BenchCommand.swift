@@ -39,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
     var precision: Precision?
 
     @Option(name: .customLong("part"),
-            help: "Only these parts: unet, vae, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both); repeatable. By default unet and vae.")
+            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both); repeatable. By default unet and vae.")
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")

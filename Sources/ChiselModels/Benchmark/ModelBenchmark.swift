@@ -41,6 +41,8 @@ public enum ModelBenchmark {
 
     public enum Part: String, Sendable, CaseIterable {
         case unet, vae
+        /// aMUSEd's transformer (amused-256 and amused-512 configs, a CFG pair each) and VQ model.
+        case uvit, vq
         /// Single kernels at the UNet's largest sizes, to see where the time goes.
         case kernels
         /// Whole edits (ChiselModelStages' `EditBenchmark`, run by `chisel bench`): img2img, and
@@ -81,6 +83,7 @@ public enum ModelBenchmark {
             rows.append(try time("VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
             logProfile(log, runs: repeats + 1)
         }
+        rows += try runAmused(precision: precision, parts: parts, repeats: repeats, log: log)
         if parts.contains(.kernels) {
             let tokens = latent * latent
             let x = try Tensor(shape: [2, latent, latent, 320], data: noise(2 * tokens * 320, seed: 5))
@@ -121,7 +124,7 @@ public enum ModelBenchmark {
         return usage.ru_maxrss * 1024
     }
 
-    private static func time(_ name: String, _ precision: Precision, _ repeats: Int, _ log: (String) -> Void,
+    static func time(_ name: String, _ precision: Precision, _ repeats: Int, _ log: (String) -> Void,
                              _ body: () throws -> Void) throws -> Row {
         log("\(name): warm-up")
         try body()
@@ -135,7 +138,7 @@ public enum ModelBenchmark {
         return Row(name: name, precision: precision, seconds: runs.min() ?? 0, runs: runs)
     }
 
-    private static func noise(_ count: Int, seed: UInt64) -> [Float] {
+    static func noise(_ count: Int, seed: UInt64) -> [Float] {
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         return (0..<count).map { _ in
             state = state &* 6364136223846793005 &+ 1442695040888963407
