@@ -4,14 +4,14 @@ import Dispatch
 import Foundation
 
 /// Splits `count` independent pieces of work over the CPU's cores.
-enum Parallel {
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+public enum Parallel {
+    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     private struct Unchecked<T>: @unchecked Sendable { let value: T }
 
     /// Calls `body` with disjoint ranges covering `0..<count`, one per core, and waits for all.
     /// The ranges are disjoint, so writes through pointers `body` captures do not race.
-    static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    public static func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let chunks = min(cores, max(1, count / max(1, minimumChunk)))
         if chunks == 1 {

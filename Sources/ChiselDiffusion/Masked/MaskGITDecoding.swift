@@ -1,4 +1,5 @@
 import ChiselBase
+import ChiselTensor
 
 /// One MaskGIT decoding run, as the caller iterates it: ask `modelInput` for the tokens to give
 /// the transformer, hand its logits to `step`, until `isFinished`. This is the loop of diffusers'
@@ -86,9 +87,10 @@ public struct MaskGITDecoding: Sendable {
         } else {
             guided = logits
         }
-        let output = try scheduler.step(logits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
-                                        stepIndex: stepIndex, startingMaskRatio: startingMaskRatio,
-                                        generator: &generator)
+        let output = try KernelProfile.measure("maskgit step \(tokens.count)×\(codebookSize)") {
+            try scheduler.step(logits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
+                               stepIndex: stepIndex, startingMaskRatio: startingMaskRatio, generator: &generator)
+        }
         for i in tokens.indices where tokens[i] == scheduler.maskTokenID && output.tokens[i] != scheduler.maskTokenID {
             confidence[i] = output.probabilities[i]
         }

@@ -96,25 +96,35 @@ public struct MaskGITScheduler: Sendable {
         }
         let length = tokens.count / batch
         var probabilities = logits
+        KernelProfile.measure("maskgit softmax") {
         probabilities.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             Attention.softmaxRows(base, rows: tokens.count, columns: codebookSize)
         }
+        }
         // torch.multinomial(p, 1) on the CPU: argmax of p / q with q ~ Exp(1), one per entry.
-        let exponentials = generator.exponential(count: logits.count)
+        let exponentials = KernelProfile.measure("maskgit exp") { generator.exponential(count: logits.count) }
         var predicted = tokens
         var selected = [Float](repeating: .greatestFiniteMagnitude, count: tokens.count)
-        for position in 0..<tokens.count {
-            let row = position * codebookSize
-            var best = 0
-            var bestValue = -Float.infinity
-            for j in 0..<codebookSize {
-                let value = probabilities[row + j] / exponentials[row + j]
-                if value > bestValue { best = j; bestValue = value }
-            }
-            if tokens[position] == maskTokenID {
-                predicted[position] = best
-                selected[position] = probabilities[row + best]
+        predicted.withUnsafeMutableBufferPointer { predictedOut in
+            selected.withUnsafeMutableBufferPointer { selectedOut in
+                probabilities.withUnsafeBufferPointer { p in
+                    exponentials.withUnsafeBufferPointer { q in
+                        Parallel.forEachChunk(tokens.count, minimumChunk: 16) { positions in
+                            for position in positions where tokens[position] == maskTokenID {
+                                let row = position * codebookSize
+                                var best = 0
+                                var bestValue = -Float.infinity
+                                for j in 0..<codebookSize {
+                                    let value = p[row + j] / q[row + j]
+                                    if value > bestValue { best = j; bestValue = value }
+                                }
+                                predictedOut[position] = best
+                                selectedOut[position] = p[row + best]
+                            }
+                        }
+                    }
+                }
             }
         }
         if stepIndex == timesteps.count - 1 { return StepOutput(tokens: predicted, predicted: predicted, probabilities: selected) }

@@ -60,7 +60,31 @@ public struct MersenneTwister: Sendable {
 
     /// Fills `buffer` with consecutive 32-bit draws; same stream as repeated `nextUInt32()`.
     public mutating func fill(_ buffer: UnsafeMutableBufferPointer<UInt32>) {
-        for i in buffer.indices { buffer[i] = nextUInt32() }
+        guard let out = buffer.baseAddress else { return }
+        var filled = 0
+        while filled < buffer.count {
+            // As nextUInt32 would: regenerate when the last word was drawn; `left` is one more than
+            // the words still available.
+            if left == 1 {
+                regenerate()
+                left = Self.stateCount + 1
+            }
+            let take = min(left - 1, buffer.count - filled)
+            let start = nextIndex
+            state.withUnsafeBufferPointer { words in
+                for k in 0..<take {
+                    var y = words[start + k]
+                    y ^= y >> 11
+                    y ^= (y << 7) & 0x9d2c_5680
+                    y ^= (y << 15) & 0xefc6_0000
+                    y ^= y >> 18
+                    out[filled + k] = y
+                }
+            }
+            nextIndex += take
+            left -= take
+            filled += take
+        }
     }
 
     /// The twist of all 624 words at once (`mt19937_engine::next_state`).

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ChiselTensor
 
 /// PyTorch's CPU generator, `torch.Generator().manual_seed(seed)`, bit for bit in float32.
 ///
@@ -109,9 +110,19 @@ public struct TorchGenerator: NoiseSource, Sendable {
         guard count > 0 else { return [] }
         // `static_cast<T>(-1.0) / lambda`, computed once as torch's expression does.
         let scale = -1.0 / rate
+        // The 32-bit draws are sequential; the logarithms of their 53-bit uniforms are not, so
+        // they run on every core (the same values in the same order).
+        var words = [UInt32](repeating: 0, count: 2 * count)
+        words.withUnsafeMutableBufferPointer { engine.fill($0) }
         return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            for i in 0..<count {
-                buffer[i] = Float(scale * log1p(-nextDoubleUniform()))
+            words.withUnsafeBufferPointer { draws in
+                Parallel.forEachChunk(count, minimumChunk: 65536) { range in
+                    for i in range {
+                        let bits = (UInt64(draws[2 * i]) << 32) | UInt64(draws[2 * i + 1])
+                        let uniform = Double(bits & 0x001f_ffff_ffff_ffff) * 0x1p-53
+                        buffer[i] = Float(scale * log1p(-uniform))
+                    }
+                }
             }
             initialized = count
         }
