@@ -37,25 +37,33 @@ enum VAEPixels {
     /// An RGB image as an N×H×W×3 tensor in [-1, 1] (`preprocess`: ×2 − 1). Where `blank` is
     /// set (a mask, 1 = edit, binarised at 0.5), the pixels are 0, as the inpainting pipelines
     /// blank the area to repaint (`image * (mask < 0.5)`).
-    static func tensor(_ image: Image, blank mask: Mask? = nil) throws -> Tensor {
+    /// `normalized` false keeps the samples in [0, 1] (aMUSEd's VQ model, `do_normalize=False`).
+    static func tensor(_ image: Image, blank mask: Mask? = nil, normalized: Bool = true) throws -> Tensor {
         let rgb = image.converted(to: .rgb)
         let (w, h) = (rgb.width, rgb.height)
         let n = w * h
         var data = [Float](repeating: 0, count: n * 3)
         for i in 0..<n {
             let keep: Float = mask.map { $0.values[i] >= 0.5 ? 0 : 1 } ?? 1
-            for c in 0..<3 { data[i * 3 + c] = (rgb.pixels[c * n + i] * 2 - 1) * keep }
+            for c in 0..<3 {
+                let v = rgb.pixels[c * n + i]
+                data[i * 3 + c] = (normalized ? v * 2 - 1 : v) * keep
+            }
         }
         return try Tensor(shape: [1, h, w, 3], data: data)
     }
 
-    /// A decoded N×H×W×3 tensor as an RGB image in [0, 1] (`postprocess`: /2 + 0.5, clamped).
-    static func image(_ tensor: Tensor, origin: ImageOrigin?) throws -> Image {
+    /// A decoded N×H×W×3 tensor as an RGB image in [0, 1] (`postprocess`: /2 + 0.5, clamped;
+    /// with `normalized` false only clamped).
+    static func image(_ tensor: Tensor, origin: ImageOrigin?, normalized: Bool = true) throws -> Image {
         let (h, w) = (tensor.shape[1], tensor.shape[2])
         let n = w * h
         var pixels = [Float](repeating: 0, count: n * 3)
         for i in 0..<n {
-            for c in 0..<3 { pixels[c * n + i] = min(1, max(0, tensor.data[i * 3 + c] / 2 + 0.5)) }
+            for c in 0..<3 {
+                let v = tensor.data[i * 3 + c]
+                pixels[c * n + i] = min(1, max(0, normalized ? v / 2 + 0.5 : v))
+            }
         }
         return try Image(width: w, height: h, layout: .rgb, pixels: pixels, origin: origin)
     }

@@ -94,24 +94,10 @@ public enum EmptyTokensStage: Stage {
 /// Images to and from the VQ model's pixel space: aMUSEd's image processor does not normalise,
 /// so pixels stay in [0, 1].
 enum VQPixels {
-    static func tensor(_ image: Image) throws -> Tensor {
-        let rgb = image.converted(to: .rgb)
-        let n = rgb.width * rgb.height
-        var data = [Float](repeating: 0, count: n * 3)
-        for i in 0..<n {
-            for c in 0..<3 { data[i * 3 + c] = rgb.pixels[c * n + i] }
-        }
-        return try Tensor(shape: [1, rgb.height, rgb.width, 3], data: data)
-    }
+    static func tensor(_ image: Image) throws -> Tensor { try VAEPixels.tensor(image, normalized: false) }
 
     static func image(_ tensor: Tensor, origin: ImageOrigin?) throws -> Image {
-        let (h, w) = (tensor.shape[1], tensor.shape[2])
-        let n = w * h
-        var pixels = [Float](repeating: 0, count: n * 3)
-        for i in 0..<n {
-            for c in 0..<3 { pixels[c * n + i] = min(1, max(0, tensor.data[i * 3 + c])) }
-        }
-        return try Image(width: w, height: h, layout: .rgb, pixels: pixels, origin: origin)
+        try VAEPixels.image(tensor, origin: origin, normalized: false)
     }
 
     /// A per-token value map as a mask at the grid's pixel size (each token's block filled).

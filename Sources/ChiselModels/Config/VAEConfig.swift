@@ -26,19 +26,7 @@ public struct VAEConfig: Sendable, Equatable {
         useQuantConv = try r.bool("use_quant_conv", default: true)
         usePostQuantConv = try r.bool("use_post_quant_conv", default: true)
         midBlockAttention = try r.bool("mid_block_add_attention", default: true)
-        let down = try r.strings("down_block_types", default: ["DownEncoderBlock2D"])
-        let up = try r.strings("up_block_types", default: ["UpDecoderBlock2D"])
-        guard down.count == blockOutChannels.count, down.allSatisfy({ $0 == "DownEncoderBlock2D" }) else {
-            throw r.failure("down_block_types", "must be one DownEncoderBlock2D per block_out_channels entry")
-        }
-        guard up.count == blockOutChannels.count, up.allSatisfy({ $0 == "UpDecoderBlock2D" }) else {
-            throw r.failure("up_block_types", "must be one UpDecoderBlock2D per block_out_channels entry")
-        }
-        guard blockOutChannels.allSatisfy({ $0 % normGroups == 0 }) else {
-            throw r.failure("norm_num_groups", "\(normGroups) does not divide every block_out_channels entry")
-        }
-        let act = try r.string("act_fn", default: "silu")
-        guard act == "silu" else { throw r.failure("act_fn", "'\(act)' is not supported") }
+        try r.checkAutoencoderBlocks(blockOutChannels: blockOutChannels, normGroups: normGroups)
     }
 
     /// How much smaller the latent is than the image on each side.
