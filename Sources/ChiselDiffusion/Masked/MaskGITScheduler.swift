@@ -97,10 +97,10 @@ public struct MaskGITScheduler: Sendable {
         let length = tokens.count / batch
         var probabilities = logits
         KernelProfile.measure("maskgit softmax") {
-        probabilities.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            Attention.softmaxRows(base, rows: tokens.count, columns: codebookSize)
-        }
+            probabilities.withUnsafeMutableBufferPointer { buffer in
+                guard let base = buffer.baseAddress else { return }
+                Attention.softmaxRows(base, rows: tokens.count, columns: codebookSize)
+            }
         }
         // torch.multinomial(p, 1) on the CPU: argmax of p / q with q ~ Exp(1), one per entry.
         let exponentials = KernelProfile.measure("maskgit exp") { generator.exponential(count: logits.count) }
