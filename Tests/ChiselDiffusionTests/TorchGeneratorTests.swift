@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ChiselDiffusion
 
@@ -111,5 +112,42 @@ import Testing
         let single = (0..<2000).map { _ in b.nextUInt32() }
         #expect(filled == single)
         #expect(a.nextUInt64() == b.nextUInt64())
+    }
+
+    /// The bounded multinomial sampler against the first argmax of p / q over every
+    /// exponential draw, with the generator left where those draws leave it.
+    @Test(arguments: [3, 1000, 8192])
+    func multinomialIsTheArgmaxOverExponentials(columns: Int) {
+        let rows = 12
+        var probabilities: [Float] = []
+        var noise = TorchGenerator(seed: 99)
+        for row in 0..<rows {
+            let logits = noise.normal(count: max(columns, 16)).prefix(columns).map { $0 * Float(row % 4) * 3 }
+            let peak = logits.max() ?? 0
+            var p = logits.map { exp($0 - peak) }
+            // Some rows with impossible entries.
+            if row % 3 == 2 { for j in stride(from: 0, to: columns, by: 2) { p[j] = 0 } }
+            let total = p.reduce(0, +)
+            probabilities += p.map { $0 / total }
+        }
+        let sampled: (Int) -> Bool = { $0 % 5 != 1 }
+        var fast = TorchGenerator(seed: 2024)
+        var full = TorchGenerator(seed: 2024)
+        let chosen = fast.multinomial(probabilities: probabilities, rows: rows, columns: columns, sampled: sampled)
+        let q = full.exponential(count: rows * columns)
+        for row in 0..<rows {
+            guard sampled(row) else {
+                #expect(chosen[row] == 0)
+                continue
+            }
+            var best = 0
+            var bestValue = -Float.infinity
+            for j in 0..<columns where probabilities[row * columns + j] / q[row * columns + j] > bestValue {
+                best = j
+                bestValue = probabilities[row * columns + j] / q[row * columns + j]
+            }
+            #expect(chosen[row] == best, "row \(row)")
+        }
+        #expect(fast.uniform(count: 4).map(\.bitPattern) == full.uniform(count: 4).map(\.bitPattern))
     }
 }

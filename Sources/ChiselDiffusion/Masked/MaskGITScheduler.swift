@@ -103,29 +103,16 @@ public struct MaskGITScheduler: Sendable {
             }
         }
         // torch.multinomial(p, 1) on the CPU: argmax of p / q with q ~ Exp(1), one per entry.
-        let exponentials = KernelProfile.measure("maskgit exp") { generator.exponential(count: logits.count) }
+        let draws = KernelProfile.measure("maskgit sample") {
+            generator.multinomial(probabilities: probabilities, rows: tokens.count, columns: codebookSize) {
+                tokens[$0] == maskTokenID
+            }
+        }
         var predicted = tokens
         var selected = [Float](repeating: .greatestFiniteMagnitude, count: tokens.count)
-        predicted.withUnsafeMutableBufferPointer { predictedOut in
-            selected.withUnsafeMutableBufferPointer { selectedOut in
-                probabilities.withUnsafeBufferPointer { p in
-                    exponentials.withUnsafeBufferPointer { q in
-                        Parallel.forEachChunk(tokens.count, minimumChunk: 16) { positions in
-                            for position in positions where tokens[position] == maskTokenID {
-                                let row = position * codebookSize
-                                var best = 0
-                                var bestValue = -Float.infinity
-                                for j in 0..<codebookSize {
-                                    let value = p[row + j] / q[row + j]
-                                    if value > bestValue { best = j; bestValue = value }
-                                }
-                                predictedOut[position] = best
-                                selectedOut[position] = p[row + best]
-                            }
-                        }
-                    }
-                }
-            }
+        for position in tokens.indices where tokens[position] == maskTokenID {
+            predicted[position] = draws[position]
+            selected[position] = probabilities[position * codebookSize + draws[position]]
         }
         if stepIndex == timesteps.count - 1 { return StepOutput(tokens: predicted, predicted: predicted, probabilities: selected) }
 

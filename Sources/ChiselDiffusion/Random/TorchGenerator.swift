@@ -128,6 +128,62 @@ public struct TorchGenerator: NoiseSource, Sendable {
         }
     }
 
+    /// `torch.multinomial(p, 1, generator: g)` on the CPU for each of `rows` rows of
+    /// `probabilities` (rows × columns, row-major) that `sampled` selects; the other rows get 0.
+    ///
+    /// torch samples one category without replacement as the first argmax of `p / q` over the
+    /// row, with `q` one `exponential(count: rows × columns)` draw per entry, and this consumes
+    /// exactly those draws for every row, selected or not. The winner is found without most of
+    /// the logarithms: `q = −log1p(−u) ≥ u`, so `p / u` bounds `p / q` from above, and an entry
+    /// whose bound, widened by 1e-5 for the roundings (each about 6e-8), is below the best exact
+    /// value so far cannot win; only the others get their exact `Float(−log1p(−u))` and
+    /// `p / q`. The result is the index the full computation gives, ties to the first.
+    public mutating func multinomial(probabilities: [Float], rows: Int, columns: Int,
+                                     sampled: (Int) -> Bool) -> [Int] {
+        guard rows > 0, columns > 0, probabilities.count >= rows * columns else { return [] }
+        var words = [UInt32](repeating: 0, count: 2 * rows * columns)
+        words.withUnsafeMutableBufferPointer { engine.fill($0) }
+        let selected = (0..<rows).map(sampled)
+        var chosen = [Int](repeating: 0, count: rows)
+        chosen.withUnsafeMutableBufferPointer { out in
+            probabilities.withUnsafeBufferPointer { p in
+                words.withUnsafeBufferPointer { draws in
+                    guard let pBase = p.baseAddress, let drawBase = draws.baseAddress else { return }
+                    Parallel.forEachChunk(rows, minimumChunk: 8) { range in
+                        for row in range where selected[row] {
+                            out[row] = Self.firstArgmaxOverExponentials(pBase + row * columns,
+                                                                        drawBase + 2 * row * columns, columns)
+                        }
+                    }
+                }
+            }
+        }
+        return chosen
+    }
+
+    /// The first index of the largest `p[j] / Float(−log1p(−u[j]))`, `u[j]` the 53-bit uniform of
+    /// the word pair `draws[2j], draws[2j + 1]`, computing the logarithm only where `p[j] / u[j]`
+    /// could reach the best so far.
+    private static func firstArgmaxOverExponentials(_ p: UnsafePointer<Float>, _ draws: UnsafePointer<UInt32>,
+                                                    _ columns: Int) -> Int {
+        var best = 0
+        var bestValue = -Float.infinity
+        // Entries whose bound is below this cannot win; −∞ until an exact value is known.
+        var threshold = -Float.infinity
+        for j in 0..<columns {
+            let bits = (UInt64(draws[2 * j]) << 32) | UInt64(draws[2 * j + 1])
+            let uniform = Double(bits & 0x001f_ffff_ffff_ffff) * 0x1p-53
+            if p[j] / Float(uniform) < threshold { continue }
+            let value = p[j] / Float(-log1p(-uniform))
+            if value > bestValue {
+                best = j
+                bestValue = value
+                threshold = value / (1 + 1e-5)
+            }
+        }
+        return best
+    }
+
     /// `uniform_real_distribution<float>(0, 1)`: 24 bits of one 32-bit draw.
     @inline(__always)
     private mutating func nextFloatUniform() -> Float {

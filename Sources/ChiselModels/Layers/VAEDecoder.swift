@@ -27,7 +27,8 @@ final class VAEDecoder: Sendable {
                 current = out
             }
             let last = i == channels.count - 1
-            blocks.append((resnets, last ? nil : try Upsample(b.scoped("upsamplers.0."), channels: out, precision: precision)))
+            blocks.append((resnets, last ? nil : try Upsample(b.scoped("upsamplers.0."), channels: out, precision: precision,
+                                                                 alwaysDoubles: true)))
         }
         self.blocks = blocks
         norm = try Load.groupNorm(w, "conv_norm_out", groups: groups, channels: channels[0], epsilon: 1e-6)
@@ -37,7 +38,7 @@ final class VAEDecoder: Sendable {
 
     var convolutions: [Conv2D] {
         [convIn, convOut] + mid.convolutions
-            + blocks.flatMap { $0.resnets.flatMap(\.convolutions) + ($0.upsample.map { [$0.conv] } ?? []) }
+            + blocks.flatMap { $0.resnets.flatMap(\.convolutions) + ($0.upsample?.convolutions ?? []) }
     }
 
     func callAsFunction(_ latent: Tensor) throws -> Tensor {
