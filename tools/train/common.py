@@ -1,0 +1,143 @@
+"""What the two training scripts share: the scene dataset, the text encoder, plots and grids."""
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tools", "world"))
+sys.path.insert(0, HERE)
+
+import scenes  # noqa: E402
+from tokenizer import write_tokenizer  # noqa: E402
+
+
+def pick_device(name):
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def scene_dataset(count, size, cache_dir, first_seed=0):
+    """`count` scenes from `first_seed` as a uint8 N×H×W×3 array and their captions (cached)."""
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, f"scenes-{first_seed}-{count}-{size}.npz")
+    if os.path.exists(path):
+        data = np.load(path, allow_pickle=False)
+        return data["images"], [str(c) for c in data["captions"]]
+    images = np.empty((count, size, size, 3), dtype=np.uint8)
+    captions = []
+    started = time.time()
+    for i in range(count):
+        image, caption, _ = scenes.render(first_seed + i, size)
+        images[i] = np.asarray(image)
+        captions.append(caption)
+        if (i + 1) % 1000 == 0:
+            print(f"rendered {i + 1}/{count} scenes ({time.time() - started:.0f} s)", flush=True)
+    np.savez(path, images=images, captions=np.array(captions))
+    return images, captions
+
+
+def to_tensor(images, device):
+    """uint8 N×H×W×3 to float N×3×H×W in [-1, 1]."""
+    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1
+
+
+def text_encoder_config(vocab_size, hidden, layers, heads, projection=None):
+    from transformers import CLIPTextConfig
+    return CLIPTextConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=4 * hidden,
+                          num_hidden_layers=layers, num_attention_heads=heads, max_position_embeddings=77,
+                          hidden_act="quick_gelu", bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1,
+                          pad_token_id=vocab_size - 1, projection_dim=projection or hidden)
+
+
+def make_tokenizer(folder, captions):
+    from transformers import CLIPTokenizer
+    size = write_tokenizer(folder, captions)
+    return CLIPTokenizer.from_pretrained(folder), size
+
+
+def tokenize(tokenizer, texts, device):
+    return tokenizer(texts, padding="max_length", max_length=77, truncation=True, return_tensors="pt").input_ids.to(device)
+
+
+def ema_update(ema, model, decay):
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def lr_at(step, total, peak, warmup=200):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def plot_losses(path, series, title):
+    """A loss plot as a PNG (log scale, smoothed), drawn with Pillow: series is {name: [values]}."""
+    w, h, pad = 720, 360, 48
+    img = Image.new("RGB", (w, h), "white")
+    d = ImageDraw.Draw(img)
+    colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
+    smoothed = {}
+    for name, values in series.items():
+        v = np.asarray(values, dtype=np.float64)
+        k = max(1, len(v) // 100)
+        smoothed[name] = np.convolve(v, np.ones(k) / k, mode="valid") if len(v) > k else v
+    every = np.concatenate([s for s in smoothed.values() if len(s)])
+    lo, hi = np.log10(max(every.min(), 1e-8)), np.log10(every.max())
+    hi = hi if hi > lo else lo + 1
+    d.rectangle((pad, pad / 2, w - pad / 2, h - pad), outline="black")
+    for decade in range(int(math.floor(lo)), int(math.ceil(hi)) + 1):
+        y = h - pad - (decade - lo) / (hi - lo) * (h - 1.5 * pad)
+        if pad / 2 <= y <= h - pad:
+            d.line((pad, y, w - pad / 2, y), fill=(220, 220, 220))
+            d.text((4, y - 6), f"1e{decade}", fill="black")
+    for i, (name, s) in enumerate(smoothed.items()):
+        if len(s) < 2:
+            continue
+        xs = pad + np.arange(len(s)) / (len(s) - 1) * (w - 1.5 * pad)
+        ys = h - pad - (np.log10(np.maximum(s, 1e-8)) - lo) / (hi - lo) * (h - 1.5 * pad)
+        d.line(list(zip(xs.tolist(), ys.tolist())), fill=colours[i % 4], width=2)
+        d.text((w - 220, pad / 2 + 6 + 14 * i), name, fill=colours[i % 4])
+    d.text((pad, h - pad + 8), f"{title} (steps →; smoothed)", fill="black")
+    img.save(path)
+
+
+def grid(images, columns, labels=None, cell=None):
+    """Pastes PIL images into a grid with optional labels under each."""
+    cell = cell or images[0].size[0]
+    label_h = 26 if labels else 0
+    rows = math.ceil(len(images) / columns)
+    out = Image.new("RGB", (columns * cell, rows * (cell + label_h)), "white")
+    d = ImageDraw.Draw(out)
+    for i, im in enumerate(images):
+        x, y = (i % columns) * cell, (i // columns) * (cell + label_h)
+        out.paste(im.resize((cell, cell)), (x, y))
+        if labels:
+            text = labels[i]
+            d.text((x + 2, y + cell + 1), text[:cell // 6], fill="black")
+            if len(text) > cell // 6:
+                d.text((x + 2, y + cell + 12), text[cell // 6:2 * (cell // 6)], fill="black")
+    return out
+
+
+def write_training_record(path, args, extra):
+    import diffusers
+    import transformers
+    record = {"arguments": vars(args), "torch": torch.__version__, "diffusers": diffusers.__version__,
+              "transformers": transformers.__version__, "python": platform.python_version(),
+              "machine": platform.machine(), "threads": torch.get_num_threads()}
+    record.update(extra)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)

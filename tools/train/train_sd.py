@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Trains Chisel's bundled Stable-Diffusion-architecture model on the scene world.
+
+Three networks in diffusers' StableDiffusionPipeline layout: an AutoencoderKL (128² images to
+16×16×4 latents), a CLIP-architecture text encoder on a small CLIP-format tokenizer of the
+world's words (tools/train/tokenizer.py), and a UNet2DConditionModel trained on the latents with
+epsilon prediction, SD's scaled-linear schedule and 10% caption dropout for classifier-free
+guidance. Phase 1 trains the autoencoder; phase 2 the UNet and the text encoder together
+(exponential moving average of both kept and saved). Run by hand, never in CI:
+
+    python3 -m venv /work/venv-train && /work/venv-train/bin/pip install -r tools/train/requirements.txt
+    /work/venv-train/bin/python tools/train/train_sd.py --work /work/train/sd --out models/scenes-sd
+
+It runs on a CUDA device when there is one (--device), else on the CPU; every random draw comes
+from --seed. Checkpoints go to --work every --checkpoint-every steps and --resume continues from
+the last. The final folder holds the weights in fp16, training.json (arguments, versions,
+losses), loss.png and samples.png; the script loads it back with diffusers and runs img2img.
+"""
+
+import argparse
+import copy
+import json
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from common import (grid, lr_at, make_tokenizer, pick_device, plot_losses, scene_dataset, text_encoder_config,
+                    to_tensor, tokenize, write_training_record, ema_update)
+
+SIZE = 128
+
+
+def vae_config():
+    return dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64, 64),
+                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                layers_per_block=1, norm_num_groups=8, sample_size=SIZE)
+
+
+def unet_config(cross):
+    return dict(sample_size=SIZE // 8, in_channels=4, out_channels=4, block_out_channels=(32, 64, 128),
+                down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                layers_per_block=1, cross_attention_dim=cross, attention_head_dim=4, norm_num_groups=16)
+
+
+def save_state(path, **parts):
+    torch.save({k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in parts.items()}, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def train_vae(args, images, device, work):
+    from diffusers import AutoencoderKL
+    torch.manual_seed(args.seed)
+    vae = AutoencoderKL(**vae_config()).to(device)
+    opt = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0)
+    losses, start = [], 0
+    state_path = os.path.join(work, "vae.pt")
+    if args.resume and os.path.exists(state_path):
+        state = torch.load(state_path, map_location=device)
+        vae.load_state_dict(state["vae"])
+        opt.load_state_dict(state["opt"])
+        losses, start = state["losses"], state["step"]
+    rng = np.random.default_rng(args.seed + 1)
+    started = time.time()
+    for step in range(start, args.vae_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.vae_steps, args.vae_lr)
+        idx = rng.integers(0, len(images), args.vae_batch)
+        crop = args.vae_crop
+        oy, ox = rng.integers(0, SIZE - crop + 1, 2)
+        x = to_tensor(images[idx, oy:oy + crop, ox:ox + crop], device)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        kl = posterior.kl().mean() / (crop * crop * 3)
+        loss = rec + args.kl_weight * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(rec))
+        if (step + 1) % 50 == 0:
+            print(f"vae {step + 1}/{args.vae_steps} rec {np.mean(losses[-50:]):.4f} kl {float(kl):.2f} "
+                  f"({time.time() - started:.0f} s)", flush=True)
+        if (step + 1) % args.checkpoint_every == 0:
+            save_state(state_path, vae=vae, opt=opt, losses=losses, step=step + 1)
+    save_state(state_path, vae=vae, opt=opt, losses=losses, step=args.vae_steps)
+    return vae.eval(), losses
+
+
+@torch.no_grad()
+def encode_all(vae, images, device, batch=64):
+    means, stds = [], []
+    for i in range(0, len(images), batch):
+        d = vae.encode(to_tensor(images[i:i + batch], device)).latent_dist
+        means.append(d.mean.cpu())
+        stds.append(d.std.cpu())
+    return torch.cat(means), torch.cat(stds)
+
+
+def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextModel
+    torch.manual_seed(args.seed + 2)
+    text_encoder = CLIPTextModel(text_encoder_config(vocab_size, args.text_width, args.text_layers, 4)).to(device)
+    unet = UNet2DConditionModel(**unet_config(args.text_width)).to(device)
+    ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=1e-2)
+    noise_scheduler = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                    num_train_timesteps=1000)
+    losses, start = [], 0
+    state_path = os.path.join(work, "unet.pt")
+    if args.resume and os.path.exists(state_path):
+        state = torch.load(state_path, map_location=device)
+        for k, m in (("unet", unet), ("text", text_encoder), ("ema_unet", ema_unet), ("ema_text", ema_text),
+                     ("opt", opt)):
+            m.load_state_dict(state[k])
+        losses, start = state["losses"], state["step"]
+    means, stds = latents
+    ids_all = tokenize(tokenizer, captions, "cpu")
+    empty = tokenize(tokenizer, [""], "cpu")[0]
+    rng = np.random.default_rng(args.seed + 3)
+    started = time.time()
+    alphas = noise_scheduler.alphas_cumprod.to(device)
+    for step in range(start, args.unet_steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.unet_steps, args.unet_lr)
+        idx = torch.from_numpy(rng.integers(0, len(captions), args.batch))
+        z = (means[idx] + stds[idx] * torch.randn_like(stds[idx])).to(device) * args.scaling
+        ids = ids_all[idx].clone()
+        drop = torch.from_numpy(rng.random(args.batch) < args.caption_dropout)
+        ids[drop] = empty
+        t = torch.randint(0, 1000, (args.batch,), device=device)
+        noise = torch.randn_like(z)
+        a = alphas[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * z + (1 - a).sqrt() * noise
+        states = text_encoder(ids.to(device)).last_hidden_state
+        pred = unet(noisy, t, encoder_hidden_states=states).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        ema_update(ema_unet, unet, decay)
+        ema_update(ema_text, text_encoder, decay)
+        losses.append(float(loss))
+        if (step + 1) % 50 == 0:
+            print(f"unet {step + 1}/{args.unet_steps} loss {np.mean(losses[-50:]):.4f} "
+                  f"({time.time() - started:.0f} s)", flush=True)
+        if (step + 1) % args.checkpoint_every == 0:
+            save_state(state_path, unet=unet, text=text_encoder, ema_unet=ema_unet, ema_text=ema_text, opt=opt,
+                       losses=losses, step=step + 1)
+    save_state(state_path, unet=unet, text=text_encoder, ema_unet=ema_unet, ema_text=ema_text, opt=opt,
+               losses=losses, step=args.unet_steps)
+    return ema_unet, ema_text, losses
+
+
+def write_folder(out, vae, unet, text_encoder, tokenizer_dir, scaling):
+    import shutil
+    from diffusers import DDIMScheduler
+    os.makedirs(out, exist_ok=True)
+    vae.register_to_config(scaling_factor=scaling)
+    for name, model in (("vae", vae), ("unet", unet), ("text_encoder", text_encoder)):
+        copy.deepcopy(model).to("cpu", torch.float16).save_pretrained(os.path.join(out, name), safe_serialization=True)
+    shutil.copytree(tokenizer_dir, os.path.join(out, "tokenizer"), dirs_exist_ok=True)
+    DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                  set_alpha_to_one=False, steps_offset=1).save_pretrained(os.path.join(out, "scheduler"))
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": __import__("diffusers").__version__,
+             "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],
+             "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"]}
+    with open(os.path.join(out, "model_index.json"), "w") as f:
+        json.dump(index, f, indent=2)
+
+
+def check_and_sample(out, held_images, held_captions, seed):
+    """Loads the folder back with diffusers and makes the sample grid (txt2img and img2img)."""
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
+    from PIL import Image
+    pipe = StableDiffusionPipeline.from_pretrained(out, torch_dtype=torch.float32, safety_checker=None)
+    img2img = StableDiffusionImg2ImgPipeline(**pipe.components)
+    shown, labels = [], []
+    for i in range(4):
+        g = torch.Generator().manual_seed(seed + i)
+        txt = pipe(held_captions[i], height=SIZE, width=SIZE, num_inference_steps=25, guidance_scale=4,
+                   generator=g).images[0]
+        source = Image.fromarray(held_images[i])
+        edit = img2img(held_captions[i].replace("at night", "at sunset").replace("on a sunny day", "at sunset"),
+                       image=source, strength=0.6, num_inference_steps=25, guidance_scale=4,
+                       generator=torch.Generator().manual_seed(seed + i)).images[0]
+        shown += [source, txt, edit]
+        labels += ["held-out scene", "txt2img: " + held_captions[i], "img2img 0.6 → sunset"]
+    return grid(shown, 3, labels, cell=192)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", required=True, help="checkpoints and the dataset cache (outside the repository)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=20261201)
+    p.add_argument("--images", type=int, default=8000)
+    p.add_argument("--vae-steps", type=int, default=2500)
+    p.add_argument("--vae-batch", type=int, default=16)
+    p.add_argument("--vae-crop", type=int, default=64)
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--kl-weight", type=float, default=1e-4)
+    p.add_argument("--unet-steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--unet-lr", type=float, default=6e-4)
+    p.add_argument("--caption-dropout", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--text-width", type=int, default=64)
+    p.add_argument("--text-layers", type=int, default=2)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    os.makedirs(args.work, exist_ok=True)
+    images, captions = scene_dataset(args.images, SIZE, args.work)
+    held_images, held_captions = scene_dataset(16, SIZE, args.work, first_seed=__import__("scenes").HELD_OUT_START)
+    tokenizer_dir = os.path.join(args.work, "tokenizer")
+    tokenizer, vocab_size = make_tokenizer(tokenizer_dir, captions)
+    print(f"{len(images)} scenes, vocabulary {vocab_size}, device {device}", flush=True)
+
+    vae, vae_losses = train_vae(args, images, device, args.work)
+    means, stds = encode_all(vae, images, device)
+    scaling = float(1 / means.std())
+    print(f"latent scaling factor {scaling:.4f}", flush=True)
+    args.scaling = scaling
+    unet, text_encoder, unet_losses = train_unet(args, (means, stds), captions, tokenizer, vocab_size, device,
+                                                 args.work)
+    write_folder(args.out, vae, unet, text_encoder, tokenizer_dir, scaling)
+    plot_losses(os.path.join(args.out, "loss.png"), {"VAE reconstruction (L1 + MSE)": vae_losses,
+                                                      "UNet noise MSE": unet_losses}, "scenes-sd training")
+    check_and_sample(args.out, held_images, held_captions, args.seed).save(os.path.join(args.out, "samples.png"))
+    write_training_record(os.path.join(args.out, "training.json"), args, {
+        "vae_final_reconstruction": float(np.mean(vae_losses[-100:])),
+        "unet_final_loss": float(np.mean(unet_losses[-100:])), "vocabulary": vocab_size,
+        "scaling_factor": scaling})
+    print("wrote", args.out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
