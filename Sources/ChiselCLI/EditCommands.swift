@@ -15,8 +15,8 @@ struct EditOptions: ParsableArguments {
         case fp32, bf16
     }
 
-    @Option(help: "A Stable Diffusion checkpoint (a diffusers folder or a single .safetensors file), or an aMUSEd folder (masked-token edit).")
-    var model: String
+    @Option(help: "A Stable Diffusion checkpoint (a diffusers folder or a single .safetensors file), an aMUSEd folder (masked-token edit), or builtin:NAME; default builtin:scenes, the bundled scene model.")
+    var model: String?
 
     @Option(help: "The image to edit.")
     var image: String
@@ -80,8 +80,18 @@ struct EditOptions: ParsableArguments {
 
     var cwd: PathResolver { .workingDirectory }
 
+    /// --model as given, or the bundled scene model.
+    var modelLocation: String { model ?? BundledModel.scenes.location }
+    /// The folder or file the edit reads: --model resolved, or a built-in model's folder.
+    var modelPath: String {
+        get throws { try ModelArgument.resolve(modelLocation, cwd: cwd) }
+    }
+    /// How the graph names the model: `builtin:NAME` as is (the graph stays portable), else the path.
+    var graphModelPath: String {
+        get throws { BuiltinModelLocation.name(in: modelLocation) != nil ? modelLocation : try modelPath }
+    }
     /// Whether --model is an aMUSEd folder: the commands then run a masked-token edit.
-    var isAmused: Bool { AmusedModel.isFolder(cwd.resolve(model)) }
+    var isAmused: Bool { (try? modelPath).map(AmusedModel.isFolder) ?? false }
     var stepCount: Int { steps ?? (isAmused ? 12 : 50) }
     var guidanceScale: Double { guidance ?? (isAmused ? 10 : 7.5) }
 }
@@ -121,15 +131,15 @@ struct GraphBuilder {
 extension EditOptions {
     /// What the commands need to know of the checkpoint before building the graph.
     func checkpoint() throws -> (downscale: Int, unetChannels: Int, latentChannels: Int) {
-        let source = try StableDiffusionSource(path: cwd.resolve(model), hints: KeyValueArgument.dictionary(hints))
+        let source = try StableDiffusionSource(path: modelPath, hints: KeyValueArgument.dictionary(hints))
         let vae = try source.vae().config
         return (vae.downscale, try source.unet().config.inChannels, vae.latentChannels)
     }
 
     /// The nodes every edit starts with: the model, the image at a size the VAE takes, the prompts.
-    func startGraph(downscale: Int) -> GraphBuilder {
+    func startGraph(downscale: Int) throws -> GraphBuilder {
         var graph = GraphBuilder()
-        graph.model("sd", path: cwd.resolve(model), dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints))
+        graph.model("sd", path: try graphModelPath, dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints))
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],
@@ -207,7 +217,7 @@ struct Img2ImgCommand: AsyncParsableCommand {
         }
         let strength = self.strength ?? 0.8
         let (downscale, _, _) = try edit.checkpoint()
-        var graph = edit.startGraph(downscale: downscale)
+        var graph = try edit.startGraph(downscale: downscale)
         graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
         var clean = "latent.latent"
         for round in 1...rounds {
@@ -303,7 +313,7 @@ struct InpaintCommand: AsyncParsableCommand {
         }
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
         let nineChannel = unetChannels == 2 * latentChannels + 1
-        var graph = edit.startGraph(downscale: downscale)
+        var graph = try edit.startGraph(downscale: downscale)
         graph.node("mask", "load_mask", params: [("path", .string(edit.cwd.resolve(mask)))])
         graph.node("fitted_mask", "match_mask", inputs: [("image", "input.image"), ("mask", "mask.mask")])
         graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
@@ -368,5 +378,13 @@ struct InpaintCommand: AsyncParsableCommand {
         }
         graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(edit.cwd.resolve(output)))])
         try await edit.run(graph.graph(description: "inpaint: \(edit.prompt)"), settings: settings)
+    }
+}
+
+/// `--model` values: `builtin:NAME` for a bundled model, else a path from the working directory.
+enum ModelArgument {
+    static func resolve(_ location: String, cwd: PathResolver) throws -> String {
+        if let folder = try ChiselCLI.makeRegistry().builtinModelFolder(for: location) { return folder }
+        return cwd.resolve(location)
     }
 }

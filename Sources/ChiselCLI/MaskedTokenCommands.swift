@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChiselCore
 import ChiselModels
+import ChiselModelStages
 import Foundation
 
 /// aMUSEd models in the one-line commands: masked-token edits (img2img, inpainting) and
@@ -9,7 +10,7 @@ extension EditOptions {
     /// What the commands need of an aMUSEd folder: the VQ downscale and the size a side must be a
     /// multiple of (twice the downscale when the transformer halves its grid).
     func amusedGrid() throws -> (downscale: Int, multiple: Int) {
-        try Self.amusedGrid(cwd.resolve(model))
+        try Self.amusedGrid(modelPath)
     }
 
     static func amusedGrid(_ folder: String) throws -> (downscale: Int, multiple: Int) {
@@ -34,7 +35,7 @@ extension EditOptions {
         if !hints.isEmpty { set.append("--hint") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
-                              + "the aMUSEd model \(model)")
+                              + "the aMUSEd model \(modelLocation)")
         }
     }
 
@@ -45,7 +46,7 @@ extension EditOptions {
         try refuseDiffusionOnlyOptions()
         let (_, multiple) = try amusedGrid()
         var graph = GraphBuilder()
-        graph.model("amused", path: cwd.resolve(model), dtype: dtype.rawValue)
+        graph.model("amused", path: try graphModelPath, dtype: dtype.rawValue)
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // The pipelines round the size down to a multiple of the VQ's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],
@@ -98,8 +99,8 @@ struct RefineCommand: AsyncParsableCommand {
             can be written as a mask (--mask-output) for SD inpainting. See docs/mvtm.md.
             """)
 
-    @Option(help: "An aMUSEd model folder.")
-    var model: String
+    @Option(help: "An aMUSEd model folder, or builtin:NAME; default builtin:scenes-mvtm, the bundled scene model.")
+    var model: String = BundledModel.scenesMVTM.location
 
     @Option(help: "The image to refine (PNG or JPEG, any size: it is rounded down to the model's multiple).")
     var image: String
@@ -152,14 +153,14 @@ struct RefineCommand: AsyncParsableCommand {
 
     func run() async throws {
         let cwd = PathResolver.workingDirectory
-        let folder = cwd.resolve(model)
+        let folder = try ModelArgument.resolve(model, cwd: cwd)
         guard AmusedModel.isFolder(folder) else {
             throw ChiselError(.model, "refine needs an aMUSEd model folder (model_index.json, vqvae/, transformer/, …)",
                               file: folder)
         }
         let (_, multiple) = try EditOptions.amusedGrid(folder)
         var graph = GraphBuilder()
-        graph.model("amused", path: folder, dtype: dtype.rawValue)
+        graph.model("amused", path: BuiltinModelLocation.name(in: model) != nil ? model : folder, dtype: dtype.rawValue)
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         graph.node("sized", "resize", inputs: [("image", "input.image")],
                    params: [("scale", .double(1)), ("multiple_of", .int(multiple))])

@@ -54,3 +54,25 @@ public struct ModelOptionProblem: Sendable, Equatable {
         self.message = message
     }
 }
+
+/// A model that ships with the program, named in a graph's models section as
+/// `"path": "builtin:NAME"` (and by the commands when no `--model` is given).
+public protocol BuiltinModel: Sendable {
+    /// The name after `builtin:`.
+    var name: String { get }
+    /// One line on what it is, for listings and errors.
+    var summary: String { get }
+    /// The model's folder on this machine; throws, naming what is missing, when this build or
+    /// installation does not carry it.
+    func folder() throws -> String
+}
+
+/// Locations of the form `builtin:NAME`.
+public enum BuiltinModelLocation {
+    public static let scheme = "builtin:"
+
+    /// NAME for `builtin:NAME`; nil for any other location.
+    public static func name(in location: String) -> String? {
+        location.hasPrefix(scheme) ? String(location.dropFirst(scheme.count)) : nil
+    }
+}

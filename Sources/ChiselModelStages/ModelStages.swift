@@ -1,7 +1,8 @@
 import ChiselCore
 
 /// The registration entry point of the model stages: the aMUSEd and Stable Diffusion loaders,
-/// the diffusion stages (prompt, VAE, noising, denoising) and the masked-token stages.
+/// the built-in scene models, the diffusion stages (prompt, VAE, noising, denoising) and the
+/// masked-token stages.
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
@@ -14,6 +15,7 @@ public enum ModelStages {
         // aMUSEd first: both layouts have a model_index.json, only aMUSEd's names an Amused pipeline.
         try registry.register(modelLoader: AmusedLoader())
         try registry.register(modelLoader: StableDiffusionLoader())
+        for model in BundledModel.all { try registry.register(builtinModel: model) }
         try registry.register(all)
     }
 }

@@ -33,8 +33,9 @@ enum CLI {
     }
 
     /// Runs `chisel` with `arguments` in `directory` and waits for it.
-    static func run(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil) throws -> CLIResult {
-        let process = try start(arguments, in: directory, executable: executable)
+    static func run(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil,
+                    environment: [String: String] = [:]) throws -> CLIResult {
+        let process = try start(arguments, in: directory, executable: executable, environment: environment)
         process.process.waitUntilExit()
         return process.result()
     }
@@ -61,10 +62,14 @@ enum CLI {
     }
 
     /// Starts `chisel` without waiting; output goes to files so large output cannot block it.
-    static func start(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil) throws -> Running {
+    static func start(_ arguments: [String], in directory: URL? = nil, executable: URL? = nil,
+                      environment: [String: String] = [:]) throws -> Running {
         let process = Process()
         process.executableURL = executable ?? self.executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         if let directory { process.currentDirectoryURL = directory }
         let temp = FileManager.default.temporaryDirectory
         let outFile = temp.appendingPathComponent("chisel-out-\(UUID().uuidString)")

@@ -52,7 +52,17 @@ extension GraphCompiler {
             }
             var optionsByKey: [String: JSONValue] = [:]
             for option in entry where option.key != "path" && option.key != "kind" { optionsByKey[option.key] = option.value }
-            let resolved = PathResolver(base: directory).resolve(location)
+            let resolved: String
+            if BuiltinModelLocation.name(in: location) != nil {
+                do {
+                    resolved = try registry.builtinModelFolder(for: location) ?? location
+                } catch {
+                    report((error as? ChiselError)?.message ?? "\(error)", at: path + ".path", code: .model)
+                    continue
+                }
+            } else {
+                resolved = PathResolver(base: directory).resolve(location)
+            }
             if options.checkInputFiles, !FileManager.default.fileExists(atPath: resolved) {
                 report("model not found at \(resolved)", at: path + ".path", code: .model)
             }

@@ -6,6 +6,8 @@
 public struct StageRegistry: Sendable {
     private var stagesByName: [String: any Stage.Type] = [:]
     public private(set) var modelLoaders: [any ModelLoader] = []
+    /// The models that ship with the program, in registration order.
+    public private(set) var builtinModels: [any BuiltinModel] = []
 
     public init() {}
 
@@ -31,6 +33,25 @@ public struct StageRegistry: Sendable {
             throw ChiselError(.internal, "two model loaders are registered for kind '\(modelLoader.kind)'")
         }
         modelLoaders.append(modelLoader)
+    }
+
+    public mutating func register(builtinModel: any BuiltinModel) throws {
+        guard !builtinModels.contains(where: { $0.name == builtinModel.name }) else {
+            throw ChiselError(.internal, "two built-in models are registered as '\(builtinModel.name)'")
+        }
+        builtinModels.append(builtinModel)
+    }
+
+    /// The folder a `builtin:NAME` location stands for; nil for any other location. Throws for
+    /// a name no built-in model has, or one this build does not carry.
+    public func builtinModelFolder(for location: String) throws -> String? {
+        guard let name = BuiltinModelLocation.name(in: location) else { return nil }
+        guard let model = builtinModels.first(where: { $0.name == name }) else {
+            let known = builtinModels.map { BuiltinModelLocation.scheme + $0.name }
+            throw ChiselError(.model, "no built-in model '\(name)'"
+                              + (known.isEmpty ? "; this build has none" : "; this build has \(known.joined(separator: ", "))"))
+        }
+        return try model.folder()
     }
 
     public func stage(named name: String) -> (any Stage.Type)? { stagesByName[name] }

@@ -34,14 +34,7 @@ extension CLIPTokenizer {
     /// The `CLIP` folder of the resource bundle: `$CHISEL_RESOURCES` when set, else the bundle
     /// beside the running executable (which is also where `swift test` runs its test bundle from).
     static func bundledFolder() throws -> String {
-        var candidates: [String] = []
-        if let override = ProcessInfo.processInfo.environment["CHISEL_RESOURCES"], !override.isEmpty {
-            candidates.append(override)
-        }
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent(resourceBundleName).path)
-        if let executable = Bundle.main.executableURL {
-            candidates.append(executable.deletingLastPathComponent().appendingPathComponent(resourceBundleName).path)
-        }
+        let candidates = ResourceBundles.candidates(resourceBundleName)
         for bundle in candidates {
             // SwiftPM copies `Resources` as a folder of that name into the bundle.
             for folder in [TokenizerFile.path(bundle, "Resources/CLIP"), TokenizerFile.path(bundle, "CLIP")]
