@@ -78,6 +78,6 @@ struct ChiselCommand: AsyncParsableCommand {
                 anything failed, 64 for a wrong command line.
                 """,
             subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, Img2ImgCommand.self,
-                          InpaintCommand.self, RefineCommand.self, StagesCommand.self, ModelCommand.self, BenchCommand.self])
+                          InpaintCommand.self, RefineCommand.self, SheetCommand.self, StagesCommand.self, ModelCommand.self, BenchCommand.self])
     }
 }
