@@ -254,17 +254,25 @@ def render(seed, size=128):
         objects.append(("tree", rng.uniform(0.05, 0.95) * big))
     if a["house"]:
         objects.append(("house", rng.uniform(0.15, 0.85) * big))
+    boxes = []
     for kind, x in sorted(objects, key=lambda o: o[1]):
         ground_y = rng.uniform(land_top + 4, big - 4) if land_top < big - 8 else big - 4
         scale = 0.6 + 0.6 * (ground_y - land_top) / max(1, big - land_top)
         if kind == "tree":
-            draw_tree(d, x, ground_y, big * 0.22 * scale, a["time"], a["tree_kind"])
+            h = big * 0.22 * scale
+            draw_tree(d, x, ground_y, h, a["time"], a["tree_kind"])
+            box = (x - h * 0.34, ground_y - h, x + h * 0.34, ground_y)
         else:
+            w = big * 0.16 * scale
+            box = (x - w * 0.62, ground_y - w * 1.2, x + w * 0.62, ground_y)
             wall = {"red": (220, 214, 200), "blue": (200, 214, 228), "yellow": (236, 214, 120)}[a["house_colour"]]
             roof = {"red": (170, 52, 40), "blue": (52, 82, 150), "yellow": (140, 96, 48)}[a["house_colour"]]
-            draw_house(d, x, ground_y, big * 0.16 * scale, a["time"], wall, roof)
+            draw_house(d, x, ground_y, w, a["time"], wall, roof)
+        f = size / big
+        boxes.append({"kind": kind, "box": [int(box[0] * f), int(box[1] * f), int(math.ceil(box[2] * f)),
+                                            int(math.ceil(box[3] * f))]})
     image = img.resize((size, size), Image.Resampling.LANCZOS)
-    return image, caption_for(a, light), dict(a, light=light)
+    return image, caption_for(a, light), dict(a, light=light, objects=boxes)
 
 
 def main():
