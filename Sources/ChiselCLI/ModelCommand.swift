@@ -17,7 +17,7 @@ struct InspectCommand: AsyncParsableCommand {
             tensors to check them against its configuration. Exit status 1 when a problem is found.
             """)
 
-    @Argument(help: "A diffusers folder or a .safetensors file.")
+    @Argument(help: "A diffusers folder, a .safetensors file, or builtin:NAME (a bundled model).")
     var path: String
 
     @Option(name: .customLong("hint"),
@@ -26,7 +26,7 @@ struct InspectCommand: AsyncParsableCommand {
     var hints: [KeyValueArgument] = []
 
     func run() async throws {
-        let resolved = PathResolver.workingDirectory.resolve(path)
+        let resolved = try ModelArgument.resolve(path, cwd: PathResolver.workingDirectory)
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
         Terminal.out(report.path)

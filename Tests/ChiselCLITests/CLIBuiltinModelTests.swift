@@ -61,6 +61,17 @@ import Testing
         #expect(result.stderr.contains("builtin:scenes, builtin:scenes-mvtm"), "\(result.stderr)")
     }
 
+    @Test func inspectDescribesBuiltinModels() throws {
+        let temp = try TemporaryFolder()
+        let environment = ["CHISEL_MODELS": try Self.modelsFolder(temp)]
+        let sd = try CLI.run(["model", "inspect", "builtin:scenes"], environment: environment)
+        #expect(sd.status == 0, "\(sd.stderr)")
+        #expect(sd.stdout.contains("scenes-sd") && sd.stdout.contains("unet"), "\(sd.stdout)")
+        let mvtm = try CLI.run(["model", "inspect", "builtin:scenes-mvtm"], environment: environment)
+        #expect(mvtm.status == 0, "\(mvtm.stderr)")
+        #expect(mvtm.stdout.contains("scenes-mvtm") && mvtm.stdout.contains("transformer"), "\(mvtm.stdout)")
+    }
+
     @Test func anUnknownBuiltinModelIsAClearError() throws {
         let temp = try TemporaryFolder()
         let input = temp.path("in.png")

@@ -169,7 +169,11 @@ def main():
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--work", default="/tmp/chisel-quality")
     p.add_argument("--doc", default=os.path.join(REPO, "docs", "quality.md"))
+    p.add_argument("--parts", default="sdedit,inpaint,refine",
+                   help="comma-separated: sdedit, inpaint (with --no-mvtm, SD and the baselines only), refine")
+    p.add_argument("--no-mvtm", action="store_true", help="leave out the masked-token model")
     args = p.parse_args()
+    parts = set(args.parts.split(","))
     os.makedirs(args.work, exist_ok=True)
     chisel = Chisel(args.chisel, args.sd_model, args.mvtm_model)
     rng = np.random.default_rng(7)
@@ -182,7 +186,7 @@ def main():
 
     # SDEdit from strokes.
     stroke_scores, sdedit = [], {s: [] for s in STRENGTHS}
-    for i, truth in enumerate(truths):
+    for i, truth in enumerate(truths if "sdedit" in parts else []):
         stroke = np.asarray(strokes(Image.fromarray(truth)))
         stroke_path = f"{args.work}/stroke-{i}.png"
         save(stroke, stroke_path)
@@ -193,23 +197,25 @@ def main():
                    str(s), "--seed", str(i), "--output", out, *common)
             result = load(out)
             sdedit[s].append((psnr(result, truth), ssim(result, truth)))
-    stroke_psnr = float(np.mean([a for a, _ in stroke_scores]))
-    stroke_ssim = float(np.mean([b for _, b in stroke_scores]))
+    stroke_psnr = float(np.mean([a for a, _ in stroke_scores])) if stroke_scores else float("nan")
+    stroke_ssim = float(np.mean([b for _, b in stroke_scores])) if stroke_scores else float("nan")
     sdedit_rows = [{"strength": s, "psnr": float(np.mean([a for a, _ in v])), "ssim": float(np.mean([b for _, b in v]))}
-                   for s, v in sdedit.items()]
+                   for s, v in sdedit.items() if v]
 
     # Inpainting.
     fills = {"SD inpainting (`builtin:scenes`)": [], "MVTM inpainting (`builtin:scenes-mvtm`)": [],
              "mean-colour fill": [], "blurred-surroundings fill": []}
-    for i, truth in enumerate(truths):
+    if args.no_mvtm:
+        del fills["MVTM inpainting (`builtin:scenes-mvtm`)"]
+    for i, truth in enumerate(truths if "inpaint" in parts else []):
         mask = hole(rng, 128)
         image_path, mask_path = f"{args.work}/truth-{i}.png", f"{args.work}/hole-{i}.png"
         save(truth, image_path)
         Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path)
         results = {}
-        for name, model, extra in (("SD inpainting (`builtin:scenes`)", args.sd_model, common),
-                                   ("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model,
-                                    ["--steps", "12", "--guidance", str(args.guidance)])):
+        models = [("SD inpainting (`builtin:scenes`)", args.sd_model, common),
+                  ("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model, ["--steps", "12", "--guidance", str(args.guidance)])]
+        for name, model, extra in models[:1] if args.no_mvtm else models:
             out = f"{args.work}/inpaint-{i}-{'sd' if model == args.sd_model else 'mvtm'}.png"
             chisel("inpaint", "--model", model, "--image", image_path, "--mask", mask_path, "--prompt", captions[i],
                    "--strength", "1", "--seed", str(i), "--output", out, *extra)
@@ -219,12 +225,12 @@ def main():
         for name, result in results.items():
             fills[name].append((psnr(result, truth, mask), ssim(result, truth, mask)))
     inpaint_rows = [{"method": k, "psnr": float(np.mean([a for a, _ in v])), "ssim": float(np.mean([b for _, b in v]))}
-                    for k, v in fills.items()]
+                    for k, v in fills.items() if v]
 
     # Refinement.
     refine = {"noise patches": {"before": [], "after": [], "precision": [], "recall": []},
               "JPEG quality 5": {"before": [], "after": []}}
-    for i, truth in enumerate(truths):
+    for i, truth in enumerate(truths if "refine" in parts and not args.no_mvtm else []):
         for kind in refine:
             if kind == "noise patches":
                 damaged, planted = damage_patches(rng, truth, 128)
@@ -245,16 +251,18 @@ def main():
                 refine[kind]["recall"].append(hit / planted.sum())
     os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
     plot = os.path.join(os.path.dirname(os.path.abspath(args.doc)), "quality-sdedit.png")
-    plot_sdedit(plot, sdedit_rows, stroke_psnr, stroke_ssim)
+    if sdedit_rows:
+        plot_sdedit(plot, sdedit_rows, stroke_psnr, stroke_ssim)
     write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine, chisel)
     with open(os.path.join(args.work, "quality.json"), "w") as f:
         json.dump({"sdedit": sdedit_rows, "stroke": [stroke_psnr, stroke_ssim], "inpaint": inpaint_rows,
-                   "refine": {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in refine.items()}}, f, indent=2)
+                   "refine": {k: {m: float(np.mean(v)) if v else None for m, v in d.items()} for k, d in refine.items()}},
+                  f, indent=2)
     print(open(args.doc).read())
 
 
 def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine, chisel):
-    best = max(sdedit_rows, key=lambda r: r["psnr"])
+    best = max(sdedit_rows, key=lambda r: r["psnr"]) if sdedit_rows else {"strength": float("nan")}
     lines = [
         "# Quality of the bundled scene models",
         "",
@@ -288,6 +296,8 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
               "Three 24×24 patches of random noise pasted per scene, or the scene saved as a JPEG of quality 5.", "",
               "| damage | PSNR before | PSNR after | mask precision | mask recall |", "| --- | ---: | ---: | ---: | ---: |"]
     for kind, d in refine.items():
+        if not d["before"]:
+            continue
         precision = f"{np.mean(d['precision']):.2f}" if "precision" in d else "–"
         recall = f"{np.mean(d['recall']):.2f}" if "recall" in d else "–"
         lines.append(f"| {kind} | {np.mean(d['before']):.2f} | {np.mean(d['after']):.2f} | {precision} | {recall} |")
