@@ -1,5 +1,7 @@
-"""What the two training scripts share: the scene dataset, the text encoder, plots and grids."""
+"""What the two training scripts share: arguments, the scene dataset, the tokenizer and text
+encoder, checkpoints, plots and grids."""
 
+import argparse
 import json
 import math
 import os
@@ -141,3 +143,42 @@ def write_training_record(path, args, extra):
     record.update(extra)
     with open(path, "w") as f:
         json.dump(record, f, indent=2)
+
+
+def training_arguments(description, seed):
+    """The options both scripts take; each adds its own phases' steps and rates."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--work", required=True, help="checkpoints and the dataset cache (outside the repository)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--seed", type=int, default=seed)
+    p.add_argument("--images", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--caption-dropout", type=float, default=0.1)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--text-width", type=int, default=64)
+    p.add_argument("--text-layers", type=int, default=2)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true")
+    return p
+
+
+def prepare(args, size):
+    """Threads, device, the training and held-out scenes and the tokenizer, for both scripts."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    os.makedirs(args.work, exist_ok=True)
+    images, captions = scene_dataset(args.images, size, args.work)
+    held = scene_dataset(16, size, args.work, first_seed=scenes.HELD_OUT_START)
+    tokenizer_dir = os.path.join(args.work, "tokenizer")
+    tokenizer, vocab_size = make_tokenizer(tokenizer_dir, captions)
+    print(f"{len(images)} scenes, vocabulary {vocab_size}, device {device}", flush=True)
+    return device, (images, captions), held, (tokenizer, tokenizer_dir, vocab_size)
+
+
+def save_state(path, **parts):
+    """A checkpoint of modules, optimisers and plain values, written whole or not at all."""
+    torch.save({k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in parts.items()}, path + ".tmp")
+    os.replace(path + ".tmp", path)

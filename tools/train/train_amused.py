@@ -16,7 +16,6 @@ aesthetic score 6). Run by hand, never in CI:
 --device, --seed, --resume and the outputs are as for train_sd.py.
 """
 
-import argparse
 import copy
 import json
 import math
@@ -27,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (ema_update, grid, lr_at, make_tokenizer, pick_device, plot_losses, scene_dataset,
-                    text_encoder_config, tokenize, write_training_record)
+from common import (ema_update, grid, lr_at, plot_losses, prepare, save_state, text_encoder_config,
+                    tokenize, training_arguments, write_training_record)
 
 SIZE = 128
 CODEBOOK = 256
@@ -55,10 +54,6 @@ def unit(images, device):
     """uint8 N×H×W×3 to float N×3×H×W in [0, 1], as the aMUSEd pipelines feed the VQ model."""
     return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float() / 255
 
-
-def save_state(path, **parts):
-    torch.save({k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in parts.items()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
 
 
 def train_vq(args, images, device, work):
@@ -228,36 +223,15 @@ def check_and_sample(out, held_images, held_captions, seed):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--seed", type=int, default=20261202)
-    p.add_argument("--images", type=int, default=8000)
+    p = training_arguments(__doc__.split("\n\n")[0], seed=20261202)
     p.add_argument("--vq-steps", type=int, default=2500)
     p.add_argument("--vq-batch", type=int, default=16)
     p.add_argument("--vq-crop", type=int, default=64)
     p.add_argument("--vq-lr", type=float, default=1e-3)
     p.add_argument("--transformer-steps", type=int, default=5000)
-    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--transformer-lr", type=float, default=6e-4)
-    p.add_argument("--caption-dropout", type=float, default=0.1)
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--text-width", type=int, default=64)
-    p.add_argument("--text-layers", type=int, default=2)
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--resume", action="store_true")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    os.makedirs(args.work, exist_ok=True)
-    images, captions = scene_dataset(args.images, SIZE, args.work)
-    held_images, held_captions = scene_dataset(16, SIZE, args.work, first_seed=__import__("scenes").HELD_OUT_START)
-    tokenizer_dir = os.path.join(args.work, "tokenizer")
-    tokenizer, vocab_size = make_tokenizer(tokenizer_dir, captions)
-    print(f"{len(images)} scenes, vocabulary {vocab_size}, device {device}", flush=True)
+    device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
     vq, vq_losses = train_vq(args, images, device, args.work)
     grids = tokenize_images(vq, images, device)
     used = len(torch.unique(grids))

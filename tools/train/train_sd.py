@@ -17,7 +17,6 @@ the last. The final folder holds the weights in fp16, training.json (arguments, 
 losses), loss.png and samples.png; the script loads it back with diffusers and runs img2img.
 """
 
-import argparse
 import copy
 import json
 import os
@@ -27,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (grid, lr_at, make_tokenizer, pick_device, plot_losses, scene_dataset, text_encoder_config,
-                    to_tensor, tokenize, write_training_record, ema_update)
+from common import (ema_update, grid, lr_at, plot_losses, prepare, save_state, text_encoder_config,
+                    to_tensor, tokenize, training_arguments, write_training_record)
 
 SIZE = 128
 
@@ -45,10 +44,6 @@ def unet_config(cross):
                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
                 layers_per_block=1, cross_attention_dim=cross, attention_head_dim=4, norm_num_groups=16)
 
-
-def save_state(path, **parts):
-    torch.save({k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in parts.items()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
 
 
 def train_vae(args, images, device, work):
@@ -199,37 +194,16 @@ def check_and_sample(out, held_images, held_captions, seed):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", required=True, help="checkpoints and the dataset cache (outside the repository)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--seed", type=int, default=20261201)
-    p.add_argument("--images", type=int, default=8000)
+    p = training_arguments(__doc__.split("\n\n")[0], seed=20261201)
     p.add_argument("--vae-steps", type=int, default=2500)
     p.add_argument("--vae-batch", type=int, default=16)
     p.add_argument("--vae-crop", type=int, default=64)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--kl-weight", type=float, default=1e-4)
     p.add_argument("--unet-steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--unet-lr", type=float, default=6e-4)
-    p.add_argument("--caption-dropout", type=float, default=0.1)
-    p.add_argument("--ema", type=float, default=0.999)
-    p.add_argument("--text-width", type=int, default=64)
-    p.add_argument("--text-layers", type=int, default=2)
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--resume", action="store_true")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
-    os.makedirs(args.work, exist_ok=True)
-    images, captions = scene_dataset(args.images, SIZE, args.work)
-    held_images, held_captions = scene_dataset(16, SIZE, args.work, first_seed=__import__("scenes").HELD_OUT_START)
-    tokenizer_dir = os.path.join(args.work, "tokenizer")
-    tokenizer, vocab_size = make_tokenizer(tokenizer_dir, captions)
-    print(f"{len(images)} scenes, vocabulary {vocab_size}, device {device}", flush=True)
+    device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
 
     vae, vae_losses = train_vae(args, images, device, args.work)
     means, stds = encode_all(vae, images, device)
