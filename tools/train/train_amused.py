@@ -2,7 +2,7 @@
 """Trains Chisel's bundled aMUSEd-architecture (masked-token) model on the scene world.
 
 Three networks in diffusers' AmusedPipeline layout: a VQModel (128² images in [0, 1] to a 16×16
-grid of ids from a 256-entry codebook), a CLIPTextModelWithProjection on the same small
+grid of ids from a 512-entry codebook), a CLIPTextModelWithProjection on the same small
 CLIP-format tokenizer as the SD model, and a UVit2DModel that predicts masked ids. Phase 1 trains
 the VQ model (reconstruction plus the quantiser's codebook and commitment loss; codes unused for
 a while are restarted from encoder outputs); phase 2 the transformer and the text encoder
@@ -30,7 +30,7 @@ from common import (ema_update, grid, lr_at, plot_losses, prepare, save_state, t
                     tokenize, training_arguments, write_training_record)
 
 SIZE = 128
-CODEBOOK = 256
+CODEBOOK = 512
 MICRO = [SIZE, SIZE, 0, 0, 6]
 
 
