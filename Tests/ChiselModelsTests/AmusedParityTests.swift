@@ -140,6 +140,18 @@ enum AmusedReference {
             try transformer.logits(ids: Array(ids.prefix(ids.count / 2)), batch: 1, height: shape[1], width: shape[2],
                                    conditioning: conditioning)
         }
+        // Some positions' logits only (as MaskGIT asks for the masked ones): the same rows.
+        let codebook = transformer.config.codebookSize
+        let rows = Array(stride(from: 1, to: ids.count, by: 3))
+        let some = try transformer.logits(ids: ids, batch: shape[0], height: shape[1], width: shape[2],
+                                          conditioning: conditioning, rows: rows)
+        #expect(some.shape == [rows.count, codebook])
+        let picked = rows.flatMap { logits.data[($0 * codebook)..<(($0 + 1) * codebook)] }
+        #expect(relativeError(some.data, picked) <= (precision == .f32 ? 1e-6 : 1e-2), "\(model) \(precision) rows")
+        #expect(throws: ChiselError.self) {
+            try transformer.logits(ids: ids, batch: shape[0], height: shape[1], width: shape[2],
+                                   conditioning: conditioning, rows: [ids.count])
+        }
         // Guidance with both halves on one grid: the first sample's conditioning as the
         // unconditional half, the second's as the conditional one.
         let grid = Array(ids.prefix(ids.count / 2))

@@ -59,21 +59,35 @@ public struct MaskGITDecoding: Sendable {
     public var completedSteps: Int { stepIndex - startStep }
 
     /// The tokens for the transformer this step: the grid, twice over when guided
-    /// (unconditional rows first, as the reference concatenates its embeddings).
-    public var modelInput: (tokens: [Int], batch: Int) {
-        isGuided ? (tokens + tokens, 2 * batch) : (tokens, batch)
+    /// (unconditional rows first, as the reference concatenates its embeddings), and the
+    /// positions of that batch whose logits the step reads (the masked ones, in each copy).
+    public var modelInput: (tokens: [Int], batch: Int, rows: [Int]) {
+        let masked = MaskGITScheduler.maskedPositions(tokens, maskTokenID: scheduler.maskTokenID)
+        return isGuided ? (tokens + tokens, 2 * batch, masked + masked.map { $0 + tokens.count }) : (tokens, batch, masked)
     }
 
-    /// Runs the current step on the transformer's `logits` for `modelInput` (its batch ×
-    /// tokens × codebook, row-major), drawing from `generator`.
+    /// Runs the current step on the transformer's `logits` for every position of `modelInput`
+    /// (its batch × tokens × codebook, row-major), drawing from `generator`.
     public mutating func step(logits: [Float], generator: inout TorchGenerator) throws {
+        let input = modelInput
+        guard logits.count == input.tokens.count * codebookSize else {
+            throw ChiselError(.internal, "MaskGIT step: \(logits.count) logits, expected \(input.tokens.count * codebookSize)")
+        }
+        try step(maskedLogits: input.rows.flatMap { logits[($0 * codebookSize)..<(($0 + 1) * codebookSize)] },
+                 generator: &generator)
+    }
+
+    /// Runs the current step on the logits of `modelInput.rows` only (rows × codebook, in that
+    /// order): what the step reads of the full logits, the same values.
+    public mutating func step(maskedLogits logits: [Float], generator: inout TorchGenerator) throws {
         guard !isFinished else { throw ChiselError(.internal, "MaskGIT decoding has already finished") }
-        let perRun = tokens.count * codebookSize
+        let rows = modelInput.rows.count
+        guard logits.count == rows * codebookSize else {
+            throw ChiselError(.internal, "MaskGIT step: \(logits.count) logits for \(rows) rows of \(codebookSize)")
+        }
+        let perRun = (isGuided ? rows / 2 : rows) * codebookSize
         let guided: [Float]
         if isGuided {
-            guard logits.count == 2 * perRun else {
-                throw ChiselError(.internal, "guided MaskGIT step: \(logits.count) logits, expected \(2 * perRun)")
-            }
             let scale = Float(guidance)
             guided = [Float](unsafeUninitializedCapacity: perRun) { out, initialized in
                 logits.withUnsafeBufferPointer { all in
@@ -88,7 +102,7 @@ public struct MaskGITDecoding: Sendable {
             guided = logits
         }
         let output = try KernelProfile.measure("maskgit step \(tokens.count)×\(codebookSize)") {
-            try scheduler.step(logits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
+            try scheduler.step(maskedLogits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
                                stepIndex: stepIndex, startingMaskRatio: startingMaskRatio, generator: &generator)
         }
         for i in tokens.indices where tokens[i] == scheduler.maskTokenID && output.tokens[i] != scheduler.maskTokenID {

@@ -87,32 +87,51 @@ public struct MaskGITScheduler: Sendable {
     /// their starting fraction).
     public func step(logits: [Float], codebookSize: Int, tokens: [Int], batch: Int, stepIndex: Int,
                      startingMaskRatio: Double = 1, generator: inout TorchGenerator) throws -> StepOutput {
+        guard codebookSize > 0, logits.count == tokens.count * codebookSize else {
+            throw ChiselError(.invalidParameter, "MaskGIT step: \(logits.count) logits do not cover \(tokens.count) "
+                              + "tokens × \(codebookSize) codebook entries")
+        }
+        let masked = Self.maskedPositions(tokens, maskTokenID: maskTokenID)
+        let rows = masked.flatMap { logits[($0 * codebookSize)..<(($0 + 1) * codebookSize)] }
+        return try step(maskedLogits: rows, codebookSize: codebookSize, tokens: tokens, batch: batch,
+                        stepIndex: stepIndex, startingMaskRatio: startingMaskRatio, generator: &generator)
+    }
+
+    /// The positions of `tokens` still to predict (the mask id), ascending.
+    public static func maskedPositions(_ tokens: [Int], maskTokenID: Int) -> [Int] {
+        tokens.indices.filter { tokens[$0] == maskTokenID }
+    }
+
+    /// One decoding step from the logits of the masked positions only (`maskedPositions`
+    /// order, each codebookSize wide): the other positions keep their tokens, so their logits
+    /// are never read, and their draws are still made, as the reference's full-grid ones are.
+    public func step(maskedLogits: [Float], codebookSize: Int, tokens: [Int], batch: Int, stepIndex: Int,
+                     startingMaskRatio: Double = 1, generator: inout TorchGenerator) throws -> StepOutput {
         guard stepIndex >= 0, stepIndex < timesteps.count else {
             throw ChiselError(.invalidParameter, "step \(stepIndex) is outside the \(timesteps.count) set steps")
         }
-        guard batch > 0, codebookSize > 0, tokens.count % batch == 0, logits.count == tokens.count * codebookSize else {
-            throw ChiselError(.invalidParameter, "MaskGIT step: \(logits.count) logits do not cover \(tokens.count) "
-                              + "tokens × \(codebookSize) codebook entries in \(batch) images")
+        let masked = Self.maskedPositions(tokens, maskTokenID: maskTokenID)
+        guard batch > 0, codebookSize > 0, tokens.count % batch == 0, maskedLogits.count == masked.count * codebookSize else {
+            throw ChiselError(.invalidParameter, "MaskGIT step: \(maskedLogits.count) logits do not cover the \(masked.count) "
+                              + "masked of \(tokens.count) tokens × \(codebookSize) codebook entries in \(batch) images")
         }
         let length = tokens.count / batch
-        var probabilities = logits
+        var probabilities = maskedLogits
         KernelProfile.measure("maskgit softmax") {
             probabilities.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                Attention.softmaxRows(base, rows: tokens.count, columns: codebookSize)
+                Attention.softmaxRows(base, rows: masked.count, columns: codebookSize)
             }
         }
         // torch.multinomial(p, 1) on the CPU: argmax of p / q with q ~ Exp(1), one per entry.
         let draws = KernelProfile.measure("maskgit sample") {
-            generator.multinomial(probabilities: probabilities, rows: tokens.count, columns: codebookSize) {
-                tokens[$0] == maskTokenID
-            }
+            generator.multinomial(probabilities: probabilities, of: masked, rows: tokens.count, columns: codebookSize)
         }
         var predicted = tokens
         var selected = [Float](repeating: .greatestFiniteMagnitude, count: tokens.count)
-        for position in tokens.indices where tokens[position] == maskTokenID {
-            predicted[position] = draws[position]
-            selected[position] = probabilities[position * codebookSize + draws[position]]
+        for (k, position) in masked.enumerated() {
+            predicted[position] = draws[k]
+            selected[position] = probabilities[k * codebookSize + draws[k]]
         }
         if stepIndex == timesteps.count - 1 { return StepOutput(tokens: predicted, predicted: predicted, probabilities: selected) }
 

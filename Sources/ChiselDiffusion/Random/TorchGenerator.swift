@@ -128,31 +128,32 @@ public struct TorchGenerator: NoiseSource, Sendable {
         }
     }
 
-    /// `torch.multinomial(p, 1, generator: g)` on the CPU for each of `rows` rows of
-    /// `probabilities` (rows × columns, row-major) that `sampled` selects; the other rows get 0.
+    /// `torch.multinomial(p, 1, generator: g)` on the CPU over a rows × columns probability
+    /// matrix of which only the rows `sampledRows` (ascending) matter: `probabilities` holds those
+    /// rows, in that order (sampledRows.count × columns), and the result is each one's sampled
+    /// column.
     ///
     /// torch samples one category without replacement as the first argmax of `p / q` over the
     /// row, with `q` one `exponential(count: rows × columns)` draw per entry, and this consumes
-    /// exactly those draws for every row, selected or not. The winner is found without most of
+    /// exactly those draws for every row, sampled or not. The winner is found without most of
     /// the logarithms: `q = −log1p(−u) ≥ u`, so `p / u` bounds `p / q` from above, and an entry
     /// whose bound, widened by 1e-5 for the roundings (each about 6e-8), is below the best exact
     /// value so far cannot win; only the others get their exact `Float(−log1p(−u))` and
     /// `p / q`. The result is the index the full computation gives, ties to the first.
-    public mutating func multinomial(probabilities: [Float], rows: Int, columns: Int,
-                                     sampled: (Int) -> Bool) -> [Int] {
-        guard rows > 0, columns > 0, probabilities.count >= rows * columns else { return [] }
+    public mutating func multinomial(probabilities: [Float], of sampledRows: [Int], rows: Int, columns: Int) -> [Int] {
+        guard rows > 0, columns > 0 else { return [] }
         var words = [UInt32](repeating: 0, count: 2 * rows * columns)
         words.withUnsafeMutableBufferPointer { engine.fill($0) }
-        let selected = (0..<rows).map(sampled)
-        var chosen = [Int](repeating: 0, count: rows)
+        let count = min(sampledRows.count, probabilities.count / columns)
+        var chosen = [Int](repeating: 0, count: count)
         chosen.withUnsafeMutableBufferPointer { out in
             probabilities.withUnsafeBufferPointer { p in
                 words.withUnsafeBufferPointer { draws in
                     guard let pBase = p.baseAddress, let drawBase = draws.baseAddress else { return }
-                    Parallel.forEachChunk(rows, minimumChunk: 8) { range in
-                        for row in range where selected[row] {
-                            out[row] = Self.firstArgmaxOverExponentials(pBase + row * columns,
-                                                                        drawBase + 2 * row * columns, columns)
+                    Parallel.forEachChunk(count, minimumChunk: 8) { range in
+                        for k in range where (0..<rows).contains(sampledRows[k]) {
+                            out[k] = Self.firstArgmaxOverExponentials(pBase + k * columns,
+                                                                      drawBase + 2 * sampledRows[k] * columns, columns)
                         }
                     }
                 }

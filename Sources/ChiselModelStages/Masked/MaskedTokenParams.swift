@@ -129,13 +129,14 @@ struct AmusedLogits {
     }
 
     /// Logits (batch × tokens × codebook) for `batch` grids; a guided batch is [negative…, positive…].
-    func callAsFunction(_ grids: [Int], batch: Int) throws -> [Float] {
+    /// With `rows`, only those positions' (rows × codebook).
+    func callAsFunction(_ grids: [Int], batch: Int, rows: [Int]? = nil) throws -> [Float] {
         let conditioning = batch == 2 && guidedConditioning != nil ? guidedConditioning : unguidedConditioning
         guard let conditioning, conditioning.batch == batch else {
             throw ChiselError(.internal, "no transformer conditioning for a batch of \(batch)")
         }
         return try amused.transformer.logits(ids: grids.map { Int32($0) }, batch: batch, height: height, width: width,
-                                             conditioning: conditioning).data
+                                             conditioning: conditioning, rows: rows).data
     }
 
     static func stack(_ parts: [Tensor]) throws -> Tensor {

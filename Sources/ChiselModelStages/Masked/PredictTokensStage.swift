@@ -66,7 +66,7 @@ public enum PredictTokensStage: Stage {
         while !decoding.isFinished {
             try Task.checkCancellation()
             let input = decoding.modelInput
-            try decoding.step(logits: logits(input.tokens, batch: input.batch), generator: &generator)
+            try decoding.step(maskedLogits: logits(input.tokens, batch: input.batch, rows: input.rows), generator: &generator)
             call.context.progress(completed: decoding.completedSteps, total: total)
         }
         Allocator.releaseWorkBuffers()

@@ -95,7 +95,11 @@ public final class UVit2DModel: Sendable {
     }
 
     /// The logits with conditioning made beforehand (the same values as the call that makes it).
-    public func logits(ids: [Int32], batch: Int, height: Int, width: Int, conditioning: Conditioning) throws -> Tensor {
+    /// With `rows` (positions of the batch × height·width grid, row-major), only those positions'
+    /// logits, rows.count × codebookSize: the MLM head works per position, so they are the same
+    /// values for less work (MaskGIT samples only the masked positions).
+    public func logits(ids: [Int32], batch: Int, height: Int, width: Int, conditioning: Conditioning,
+                       rows: [Int]? = nil) throws -> Tensor {
         try check(ids: ids, batch: batch, height: height, width: width)
         guard conditioning.batch == batch else {
             throw ChiselError(.invalidParameter, "conditioning for \(conditioning.batch) images used for a batch of \(batch)")
@@ -108,6 +112,17 @@ public final class UVit2DModel: Sendable {
         for (layer, prepared) in zip(layers, conditioning.layers) { tokens = try layer(tokens, prepared) }
         h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([batch, gridHeight, gridWidth, c])
         h = try upBlock(h, conditioning.up)
+        if let rows {
+            let positions = batch * height * width, width = h.shape[3]
+            guard rows.allSatisfy({ (0..<positions).contains($0) }) else {
+                throw ChiselError(.invalidParameter, "logit rows must lie in 0..<\(positions)")
+            }
+            var picked = Tensor(uninitialized: [rows.count, width])
+            for (k, row) in rows.enumerated() {
+                picked.data.replaceSubrange((k * width)..<((k + 1) * width), with: h.data[(row * width)..<((row + 1) * width)])
+            }
+            return try mlmConv2.afterNorm(mlmNorm, mlmConv1(picked))
+        }
         let logits = try mlmConv2.afterNorm(mlmNorm, mlmConv1(h))
         return try logits.reshaped([batch, height * width, config.codebookSize])
     }
