@@ -163,6 +163,12 @@ enum AmusedReference {
         #expect(guided.shape == combined.shape)
         let guidanceError = relativeError(guided.data, combined.data)
         #expect(guidanceError < (precision == .f32 ? 1e-5 : Self.bf16Bound), "\(model) \(precision) guided logits \(guidanceError)")
+        // The guided logits of some positions only: the same rows as the whole grid's.
+        let someGuided = try transformer.guidedLogits(ids: grid, batch: 1, height: shape[1], width: shape[2],
+                                                      conditioning: conditioning, guidanceScale: 10, rows: [0, 2, 5])
+        #expect(someGuided.shape == [3, codebook])
+        let pickedGuided = [0, 2, 5].flatMap { guided.data[($0 * codebook)..<(($0 + 1) * codebook)] }
+        #expect(relativeError(someGuided.data, pickedGuided) <= (precision == .f32 ? 1e-6 : 1e-2), "\(model) \(precision)")
         #expect(throws: ChiselError.self) {
             try transformer.guidedLogits(ids: grid + grid, batch: 2, height: shape[1], width: shape[2],
                                          conditioning: conditioning, guidanceScale: 10)

@@ -101,6 +101,21 @@ public struct MaskGITDecoding: Sendable {
         } else {
             guided = logits
         }
+        try advance(guided, generator: &generator)
+    }
+
+    /// Runs the current step on logits the caller has already guided (`u + s·(c − u)`, e.g. by
+    /// `UVit2DModel.guidedLogits`), for the masked positions of one copy of the grid.
+    public mutating func step(guidedMaskedLogits logits: [Float], generator: inout TorchGenerator) throws {
+        guard !isFinished else { throw ChiselError(.internal, "MaskGIT decoding has already finished") }
+        let rows = MaskGITScheduler.maskedPositions(tokens, maskTokenID: scheduler.maskTokenID).count
+        guard logits.count == rows * codebookSize else {
+            throw ChiselError(.internal, "MaskGIT step: \(logits.count) guided logits for \(rows) rows of \(codebookSize)")
+        }
+        try advance(logits, generator: &generator)
+    }
+
+    private mutating func advance(_ guided: [Float], generator: inout TorchGenerator) throws {
         let output = try KernelProfile.measure("maskgit step \(tokens.count)×\(codebookSize)") {
             try scheduler.step(maskedLogits: guided, codebookSize: codebookSize, tokens: tokens, batch: batch,
                                stepIndex: stepIndex, startingMaskRatio: startingMaskRatio, generator: &generator)

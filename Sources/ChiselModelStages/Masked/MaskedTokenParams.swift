@@ -128,6 +128,17 @@ struct AmusedLogits {
         }
     }
 
+    /// Guided logits `u + s·(c − u)` of one grid's positions `rows`, rows × codebook, with the
+    /// guidance applied before the transformer's last (linear) projection
+    /// (`UVit2DModel.guidedLogits`): the same values up to rounding, for less work.
+    func guided(_ grid: [Int], scale: Double, rows: [Int]) throws -> [Float] {
+        guard let conditioning = guidedConditioning else {
+            throw ChiselError(.internal, "no guided transformer conditioning")
+        }
+        return try amused.transformer.guidedLogits(ids: grid.map { Int32($0) }, batch: 1, height: height, width: width,
+                                                   conditioning: conditioning, guidanceScale: Float(scale), rows: rows).data
+    }
+
     /// Logits (batch × tokens × codebook) for `batch` grids; a guided batch is [negative…, positive…].
     /// With `rows`, only those positions' (rows × codebook).
     func callAsFunction(_ grids: [Int], batch: Int, rows: [Int]? = nil) throws -> [Float] {

@@ -66,7 +66,17 @@ public enum PredictTokensStage: Stage {
         while !decoding.isFinished {
             try Task.checkCancellation()
             let input = decoding.modelInput
-            try decoding.step(maskedLogits: logits(input.tokens, batch: input.batch, rows: input.rows), generator: &generator)
+            if decoding.isGuided, amused.precision == .bf16 {
+                // bf16 has no exact-token promise (its roundings are not torch's either), so it
+                // takes the cheaper order: guidance before the last projection, which then runs
+                // once, and the layers before the first modulation once for the shared grid.
+                let rows = Array(input.rows.prefix(input.rows.count / 2))
+                try decoding.step(guidedMaskedLogits: logits.guided(decoding.tokens, scale: guidance, rows: rows),
+                                  generator: &generator)
+            } else {
+                try decoding.step(maskedLogits: logits(input.tokens, batch: input.batch, rows: input.rows),
+                                  generator: &generator)
+            }
             call.context.progress(completed: decoding.completedSteps, total: total)
         }
         Allocator.releaseWorkBuffers()

@@ -113,15 +113,8 @@ public final class UVit2DModel: Sendable {
         h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([batch, gridHeight, gridWidth, c])
         h = try upBlock(h, conditioning.up)
         if let rows {
-            let positions = batch * height * width, width = h.shape[3]
-            guard rows.allSatisfy({ (0..<positions).contains($0) }) else {
-                throw ChiselError(.invalidParameter, "logit rows must lie in 0..<\(positions)")
-            }
-            var picked = Tensor(uninitialized: [rows.count, width])
-            for (k, row) in rows.enumerated() {
-                picked.data.replaceSubrange((k * width)..<((k + 1) * width), with: h.data[(row * width)..<((row + 1) * width)])
-            }
-            return try mlmConv2.afterNorm(mlmNorm, mlmConv1(picked))
+            try Self.checkRows(rows, positions: batch * height * width)
+            return try mlmConv2.afterNorm(mlmNorm, mlmConv1(pickRows(h, rows)))
         }
         let logits = try mlmConv2.afterNorm(mlmNorm, mlmConv1(h))
         return try logits.reshaped([batch, height * width, config.codebookSize])
@@ -135,8 +128,10 @@ public final class UVit2DModel: Sendable {
     /// The same values as combining `logits(…)` of the doubled batch, up to rounding, with less
     /// work: the layers before the first modulation run once per grid, and the guidance is
     /// applied before the last (linear) projection, which then runs for one half only.
+    /// With `rows` (positions of the batch × height·width grid), only those positions' logits,
+    /// rows.count × codebookSize.
     public func guidedLogits(ids: [Int32], batch: Int, height: Int, width: Int, conditioning: Conditioning,
-                             guidanceScale: Float) throws -> Tensor {
+                             guidanceScale: Float, rows: [Int]? = nil) throws -> Tensor {
         try check(ids: ids, batch: batch, height: height, width: width)
         guard conditioning.batch == 2 * batch else {
             throw ChiselError(.invalidParameter,
@@ -152,6 +147,14 @@ public final class UVit2DModel: Sendable {
         for (layer, prepared) in zip(layers, conditioning.layers) { tokens = try layer(tokens, prepared) }
         h = try fromHidden.afterNorm(fromHiddenNorm, tokens).reshaped([pair, gridHeight, gridWidth, c])
         h = try upBlock(h, conditioning.up)
+        if let rows {
+            // The first half's rows, then the same rows of the second half.
+            let positions = batch * height * width
+            try Self.checkRows(rows, positions: positions)
+            let picked = try pickRows(h, rows + rows.map { $0 + positions })
+            return try mlmConv2(Ops.guided(mlmNorm(mlmConv1(picked)).reshaped([2, rows.count, config.inChannels]),
+                                           scale: guidanceScale).reshaped([rows.count, config.inChannels]))
+        }
         let guided = try Ops.guided(mlmNorm(mlmConv1(h)), scale: guidanceScale)
         return try mlmConv2(guided).reshaped([batch, height * width, config.codebookSize])
     }
@@ -171,6 +174,22 @@ public final class UVit2DModel: Sendable {
                                         with: micro.data[(b * microWidth)..<((b + 1) * microWidth)])
         }
         return try conditionLinear2(Activation.silu(conditionLinear1(joined)))
+    }
+
+    /// The positions `rows` of a N×H×W×C map (its (n, y, x) rows, row-major), rows.count × C.
+    private func pickRows(_ h: Tensor, _ rows: [Int]) throws -> Tensor {
+        let width = h.shape[h.rank - 1]
+        var picked = Tensor(uninitialized: [rows.count, width])
+        for (k, row) in rows.enumerated() {
+            picked.data.replaceSubrange((k * width)..<((k + 1) * width), with: h.data[(row * width)..<((row + 1) * width)])
+        }
+        return picked
+    }
+
+    private static func checkRows(_ rows: [Int], positions: Int) throws {
+        guard rows.allSatisfy({ (0..<positions).contains($0) }) else {
+            throw ChiselError(.invalidParameter, "logit rows must lie in 0..<\(positions)")
+        }
     }
 
     /// The embedding rows of the ids, batch × height × width × in_channels.
