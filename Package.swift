@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "CChiselKernels", dependencies: ["CDNNL"]),
         .target(name: "ChiselTensor", dependencies: ["ChiselBase", "CDNNL", "CChiselKernels"]),
         // Schedulers, noise sources, sampling loops (later MaskGIT decoding).
-        .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor"]),
+        .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor", "CChiselKernels"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
         .target(
             name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor", "ChiselDiffusion"],

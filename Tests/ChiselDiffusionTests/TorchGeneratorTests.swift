@@ -116,9 +116,9 @@ import Testing
 
     /// The bounded multinomial sampler against the first argmax of p / q over every
     /// exponential draw, with the generator left where those draws leave it.
-    @Test(arguments: [3, 1000, 8192])
-    func multinomialIsTheArgmaxOverExponentials(columns: Int) {
-        let rows = 12
+    /// (columns, rows): 300 rows of 8192 span two of the sampler's blocks of drawn words.
+    @Test(arguments: [(3, 12), (1000, 12), (8192, 12), (8192, 300)])
+    func multinomialIsTheArgmaxOverExponentials(columns: Int, rows: Int) {
         var probabilities: [Float] = []
         var noise = TorchGenerator(seed: 99)
         for row in 0..<rows {

@@ -125,4 +125,9 @@ int chisel_bf16_supported(void);
 typedef void (*chisel_chunk_body)(void *context, int64_t begin, int64_t end);
 int chisel_parallel_chunks(int64_t count, int64_t chunks, chisel_chunk_body body, void *context);
 
+/// torch.multinomial(p, 1) on the CPU for one row of n probabilities: the first index of the
+/// largest p[j] / (float)(-log1p(-u[j])), u[j] the 53-bit uniform of the words (2j, 2j + 1),
+/// high word first. `bounds` is scratch for n floats.
+int64_t chisel_multinomial_row(const float *p, const uint32_t *words, int64_t n, float *bounds);
+
 #endif

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CChiselKernels
 import ChiselTensor
 
 /// PyTorch's CPU generator, `torch.Generator().manual_seed(seed)`, bit for bit in float32.
@@ -142,47 +143,41 @@ public struct TorchGenerator: NoiseSource, Sendable {
     /// `p / q`. The result is the index the full computation gives, ties to the first.
     public mutating func multinomial(probabilities: [Float], of sampledRows: [Int], rows: Int, columns: Int) -> [Int] {
         guard rows > 0, columns > 0 else { return [] }
-        var words = [UInt32](repeating: 0, count: 2 * rows * columns)
-        words.withUnsafeMutableBufferPointer { engine.fill($0) }
         let count = min(sampledRows.count, probabilities.count / columns)
         var chosen = [Int](repeating: 0, count: count)
-        chosen.withUnsafeMutableBufferPointer { out in
-            probabilities.withUnsafeBufferPointer { p in
-                words.withUnsafeBufferPointer { draws in
-                    guard let pBase = p.baseAddress, let drawBase = draws.baseAddress else { return }
-                    Parallel.forEachChunk(count, minimumChunk: 8) { range in
-                        for k in range where (0..<rows).contains(sampledRows[k]) {
-                            out[k] = Self.firstArgmaxOverExponentials(pBase + k * columns,
-                                                                      drawBase + 2 * sampledRows[k] * columns, columns)
+        // The words are drawn a block of rows at a time into one reused buffer (a whole grid's
+        // would be 64 MiB at 1024 × 8192, costlier to fault in than to draw), and each block's
+        // sampled rows are resolved on every core before the next block is drawn.
+        let blockRows = max(1, min(rows, (4 << 20) / (2 * columns)))
+        var words = [UInt32](repeating: 0, count: 2 * blockRows * columns)
+        var next = 0
+        for first in stride(from: 0, to: rows, by: blockRows) {
+            let last = min(rows, first + blockRows)
+            words.withUnsafeMutableBufferPointer { buffer in
+                engine.fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<(2 * (last - first) * columns)]))
+            }
+            let begin = next
+            while next < count, sampledRows[next] < last { next += 1 }
+            guard next > begin else { continue }
+            chosen.withUnsafeMutableBufferPointer { out in
+                probabilities.withUnsafeBufferPointer { p in
+                    words.withUnsafeBufferPointer { draws in
+                        guard let pBase = p.baseAddress, let drawBase = draws.baseAddress else { return }
+                        Parallel.forEachChunk(next - begin, minimumChunk: 4) { range in
+                            var bounds = [Float](repeating: 0, count: columns)
+                            bounds.withUnsafeMutableBufferPointer { scratch in
+                                for k in (begin + range.lowerBound)..<(begin + range.upperBound) where sampledRows[k] >= first {
+                                    out[k] = Int(chisel_multinomial_row(pBase + k * columns,
+                                                                        drawBase + 2 * (sampledRows[k] - first) * columns,
+                                                                        Int64(columns), scratch.baseAddress))
+                                }
+                            }
                         }
                     }
                 }
             }
         }
         return chosen
-    }
-
-    /// The first index of the largest `p[j] / Float(−log1p(−u[j]))`, `u[j]` the 53-bit uniform of
-    /// the word pair `draws[2j], draws[2j + 1]`, computing the logarithm only where `p[j] / u[j]`
-    /// could reach the best so far.
-    private static func firstArgmaxOverExponentials(_ p: UnsafePointer<Float>, _ draws: UnsafePointer<UInt32>,
-                                                    _ columns: Int) -> Int {
-        var best = 0
-        var bestValue = -Float.infinity
-        // Entries whose bound is below this cannot win; −∞ until an exact value is known.
-        var threshold = -Float.infinity
-        for j in 0..<columns {
-            let bits = (UInt64(draws[2 * j]) << 32) | UInt64(draws[2 * j + 1])
-            let uniform = Double(bits & 0x001f_ffff_ffff_ffff) * 0x1p-53
-            if p[j] / Float(uniform) < threshold { continue }
-            let value = p[j] / Float(-log1p(-uniform))
-            if value > bestValue {
-                best = j
-                bestValue = value
-                threshold = value / (1 + 1e-5)
-            }
-        }
-        return best
     }
 
     /// `uniform_real_distribution<float>(0, 1)`: 24 bits of one 32-bit draw.
