@@ -81,7 +81,7 @@ public struct MaskGITDecoding: Sendable {
     /// order): what the step reads of the full logits, the same values.
     public mutating func step(maskedLogits logits: [Float], generator: inout TorchGenerator) throws {
         guard !isFinished else { throw ChiselError(.internal, "MaskGIT decoding has already finished") }
-        let rows = modelInput.rows.count
+        let rows = MaskGITScheduler.maskedPositions(tokens, maskTokenID: scheduler.maskTokenID).count * (isGuided ? 2 : 1)
         guard logits.count == rows * codebookSize else {
             throw ChiselError(.internal, "MaskGIT step: \(logits.count) logits for \(rows) rows of \(codebookSize)")
         }
