@@ -11,6 +11,12 @@ in=samples/scenes
 out=samples/out/demo
 mkdir -p "$out"
 run() { echo "== chisel $*"; "$chisel" "$@"; }
+for model in builtin:scenes builtin:scenes-mvtm; do
+  if ! "$chisel" model inspect "$model" > /dev/null 2>&1; then
+    echo "error: this build carries no $model model (see docs/models.md#built-in-models); set CHISEL_MODELS to a folder with scenes-sd/ and scenes-mvtm/" >&2
+    exit 1
+  fi
+done
 # SDEdit of a stroke painting into a scene, at two strengths.
 strokes_prompt="a snowy mountain on a sunny day above a lake with five pine trees and a blue house"
 for strength in 0.5 0.8; do
