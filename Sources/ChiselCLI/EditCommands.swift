@@ -384,7 +384,11 @@ struct InpaintCommand: AsyncParsableCommand {
 /// `--model` values: `builtin:NAME` for a bundled model, else a path from the working directory.
 enum ModelArgument {
     static func resolve(_ location: String, cwd: PathResolver) throws -> String {
-        if let folder = try ChiselCLI.makeRegistry().builtinModelFolder(for: location) { return folder }
-        return cwd.resolve(location)
+        // Only a builtin: location needs the registry (and its list of built-in models).
+        guard BuiltinModelLocation.name(in: location) != nil,
+              let folder = try ChiselCLI.makeRegistry().builtinModelFolder(for: location) else {
+            return cwd.resolve(location)
+        }
+        return folder
     }
 }
