@@ -138,12 +138,19 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "fp32 or bf16.")
     var dtype: EditOptions.DType = .fp32
 
+    @Option(help: "Keep the input's own pixels wherever no token changed (the changed tokens' mask, feathered by --mask-blur).")
+    var pasteBack: Bool = true
+
+    @Option(help: "With --paste-back: feathering radius in pixels of the changed tokens' mask.")
+    var maskBlur: Double = 2
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
     @OptionGroup var settings: RunSettings
 
     func validate() throws {
+        guard maskBlur >= 0 else { throw ValidationError("--mask-blur must be ≥ 0") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
         guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must lie in (0, 1]") }
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must lie in [0, 1]") }
@@ -175,7 +182,14 @@ struct RefineCommand: AsyncParsableCommand {
                             ("threshold", .double(threshold)), ("scoring_stride", .int(scoringStride)),
                             ("temperature", .double(temperature)), ("seed", .int(seed))])
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "refined.tokens")])
-        graph.node("save", "save_image", inputs: [("image", "decoded.image")], params: [("path", .string(cwd.resolve(output)))])
+        var result = "decoded.image"
+        if pasteBack {
+            // Unchanged tokens keep the input's own pixels, not the VQ model's reconstruction of them.
+            graph.node("changed", "feather_mask", inputs: [("mask", "refined.changed")], params: [("radius", .double(maskBlur))])
+            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "changed.mask")])
+            result = "pasted.image"
+        }
+        graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(cwd.resolve(output)))])
         for (port, path) in [("mask", maskOutput), ("confidence", confidenceOutput)] {
             guard let path else { continue }
             graph.node("\(port)_image", "mask_to_image", inputs: [("mask", "refined.\(port)")])

@@ -66,6 +66,28 @@ import Testing
         #expect(result.stderr.contains("mean log-likelihood"))
     }
 
+    /// With paste-back (the default) the pixels of unchanged tokens are the input's own; without
+    /// it, the whole image is the VQ model's decode.
+    @Test func refinePastesBackOnlyChangedTokens() throws {
+        let temp = try TemporaryFolder()
+        let input = temp.path("in.png")
+        try writeImage(try patternImage(width: 32, height: 24), to: input)
+        let (pasted, whole) = (temp.path("pasted.png"), temp.path("whole.png"))
+        let options = ["--model", "\(Self.models)/small", "--image", input, "--threshold", "0.2"]
+        let first = try CLI.run(["refine"] + options + ["--mask-blur", "0", "--output", pasted])
+        let second = try CLI.run(["refine"] + options + ["--paste-back", "false", "--output", whole])
+        #expect(first.status == 0 && second.status == 0, "\(first.stderr)\(second.stderr)")
+        let (source, a, b) = (try ImageReader.read(path: input).image, try ImageReader.read(path: pasted).image,
+                              try ImageReader.read(path: whole).image)
+        // Where the decode differs from the input, the pasted image must take one or the other, and both happen.
+        var kept = 0, decoded = 0
+        for i in 0..<a.pixels.count where b.pixels[i] != source.pixels[i] {
+            if a.pixels[i] == source.pixels[i] { kept += 1 } else if a.pixels[i] == b.pixels[i] { decoded += 1 }
+            #expect(a.pixels[i] == source.pixels[i] || a.pixels[i] == b.pixels[i], "value \(i) is neither input nor decode")
+        }
+        #expect(kept > 0 && decoded > 0, "kept \(kept), decoded \(decoded) of \(a.pixels.count)")
+    }
+
     @Test func errorsNameTheProblem() throws {
         let temp = try TemporaryFolder()
         // A folder missing a component.

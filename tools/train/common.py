@@ -48,6 +48,14 @@ def scene_dataset(count, size, cache_dir, first_seed=0):
     return images, captions
 
 
+def mirror(rng, images):
+    """A random half of a uint8 N×H×W×3 batch flipped left to right (the captions never say left or right)."""
+    flip = rng.random(len(images)) < 0.5
+    out = images.copy()
+    out[flip] = out[flip][:, :, ::-1]
+    return out
+
+
 def to_tensor(images, device):
     """uint8 N×H×W×3 to float N×3×H×W in [-1, 1]."""
     x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float()

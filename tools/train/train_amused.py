@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Trains Chisel's bundled aMUSEd-architecture (masked-token) model on the scene world.
 
-Three networks in diffusers' AmusedPipeline layout: a VQModel (128² images in [0, 1] to a 16×16
-grid of ids from a 512-entry codebook), a CLIPTextModelWithProjection on the same small
+Three networks in diffusers' AmusedPipeline layout: a VQModel (128² images in [0, 1] to a 32×32
+grid of ids from a 512-entry codebook: 4×4 pixels a token), a CLIPTextModelWithProjection on the same small
 CLIP-format tokenizer as the SD model, and a UVit2DModel that predicts masked ids. Phase 1 trains
-the VQ model (reconstruction plus the quantiser's codebook and commitment loss; codes unused for
+the VQ model (on randomly mirrored crops: reconstruction plus the quantiser's codebook and commitment loss; codes unused for
 a while are restarted from encoder outputs); phase 2 the transformer and the text encoder
 together, MaskGIT-style: per image a mask ratio cos(π/2 · u), u ~ U(0, 1), of the tokens replaced
 by the mask id, cross-entropy on the masked ones, 10% of captions dropped to the empty prompt
@@ -26,28 +26,31 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (ema_update, grid, lr_at, plot_losses, prepare, save_state, text_encoder_config,
+from common import (ema_update, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
                     tokenize, training_arguments, write_training_record)
 
 SIZE = 128
 CODEBOOK = 512
+VQ_CHANNELS = (16, 32, 64)
+FACTOR = 2 ** (len(VQ_CHANNELS) - 1)
 MICRO = [SIZE, SIZE, 0, 0, 6]
 
 
 def vq_config():
     return dict(in_channels=3, out_channels=3, latent_channels=16, num_vq_embeddings=CODEBOOK,
-                block_out_channels=(16, 32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, norm_num_groups=8,
+                block_out_channels=VQ_CHANNELS, down_block_types=("DownEncoderBlock2D",) * len(VQ_CHANNELS),
+                up_block_types=("UpDecoderBlock2D",) * len(VQ_CHANNELS), layers_per_block=1, norm_num_groups=8,
                 mid_block_add_attention=False, lookup_from_codebook=True, force_upcast=False, sample_size=SIZE)
 
 
 def transformer_config(text_width):
+    # The 32×32 grid is halved by the down block (as in amused-512) before the transformer layers.
     return dict(hidden_size=128, use_bias=False, hidden_dropout=0.0, cond_embed_dim=text_width,
                 micro_cond_encode_dim=16, micro_cond_embed_dim=80, encoder_hidden_size=text_width,
                 vocab_size=CODEBOOK + 1, codebook_size=CODEBOOK, in_channels=64, block_out_channels=64,
-                num_res_blocks=1, downsample=False, upsample=False, block_num_heads=2, num_hidden_layers=4,
+                num_res_blocks=1, downsample=True, upsample=True, block_num_heads=2, num_hidden_layers=4,
                 num_attention_heads=4, attention_dropout=0.0, intermediate_size=256, layer_norm_eps=1e-6,
-                ln_elementwise_affine=True, sample_size=SIZE // 8)
+                ln_elementwise_affine=True, sample_size=SIZE // FACTOR)
 
 
 def unit(images, device):
@@ -76,8 +79,8 @@ def train_vq(args, images, device, work):
             group["lr"] = lr_at(step, args.vq_steps, args.vq_lr)
         idx = rng.integers(0, len(images), args.vq_batch)
         crop = args.vq_crop
-        oy, ox = (rng.integers(0, (SIZE - crop) // 8 + 1, 2) * 8).tolist()
-        x = unit(images[idx, oy:oy + crop, ox:ox + crop], device)
+        oy, ox = (rng.integers(0, (SIZE - crop) // FACTOR + 1, 2) * FACTOR).tolist()
+        x = unit(mirror(rng, images[idx, oy:oy + crop, ox:ox + crop]), device)
         h = vq.encode(x).latents
         quant, commit, (_, _, ids) = vq.quantize(h)
         recon = vq.decoder(vq.post_quant_conv(quant))
@@ -108,11 +111,14 @@ def train_vq(args, images, device, work):
 
 @torch.no_grad()
 def tokenize_images(vq, images, device, batch=64):
+    """The token grids of every scene and of its mirror image (2N, the mirrors second)."""
     grids = []
-    for i in range(0, len(images), batch):
-        h = vq.encode(unit(images[i:i + batch], device)).latents
-        _, _, (_, _, ids) = vq.quantize(h)
-        grids.append(ids.reshape(h.shape[0], h.shape[2], h.shape[3]).cpu())
+    for flip in (False, True):
+        for i in range(0, len(images), batch):
+            chunk = np.ascontiguousarray(images[i:i + batch, :, ::-1]) if flip else images[i:i + batch]
+            h = vq.encode(unit(chunk, device)).latents
+            _, _, (_, _, ids) = vq.quantize(h)
+            grids.append(ids.reshape(h.shape[0], h.shape[2], h.shape[3]).cpu())
     return torch.cat(grids)
 
 
@@ -236,8 +242,8 @@ def main():
     grids = tokenize_images(vq, images, device)
     used = len(torch.unique(grids))
     print(f"codebook use: {used} of {CODEBOOK} codes", flush=True)
-    transformer, text_encoder, transformer_losses = train_transformer(args, grids, captions, tokenizer, vocab_size,
-                                                                      device, args.work)
+    transformer, text_encoder, transformer_losses = train_transformer(args, grids, captions + captions, tokenizer,
+                                                                      vocab_size, device, args.work)
     write_folder(args.out, vq, transformer, text_encoder, tokenizer_dir)
     plot_losses(os.path.join(args.out, "loss.png"), {"VQ reconstruction (L1 + MSE)": vq_losses,
                                                       "transformer masked-token cross-entropy": transformer_losses},

@@ -2,7 +2,7 @@
 """Trains Chisel's bundled Stable-Diffusion-architecture model on the scene world.
 
 Three networks in diffusers' StableDiffusionPipeline layout: an AutoencoderKL (128² images to
-16×16×4 latents), a CLIP-architecture text encoder on a small CLIP-format tokenizer of the
+32×32×4 latents: a factor of 4, not SD's 8, so that these small images keep their detail), a CLIP-architecture text encoder on a small CLIP-format tokenizer of the
 world's words (tools/train/tokenizer.py), and a UNet2DConditionModel trained on the latents with
 epsilon prediction, SD's scaled-linear schedule and 10% caption dropout for classifier-free
 guidance. Phase 1 trains the autoencoder; phase 2 the UNet and the text encoder together
@@ -26,22 +26,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (ema_update, grid, lr_at, plot_losses, prepare, save_state, text_encoder_config,
+from common import (ema_update, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
                     to_tensor, tokenize, training_arguments, write_training_record)
 
 SIZE = 128
+VAE_CHANNELS = (16, 32, 64)
+FACTOR = 2 ** (len(VAE_CHANNELS) - 1)
 
 
 def vae_config():
-    return dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64, 64),
-                down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    return dict(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=VAE_CHANNELS,
+                down_block_types=("DownEncoderBlock2D",) * len(VAE_CHANNELS),
+                up_block_types=("UpDecoderBlock2D",) * len(VAE_CHANNELS),
                 layers_per_block=1, norm_num_groups=8, sample_size=SIZE)
 
 
 def unet_config(cross):
-    return dict(sample_size=SIZE // 8, in_channels=4, out_channels=4, block_out_channels=(32, 64, 128),
-                down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    # No attention at the 32×32 level (1024 positions): cross-attention at 16×16 and 8×8.
+    return dict(sample_size=SIZE // FACTOR, in_channels=4, out_channels=4, block_out_channels=(32, 64, 128),
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
                 layers_per_block=1, cross_attention_dim=cross, attention_head_dim=4, norm_num_groups=16)
 
 
@@ -66,7 +70,7 @@ def train_vae(args, images, device, work):
         idx = rng.integers(0, len(images), args.vae_batch)
         crop = args.vae_crop
         oy, ox = rng.integers(0, SIZE - crop + 1, 2)
-        x = to_tensor(images[idx, oy:oy + crop, ox:ox + crop], device)
+        x = to_tensor(mirror(rng, images[idx, oy:oy + crop, ox:ox + crop]), device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         rec = F.l1_loss(recon, x) + F.mse_loss(recon, x)
@@ -87,11 +91,14 @@ def train_vae(args, images, device, work):
 
 @torch.no_grad()
 def encode_all(vae, images, device, batch=64):
+    """The latent distributions of every scene and of its mirror image (2N, the mirrors second)."""
     means, stds = [], []
-    for i in range(0, len(images), batch):
-        d = vae.encode(to_tensor(images[i:i + batch], device)).latent_dist
-        means.append(d.mean.cpu())
-        stds.append(d.std.cpu())
+    for flip in (False, True):
+        for i in range(0, len(images), batch):
+            chunk = images[i:i + batch, :, ::-1] if flip else images[i:i + batch]
+            d = vae.encode(to_tensor(np.ascontiguousarray(chunk), device)).latent_dist
+            means.append(d.mean.cpu())
+            stds.append(d.std.cpu())
     return torch.cat(means), torch.cat(stds)
 
 
@@ -210,8 +217,8 @@ def main():
     scaling = float(1 / means.std())
     print(f"latent scaling factor {scaling:.4f}", flush=True)
     args.scaling = scaling
-    unet, text_encoder, unet_losses = train_unet(args, (means, stds), captions, tokenizer, vocab_size, device,
-                                                 args.work)
+    unet, text_encoder, unet_losses = train_unet(args, (means, stds), captions + captions, tokenizer, vocab_size,
+                                                 device, args.work)
     write_folder(args.out, vae, unet, text_encoder, tokenizer_dir, scaling)
     plot_losses(os.path.join(args.out, "loss.png"), {"VAE reconstruction (L1 + MSE)": vae_losses,
                                                       "UNet noise MSE": unet_losses}, "scenes-sd training")

@@ -18,6 +18,8 @@ public enum RefineTokensStage: Stage {
     public static let lowConfidence = Output<Mask>(
         "mask", "1 where a token of the refined grid is still below the threshold, at the image's size: the regions to repaint.")
     public static let confidenceMap = Output<Mask>("confidence", "Each token's final confidence, at the image's size.")
+    public static let changed = Output<Mask>(
+        "changed", "1 where refinement replaced a token, at the image's size: where a composite over the input may show the decode.")
     public static let iterations = Param<Int>("iterations", default: 4, range: 1...100, "Refinement rounds (K).")
     public static let fraction = Param<Double>("fraction", default: 0.3, range: 0.001...1,
                                                "Fraction of the grid re-masked in the first round; round k re-masks fraction × (K − k) / K.")
@@ -35,7 +37,7 @@ public enum RefineTokensStage: Stage {
 
     public static let schema = StageSchema(
         "refine_tokens", "Mask-Predict refinement of a token grid: score, re-mask the least confident and re-predict; output the confidence as masks.",
-        inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap],
+        inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap, changed],
         params: [iterations, fraction, threshold, scoringStride, temperature, guidance, aestheticScore, seed])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
@@ -83,6 +85,8 @@ public enum RefineTokensStage: Stage {
         out.state = state
         let limit = Float(try call[threshold])
         let low = try VQPixels.mask(out.confidence.map { $0 < limit ? 1 : 0 }, tokens: out)
-        return [refined(out), lowConfidence(low), confidenceMap(try VQPixels.mask(out.confidence, tokens: out))]
+        let replaced = try VQPixels.mask(zip(grid.ids, out.ids).map { $0 == $1 ? 0 : 1 }, tokens: out)
+        return [refined(out), lowConfidence(low), confidenceMap(try VQPixels.mask(out.confidence, tokens: out)),
+                changed(replaced)]
     }
 }
