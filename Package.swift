@@ -37,6 +37,8 @@ let package = Package(
         // oneDNN convolution and matmul primitives behind a small C interface.
         .target(name: "CChiselKernels", dependencies: ["CDNNL"]),
         .target(name: "ChiselTensor", dependencies: ["ChiselBase", "CDNNL", "CChiselKernels"]),
+        // Configures malloc before main, for the executables (through ChiselCLI).
+        .target(name: "CChiselStartup", dependencies: ["CChiselKernels"]),
         // Schedulers, noise sources, sampling loops (later MaskGIT decoding).
         .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor", "CChiselKernels"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
@@ -54,7 +56,7 @@ let package = Package(
             name: "ChiselCLI",
             dependencies: [
                 "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselModelStages", "ChiselTensor",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CChiselStartup", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch"]),
 

@@ -307,8 +307,11 @@ void chisel_activation(float *x, int64_t count, int kind) {
 
 void chisel_keep_large_blocks(void) {
 #if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    // No block is mapped on its own: glibc caps M_MMAP_THRESHOLD at 32 MiB (a larger value is
+    // refused), and every larger block would be a fresh mapping, faulted in page by page each
+    // time. From the heap, a freed block's pages are reused as they are.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);  // never give the heap's top back (man mallopt: -1 disables trimming)
     // One arena: glibc's per-thread arenas are heaps of at most 64 MiB, so a larger block
     // allocated on a worker thread (a 512² VAE activation, a GEGLU projection) is mapped fresh
     // each time whatever the threshold; in the main arena it is reused.
