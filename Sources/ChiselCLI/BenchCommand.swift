@@ -29,7 +29,11 @@ struct BenchCommand: AsyncParsableCommand {
             building is not. A short edit (strength 0.05: two CFG pairs, every network once) \
             warms up the same path before the --edit-repeats timed edits.
 
-            --part amused (or amused-256, amused-512) times whole aMUSEd edits on the public             architectures with random weights: text-to-image with 12 steps and img2img at             strength 0.5 of 12 steps, guidance 10, at 256² and 512², as diffusers' AmusedPipeline             and AmusedImg2ImgPipeline run them (prompt encoding, VQ encode, the guided             transformer steps with their sampling, VQ decode).
+            --part amused (or amused-256, amused-512) times whole aMUSEd edits on the public \
+            architectures with random weights: text-to-image with 12 steps and img2img at strength \
+            0.5 of 12 steps, guidance 10, at 256² and 512², as diffusers' AmusedPipeline and \
+            AmusedImg2ImgPipeline run them (prompt encoding, VQ encode, the guided transformer \
+            steps with their sampling, VQ decode).
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")

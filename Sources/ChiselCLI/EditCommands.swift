@@ -68,6 +68,12 @@ struct EditOptions: ParsableArguments {
                                valueName: "key=value"))
     var hints: [KeyValueArgument] = []
 
+    @Option(name: .customLong("lora"),
+            help: ArgumentHelp("A LoRA file (kohya/AUTOMATIC1111 or diffusers/PEFT) merged into the UNet and text encoder at SCALE (default 1). Repeatable.",
+                               valueName: "path[:scale]"),
+            transform: LoRAArgument.parse)
+    var loras: [LoRAArgument] = []
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
@@ -101,11 +107,13 @@ struct GraphBuilder {
     private var nodes: [JSONMember] = []
     private var models: [JSONMember] = []
 
-    mutating func model(_ name: String, path: String, dtype: String, hints: [String: JSONValue] = [:]) {
+    mutating func model(_ name: String, path: String, dtype: String, hints: [String: JSONValue] = [:],
+                        extra: [(String, JSONValue)] = []) {
         var entry = [JSONMember(key: "path", value: .string(path)), JSONMember(key: "dtype", value: .string(dtype))]
         if !hints.isEmpty {
             entry.append(JSONMember(key: "hints", value: .object(hints.sorted { $0.key < $1.key }.map { JSONMember(key: $0.key, value: $0.value) })))
         }
+        entry += extra.map { JSONMember(key: $0.0, value: $0.1) }
         models.append(JSONMember(key: name, value: .object(entry)))
     }
 
@@ -139,7 +147,8 @@ extension EditOptions {
     /// The nodes every edit starts with: the model, the image at a size the VAE takes, the prompts.
     func startGraph(downscale: Int) throws -> GraphBuilder {
         var graph = GraphBuilder()
-        graph.model("sd", path: try graphModelPath, dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints))
+        graph.model("sd", path: try graphModelPath, dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints),
+                    extra: loras.isEmpty ? [] : [("loras", LoRAArgument.graphValue(loras, cwd: cwd))])
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],

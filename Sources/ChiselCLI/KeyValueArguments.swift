@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChiselCore
+import Foundation
 
 /// `NAME=VALUE` on the command line (`--var`, `--hint`): VALUE as JSON when it parses as a JSON
 /// scalar, a plain string otherwise. A malformed one is a command-line error (exit 64).
@@ -24,5 +25,33 @@ extension ParamOverride: ExpressibleByArgument {
     public init?(argument: String) {
         guard let parsed = try? ParamOverride.parse(argument) else { return nil }
         self = parsed
+    }
+}
+
+/// `--lora PATH[:SCALE]`: a LoRA file and its strength (default 1). The text after the last `:`
+/// is the scale when it is a number; a path that itself holds a `:` works when the file exists.
+struct LoRAArgument: Sendable, Equatable {
+    var path: String
+    var scale: Double
+
+    static func parse(_ text: String) throws -> LoRAArgument {
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex else { return LoRAArgument(path: text, scale: 1) }
+        let suffix = String(text[text.index(after: colon)...])
+        if let scale = Double(suffix) {
+            guard scale.isFinite else { throw ValidationError("--lora \(text): the scale must be a finite number") }
+            return LoRAArgument(path: String(text[..<colon]), scale: scale)
+        }
+        if FileManager.default.fileExists(atPath: PathResolver.workingDirectory.resolve(text)) {
+            return LoRAArgument(path: text, scale: 1)
+        }
+        throw ValidationError("--lora \(text): the scale '\(suffix)' is not a number (use PATH or PATH:SCALE, e.g. style.safetensors:0.8)")
+    }
+
+    /// The graph's `loras` entry for these arguments, paths resolved against `cwd`.
+    static func graphValue(_ loras: [LoRAArgument], cwd: PathResolver) -> JSONValue {
+        .array(loras.map { lora in
+            .object([JSONMember(key: "path", value: .string(cwd.resolve(lora.path))),
+                     JSONMember(key: "scale", value: .double(lora.scale))])
+        })
     }
 }

@@ -33,6 +33,7 @@ extension EditOptions {
         if eta != 0 { set.append("--eta") }
         if guidanceRescale != 0 { set.append("--guidance-rescale") }
         if !hints.isEmpty { set.append("--hint") }
+        if !loras.isEmpty { set.append("--lora") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
                               + "the aMUSEd model \(modelLocation)")

@@ -12,8 +12,8 @@ struct InspectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect", abstract: "Say what a checkpoint is and list every problem found in it.",
         discussion: """
-            PATH is a diffusers folder (with model_index.json) or a single .safetensors checkpoint \
-            in the original Stable Diffusion layout. Each component's network is built from its \
+            PATH is a diffusers folder (with model_index.json), a single .safetensors checkpoint \
+            in the original Stable Diffusion layout, or a LoRA file. Each component's network is built from its \
             tensors to check them against its configuration. Exit status 1 when a problem is found.
             """)
 
@@ -28,6 +28,7 @@ struct InspectCommand: AsyncParsableCommand {
     func run() async throws {
         let resolved = try ModelArgument.resolve(path, cwd: PathResolver.workingDirectory)
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
+        if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -52,6 +53,33 @@ struct InspectCommand: AsyncParsableCommand {
             for problem in report.problems { Terminal.err("error: \(problem)") }
             throw ExitCode.failure
         }
+    }
+
+    /// A LoRA file: format, the model it is for, ranks and alphas, layers per network.
+    static func inspectLoRA(_ path: String) throws {
+        Terminal.out(path)
+        let lora: LoRAFile
+        do {
+            lora = try LoRAFile(path: path)
+        } catch {
+            Terminal.out("  layout:            LoRA")
+            Terminal.out("  problems: 1")
+            Terminal.err("error: \(error)")
+            throw ExitCode.failure
+        }
+        Terminal.out("  layout:            LoRA (\(lora.format.rawValue))")
+        Terminal.out("  target:            \(lora.targetDescription)")
+        let alphas = Array(Set(lora.layers.map(\.alpha))).sorted().map { String(format: "%g", $0) }
+        Terminal.out("  rank:              \(lora.ranks.map(String.init).joined(separator: ", ")) (alpha \(alphas.joined(separator: ", ")))")
+        for component in LoRAFile.Component.allCases {
+            let layers = lora.layers(of: component)
+            guard !layers.isEmpty else { continue }
+            let convolutions = layers.filter(\.isConvolution).count
+            Terminal.out("  \(component.rawValue): \(layers.count) layers" + (convolutions > 0 ? " (\(convolutions) convolution layers, LoCon)" : ""))
+            for layer in layers.prefix(3) { Terminal.out("    \(layer.module): rank \(layer.rank), down \(layer.downShape), up \(layer.upShape)") }
+            if layers.count > 3 { Terminal.out("    … and \(layers.count - 3) more") }
+        }
+        Terminal.out("  problems: none")
     }
 
     /// An aMUSEd folder: every component built from its tensors, or the first problem.

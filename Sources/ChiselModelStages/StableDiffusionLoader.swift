@@ -22,7 +22,9 @@ extension StableDiffusionModel: LoadedModel {
 /// "unet.attention_head_dim": 8}`); `"tokenizer"`, a tokenizer folder (vocab.json + merges.txt)
 /// to use instead of the checkpoint's or the bundled one; `"scheduler_config"`, scheduler config keys that replace the
 /// checkpoint's (`{"clip_sample": false, "timestep_spacing": "trailing"}`), as diffusers'
-/// `X.from_config(config, **overrides)`.
+/// `X.from_config(config, **overrides)`; `"loras"`, LoRA files merged into the UNet and the text
+/// encoder as they load, each a path or `{"path": …, "scale": 0.8}` (scale default 1), as
+/// diffusers' `load_lora_weights` then `fuse_lora(lora_scale=…)`.
 public struct StableDiffusionLoader: ModelLoader {
     public let kind = "stable_diffusion"
 
@@ -63,6 +65,12 @@ public struct StableDiffusionLoader: ModelLoader {
                 if value.stringValue?.isEmpty ?? true {
                     problems.append(ModelOptionProblem(key: key, message: "tokenizer must be the path of a tokenizer folder"))
                 }
+            case "loras":
+                do { _ = try Self.loras(value) } catch let error as ChiselError {
+                    problems.append(ModelOptionProblem(key: key, message: error.message + (error.file.map { " (\($0))" } ?? "")))
+                } catch {
+                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
+                }
             case "hints":
                 if value.members == nil {
                     problems.append(ModelOptionProblem(key: key, message: "hints must be an object of config key → value"))
@@ -70,7 +78,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras"))
             }
         }
         return problems
@@ -85,9 +93,48 @@ public struct StableDiffusionLoader: ModelLoader {
                                uniquingKeysWith: { _, last in last })
         let model = try StableDiffusionModel.load(path: spec.path, precision: precision,
                                                   variant: spec.options["variant"]?.stringValue, hints: hints,
-                                                  tokenizer: spec.options["tokenizer"]?.stringValue)
+                                                  tokenizer: spec.options["tokenizer"]?.stringValue,
+                                                  loras: try spec.options["loras"].map { try Self.loras($0) } ?? [])
         guard let overrides = spec.options["scheduler_config"] else { return model }
         return model.overridingScheduler(try Self.schedulerOverrides(overrides))
+    }
+
+    /// The `loras` option: each entry a path or `{"path", "scale"}`; each file's header is read
+    /// and its layers checked.
+    static func loras(_ json: JSONValue) throws -> [LoRAApplication] {
+        guard case .array(let items) = json else {
+            throw ChiselError(.invalidParameter, "loras must be an array of paths or {\"path\": …, \"scale\": …} objects")
+        }
+        return try items.enumerated().map { index, item in
+            let path: String
+            var scale: Float = 1
+            switch item {
+            case .string(let text):
+                path = text
+            case .object:
+                guard let text = item["path"]?.stringValue, !text.isEmpty else {
+                    throw ChiselError(.invalidParameter, "loras[\(index)] needs a \"path\" string")
+                }
+                path = text
+                for member in item.members ?? [] where member.key != "path" {
+                    guard member.key == "scale" else {
+                        throw ChiselError(.invalidParameter, "loras[\(index)] has an unknown key '\(member.key)'; it takes path and scale")
+                    }
+                    switch member.value {
+                    case .int(let n): scale = Float(n)
+                    case .double(let x) where x.isFinite: scale = Float(x)
+                    default:
+                        throw ChiselError(.invalidParameter, "loras[\(index)].scale must be a number, got \(member.value.kindDescription)")
+                    }
+                }
+            default:
+                throw ChiselError(.invalidParameter, "loras[\(index)] must be a path or an object, got \(item.kindDescription)")
+            }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ChiselError(.io, "loras[\(index)]: no such LoRA file", file: path)
+            }
+            return LoRAApplication(file: try LoRAFile(path: path), scale: scale)
+        }
     }
 
     /// Scheduler config keys from a graph, decoded as `scheduler_config.json` is.

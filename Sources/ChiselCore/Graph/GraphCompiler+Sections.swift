@@ -51,7 +51,9 @@ extension GraphCompiler {
                 if let text = value.stringValue { kind = text } else { report("must be a string", at: path + ".kind") }
             }
             var optionsByKey: [String: JSONValue] = [:]
-            for option in entry where option.key != "path" && option.key != "kind" { optionsByKey[option.key] = option.value }
+            for option in entry where option.key != "path" && option.key != "kind" {
+                optionsByKey[option.key] = Self.resolvingPaths(inOption: option.key, option.value, base: directory)
+            }
             let resolved: String
             if BuiltinModelLocation.name(in: location) != nil {
                 do {
@@ -84,6 +86,33 @@ extension GraphCompiler {
             specs.append(spec)
         }
         return specs
+    }
+
+    /// A model option with the file paths it holds resolved against the graph's folder, as the
+    /// model's own path is: `tokenizer` (a folder) and each LoRA's `path` in `loras` (an array of
+    /// paths or of `{"path", "scale"}` objects).
+    static func resolvingPaths(inOption key: String, _ value: JSONValue, base: String) -> JSONValue {
+        let resolver = PathResolver(base: base)
+        switch (key, value) {
+        case ("tokenizer", .string(let path)):
+            return .string(resolver.resolve(path))
+        case ("loras", .array(let items)):
+            return .array(items.map { item in
+                switch item {
+                case .string(let path):
+                    return .string(resolver.resolve(path))
+                case .object(let members):
+                    return .object(members.map { member in
+                        guard member.key == "path", case .string(let path) = member.value else { return member }
+                        return JSONMember(key: member.key, value: .string(resolver.resolve(path)), line: member.line)
+                    })
+                default:
+                    return item
+                }
+            })
+        default:
+            return value
+        }
     }
 
     mutating func compileBatchField(_ json: JSONValue?) -> (image: String?, mask: String?) {

@@ -54,13 +54,17 @@ public final class StableDiffusionModel: Sendable {
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
     /// `tokenizer` names a tokenizer folder to use instead of the checkpoint's (single files carry none).
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
-                            hints: [String: JSONValue] = [:], tokenizer: String? = nil) throws -> StableDiffusionModel {
-        try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer)
+                            hints: [String: JSONValue] = [:], tokenizer: String? = nil,
+                            loras: [LoRAApplication] = []) throws -> StableDiffusionModel {
+        try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer,
+                 loras: loras)
     }
 
-    /// Builds the networks from a checkpoint's components.
+    /// Builds the networks from a checkpoint's components, with `loras` merged into the UNet's
+    /// and the text encoder's weights as they load.
     public static func load(_ source: StableDiffusionSource, precision: Precision = .f32,
-                            tokenizer tokenizerFolder: String? = nil) throws -> StableDiffusionModel {
+                            tokenizer tokenizerFolder: String? = nil,
+                            loras: [LoRAApplication] = []) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
         let text = try source.textEncoder()
         let unet = try source.unet()
@@ -72,9 +76,17 @@ public final class StableDiffusionModel: Sendable {
         let family = Family(textEncoder: text.config)
         return StableDiffusionModel(
             path: source.path, family: family,
-            textEncoder: try CLIPTextModel(config: text.config, weights: text.weights, precision: precision),
+            textEncoder: try CLIPTextModel(
+                config: text.config,
+                weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
+                                                 networkName: "text encoder"),
+                precision: precision),
             vae: try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision),
-            unet: try UNet2DConditionModel(config: unet.config, weights: unet.weights, precision: precision),
+            unet: try UNet2DConditionModel(
+                config: unet.config,
+                weights: try LoRAWeights.merging(loras, component: .unet, into: unet.weights, names: unet.weights.names,
+                                                 networkName: "UNet"),
+                precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
             tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer())
