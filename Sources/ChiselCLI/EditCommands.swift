@@ -74,6 +74,9 @@ struct EditOptions: ParsableArguments {
             transform: LoRAArgument.parse)
     var loras: [LoRAArgument] = []
 
+    @Option(help: "A VAE to encode and decode with instead of the checkpoint's: a diffusers AutoencoderKL or AutoencoderTiny (TAESD) folder, or TAESD's taesd_decoder.safetensors.")
+    var vae: String?
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
@@ -148,7 +151,8 @@ extension EditOptions {
     func startGraph(downscale: Int) throws -> GraphBuilder {
         var graph = GraphBuilder()
         graph.model("sd", path: try graphModelPath, dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints),
-                    extra: loras.isEmpty ? [] : [("loras", LoRAArgument.graphValue(loras, cwd: cwd))])
+                    extra: (loras.isEmpty ? [] : [("loras", LoRAArgument.graphValue(loras, cwd: cwd))])
+                        + (vae.map { [("vae", JSONValue.string(cwd.resolve($0)))] } ?? []))
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],

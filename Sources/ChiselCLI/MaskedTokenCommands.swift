@@ -34,6 +34,7 @@ extension EditOptions {
         if guidanceRescale != 0 { set.append("--guidance-rescale") }
         if !hints.isEmpty { set.append("--hint") }
         if !loras.isEmpty { set.append("--lora") }
+        if vae != nil { set.append("--vae") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
                               + "the aMUSEd model \(modelLocation)")

@@ -13,7 +13,8 @@ struct InspectCommand: AsyncParsableCommand {
         commandName: "inspect", abstract: "Say what a checkpoint is and list every problem found in it.",
         discussion: """
             PATH is a diffusers folder (with model_index.json), a single .safetensors checkpoint \
-            in the original Stable Diffusion layout, or a LoRA file. Each component's network is built from its \
+            in the original Stable Diffusion layout, a LoRA file, or a VAE (an AutoencoderKL or \
+            AutoencoderTiny folder, a TAESD file). Each component's network is built from its \
             tensors to check them against its configuration. Exit status 1 when a problem is found.
             """)
 
@@ -29,6 +30,7 @@ struct InspectCommand: AsyncParsableCommand {
         let resolved = try ModelArgument.resolve(path, cwd: PathResolver.workingDirectory)
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
         if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
+        if VAESource.isVAE(path: resolved) { return try Self.inspectVAE(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -51,6 +53,22 @@ struct InspectCommand: AsyncParsableCommand {
         } else {
             Terminal.out("  problems: \(report.problems.count)")
             for problem in report.problems { Terminal.err("error: \(problem)") }
+            throw ExitCode.failure
+        }
+    }
+
+    /// A VAE folder or TAESD pair (what `--vae` takes), built from its tensors.
+    static func inspectVAE(_ path: String) throws {
+        Terminal.out(path)
+        do {
+            let vae = try VAESource.load(path: path, precision: .f32)
+            Terminal.out("  layout:            VAE (\(vae.className))")
+            Terminal.out("  latent channels:   \(vae.latentChannels), \(vae.downscale)× downscale, scaling factor \(vae.scalingFactor)")
+            Terminal.out("  problems: none")
+        } catch {
+            Terminal.out("  layout:            VAE")
+            Terminal.out("  problems: 1")
+            Terminal.err("error: \(error)")
             throw ExitCode.failure
         }
     }

@@ -130,7 +130,7 @@ public enum DenoiseStage: Stage {
         let generation = DiffusionState.Generation(
             prompt: conditioning.prompt, negativePrompt: conditioning.negativePrompt,
             settings: Self.settings(state: state, stream: stream, guidance: scale, model: sd,
-                                    size: (start.width * sd.vae.config.downscale, start.height * sd.vae.config.downscale)))
+                                    size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale)))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]

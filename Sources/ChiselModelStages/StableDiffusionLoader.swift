@@ -24,7 +24,9 @@ extension StableDiffusionModel: LoadedModel {
 /// checkpoint's (`{"clip_sample": false, "timestep_spacing": "trailing"}`), as diffusers'
 /// `X.from_config(config, **overrides)`; `"loras"`, LoRA files merged into the UNet and the text
 /// encoder as they load, each a path or `{"path": …, "scale": 0.8}` (scale default 1), as
-/// diffusers' `load_lora_weights` then `fuse_lora(lora_scale=…)`.
+/// diffusers' `load_lora_weights` then `fuse_lora(lora_scale=…)`; `"vae"`, a VAE to encode and
+/// decode with instead of the checkpoint's (a diffusers AutoencoderKL or AutoencoderTiny folder,
+/// or TAESD's taesd_encoder/taesd_decoder files), as a pipeline built with `vae=…`.
 public struct StableDiffusionLoader: ModelLoader {
     public let kind = "stable_diffusion"
 
@@ -61,6 +63,14 @@ public struct StableDiffusionLoader: ModelLoader {
                 } catch {
                     problems.append(ModelOptionProblem(key: key, message: "\(error)"))
                 }
+            case "vae":
+                if let path = value.stringValue, !path.isEmpty {
+                    if !FileManager.default.fileExists(atPath: path) {
+                        problems.append(ModelOptionProblem(key: key, message: "no such VAE file or folder: \(path)"))
+                    }
+                } else {
+                    problems.append(ModelOptionProblem(key: key, message: "vae must be the path of a VAE folder or TAESD file"))
+                }
             case "tokenizer":
                 if value.stringValue?.isEmpty ?? true {
                     problems.append(ModelOptionProblem(key: key, message: "tokenizer must be the path of a tokenizer folder"))
@@ -78,7 +88,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras, vae"))
             }
         }
         return problems
@@ -94,7 +104,8 @@ public struct StableDiffusionLoader: ModelLoader {
         let model = try StableDiffusionModel.load(path: spec.path, precision: precision,
                                                   variant: spec.options["variant"]?.stringValue, hints: hints,
                                                   tokenizer: spec.options["tokenizer"]?.stringValue,
-                                                  loras: try spec.options["loras"].map { try Self.loras($0) } ?? [])
+                                                  loras: try spec.options["loras"].map { try Self.loras($0) } ?? [],
+                                                  vae: spec.options["vae"]?.stringValue)
         guard let overrides = spec.options["scheduler_config"] else { return model }
         return model.overridingScheduler(try Self.schedulerOverrides(overrides))
     }

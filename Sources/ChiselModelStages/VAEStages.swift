@@ -32,25 +32,37 @@ public enum VAEEncodeStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
         let image = try call[Self.image]
-        let factor = sd.vae.config.downscale
+        let factor = sd.vae.downscale
         guard image.width % factor == 0, image.height % factor == 0 else {
             throw call.failure("the image is \(image.width)×\(image.height); the VAE needs sides that are multiples of \(factor) "
                                + "(resize with multiple_of \(factor))", code: .invalidParameter)
         }
         let mask = try call.mask(call[Self.mask], sizedFor: image.width, image.height)
-        let (mean, std) = try sd.vae.encode(VAEPixels.tensor(image, blank: mask))
-        var values = try mean.toNCHW()
+        let encoding = try sd.vae.encodeLatents(VAEPixels.tensor(image, blank: mask))
+        let mean: Tensor
+        var values: [Float]
         var stream: NoiseStream?
-        if try call[sampling] == .sample {
+        switch encoding {
+        case .distribution(let m, let std) where try call[sampling] == .sample:
+            mean = m
+            values = try m.toNCHW()
             var source = try DiffusionParams.stream(call, continuing: try call[Self.stream])
             let deviation = try std.toNCHW()
             let eps = source.normal(count: values.count)
             for i in values.indices { values[i] += deviation[i] * eps[i] }
             stream = source
-        } else if let carried = try call[Self.stream]?.diffusion?.stream {
-            stream = carried
+        case .latents(let m) where try call[sampling] == .sample:
+            // An encoder without a distribution (TAESD): diffusers draws nothing here, and the
+            // stream starts (or continues) untouched for the next draw.
+            mean = m
+            values = try m.toNCHW()
+            stream = try DiffusionParams.stream(call, continuing: try call[Self.stream])
+        case .distribution(let m, _), .latents(let m):
+            mean = m
+            values = try m.toNCHW()
+            stream = try call[Self.stream]?.diffusion?.stream
         }
-        let scale = Float(sd.vae.config.scalingFactor)
+        let scale = Float(sd.vae.scalingFactor)
         for i in values.indices { values[i] *= scale }
         let shape = [mean.shape[0], mean.shape[3], mean.shape[1], mean.shape[2]]
         return [latent(try Latent(shape: shape, values: values, noise: stream.map { DiffusionState(stream: $0) },
@@ -71,11 +83,11 @@ public enum VAEDecodeStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
         var latent = try call[Self.latent]
-        guard latent.channels == sd.vae.config.latentChannels else {
-            throw call.failure("the latent has \(latent.channels) channels; this VAE decodes \(sd.vae.config.latentChannels)",
+        guard latent.channels == sd.vae.latentChannels else {
+            throw call.failure("the latent has \(latent.channels) channels; this VAE decodes \(sd.vae.latentChannels)",
                                code: .invalidParameter)
         }
-        let scale = Float(sd.vae.config.scalingFactor)
+        let scale = Float(sd.vae.scalingFactor)
         latent.values = latent.values.map { $0 / scale }
         let decoded = try sd.vae.decode(latent.channelsLast())
         guard decoded.shape[0] == 1 else {
@@ -108,7 +120,7 @@ public enum EmptyLatentStage: Stage {
         let like = try call[Self.like]
         let w = try like?.width ?? call[width]
         let h = try like?.height ?? call[height]
-        let factor = sd.vae.config.downscale
+        let factor = sd.vae.downscale
         guard w % factor == 0, h % factor == 0 else {
             throw call.failure("\(w)×\(h) is not a multiple of the VAE's downscale \(factor)", code: .invalidParameter)
         }

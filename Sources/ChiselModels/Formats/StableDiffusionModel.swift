@@ -9,7 +9,9 @@ public final class StableDiffusionModel: Sendable {
     public let path: String
     public let family: Family
     public let textEncoder: CLIPTextModel
-    public let vae: AutoencoderKL
+    /// The VAE edits encode and decode with: the checkpoint's `AutoencoderKL`, or the one the
+    /// model entry's `vae` option names (another AutoencoderKL, or TAESD's AutoencoderTiny).
+    public let vae: any LatentAutoencoder
     public let unet: UNet2DConditionModel
     public let predictionType: PredictionType
     /// The checkpoint's scheduler config (betas, spacing, prediction type); a scheduler chosen by
@@ -28,7 +30,7 @@ public final class StableDiffusionModel: Sendable {
         "\(family.rawValue)\(unet.config.isInpainting ? " inpainting" : ""), \(predictionType.rawValue), \(precision.rawValue)"
     }
 
-    init(path: String, family: Family, textEncoder: CLIPTextModel, vae: AutoencoderKL, unet: UNet2DConditionModel,
+    init(path: String, family: Family, textEncoder: CLIPTextModel, vae: any LatentAutoencoder, unet: UNet2DConditionModel,
          predictionType: PredictionType, schedulerConfig: SchedulerConfig, precision: Precision,
          tokenizer: CLIPTokenizer? = nil) {
         self.tokenizer = tokenizer
@@ -55,16 +57,17 @@ public final class StableDiffusionModel: Sendable {
     /// `tokenizer` names a tokenizer folder to use instead of the checkpoint's (single files carry none).
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
                             hints: [String: JSONValue] = [:], tokenizer: String? = nil,
-                            loras: [LoRAApplication] = []) throws -> StableDiffusionModel {
+                            loras: [LoRAApplication] = [], vae: String? = nil) throws -> StableDiffusionModel {
         try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer,
-                 loras: loras)
+                 loras: loras, vae: vae)
     }
 
     /// Builds the networks from a checkpoint's components, with `loras` merged into the UNet's
-    /// and the text encoder's weights as they load.
+    /// and the text encoder's weights as they load, and the VAE at `vae` (see `VAESource`), when
+    /// given, in place of the checkpoint's.
     public static func load(_ source: StableDiffusionSource, precision: Precision = .f32,
                             tokenizer tokenizerFolder: String? = nil,
-                            loras: [LoRAApplication] = []) throws -> StableDiffusionModel {
+                            loras: [LoRAApplication] = [], vae vaePath: String? = nil) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
         let text = try source.textEncoder()
         let unet = try source.unet()
@@ -72,7 +75,19 @@ public final class StableDiffusionModel: Sendable {
             throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) does not match the "
                               + "text encoder's hidden_size \(text.config.hiddenSize)", file: source.path)
         }
-        let vae = try source.vae()
+        let autoencoder: any LatentAutoencoder
+        if let vaePath {
+            autoencoder = try VAESource.load(path: vaePath, precision: precision)
+            let own = try source.vae().config
+            guard autoencoder.latentChannels == own.latentChannels, autoencoder.downscale == own.downscale else {
+                throw ChiselError(.model, "this VAE makes \(autoencoder.latentChannels)-channel latents at 1/\(autoencoder.downscale) "
+                                  + "scale; the checkpoint's UNet takes \(own.latentChannels) channels at 1/\(own.downscale)",
+                                  file: vaePath)
+            }
+        } else {
+            let vae = try source.vae()
+            autoencoder = try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision)
+        }
         let family = Family(textEncoder: text.config)
         return StableDiffusionModel(
             path: source.path, family: family,
@@ -81,7 +96,7 @@ public final class StableDiffusionModel: Sendable {
                 weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
                                                  networkName: "text encoder"),
                 precision: precision),
-            vae: try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision),
+            vae: autoencoder,
             unet: try UNet2DConditionModel(
                 config: unet.config,
                 weights: try LoRAWeights.merging(loras, component: .unet, into: unet.weights, names: unet.weights.names,
