@@ -6,6 +6,7 @@ import ChiselModelStages
 import Foundation
 
 extension AddNoiseStage.StrengthMode: ExpressibleByArgument {}
+extension VAETiling: ExpressibleByArgument {}
 extension RNGKind: ExpressibleByArgument {}
 
 /// The options `chisel img2img` and `chisel inpaint` share, named as diffusers, AUTOMATIC1111
@@ -77,8 +78,14 @@ struct EditOptions: ParsableArguments {
     @Option(help: "A VAE to encode and decode with instead of the checkpoint's: a diffusers AutoencoderKL or AutoencoderTiny (TAESD) folder, or TAESD's taesd_decoder.safetensors.")
     var vae: String?
 
+    @Option(help: "VAE tiling: on (as diffusers' vae.enable_tiling()), off, or auto (on where an untiled pass would need over 4 GiB).")
+    var vaeTiling: VAETiling = .auto
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
+
+    /// The VAE nodes' `tiling` parameter, when not the default.
+    var tilingParams: [(String, JSONValue)] { vaeTiling == .auto ? [] : [("tiling", .string(vaeTiling.rawValue))] }
 
     func validate() throws {
         guard (steps ?? 1) >= 1 else { throw ValidationError("--steps must be at least 1") }
@@ -231,7 +238,8 @@ struct Img2ImgCommand: AsyncParsableCommand {
         let strength = self.strength ?? 0.8
         let (downscale, _, _) = try edit.checkpoint()
         var graph = try edit.startGraph(downscale: downscale)
-        graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")], params: edit.seedParams)
+        graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", "sized.image")],
+                   params: edit.seedParams + edit.tilingParams)
         var clean = "latent.latent"
         for round in 1...rounds {
             // Later rounds continue the same random stream from the previous round's result.
@@ -243,7 +251,7 @@ struct Img2ImgCommand: AsyncParsableCommand {
                        params: edit.denoiseParams)
             clean = "edited\(suffix).latent"
         }
-        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", clean)])
+        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", clean)], params: edit.tilingParams)
         graph.node("save", "save_image", inputs: [("image", "decoded.image")],
                    params: [("path", .string(edit.cwd.resolve(output)))])
         try await edit.run(graph.graph(description: "img2img: \(edit.prompt)"), settings: settings)
@@ -353,7 +361,7 @@ struct InpaintCommand: AsyncParsableCommand {
             start = "filled.image"
         }
         if encodes {
-            graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", start)], params: edit.seedParams)
+            graph.node("latent", "vae_encode", inputs: [("model", "sd"), ("image", start)], params: edit.seedParams + edit.tilingParams)
         } else {
             graph.node("latent", "empty_latent", inputs: [("model", "sd"), ("like", image)])
         }
@@ -369,11 +377,12 @@ struct InpaintCommand: AsyncParsableCommand {
         var denoiseInputs = [("model", "sd"), ("latent", "noised.latent"), ("conditioning", "text.conditioning"), ("mask", area)]
         // The pipeline encodes the masked image for 4-channel models too, and its sample draw
         // comes before the loop's: the loop continues that stream.
-        graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", image), ("mask", area), ("stream", "noised.latent")])
+        graph.node("masked", "vae_encode", inputs: [("model", "sd"), ("image", image), ("mask", area), ("stream", "noised.latent")],
+                   params: edit.tilingParams)
         denoiseInputs.append(("stream", "masked.latent"))
         denoiseInputs.append(nineChannel ? ("masked_image", "masked.latent") : ("original", clean))
         graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams + (softMask ? [("soft_mask", true)] : []))
-        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")])
+        graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")], params: edit.tilingParams)
         var result = "decoded.image"
         if pasteBack {
             graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])

@@ -4,6 +4,37 @@ import ChiselModels
 import ChiselStages
 import ChiselTensor
 
+/// Whether a VAE pass runs over tiles (diffusers' `vae.enable_tiling()`): `on` tiles wherever
+/// diffusers would (a side over the config's `sample_size`), `off` never, `auto` only where
+/// an untiled pass would need more than `VAETiling.untiledBudget` of activations.
+public enum VAETiling: String, ParamChoice {
+    case auto, on, off
+
+    /// 4 GiB: an SD VAE decodes about 1180² untiled within it; 2048² needs tiles.
+    public static let untiledBudget = 4 << 30
+
+    public static let param = Param<VAETiling>(
+        "tiling", default: .auto,
+        "on: tiles as diffusers' vae.enable_tiling() (sample_size tiles, 25% overlap, linear blending); off: never; auto: where an untiled pass would need over 4 GiB.")
+
+    /// The VAE to tile with, or nil for an untiled pass.
+    func tiled(_ vae: any LatentAutoencoder, tiles: (AutoencoderKL) -> Bool, pixels: Int, call: StageCall) throws -> AutoencoderKL? {
+        switch self {
+        case .off:
+            return nil
+        case .on:
+            guard let kl = vae as? AutoencoderKL else {
+                throw call.failure("tiling applies to AutoencoderKL VAEs; this model's VAE is \(vae.className)", code: .invalidParameter)
+            }
+            return tiles(kl) ? kl : nil
+        case .auto:
+            guard let kl = vae as? AutoencoderKL, tiles(kl), kl.untiledPeakBytes(pixels: pixels) > Self.untiledBudget else { return nil }
+            call.context.note("tiling the VAE (\(pixels / 1_000_000) MP would need \(kl.untiledPeakBytes(pixels: pixels) >> 30) GiB untiled)")
+            return kl
+        }
+    }
+}
+
 /// Encodes an image into the checkpoint's latent space (`vae.encode(image).latent_dist`),
 /// scaled by the VAE's scaling factor.
 public enum VAEEncodeStage: Stage {
@@ -24,10 +55,11 @@ public enum VAEEncodeStage: Stage {
     public static let sampling = Param<Sampling>("sampling", default: .sample, "sample (diffusers) or mean.")
     public static let seed = DiffusionParams.seed
     public static let rng = DiffusionParams.rng
+    public static let tiling = VAETiling.param
 
     public static let schema = StageSchema(
         "vae_encode", "Encode an image to a latent with the checkpoint's VAE (sampled from the stream, or the mean).",
-        inputs: [model, image, mask, stream], outputs: [latent], params: [sampling, seed, rng])
+        inputs: [model, image, mask, stream], outputs: [latent], params: [sampling, seed, rng, tiling])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
@@ -38,7 +70,15 @@ public enum VAEEncodeStage: Stage {
                                + "(resize with multiple_of \(factor))", code: .invalidParameter)
         }
         let mask = try call.mask(call[Self.mask], sizedFor: image.width, image.height)
-        let encoding = try sd.vae.encodeLatents(VAEPixels.tensor(image, blank: mask))
+        let pixels = try VAEPixels.tensor(image, blank: mask)
+        let encoding: LatentEncoding
+        if let kl = try call[tiling].tiled(sd.vae, tiles: { $0.tilesEncode(width: image.width, height: image.height) },
+                                           pixels: image.width * image.height, call: call) {
+            let (mean, std) = try kl.encodeTiled(pixels)
+            encoding = .distribution(mean: mean, std: std)
+        } else {
+            encoding = try sd.vae.encodeLatents(pixels)
+        }
         let mean: Tensor
         var values: [Float]
         var stream: NoiseStream?
@@ -75,10 +115,11 @@ public enum VAEDecodeStage: Stage {
     public static let model = DiffusionParams.model
     public static let latent = Input<Latent>("latent", "The latent to decode.")
     public static let image = Output<Image>("image", "The decoded RGB image, samples in [0, 1].")
+    public static let tiling = VAETiling.param
 
     public static let schema = StageSchema(
         "vae_decode", "Decode a latent to an image with the checkpoint's VAE.",
-        inputs: [model, latent], outputs: [image])
+        inputs: [model, latent], outputs: [image], params: [tiling])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
@@ -89,7 +130,11 @@ public enum VAEDecodeStage: Stage {
         }
         let scale = Float(sd.vae.scalingFactor)
         latent.values = latent.values.map { $0 / scale }
-        let decoded = try sd.vae.decode(latent.channelsLast())
+        let input = try latent.channelsLast()
+        let (w, h) = (latent.width, latent.height)
+        let decoded = try call[tiling].tiled(sd.vae, tiles: { $0.tilesDecode(width: w, height: h) },
+                                             pixels: w * h * sd.vae.downscale * sd.vae.downscale, call: call)
+            .map { try $0.decodeTiled(input) } ?? sd.vae.decode(input)
         guard decoded.shape[0] == 1 else {
             throw call.failure("vae_decode makes one image; the latent holds a batch of \(decoded.shape[0])", code: .invalidParameter)
         }

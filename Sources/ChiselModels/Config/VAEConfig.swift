@@ -12,6 +12,9 @@ public struct VAEConfig: Sendable, Equatable {
     public var useQuantConv: Bool
     public var usePostQuantConv: Bool
     public var midBlockAttention: Bool
+    /// The image side the VAE was configured for; tiled encoding and decoding use it as the tile
+    /// size (diffusers' `tile_sample_min_size`).
+    public var sampleSize: Int
 
     public init(reader r: ConfigReader) throws {
         inChannels = try r.size("in_channels", default: 3)
@@ -26,6 +29,10 @@ public struct VAEConfig: Sendable, Equatable {
         useQuantConv = try r.bool("use_quant_conv", default: true)
         usePostQuantConv = try r.bool("use_post_quant_conv", default: true)
         midBlockAttention = try r.bool("mid_block_add_attention", default: true)
+        sampleSize = try r.intOrList("sample_size", count: 2, default: 32)[0]
+        guard sampleSize >= 1 << (blockOutChannels.count - 1) else {
+            throw r.failure("sample_size", "\(sampleSize) is smaller than the VAE's downscale")
+        }
         try r.checkAutoencoderBlocks(blockOutChannels: blockOutChannels, normGroups: normGroups)
     }
 

@@ -129,6 +129,9 @@ public struct SingleFileCheckpoint: Sendable {
             "up_block_types": .array(channels.map { _ in "UpDecoderBlock2D" }),
             "use_quant_conv": .bool(has(p + "quant_conv.")),
             "use_post_quant_conv": .bool(has(p + "post_quant_conv.")),
+            // What diffusers' single-file loading gives SD checkpoints (their original image_size);
+            // the hint vae.sample_size sets another.
+            "sample_size": .int(512),
         ]
         return try VAEConfig(reader: config("vae", inferred))
     }

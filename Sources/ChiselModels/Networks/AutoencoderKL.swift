@@ -35,6 +35,11 @@ public final class AutoencoderKL: Sendable {
         defer { Allocator.releaseWorkBuffers() }
         var h = try encoder(image)
         if let quantConv { h = try quantConv(h) }
+        return splitMoments(h)
+    }
+
+    /// DiagonalGaussianDistribution of the encoder's moments (N×h×w×2·latent): mean and std.
+    func splitMoments(_ h: Tensor) -> (mean: Tensor, std: Tensor) {
         let latent = config.latentChannels
         var mean = Tensor(zeros: Array(h.shape.dropLast()) + [latent])
         var std = mean
