@@ -78,6 +78,11 @@ struct EditOptions: ParsableArguments {
     @Option(help: "A VAE to encode and decode with instead of the checkpoint's: a diffusers AutoencoderKL or AutoencoderTiny (TAESD) folder, or TAESD's taesd_decoder.safetensors.")
     var vae: String?
 
+    @Option(name: .customLong("embedding"),
+            help: ArgumentHelp("A textual-inversion embedding (.safetensors: diffusers' learned_embeds or AUTOMATIC1111's emb_params), used in prompts by its token. Repeatable.",
+                               valueName: "path"))
+    var embeddings: [String] = []
+
     @Option(help: "VAE tiling: on (as diffusers' vae.enable_tiling()), off, or auto (on where an untiled pass would need over 4 GiB).")
     var vaeTiling: VAETiling = .auto
 
@@ -159,7 +164,8 @@ extension EditOptions {
         var graph = GraphBuilder()
         graph.model("sd", path: try graphModelPath, dtype: dtype.rawValue, hints: KeyValueArgument.dictionary(hints),
                     extra: (loras.isEmpty ? [] : [("loras", LoRAArgument.graphValue(loras, cwd: cwd))])
-                        + (vae.map { [("vae", JSONValue.string(cwd.resolve($0)))] } ?? []))
+                        + (vae.map { [("vae", JSONValue.string(cwd.resolve($0)))] } ?? [])
+                        + (embeddings.isEmpty ? [] : [("embeddings", .array(embeddings.map { .string(cwd.resolve($0)) }))]))
         graph.node("input", "load_image", params: [("path", .string(cwd.resolve(image))), ("mode", "rgb")])
         // diffusers rounds the size down to a multiple of the VAE's downscale (a no-op when it is one).
         graph.node("sized", "resize", inputs: [("image", "input.image")],

@@ -35,6 +35,7 @@ extension EditOptions {
         if !hints.isEmpty { set.append("--hint") }
         if !loras.isEmpty { set.append("--lora") }
         if vae != nil { set.append("--vae") }
+        if !embeddings.isEmpty { set.append("--embedding") }
         if vaeTiling != .auto { set.append("--vae-tiling") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "

@@ -44,7 +44,10 @@ public enum EncodePromptStage: Stage {
         let encoder = try PromptEncoder(tokenizer: tokenizer, textModel: sd.textEncoder, clipSkip: call[clipSkip],
                                         mode: promptMode, weighting: call[weighting])
         let (positive, negative) = (try call[prompt], try call[negativePrompt])
-        let encoded = try encoder.encode(positive: positive, negative: negative)
+        // A multi-vector embedding's token stands for all its tokens (diffusers' maybe_convert_prompt).
+        let encoded = try encoder.encode(
+            positive: TextualInversion.expanding(positive, embeddings: sd.embeddings, tokenizer: tokenizer),
+            negative: TextualInversion.expanding(negative, embeddings: sd.embeddings, tokenizer: tokenizer))
         func embedding(_ e: PromptEmbedding) throws -> TextEmbedding {
             try TextEmbedding(shape: e.hiddenStates.shape, hiddenStates: e.hiddenStates.data)
         }

@@ -26,7 +26,9 @@ extension StableDiffusionModel: LoadedModel {
 /// encoder as they load, each a path or `{"path": …, "scale": 0.8}` (scale default 1), as
 /// diffusers' `load_lora_weights` then `fuse_lora(lora_scale=…)`; `"vae"`, a VAE to encode and
 /// decode with instead of the checkpoint's (a diffusers AutoencoderKL or AutoencoderTiny folder,
-/// or TAESD's taesd_encoder/taesd_decoder files), as a pipeline built with `vae=…`.
+/// or TAESD's taesd_encoder/taesd_decoder files), as a pipeline built with `vae=…`;
+/// `"embeddings"`, textual-inversion files whose tokens prompts can use, each a path or
+/// `{"path": …, "token": "<name>"}`, as diffusers' `load_textual_inversion`.
 public struct StableDiffusionLoader: ModelLoader {
     public let kind = "stable_diffusion"
 
@@ -63,6 +65,12 @@ public struct StableDiffusionLoader: ModelLoader {
                 } catch {
                     problems.append(ModelOptionProblem(key: key, message: "\(error)"))
                 }
+            case "embeddings":
+                do { _ = try Self.embeddings(value) } catch let error as ChiselError {
+                    problems.append(ModelOptionProblem(key: key, message: error.message + (error.file.map { " (\($0))" } ?? "")))
+                } catch {
+                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
+                }
             case "vae":
                 if let path = value.stringValue, !path.isEmpty {
                     if !FileManager.default.fileExists(atPath: path) {
@@ -88,7 +96,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras, vae"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras, vae, embeddings"))
             }
         }
         return problems
@@ -105,7 +113,8 @@ public struct StableDiffusionLoader: ModelLoader {
                                                   variant: spec.options["variant"]?.stringValue, hints: hints,
                                                   tokenizer: spec.options["tokenizer"]?.stringValue,
                                                   loras: try spec.options["loras"].map { try Self.loras($0) } ?? [],
-                                                  vae: spec.options["vae"]?.stringValue)
+                                                  vae: spec.options["vae"]?.stringValue,
+                                                  embeddings: try spec.options["embeddings"].map { try Self.embeddings($0) } ?? [])
         guard let overrides = spec.options["scheduler_config"] else { return model }
         return model.overridingScheduler(try Self.schedulerOverrides(overrides))
     }
@@ -145,6 +154,32 @@ public struct StableDiffusionLoader: ModelLoader {
                 throw ChiselError(.io, "loras[\(index)]: no such LoRA file", file: path)
             }
             return LoRAApplication(file: try LoRAFile(path: path), scale: scale)
+        }
+    }
+
+    /// The `embeddings` option: each entry a path or `{"path", "token"}`; each file is read.
+    static func embeddings(_ json: JSONValue) throws -> [TextualInversion] {
+        guard case .array(let items) = json else {
+            throw ChiselError(.invalidParameter, "embeddings must be an array of paths or {\"path\": …, \"token\": …} objects")
+        }
+        return try items.enumerated().map { index, item in
+            switch item {
+            case .string(let path):
+                return try TextualInversion(path: path)
+            case .object(let members):
+                guard let path = item["path"]?.stringValue, !path.isEmpty else {
+                    throw ChiselError(.invalidParameter, "embeddings[\(index)] needs a \"path\" string")
+                }
+                for member in members where member.key != "path" && member.key != "token" {
+                    throw ChiselError(.invalidParameter, "embeddings[\(index)] has an unknown key '\(member.key)'; it takes path and token")
+                }
+                if let token = item["token"], token.stringValue == nil {
+                    throw ChiselError(.invalidParameter, "embeddings[\(index)].token must be a string, got \(token.kindDescription)")
+                }
+                return try TextualInversion(path: path, token: item["token"]?.stringValue)
+            default:
+                throw ChiselError(.invalidParameter, "embeddings[\(index)] must be a path or an object, got \(item.kindDescription)")
+            }
         }
     }
 

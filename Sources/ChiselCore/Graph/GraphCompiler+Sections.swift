@@ -89,14 +89,14 @@ extension GraphCompiler {
     }
 
     /// A model option with the file paths it holds resolved against the graph's folder, as the
-    /// model's own path is: `tokenizer` (a folder), `vae` and each LoRA's `path` in `loras` (an array of
+    /// model's own path is: `tokenizer` (a folder), `vae`, and each entry's `path` in `loras` and `embeddings` (arrays of
     /// paths or of `{"path", "scale"}` objects).
     static func resolvingPaths(inOption key: String, _ value: JSONValue, base: String) -> JSONValue {
         let resolver = PathResolver(base: base)
         switch (key, value) {
         case ("tokenizer", .string(let path)), ("vae", .string(let path)):
             return .string(resolver.resolve(path))
-        case ("loras", .array(let items)):
+        case ("loras", .array(let items)), ("embeddings", .array(let items)):
             return .array(items.map { item in
                 switch item {
                 case .string(let path):

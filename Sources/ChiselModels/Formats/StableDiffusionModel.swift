@@ -18,8 +18,11 @@ public final class StableDiffusionModel: Sendable {
     /// name keeps it and changes only the class, as diffusers' `X.from_config` does.
     public let schedulerConfig: SchedulerConfig
     public let precision: Precision
-    /// The folder's `tokenizer/`; single-file checkpoints carry none.
+    /// The folder's `tokenizer/`; single-file checkpoints carry none. With embeddings, the
+    /// tokenizer with their tokens added (the bundled vocabulary's for single files).
     public let tokenizer: CLIPTokenizer?
+    /// Textual-inversion embeddings whose tokens the tokenizer and text encoder carry.
+    public let embeddings: [TextualInversion]
 
     public enum Family: String, Sendable {
         case sd1 = "Stable Diffusion 1.x"
@@ -32,8 +35,9 @@ public final class StableDiffusionModel: Sendable {
 
     init(path: String, family: Family, textEncoder: CLIPTextModel, vae: any LatentAutoencoder, unet: UNet2DConditionModel,
          predictionType: PredictionType, schedulerConfig: SchedulerConfig, precision: Precision,
-         tokenizer: CLIPTokenizer? = nil) {
+         tokenizer: CLIPTokenizer? = nil, embeddings: [TextualInversion] = []) {
         self.tokenizer = tokenizer
+        self.embeddings = embeddings
         self.path = path
         self.family = family
         self.textEncoder = textEncoder
@@ -50,24 +54,27 @@ public final class StableDiffusionModel: Sendable {
         StableDiffusionModel(path: path, family: family, textEncoder: textEncoder, vae: vae, unet: unet,
                              predictionType: overrides.predictionType ?? predictionType,
                              schedulerConfig: schedulerConfig.overridden(by: overrides), precision: precision,
-                             tokenizer: tokenizer)
+                             tokenizer: tokenizer, embeddings: embeddings)
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
     /// `tokenizer` names a tokenizer folder to use instead of the checkpoint's (single files carry none).
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
                             hints: [String: JSONValue] = [:], tokenizer: String? = nil,
-                            loras: [LoRAApplication] = [], vae: String? = nil) throws -> StableDiffusionModel {
+                            loras: [LoRAApplication] = [], vae: String? = nil,
+                            embeddings: [TextualInversion] = []) throws -> StableDiffusionModel {
         try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer,
-                 loras: loras, vae: vae)
+                 loras: loras, vae: vae, embeddings: embeddings)
     }
 
     /// Builds the networks from a checkpoint's components, with `loras` merged into the UNet's
     /// and the text encoder's weights as they load, and the VAE at `vae` (see `VAESource`), when
-    /// given, in place of the checkpoint's.
+    /// given, in place of the checkpoint's, and `embeddings`' tokens added to the tokenizer and
+    /// text encoder.
     public static func load(_ source: StableDiffusionSource, precision: Precision = .f32,
                             tokenizer tokenizerFolder: String? = nil,
-                            loras: [LoRAApplication] = [], vae vaePath: String? = nil) throws -> StableDiffusionModel {
+                            loras: [LoRAApplication] = [], vae vaePath: String? = nil,
+                            embeddings: [TextualInversion] = []) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
         let text = try source.textEncoder()
         let unet = try source.unet()
@@ -89,13 +96,36 @@ public final class StableDiffusionModel: Sendable {
             autoencoder = try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision)
         }
         let family = Family(textEncoder: text.config)
+        var textEncoder = try CLIPTextModel(
+            config: text.config,
+            weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
+                                             networkName: "text encoder"),
+            precision: precision)
+        var tokenizer = try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer()
+        if !embeddings.isEmpty {
+            // diffusers' load_textual_inversion: the tokens after the tokenizer's, their rows
+            // appended to the text encoder's input embeddings.
+            var extended = try tokenizer ?? CLIPTokenizer.bundled(family: family)
+            guard extended.count == textEncoder.config.vocabSize else {
+                throw ChiselError(.model, "the tokenizer gives \(extended.count) ids but the text encoder embeds "
+                                  + "\(textEncoder.config.vocabSize): cannot add embedding tokens", file: source.path)
+            }
+            for embedding in embeddings {
+                guard embedding.vectors.allSatisfy({ $0.count == text.config.hiddenSize }) else {
+                    throw ChiselError(.model, "its vectors are \(embedding.vectors.first?.count ?? 0) wide; this model's text "
+                                      + "encoder takes \(text.config.hiddenSize) (an embedding for another model?)",
+                                      file: embedding.path)
+                }
+                do { extended = try extended.adding(tokens: embedding.tokens) } catch let error as ChiselError {
+                    throw ChiselError(.model, error.message, file: embedding.path)
+                }
+            }
+            textEncoder = try textEncoder.addingTokenEmbeddings(embeddings.flatMap(\.vectors))
+            tokenizer = extended
+        }
         return StableDiffusionModel(
             path: source.path, family: family,
-            textEncoder: try CLIPTextModel(
-                config: text.config,
-                weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
-                                                 networkName: "text encoder"),
-                precision: precision),
+            textEncoder: textEncoder,
             vae: autoencoder,
             unet: try UNet2DConditionModel(
                 config: unet.config,
@@ -104,7 +134,7 @@ public final class StableDiffusionModel: Sendable {
                 precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
-            tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer())
+            tokenizer: tokenizer, embeddings: embeddings)
     }
 }
 

@@ -36,6 +36,31 @@ public final class CLIPTextModel: Sendable {
         }
     }
 
+    private init(extending model: CLIPTextModel, config: CLIPTextConfig, tokenEmbedding: [Float]) {
+        self.config = config
+        self.tokenEmbedding = tokenEmbedding
+        positionEmbedding = model.positionEmbedding
+        layers = model.layers
+        finalNorm = model.finalNorm
+        projection = model.projection
+    }
+
+    /// The same model with `rows` appended to its token embeddings, for token ids from
+    /// `config.vocabSize` on (transformers' `resize_token_embeddings`, then the rows set, as
+    /// diffusers' `load_textual_inversion` does).
+    public func addingTokenEmbeddings(_ rows: [[Float]]) throws -> CLIPTextModel {
+        var table = tokenEmbedding
+        for row in rows {
+            guard row.count == config.hiddenSize else {
+                throw ChiselError(.model, "an embedding of \(row.count) values does not fit the text encoder's width \(config.hiddenSize)")
+            }
+            table += row
+        }
+        var extended = config
+        extended.vocabSize += rows.count
+        return CLIPTextModel(extending: self, config: extended, tokenEmbedding: table)
+    }
+
     /// Weights named as transformers saves them (`text_model.…`, and `text_projection.weight` at
     /// the top level for `CLIPTextModelWithProjection`).
     public init(config: CLIPTextConfig, weights: any WeightStore, precision: Precision = .f32) throws {

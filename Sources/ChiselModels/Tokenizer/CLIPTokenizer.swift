@@ -1,3 +1,5 @@
+import ChiselCore
+
 /// CLIP's byte-level BPE tokenizer, giving exactly the ids transformers' `CLIPTokenizer` gives.
 ///
 /// Encoding follows transformers 4.57's models/clip/tokenization_clip.py (or, with
@@ -38,8 +40,27 @@ public final class CLIPTokenizer: Sendable {
 
     /// The tokenizer of a vocabulary whose merges are already checked: both sides of each merge
     /// and their concatenation are vocabulary entries.
-    init(
+    convenience init(
         vocabulary: [String: Int], merges: [(left: Int, right: Int, merged: Int)], addedTokens: [AddedToken],
+        bosTokenID: Int, eosTokenID: Int, padTokenID: Int, unknownTokenID: Int, modelMaxLength: Int,
+        behavior: Behavior, preTokenizer: CLIPPreTokenizer
+    ) {
+        var tokensByID: [Int: String] = [:]
+        for (token, id) in vocabulary { tokensByID[id] = token }
+        self.init(encoder: BytePairEncoder(vocabulary: vocabulary, merges: merges, unknownID: unknownTokenID),
+                  vocabularyTokens: tokensByID, vocabulary: vocabulary, addedTokens: addedTokens, bosTokenID: bosTokenID,
+                  eosTokenID: eosTokenID, padTokenID: padTokenID, unknownTokenID: unknownTokenID,
+                  modelMaxLength: modelMaxLength, behavior: behavior, preTokenizer: preTokenizer)
+    }
+
+    /// How many ids the tokenizer gives out: its vocabulary and the added tokens beyond it
+    /// (transformers' `len(tokenizer)`); a token added next gets this id.
+    public let count: Int
+    private let vocabularyTokens: [Int: String]
+    private let specialVocabulary: [String: Int]
+
+    private init(
+        encoder: BytePairEncoder, vocabularyTokens: [Int: String], vocabulary: [String: Int], addedTokens: [AddedToken],
         bosTokenID: Int, eosTokenID: Int, padTokenID: Int, unknownTokenID: Int, modelMaxLength: Int,
         behavior: Behavior, preTokenizer: CLIPPreTokenizer
     ) {
@@ -51,10 +72,14 @@ public final class CLIPTokenizer: Sendable {
         self.modelMaxLength = modelMaxLength
         self.behavior = behavior
         self.preTokenizer = preTokenizer
-        encoder = BytePairEncoder(vocabulary: vocabulary, merges: merges, unknownID: unknownTokenID)
+        self.encoder = encoder
+        self.vocabularyTokens = vocabularyTokens
+        var special: [String: Int] = [:]
+        for name in ["<|startoftext|>", "<|endoftext|>"] { special[name] = vocabulary[name] }
+        specialVocabulary = special
+        count = max((vocabularyTokens.keys.max() ?? -1) + 1, (addedTokens.map(\.id).max() ?? -1) + 1)
 
-        var tokensByID: [Int: String] = [:]
-        for (token, id) in vocabulary { tokensByID[id] = token }
+        var tokensByID = vocabularyTokens
         for token in addedTokens { tokensByID[token.id] = token.content }
         self.tokensByID = tokensByID
 
@@ -74,6 +99,24 @@ public final class CLIPTokenizer: Sendable {
                 addedTokens.filter(\.normalized).map { (TokenizersNormalizer.normalize($0.content), $0.id) })
             slowCacheSeeds = [:]
         }
+    }
+
+    /// This tokenizer with `tokens` added after its ids (transformers' `tokenizer.add_tokens`, as
+    /// diffusers' `load_textual_inversion` calls it): matched whole before BPE, in the normalized
+    /// text for the fast tokenizer. A token it already has is an error.
+    public func adding(tokens: [String]) throws -> CLIPTokenizer {
+        var added = addedTokens
+        for (offset, token) in tokens.enumerated() {
+            guard !token.isEmpty else { throw ChiselError(.invalidParameter, "an added token cannot be empty") }
+            guard !added.contains(where: { $0.content == token }), !vocabularyTokens.values.contains(token) else {
+                throw ChiselError(.invalidParameter, "the tokenizer already has a token '\(token)'")
+            }
+            added.append(AddedToken(content: token, id: count + offset, normalized: true, special: false))
+        }
+        return CLIPTokenizer(encoder: encoder, vocabularyTokens: vocabularyTokens, vocabulary: specialVocabulary,
+                             addedTokens: added, bosTokenID: bosTokenID, eosTokenID: eosTokenID, padTokenID: padTokenID,
+                             unknownTokenID: unknownTokenID, modelMaxLength: modelMaxLength, behavior: behavior,
+                             preTokenizer: preTokenizer)
     }
 
     /// The ids of `text` without `<|startoftext|>` and `<|endoftext|>` around them:

@@ -1,0 +1,67 @@
+import ChiselCore
+import Foundation
+
+/// A textual-inversion embedding (Gal et al. 2022): one or more vectors for the text encoder's
+/// input, used in prompts by a token of its own, as diffusers' `load_textual_inversion` adds it.
+///
+/// Files: diffusers' `learned_embeds.safetensors` (one tensor, named by its token) and
+/// AUTOMATIC1111's `.safetensors` (`emb_params`, its token the file's name, as AUTOMATIC1111
+/// names it). A vector of n rows adds the tokens `T`, `T_1`, … `T_{n-1}`, and `T` in a prompt
+/// stands for all of them.
+public struct TextualInversion: Sendable {
+    public let path: String
+    public let token: String
+    /// n × width.
+    public let vectors: [[Float]]
+
+    /// The tokens the embedding adds: `token`, then `token_1` … for more vectors.
+    public var tokens: [String] { [token] + (1..<max(1, vectors.count)).map { "\(token)_\($0)" } }
+
+    /// `token` replaces the file's own.
+    public init(path: String, token override: String? = nil) throws {
+        self.path = path
+        func fail(_ message: String) -> ChiselError { ChiselError(.model, message, file: path) }
+        guard FileManager.default.fileExists(atPath: path) else { throw ChiselError(.io, "no such embedding file", file: path) }
+        guard path.hasSuffix(".safetensors") else {
+            try CheckpointFormat.refuseUnsafe(path)
+            throw fail("an embedding must be a .safetensors file (diffusers' learned_embeds or AUTOMATIC1111's emb_params)")
+        }
+        let file = try SafeTensorsFile(path: path)
+        let name: String, tensor: String
+        if file.names.contains("emb_params") {
+            tensor = "emb_params"
+            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        } else if file.names.count == 1, let only = file.names.first {
+            (name, tensor) = (only, only)
+        } else {
+            throw fail("not a textual-inversion embedding: expected one tensor named by its token (diffusers) or "
+                       + "emb_params (AUTOMATIC1111), found \(file.names.count) tensors")
+        }
+        let shape = try file.info(tensor).shape
+        guard shape.count == 1 || shape.count == 2, let width = shape.last, width > 0, shape.first ?? 0 > 0 else {
+            throw ChiselError(.model, "an embedding is a vector or a matrix of vectors, not of shape \(shape)", file: path,
+                              tensor: tensor)
+        }
+        let values = try file.floats(tensor)
+        vectors = stride(from: 0, to: values.count, by: width).map { Array(values[$0..<($0 + width)]) }
+        token = override ?? name
+        guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
+            throw fail("the token '\(token)' must be one word")
+        }
+    }
+
+    /// `prompt` with each of `embeddings`' tokens that `tokenizer` finds in it followed by its
+    /// other vectors' tokens (diffusers' `maybe_convert_prompt`: the tokens found in the tokenized
+    /// prompt are replaced by `T T_1 …` wherever they occur in its text).
+    public static func expanding(_ prompt: String, embeddings: [TextualInversion], tokenizer: CLIPTokenizer) -> String {
+        let many = embeddings.filter { $0.vectors.count > 1 }
+        guard !many.isEmpty else { return prompt }
+        let ids = Set(tokenizer.encode(prompt))
+        var text = prompt
+        for embedding in many {
+            guard let id = tokenizer.addedTokens.first(where: { $0.content == embedding.token })?.id, ids.contains(id) else { continue }
+            text = text.replacingOccurrences(of: embedding.token, with: embedding.tokens.joined(separator: " "))
+        }
+        return text
+    }
+}
