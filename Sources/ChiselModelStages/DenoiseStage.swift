@@ -83,7 +83,10 @@ public enum DenoiseStage: Stage {
         let timesteps = Array(scheduler.timesteps[state.stepIndex..<end])
 
         let scale = try call[guidance]
-        let guided = scale > 1
+        // A guidance-distilled UNet (time_cond_proj_dim, LCM) takes the scale as an embedding of
+        // scale − 1 and runs once per step, as diffusers' pipelines run it.
+        let distilled = sd.unet.config.timeConditionDim
+        let guided = scale > 1 && distilled == nil
         let context = try Self.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
         let batch = start.batch
         var latents = start.values
@@ -93,7 +96,8 @@ public enum DenoiseStage: Stage {
             var input = try Latent(shape: start.shape, values: scaled).channelsLast()
             if guided { input = try Tensor(shape: [2 * batch] + input.shape.dropFirst(), data: input.data + input.data) }
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
-            let output = try Latent(channelsLast: sd.unet(input, timesteps: [t], context: context))
+            let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
+            let output = try Latent(channelsLast: sd.unet(input, timesteps: [t], context: context, timestepCondition: condition))
             let prediction = guided
                 ? Self.guide(output.values, scale: Float(scale), rescale: Float(try call[guidanceRescale]))
                 : output.values

@@ -27,6 +27,9 @@ public struct UNetConfig: Sendable, Equatable {
     public var flipSinToCos: Bool
     public var freqShift: Int
     public var downsamplePadding: Int
+    /// The width of a guidance embedding added to the timestep's (`time_cond_proj_dim`, the
+    /// guidance-distilled LCM UNets); nil for SD's.
+    public var timeConditionDim: Int?
 
     public init(reader r: ConfigReader) throws {
         inChannels = try r.size("in_channels", default: 4)
@@ -70,7 +73,12 @@ public struct UNetConfig: Sendable, Equatable {
         // The mid block's ResNets divide their output by this; SD 1.x/2.x use 1.
         let midScale = try r.double("mid_block_scale_factor", default: 1)
         guard midScale == 1 else { throw r.failure("mid_block_scale_factor", "\(midScale) is not supported (only 1)") }
-        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim", "time_cond_proj_dim"] where r.has(key) {
+        if r.has("time_cond_proj_dim") {
+            timeConditionDim = try r.size("time_cond_proj_dim")
+        } else {
+            timeConditionDim = nil
+        }
+        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim"] where r.has(key) {
             throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x/2.x only)")
         }
         if try r.bool("dual_cross_attention", default: false) { throw r.failure("dual_cross_attention", "is not supported") }

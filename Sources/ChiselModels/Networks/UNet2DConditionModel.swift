@@ -6,6 +6,8 @@ import Foundation
 public final class UNet2DConditionModel: Sendable {
     public let config: UNetConfig
     let timeLinear1: Linear, timeLinear2: Linear
+    /// `time_embedding.cond_proj`: the guidance embedding's projection (LCM UNets).
+    let timeCondition: Linear?
     let convIn: Conv2D
     let down: [DownBlock]
     let midFirst: ResnetBlock, midTransformer: SpatialTransformer, midSecond: ResnetBlock
@@ -44,6 +46,9 @@ public final class UNet2DConditionModel: Sendable {
         let groups = config.normGroups, eps = config.normEpsilon, context = config.crossAttentionDim
         timeLinear1 = try Load.linear(weights, "time_embedding.linear_1", in: channels[0], out: timeDim, precision: precision)
         timeLinear2 = try Load.linear(weights, "time_embedding.linear_2", in: timeDim, out: timeDim, precision: precision)
+        timeCondition = try config.timeConditionDim.map {
+            try Load.linear(weights, "time_embedding.cond_proj", in: $0, out: channels[0], precision: precision)
+        }
         convIn = try Load.conv(weights, "conv_in", in: config.inChannels, out: channels[0], kernel: 3, padding: 1,
                                precision: precision)
         func transformer(_ w: ScopedWeights, _ c: Int, _ block: Int) throws -> SpatialTransformer {
@@ -117,9 +122,29 @@ public final class UNet2DConditionModel: Sendable {
                                   flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
     }
 
+    /// diffusers' `get_guidance_scale_embedding` of `w` (the pipelines pass guidance − 1): the
+    /// sinusoids of 1000·w, sines then cosines, as wide as `time_cond_proj_dim`.
+    public static func guidanceEmbedding(_ w: [Double], dim: Int) -> Tensor {
+        let half = dim / 2
+        var out = Tensor(zeros: [w.count, dim])
+        let step = Float(log(10000.0)) / Float(max(1, half - 1))
+        for (b, value) in w.enumerated() {
+            let scaled = Float(value) * 1000  // torch: tensor(w) * 1000 in float32
+            for i in 0..<half {
+                let angle = scaled * expf(Float(i) * -step)
+                out.data[b * dim + i] = sinf(angle)
+                out.data[b * dim + half + i] = cosf(angle)
+            }
+        }
+        return out
+    }
+
     /// The model output (noise, or v, as the scheduler config says) for `sample` (N×h×w×C latents),
     /// one timestep per sample, and `context` (N×L×crossAttentionDim text hidden states).
-    public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor) throws -> Tensor {
+    /// `timestepCondition` (N×time_cond_proj_dim, `guidanceEmbedding`) is required by UNets with
+    /// a guidance embedding and refused by others.
+    public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor,
+                               timestepCondition: Tensor? = nil) throws -> Tensor {
         defer { Allocator.releaseWorkBuffers() }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
@@ -133,7 +158,22 @@ public final class UNet2DConditionModel: Sendable {
                               "text context must be \(batch)×L×\(config.crossAttentionDim), got \(context.shape)")
         }
         let steps = timesteps.count == 1 ? Array(repeating: timesteps[0], count: batch) : timesteps
-        let temb = try Activation.silu(timeLinear2(Activation.silu(timeLinear1(timestepEmbedding(steps)))))
+        var embedded = timestepEmbedding(steps)
+        switch (timeCondition, timestepCondition) {
+        case (let projection?, let condition?):
+            guard condition.shape == [batch, config.timeConditionDim ?? 0] else {
+                throw ChiselError(.invalidParameter, "the guidance embedding must be \(batch)×\(config.timeConditionDim ?? 0), got \(condition.shape)")
+            }
+            let projected = try projection(condition)
+            for i in embedded.data.indices { embedded.data[i] += projected.data[i] }
+        case (nil, nil):
+            break
+        case (nil, _?):
+            throw ChiselError(.invalidParameter, "this UNet takes no guidance embedding (no time_cond_proj_dim)")
+        case (_?, nil):
+            throw ChiselError(.invalidParameter, "this UNet (time_cond_proj_dim \(config.timeConditionDim ?? 0)) needs a guidance embedding")
+        }
+        let temb = try Activation.silu(timeLinear2(Activation.silu(timeLinear1(embedded))))
 
         var h = try convIn(sample)
         var skips = [h]

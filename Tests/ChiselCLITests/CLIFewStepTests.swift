@@ -1,0 +1,36 @@
+import ChiselCore
+import ChiselImageIO
+import ChiselModels
+import Foundation
+import Testing
+
+/// Few-step edits against diffusers (tools/reference/lcm.py): a guidance-distilled UNet
+/// (time_cond_proj_dim) with its LCMScheduler, and LCM-LoRA-style use (a LoRA, the LCM scheduler
+/// by name, guidance 1).
+@Suite struct CLIFewStepTests {
+    static let cases = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/lcm").path
+    static let image = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png").path
+    static let prompt = ["--prompt", "a red fox sitting in a snowy forest, highly detailed", "--negative-prompt", "blurry, low quality"]
+
+    func check(_ name: String, _ arguments: [String]) throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let result = try CLI.run(["img2img", "--image", Self.image, "--output", out] + Self.prompt + arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = try SafeTensorsFile(path: "\(Self.cases)/\(name).safetensors").floats("image")
+        let (worst, mean) = try CLILoRATests.difference(out, expected)
+        #expect(worst <= 2.5 / 255 && mean <= 0.5 / 255, "\(name): max \(worst * 255)/255, mean \(mean * 255)/255")
+    }
+
+    @Test func guidanceDistilledUNetGivesDiffusersImage() throws {
+        try check("img2img_lcm_unet", ["--model", CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-lcm-tiny").path,
+                                       "--steps", "4", "--strength", "0.5", "--guidance", "2", "--seed", "14"])
+    }
+
+    @Test func lcmSchedulerWithALoRAGivesDiffusersImage() throws {
+        try check("img2img_lcm_lora", ["--model", CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny").path,
+                                       "--scheduler", "lcm", "--lora",
+                                       CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/lora/kohya-sd1.safetensors").path,
+                                       "--steps", "4", "--strength", "0.75", "--guidance", "1", "--seed", "15"])
+    }
+}
