@@ -10,6 +10,9 @@ Writes
         AUTOMATIC1111's safetensors format: emb_params, 1 vector. AUTOMATIC1111 names the token
         after the file (tiny-style); diffusers would call it "emb_params" unless told, so the
         reference passes token="tiny-style", the name Chisel gives it.
+    Tests/ChiselModelsTests/Fixtures/embeddings/pt-style.pt, learned_embeds.bin, pickled-values.safetensors
+        the pickled formats (AUTOMATIC1111's string_to_param .pt, diffusers' .bin), their values in plain
+        safetensors; hostile.pt, a pickle that would run a command
     Tests/ChiselModelStagesTests/Fixtures/embeddings/img2img_sd1_embeddings.safetensors + cases.json
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, safetensors 0.8.0.
@@ -59,6 +62,21 @@ def main():
     generator = torch.Generator().manual_seed(20261201)
     save_file({"<fox-style>": torch.randn(2, width, generator=generator) * scale}, FILES / "learned_embeds.safetensors")
     save_file({"emb_params": torch.randn(1, width, generator=generator) * scale}, FILES / "tiny-style.safetensors")
+    # AUTOMATIC1111's pickled format (a Parameter inside string_to_param, as its trainer saves it) and
+    # diffusers' learned_embeds.bin, with their values also in plain safetensors for the tests.
+    pt = torch.randn(3, width, generator=generator) * scale
+    torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": torch.nn.Parameter(pt.clone())},
+                "name": "pt-style", "step": 500, "sd_checkpoint": "0123456789", "sd_checkpoint_name": "sd1-tiny"},
+               FILES / "pt-style.pt")
+    bin_vector = (torch.randn(width, generator=generator) * scale).half()
+    torch.save({"<bin-style>": bin_vector}, FILES / "learned_embeds.bin")
+    save_file({"pt-style": pt, "bin-style": bin_vector.float()}, FILES / "pickled-values.safetensors")
+
+    class Hostile:  # a pickle that would run a command if a reader trusted it
+        def __reduce__(self):
+            import os
+            return (os.system, ("echo this must never run",))
+    torch.save({"string_to_param": {"*": Hostile()}, "name": "hostile"}, FILES / "hostile.pt")
 
     source = PIL.Image.open(IMAGE).convert("RGB")
     kwargs = dict(negative_prompt=NEGATIVE, image=source, strength=CASE["strength"], num_inference_steps=CASE["steps"],

@@ -4,9 +4,10 @@ import Foundation
 /// A textual-inversion embedding (Gal et al. 2022): one or more vectors for the text encoder's
 /// input, used in prompts by a token of its own, as diffusers' `load_textual_inversion` adds it.
 ///
-/// Files: diffusers' `learned_embeds.safetensors` (one tensor, named by its token) and
-/// AUTOMATIC1111's `.safetensors` (`emb_params`, its token the file's name, as AUTOMATIC1111
-/// names it). A vector of n rows adds the tokens `T`, `T_1`, … `T_{n-1}`, and `T` in a prompt
+/// Files: diffusers' `learned_embeds.safetensors` or `.bin` (one tensor, named by its token)
+/// and AUTOMATIC1111's `.pt` (`string_to_param`) or `.safetensors` (`emb_params`), whose token
+/// is the file's name, as AUTOMATIC1111 names it. Pickled files are read by `TorchArchive`,
+/// which runs nothing. A vector of n rows adds the tokens `T`, `T_1`, … `T_{n-1}`, and `T` in a prompt
 /// stands for all of them.
 public struct TextualInversion: Sendable {
     public let path: String
@@ -19,35 +20,51 @@ public struct TextualInversion: Sendable {
 
     /// `token` replaces the file's own.
     public init(path: String, token override: String? = nil) throws {
-        self.path = path
         func fail(_ message: String) -> ChiselError { ChiselError(.model, message, file: path) }
         guard FileManager.default.fileExists(atPath: path) else { throw ChiselError(.io, "no such embedding file", file: path) }
+        let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
         guard path.hasSuffix(".safetensors") else {
-            try CheckpointFormat.refuseUnsafe(path)
-            throw fail("an embedding must be a .safetensors file (diffusers' learned_embeds or AUTOMATIC1111's emb_params)")
+            // torch.save files (.pt, .bin), read without running them.
+            let archive = try TorchArchive.load(path: path)
+            let name: String, value: TorchArchive.Value
+            if let parameters = archive["string_to_param"] {
+                // AUTOMATIC1111: {"string_to_param": {"*": tensor}, "name": …}; its token is the file's name.
+                guard let tensor = parameters["*"] else { throw fail("string_to_param has no '*' entry") }
+                (name, value) = (stem, tensor)
+            } else if case .dict(let pairs) = archive, pairs.count == 1, let key = pairs[0].0.string {
+                (name, value) = (key, pairs[0].1)  // diffusers' learned_embeds.bin
+            } else {
+                throw fail("not a textual-inversion embedding: expected string_to_param (AUTOMATIC1111) or one tensor named by its token (diffusers)")
+            }
+            guard case .tensor(let shape, let values) = value else { throw fail("the embedding is not a tensor") }
+            try self.init(path: path, token: override ?? name, shape: shape, values: values)
+            return
         }
         let file = try SafeTensorsFile(path: path)
         let name: String, tensor: String
         if file.names.contains("emb_params") {
             tensor = "emb_params"
-            name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            name = stem
         } else if file.names.count == 1, let only = file.names.first {
             (name, tensor) = (only, only)
         } else {
             throw fail("not a textual-inversion embedding: expected one tensor named by its token (diffusers) or "
                        + "emb_params (AUTOMATIC1111), found \(file.names.count) tensors")
         }
-        let shape = try file.info(tensor).shape
-        guard shape.count == 1 || shape.count == 2, let width = shape.last, width > 0, shape.first ?? 0 > 0 else {
-            throw ChiselError(.model, "an embedding is a vector or a matrix of vectors, not of shape \(shape)", file: path,
-                              tensor: tensor)
+        try self.init(path: path, token: override ?? name, shape: try file.info(tensor).shape, values: try file.floats(tensor))
+    }
+
+    private init(path: String, token: String, shape: [Int], values: [Float]) throws {
+        guard shape.count == 1 || shape.count == 2, let width = shape.last, width > 0, shape.first ?? 0 > 0,
+              values.count == shape.reduce(1, *) else {
+            throw ChiselError(.model, "an embedding is a vector or a matrix of vectors, not of shape \(shape)", file: path)
         }
-        let values = try file.floats(tensor)
-        vectors = stride(from: 0, to: values.count, by: width).map { Array(values[$0..<($0 + width)]) }
-        token = override ?? name
         guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
-            throw fail("the token '\(token)' must be one word")
+            throw ChiselError(.model, "the token '\(token)' must be one word", file: path)
         }
+        self.path = path
+        self.token = token
+        vectors = stride(from: 0, to: values.count, by: width).map { Array(values[$0..<($0 + width)]) }
     }
 
     /// `prompt` with each of `embeddings`' tokens that `tokenizer` finds in it followed by its
