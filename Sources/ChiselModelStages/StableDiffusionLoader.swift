@@ -60,17 +60,9 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "variant applies to diffusers folders, not single files"))
                 }
             case "scheduler_config":
-                do { _ = try Self.schedulerOverrides(value) } catch let error as ChiselError {
-                    problems.append(ModelOptionProblem(key: key, message: error.message))
-                } catch {
-                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
-                }
+                if let problem = Self.problem(key, { _ = try Self.schedulerOverrides(value) }) { problems.append(problem) }
             case "embeddings":
-                do { _ = try Self.embeddings(value) } catch let error as ChiselError {
-                    problems.append(ModelOptionProblem(key: key, message: error.message + (error.file.map { " (\($0))" } ?? "")))
-                } catch {
-                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
-                }
+                if let problem = Self.problem(key, { _ = try Self.embeddings(value) }) { problems.append(problem) }
             case "vae":
                 if let path = value.stringValue, !path.isEmpty {
                     if !FileManager.default.fileExists(atPath: path) {
@@ -84,11 +76,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "tokenizer must be the path of a tokenizer folder"))
                 }
             case "loras":
-                do { _ = try Self.loras(value) } catch let error as ChiselError {
-                    problems.append(ModelOptionProblem(key: key, message: error.message + (error.file.map { " (\($0))" } ?? "")))
-                } catch {
-                    problems.append(ModelOptionProblem(key: key, message: "\(error)"))
-                }
+                if let problem = Self.problem(key, { _ = try Self.loras(value) }) { problems.append(problem) }
             case "hints":
                 if value.members == nil {
                     problems.append(ModelOptionProblem(key: key, message: "hints must be an object of config key → value"))
@@ -117,6 +105,18 @@ public struct StableDiffusionLoader: ModelLoader {
                                                   embeddings: try spec.options["embeddings"].map { try Self.embeddings($0) } ?? [])
         guard let overrides = spec.options["scheduler_config"] else { return model }
         return model.overridingScheduler(try Self.schedulerOverrides(overrides))
+    }
+
+    /// What `check` throws, as the problem of option `key` (naming the file at fault, if any).
+    static func problem(_ key: String, _ check: () throws -> Void) -> ModelOptionProblem? {
+        do {
+            try check()
+            return nil
+        } catch let error as ChiselError {
+            return ModelOptionProblem(key: key, message: error.message + (error.file.map { " (\($0))" } ?? ""))
+        } catch {
+            return ModelOptionProblem(key: key, message: "\(error)")
+        }
     }
 
     /// The `loras` option: each entry a path or `{"path", "scale"}`; each file's header is read

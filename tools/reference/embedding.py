@@ -22,41 +22,27 @@ Run by hand, never in CI:   /work/venv-ref/bin/python tools/reference/embedding.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
-import safetensors
 import torch
 from safetensors.torch import save_file
 
-import diffusers
-import transformers
-from diffusers import StableDiffusionImg2ImgPipeline
+from fixture_common import IMAGE, MODELS, REPO, check_pins, img2img, run_img2img, save_image
 
-REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference" / "sd1-tiny"
+MODEL = MODELS / "sd1-tiny"
 FILES = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "embeddings"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "embeddings"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
-PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "safetensors": "0.8.0"}
 PROMPT = "a photo of <fox-style> in the style of tiny-style"
 NEGATIVE = "blurry, tiny-style"
 CASE = {"name": "img2img_sd1_embeddings", "steps": 10, "strength": 0.6, "guidance": 7.5, "seed": 13}
 
 
 def main():
-    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
-           "transformers": transformers.__version__, "safetensors": safetensors.__version__}
-    if any(got[k] != v for k, v in PINS.items()):
-        sys.exit(f"embedding.py: version mismatch (got, pinned): {got} vs {PINS}")
-    torch.set_num_threads(1)
+    versions = check_pins("embedding.py")
     FILES.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(MODEL, torch_dtype=torch.float32, safety_checker=None,
-                                                          requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(MODEL)
     width = pipe.text_encoder.config.hidden_size
     scale = float(pipe.text_encoder.get_input_embeddings().weight.std()) * 3
     generator = torch.Generator().manual_seed(20261201)
@@ -79,15 +65,13 @@ def main():
     torch.save({"string_to_param": {"*": Hostile()}, "name": "hostile"}, FILES / "hostile.pt")
 
     source = PIL.Image.open(IMAGE).convert("RGB")
-    kwargs = dict(negative_prompt=NEGATIVE, image=source, strength=CASE["strength"], num_inference_steps=CASE["steps"],
-                  guidance_scale=CASE["guidance"], output_type="np")
-    plain = pipe(PROMPT, generator=torch.Generator().manual_seed(CASE["seed"]), **kwargs).images
+    plain = run_img2img(pipe, source, PROMPT, NEGATIVE, **CASE)
     pipe.load_textual_inversion(FILES / "learned_embeds.safetensors")
     pipe.load_textual_inversion(FILES / "tiny-style.safetensors", token="tiny-style")
     ids = pipe.tokenizer(pipe.maybe_convert_prompt(PROMPT, pipe.tokenizer)).input_ids
-    out = pipe(PROMPT, generator=torch.Generator().manual_seed(CASE["seed"]), **kwargs).images
-    save_file({"image": torch.from_numpy(np.ascontiguousarray(out)).float()}, OUT / f"{CASE['name']}.safetensors")
-    record = {"generator": "tools/reference/embedding.py", "versions": {k: getattr(sys.modules[k], "__version__") for k in PINS},
+    out = run_img2img(pipe, source, PROMPT, NEGATIVE, **CASE)
+    save_image(OUT / f"{CASE['name']}.safetensors", out)
+    record = {"generator": "tools/reference/embedding.py", "versions": versions,
               "model": "Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny",
               "embeddings": ["Tests/ChiselModelsTests/Fixtures/embeddings/learned_embeds.safetensors",
                              "Tests/ChiselModelsTests/Fixtures/embeddings/tiny-style.safetensors"],

@@ -20,39 +20,21 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from pathlib import Path
 
-import numpy as np
-import peft
 import PIL.Image
-import safetensors
 import torch
-from safetensors.torch import save_file
 
-import diffusers
-import transformers
 from diffusers import LCMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+from fixture_common import IMAGE, MODELS, NEGATIVE, PINS, PROMPT, REPO, check_pins, img2img, run_img2img, save_image
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference"
 LORAS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "lora"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "lcm"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
-PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "peft": "0.21.2", "safetensors": "0.8.0"}
-PROMPT = "a red fox sitting in a snowy forest, highly detailed"
-NEGATIVE = "blurry, low quality"
 
 
 def main():
-    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__, "peft": peft.__version__,
-           "transformers": transformers.__version__, "safetensors": safetensors.__version__}
-    if any(got[k] != v for k, v in PINS.items()):
-        sys.exit(f"lcm.py: version mismatch (got, pinned): {got} vs {PINS}")
-    torch.set_num_threads(1)
+    versions = check_pins("lcm.py", dict(PINS, peft="0.21.2"))
     OUT.mkdir(parents=True, exist_ok=True)
-    base = StableDiffusionImg2ImgPipeline.from_pretrained(MODELS / "sd1-tiny", torch_dtype=torch.float32, safety_checker=None,
-                                                          requires_safety_checker=False)
+    base = img2img(MODELS / "sd1-tiny")
     config = dict(base.unet.config)
     config["time_cond_proj_dim"] = 16
     torch.manual_seed(20261201)
@@ -76,24 +58,21 @@ def main():
 
     def run(name, pipe, steps, strength, guidance, seed, model, loras):
         pipe.set_progress_bar_config(disable=True)
-        out = pipe(PROMPT, negative_prompt=NEGATIVE, image=source, strength=strength, num_inference_steps=steps,
-                   guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np").images
-        save_file({"image": torch.from_numpy(np.ascontiguousarray(out)).float()}, OUT / f"{name}.safetensors")
+        out = run_img2img(pipe, source, strength=strength, steps=steps, guidance=guidance, seed=seed)
+        save_image(OUT / f"{name}.safetensors", out)
         cases.append({"name": name, "model": model, "loras": loras, "scheduler": type(pipe.scheduler).__name__,
                       "timesteps": [int(t) for t in pipe.scheduler.timesteps], "steps": steps, "strength": strength,
                       "guidance": guidance, "seed": seed})
         print(name, cases[-1]["timesteps"], float(out.mean()))
 
-    lcm = StableDiffusionImg2ImgPipeline.from_pretrained(folder, torch_dtype=torch.float32, safety_checker=None,
-                                                         requires_safety_checker=False)
+    lcm = img2img(folder)
     run("img2img_lcm_unet", lcm, 4, 0.5, 2.0, 14, "Tests/ChiselModelsTests/Fixtures/reference/sd1-lcm-tiny", [])
-    lora = StableDiffusionImg2ImgPipeline.from_pretrained(MODELS / "sd1-tiny", torch_dtype=torch.float32, safety_checker=None,
-                                                          requires_safety_checker=False)
+    lora = img2img(MODELS / "sd1-tiny")
     lora.scheduler = LCMScheduler.from_config(lora.scheduler.config)
     lora.load_lora_weights(LORAS / "kohya-sd1.safetensors", adapter_name="lcm")
     run("img2img_lcm_lora", lora, 4, 0.75, 1.0, 15, "Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny",
         [{"file": "Tests/ChiselModelsTests/Fixtures/lora/kohya-sd1.safetensors", "scale": 1.0}])
-    record = {"generator": "tools/reference/lcm.py", "versions": {k: getattr(sys.modules[k], "__version__") for k in PINS},
+    record = {"generator": "tools/reference/lcm.py", "versions": versions,
               "image": "Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png", "prompt": PROMPT,
               "negative_prompt": NEGATIVE, "cases": cases}
     (OUT / "cases.json").write_text(json.dumps(record, indent=1) + "\n")

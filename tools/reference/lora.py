@@ -29,28 +29,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
-import peft
 import safetensors
 import torch
 from safetensors.torch import save_file
 
-import diffusers
-import transformers
 from diffusers import StableDiffusionImg2ImgPipeline
+from fixture_common import IMAGE, MODELS, NEGATIVE, PINS, PROMPT, REPO, check_pins, img2img, run_img2img, save_image
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference"
 LORAS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "lora"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "lora"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
-PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "peft": "0.21.2", "safetensors": "0.8.0"}
-
-PROMPT = "a red fox sitting in a snowy forest, highly detailed"
-NEGATIVE = "blurry, low quality"
 CASES = [
     # name, model, [(lora file, scale)], steps, strength, guidance, seed
     ("img2img_sd1_kohya_0.8", "sd1-tiny", [("kohya-sd1.safetensors", 0.8)], 10, 0.6, 7.5, 7),
@@ -59,14 +49,6 @@ CASES = [
     ("img2img_sd1_peft_1.0", "sd1-tiny", [("peft-sd1.safetensors", 1.0)], 10, 0.6, 7.5, 9),
     ("img2img_sd2_kohya_1.0", "sd2-tiny", [("kohya-sd2.safetensors", 1.0)], 10, 0.6, 7.5, 10),
 ]
-
-
-def check_versions():
-    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
-           "transformers": transformers.__version__, "peft": peft.__version__, "safetensors": safetensors.__version__}
-    bad = {k: (got[k], v) for k, v in PINS.items() if got[k] != v}
-    if bad:
-        sys.exit(f"lora.py: version mismatch (got, pinned): {bad}")
 
 
 def factors(generator, shape_down, shape_up, weight):
@@ -104,6 +86,13 @@ def kohya_lora(pipe, rank, alpha, generator, skip_alpha_for=None, smaller_rank_f
     return tensors
 
 
+def sorted_config(config):
+    """A LoraConfig as a dict, its target module set in sorted order (so that two runs write the same file)."""
+    values = config.to_dict()
+    values["target_modules"] = sorted(values["target_modules"])
+    return values
+
+
 def peft_lora(pipe, path, generator):
     """A LoRA made with PEFT and saved by diffusers with its adapter metadata."""
     from peft import LoraConfig
@@ -132,7 +121,7 @@ def peft_lora(pipe, path, generator):
     folder = path.parent / "peft-tmp"
     StableDiffusionImg2ImgPipeline.save_lora_weights(
         folder, unet_lora_layers=unet_layers, text_encoder_lora_layers=text_layers,
-        unet_lora_adapter_metadata=unet_config.to_dict(), text_encoder_lora_adapter_metadata=text_config.to_dict(),
+        unet_lora_adapter_metadata=sorted_config(unet_config), text_encoder_lora_adapter_metadata=sorted_config(text_config),
         safe_serialization=True)
     (folder / "pytorch_lora_weights.safetensors").replace(path)
     folder.rmdir()
@@ -141,15 +130,11 @@ def peft_lora(pipe, path, generator):
 
 
 def pipeline(model):
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(MODELS / model, torch_dtype=torch.float32, safety_checker=None,
-                                                          requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return img2img(MODELS / model)
 
 
 def main():
-    check_versions()
-    torch.set_num_threads(1)
+    versions = check_pins("lora.py", dict(PINS, peft="0.21.2"))
     torch.use_deterministic_algorithms(True)
     LORAS.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -170,7 +155,7 @@ def main():
                "lora_unet_conv_in.alpha": torch.tensor(2.0)}, LORAS / "inpaint-conv-in.safetensors")
 
     image = PIL.Image.open(IMAGE).convert("RGB")
-    record = {"generator": "tools/reference/lora.py", "versions": {k: getattr(sys.modules[k], "__version__") for k in PINS},
+    record = {"generator": "tools/reference/lora.py", "versions": versions,
               "image": "Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png", "prompt": PROMPT,
               "negative_prompt": NEGATIVE, "cases": []}
     for name, model, loras, steps, strength, guidance, seed in CASES:
@@ -188,13 +173,12 @@ def main():
                          if hasattr(m, "lora_A") and f"lora{i}" in m.lora_A)
             if loaded != expected:
                 sys.exit(f"{name}: diffusers loaded {loaded} of the {expected} layers of {file}")
-        out = pipe(PROMPT, negative_prompt=NEGATIVE, image=image, strength=strength, num_inference_steps=steps,
-                   guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np").images
-        save_file({"image": torch.from_numpy(np.ascontiguousarray(out)).float()}, OUT / f"{name}.safetensors")
+        case = dict(strength=strength, steps=steps, guidance=guidance, seed=seed)
+        out = run_img2img(pipe, image, **case)
+        save_image(OUT / f"{name}.safetensors", out)
         # The same edit without the LoRAs, so the tests can tell that they changed something.
         pipe.disable_lora()
-        plain = pipe(PROMPT, negative_prompt=NEGATIVE, image=image, strength=strength, num_inference_steps=steps,
-                     guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np").images
+        plain = run_img2img(pipe, image, **case)
         effect = float(np.abs(out - plain).mean())
         record["cases"].append({"name": name, "model": f"Tests/ChiselModelsTests/Fixtures/reference/{model}",
                                 "loras": [{"file": f"Tests/ChiselModelsTests/Fixtures/lora/{f}", "scale": s} for f, s in loras],

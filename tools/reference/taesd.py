@@ -21,41 +21,21 @@ Run by hand, never in CI, after generate.py and pipelines.py:
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-import numpy as np
 import PIL.Image
-import safetensors
 import torch
 from safetensors.torch import save_file
 
-import diffusers
-import transformers
-from diffusers import AutoencoderTiny, StableDiffusionImg2ImgPipeline
+from diffusers import AutoencoderTiny
+from fixture_common import IMAGE, MODELS, NEGATIVE, PROMPT, REPO, check_pins, img2img, run_img2img, save_image
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference"
 TAESD = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "taesd"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "taesd"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
-PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "safetensors": "0.8.0"}
-PROMPT = "a red fox sitting in a snowy forest, highly detailed"
-NEGATIVE = "blurry, low quality"
 CASE = {"name": "img2img_sd1_taesd", "steps": 10, "strength": 0.6, "guidance": 7.5, "seed": 11}
 
 
-def check_versions():
-    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
-           "transformers": transformers.__version__, "safetensors": safetensors.__version__}
-    bad = {k: (got[k], v) for k, v in PINS.items() if got[k] != v}
-    if bad:
-        sys.exit(f"taesd.py: version mismatch (got, pinned): {bad}")
-
-
 def main():
-    check_versions()
-    torch.set_num_threads(1)
+    versions = check_pins("taesd.py")
     torch.manual_seed(20261201)
     vae = AutoencoderTiny(encoder_block_out_channels=(16, 16), decoder_block_out_channels=(16, 16),
                           num_encoder_blocks=(1, 2), num_decoder_blocks=(2, 1), latent_channels=4).eval()
@@ -83,14 +63,11 @@ def main():
         decoded = vae.decode(latents).sample
     save_file({"image": image, "latents": latents.contiguous(), "decoded": decoded.contiguous()}, TAESD / "expected.safetensors")
 
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(MODELS / "sd1-tiny", vae=vae, torch_dtype=torch.float32,
-                                                          safety_checker=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(MODELS / "sd1-tiny", vae=vae)
     source = PIL.Image.open(IMAGE).convert("RGB")
-    out = pipe(PROMPT, negative_prompt=NEGATIVE, image=source, strength=CASE["strength"], num_inference_steps=CASE["steps"],
-               guidance_scale=CASE["guidance"], generator=torch.Generator().manual_seed(CASE["seed"]), output_type="np").images
-    save_file({"image": torch.from_numpy(np.ascontiguousarray(out)).float()}, OUT / f"{CASE['name']}.safetensors")
-    record = {"generator": "tools/reference/taesd.py", "versions": {k: getattr(sys.modules[k], "__version__") for k in PINS},
+    out = run_img2img(pipe, source, **CASE)
+    save_image(OUT / f"{CASE['name']}.safetensors", out)
+    record = {"generator": "tools/reference/taesd.py", "versions": versions,
               "model": "Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny", "vae": "Tests/ChiselModelsTests/Fixtures/taesd/tiny",
               "image": "Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png", "prompt": PROMPT,
               "negative_prompt": NEGATIVE, "scheduler": type(pipe.scheduler).__name__, **CASE}

@@ -16,39 +16,23 @@ Run by hand, never in CI:   /work/venv-ref/bin/python tools/reference/tiling.py
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
-import safetensors
 import torch
 from safetensors.torch import save_file
 
-import diffusers
-import transformers
-from diffusers import StableDiffusionImg2ImgPipeline
+from fixture_common import IMAGE, MODELS, NEGATIVE, PROMPT, REPO, check_pins, img2img, run_img2img, save_image
 
-REPO = Path(__file__).resolve().parents[2]
-MODEL = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference" / "sd1-tiny"
+MODEL = MODELS / "sd1-tiny"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "tiling"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
-PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "safetensors": "0.8.0"}
-PROMPT = "a red fox sitting in a snowy forest, highly detailed"
-NEGATIVE = "blurry, low quality"
 CASE = {"name": "img2img_sd1_tiled", "steps": 10, "strength": 0.6, "guidance": 7.5, "seed": 12}
 
 
 def main():
-    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
-           "transformers": transformers.__version__, "safetensors": safetensors.__version__}
-    if any(got[k] != v for k, v in PINS.items()):
-        sys.exit(f"tiling.py: version mismatch (got, pinned): {got} vs {PINS}")
-    torch.set_num_threads(1)
+    versions = check_pins("tiling.py")
     OUT.mkdir(parents=True, exist_ok=True)
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(MODEL, torch_dtype=torch.float32, safety_checker=None,
-                                                          requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = img2img(MODEL)
     vae = pipe.vae
     vae.enable_tiling()
     generator = torch.Generator().manual_seed(3)
@@ -61,13 +45,11 @@ def main():
                "latent": latent, "decoded": decoded.contiguous()}, OUT / "vae.safetensors")
 
     source = PIL.Image.open(IMAGE).convert("RGB")
-    out = pipe(PROMPT, negative_prompt=NEGATIVE, image=source, strength=CASE["strength"], num_inference_steps=CASE["steps"],
-               guidance_scale=CASE["guidance"], generator=torch.Generator().manual_seed(CASE["seed"]), output_type="np").images
+    out = run_img2img(pipe, source, **CASE)
     vae.disable_tiling()
-    plain = pipe(PROMPT, negative_prompt=NEGATIVE, image=source, strength=CASE["strength"], num_inference_steps=CASE["steps"],
-                 guidance_scale=CASE["guidance"], generator=torch.Generator().manual_seed(CASE["seed"]), output_type="np").images
-    save_file({"image": torch.from_numpy(np.ascontiguousarray(out)).float()}, OUT / f"{CASE['name']}.safetensors")
-    record = {"generator": "tools/reference/tiling.py", "versions": {k: getattr(sys.modules[k], "__version__") for k in PINS},
+    plain = run_img2img(pipe, source, **CASE)
+    save_image(OUT / f"{CASE['name']}.safetensors", out)
+    record = {"generator": "tools/reference/tiling.py", "versions": versions,
               "model": "Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny", "tile_sample_min_size": vae.tile_sample_min_size,
               "tile_latent_min_size": vae.tile_latent_min_size, "image": "Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png",
               "prompt": PROMPT, "negative_prompt": NEGATIVE, "scheduler": type(pipe.scheduler).__name__,

@@ -110,44 +110,28 @@ extension AutoencoderKL {
     }
 
     /// diffusers' `blend_v`: the first rows of `b` ramp from the last rows of `a` (the tile above).
-    static func blendRows(from a: Tensor, into b: inout Tensor, extent: Int) {
-        let e = min(a.shape[1], b.shape[1], extent)
-        guard e > 0 else { return }
-        let (n, c) = (b.shape[0], b.shape[3])
-        let width = min(a.shape[2], b.shape[2])
-        for bi in 0..<n {
-            for y in 0..<e {
-                let t = Double(y) / Double(e)
-                let keepA = Float(1 - t), takeB = Float(t)
-                let ay = a.shape[1] - e + y
-                for x in 0..<width {
-                    for ch in 0..<c {
-                        let ia = ((bi * a.shape[1] + ay) * a.shape[2] + x) * c + ch
-                        let ib = ((bi * b.shape[1] + y) * b.shape[2] + x) * c + ch
-                        b.data[ib] = a.data[ia] * keepA + b.data[ib] * takeB
-                    }
-                }
-            }
-        }
-    }
+    static func blendRows(from a: Tensor, into b: inout Tensor, extent: Int) { blend(from: a, into: &b, axis: 1, extent: extent) }
 
     /// diffusers' `blend_h`: the first columns of `b` ramp from the last columns of `a` (the tile to the left).
-    static func blendColumns(from a: Tensor, into b: inout Tensor, extent: Int) {
-        let e = min(a.shape[2], b.shape[2], extent)
+    static func blendColumns(from a: Tensor, into b: inout Tensor, extent: Int) { blend(from: a, into: &b, axis: 2, extent: extent) }
+
+    /// Along `axis` (1: rows, 2: columns of N×H×W×C tiles), position k < e of `b` becomes
+    /// `a[end − e + k] · (1 − k/e) + b[k] · k/e`, e = min(both lengths, extent), in FP32 as torch.
+    static func blend(from a: Tensor, into b: inout Tensor, axis: Int, extent: Int) {
+        let e = min(a.shape[axis], b.shape[axis], extent)
         guard e > 0 else { return }
         let (n, c) = (b.shape[0], b.shape[3])
-        let height = min(a.shape[1], b.shape[1])
+        let across = min(a.shape[3 - axis], b.shape[3 - axis])
         for bi in 0..<n {
-            for y in 0..<height {
-                for x in 0..<e {
-                    let t = Double(x) / Double(e)
-                    let keepA = Float(1 - t), takeB = Float(t)
-                    let ax = a.shape[2] - e + x
-                    for ch in 0..<c {
-                        let ia = ((bi * a.shape[1] + y) * a.shape[2] + ax) * c + ch
-                        let ib = ((bi * b.shape[1] + y) * b.shape[2] + x) * c + ch
-                        b.data[ib] = a.data[ia] * keepA + b.data[ib] * takeB
-                    }
+            for k in 0..<e {
+                let t = Double(k) / Double(e)
+                let keepA = Float(1 - t), takeB = Float(t)
+                let ak = a.shape[axis] - e + k
+                for other in 0..<across {
+                    let (ay, ax, by, bx) = axis == 1 ? (ak, other, k, other) : (other, ak, other, k)
+                    let ia = ((bi * a.shape[1] + ay) * a.shape[2] + ax) * c
+                    let ib = ((bi * b.shape[1] + by) * b.shape[2] + bx) * c
+                    for ch in 0..<c { b.data[ib + ch] = a.data[ia + ch] * keepA + b.data[ib + ch] * takeB }
                 }
             }
         }
