@@ -34,6 +34,12 @@ struct BenchCommand: AsyncParsableCommand {
             0.5 of 12 steps, guidance 10, at 256² and 512², as diffusers' AmusedPipeline and \
             AmusedImg2ImgPipeline run them (prompt encoding, VQ encode, the guided transformer \
             steps with their sampling, VQ decode).
+
+            --part recipes (or turbo-taesd, turbo, lcm) times the fast recipes, 512² img2img: \
+            SD-Turbo (SD 2.1 UNet and text encoder, Euler with trailing spacing), 2 steps × \
+            strength 0.5, guidance 0, with TAESD and with the full VAE; SD 1.5 + LCM-LoRA with \
+            the LCM scheduler, 4 steps × 0.5, guidance 1 (the LoRA is merged at load, which is \
+            not timed).
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -43,7 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
     var precision: Precision?
 
     @Option(name: .customLong("part"),
-            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both); repeatable. By default unet and vae.")
+            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both), turbo-taesd, turbo, lcm, recipes (all three); repeatable. By default unet and vae.")
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")
@@ -71,6 +77,7 @@ struct BenchCommand: AsyncParsableCommand {
             switch part {
             case .edit: [.img2img, .inpaint]
             case .amused: [.amused256, .amused512]
+            case .recipes: [.turboTAESD, .turbo, .lcm]
             default: [part]
             }
         }
@@ -78,6 +85,10 @@ struct BenchCommand: AsyncParsableCommand {
 
     var edits: [EditBenchmark.Edit] {
         EditBenchmark.Edit.allCases.filter { edit in chosenParts.contains { $0.rawValue == edit.rawValue } }
+    }
+
+    var recipes: [RecipeBenchmark.Recipe] {
+        RecipeBenchmark.Recipe.allCases.filter { recipe in chosenParts.contains { $0.rawValue == recipe.rawValue } }
     }
 
     var amusedArchitectures: [AmusedModel.Architecture] {
@@ -98,6 +109,9 @@ struct BenchCommand: AsyncParsableCommand {
                     precision: precision, edits: edits, repeats: editRepeats, size: size,
                     tokenizer: try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? CLIPTokenizer.bundled(family: .sd1),
                     log: log)
+            }
+            if !recipes.isEmpty {
+                rows += try await RecipeBenchmark.run(precision: precision, recipes: recipes, repeats: editRepeats, size: size, log: log)
             }
             if !amusedArchitectures.isEmpty {
                 rows += try await AmusedBenchmark.run(precision: precision, architectures: amusedArchitectures,
@@ -132,7 +146,7 @@ struct BenchCommand: AsyncParsableCommand {
         var arguments = ["bench", "--json", "--precision", precision.rawValue, "--repeats", String(repeats),
                          "--size", String(size)]
         for part in parts { arguments += ["--part", part.rawValue] }
-        if !edits.isEmpty || !amusedArchitectures.isEmpty { arguments += ["--edit-repeats", String(editRepeats)] }
+        if !edits.isEmpty || !amusedArchitectures.isEmpty || !recipes.isEmpty { arguments += ["--edit-repeats", String(editRepeats)] }
         if let tokenizer { arguments += ["--tokenizer", tokenizer] }
         process.arguments = arguments
         let pipe = Pipe()

@@ -23,6 +23,12 @@ Rows also carry `scheduler_seconds`, the time spent in AmusedScheduler.step in t
 
     python3 tools/bench/diffusers_bench.py [--repeats 3] [--size 512] [--threads 2] [--part edit]
     python3 tools/bench/diffusers_bench.py --part amused [--edit-repeats 1]
+    python3 tools/bench/diffusers_bench.py --part recipes [--edit-repeats 1]
+
+`--part recipes` (or turbo-taesd, turbo, lcm) times the fast recipes as RecipeBenchmark.swift
+does: SD-Turbo (SD 2.1 UNet and text encoder, Euler trailing) img2img 512², 2 steps × 0.5,
+guidance 0, with AutoencoderTiny (TAESD) and with the full VAE; SD 1.5 with LCMScheduler, 4 steps
+× 0.5, guidance 1. One warm-up call each, then --edit-repeats timed calls.
 """
 import argparse
 import json
@@ -144,6 +150,61 @@ def time_edit(edit, dtype, size, repeats):
         runs.append(time.perf_counter() - start)
         print(f"{edit}: {runs[-1]:.2f} s ({pairs[0]} CFG pairs)", file=sys.stderr)
     return {"name": edit_row_name(edit, size, pairs[0]), "seconds": min(runs), "runs": runs}
+
+
+# The fast recipes, as Sources/ChiselModelStages/RecipeBenchmark.swift: SD-Turbo (SD 2.1's UNet and
+# text encoder, Euler with trailing spacing) 2 steps × 0.5, guidance 0, with TAESD and with the full
+# VAE; SD 1.5 with the LCM scheduler (LCM-LoRA merged at load), 4 steps × 0.5, guidance 1.
+RECIPES = ["turbo-taesd", "turbo", "lcm"]
+SD21_TEXT_ENCODER_CONFIG = {
+    "hidden_act": "gelu", "hidden_size": 1024, "intermediate_size": 4096, "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77, "num_attention_heads": 16, "num_hidden_layers": 23, "projection_dim": 512,
+    "vocab_size": 49408, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1,
+}
+SD21_UNET_CONFIG = {**UNET_CONFIG, "attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024,
+                    "use_linear_projection": True}
+TURBO_SCHEDULER_CONFIG = {
+    "_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+    "num_train_timesteps": 1000, "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "trailing",
+    "interpolation_type": "linear", "use_karras_sigmas": False,
+}
+
+
+def recipe_row_name(recipe, size):
+    return {"turbo-taesd": f"SD-Turbo img2img {size}² 2 steps × 0.5, TAESD",
+            "turbo": f"SD-Turbo img2img {size}² 2 steps × 0.5, full VAE",
+            "lcm": f"SD 1.5 + LCM-LoRA img2img {size}² 4 steps × 0.5"}[recipe]
+
+
+def time_recipe(recipe, dtype, size, repeats):
+    import torch
+    from diffusers import (AutoencoderKL, AutoencoderTiny, EulerDiscreteScheduler, LCMScheduler,
+                           StableDiffusionImg2ImgPipeline, UNet2DConditionModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    turbo = recipe.startswith("turbo")
+    unet = UNet2DConditionModel.from_config(SD21_UNET_CONFIG if turbo else UNET_CONFIG)
+    vae = AutoencoderTiny() if recipe == "turbo-taesd" else AutoencoderKL.from_config(VAE_CONFIG)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**(SD21_TEXT_ENCODER_CONFIG if turbo else TEXT_ENCODER_CONFIG)))
+    tokenizer = CLIPTokenizer(os.path.join(VOCABULARY, "vocab.json"), os.path.join(VOCABULARY, "merges.txt"),
+                              pad_token="!" if turbo else "<|endoftext|>", model_max_length=77)
+    scheduler = (EulerDiscreteScheduler.from_config(TURBO_SCHEDULER_CONFIG) if turbo
+                 else LCMScheduler.from_config({**SCHEDULER_CONFIG, "_class_name": "LCMScheduler"}))
+    pipe = StableDiffusionImg2ImgPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                          scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                          requires_safety_checker=False).to(dtype)
+    pipe.set_progress_bar_config(disable=True)
+    for module in (unet, vae, text_encoder):
+        module.eval()
+    steps, guidance = (2, 0.0) if turbo else (4, 1.0)
+    image = test_image(size)
+
+    def body():
+        out = pipe(prompt=PROMPT, image=image, strength=0.5, num_inference_steps=steps, guidance_scale=guidance,
+                   generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
+        assert out.images.shape == (1, size, size, 3), out.images.shape
+
+    return timed(recipe_row_name(recipe, size), repeats, body)
 
 
 # aMUSEd: the public amused/amused-256 and amused-512 configs (tools/reference/AMUSED.md §1.1, §2.1, §5).
@@ -268,6 +329,9 @@ def run_precision(precision, repeats, size, parts, edit_repeats=1):
         for edit in EDITS:
             if edit in parts:
                 rows.append(time_edit(edit, dtype, size, edit_repeats))
+        for recipe in RECIPES:
+            if recipe in parts:
+                rows.append(time_recipe(recipe, dtype, size, edit_repeats))
         for model in AMUSED:
             if model in parts:
                 rows += time_amused(int(model.split("-")[1]), dtype, edit_repeats)
@@ -282,11 +346,13 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--precision", choices=["f32", "bf16"])
     parser.add_argument("--part", action="append",
-                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512"],
-                        help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512")
+                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512",
+                                 "turbo-taesd", "turbo", "lcm", "recipes"],
+                        help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512; "
+                             "recipes is turbo-taesd, turbo and lcm")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
-    groups = {"edit": EDITS, "amused": AMUSED}
+    groups = {"edit": EDITS, "amused": AMUSED, "recipes": RECIPES}
     parts = [p for part in (args.part or ["unet", "vae"]) for p in groups.get(part, [part])]
     if args.precision:
         import torch
@@ -303,7 +369,8 @@ def main():
             command += ["--part", part]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(output))
-    models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) else []) + [p for p in AMUSED if p in parts]
+    models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) - set(RECIPES) else []) + [p for p in AMUSED if p in parts]
+    models += ["SD-Turbo / SD 1.5 recipes"] if set(parts) & set(RECIPES) else []
     print(json.dumps({"model": " + ".join(models) + " (random weights)", "size": args.size,
                       "threads": args.threads, "torch": torch.__version__, "diffusers": diffusers.__version__,
                       "results": results}))

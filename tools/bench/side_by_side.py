@@ -24,7 +24,8 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
     parser.add_argument("--part", action="append",
-                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512"],
+                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512",
+                                 "turbo-taesd", "turbo", "lcm", "recipes"],
                         help="repeatable; by default unet and vae (as both benchmarks)")
     parser.add_argument("--save", help="a folder to write each side's JSON report to as it finishes")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")

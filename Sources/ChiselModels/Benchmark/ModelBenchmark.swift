@@ -51,6 +51,9 @@ public enum ModelBenchmark {
         /// Whole aMUSEd edits (ChiselModelStages' `AmusedBenchmark`): text-to-image and img2img on
         /// the amused-256 and amused-512 architectures; `amused` is both.
         case amused256 = "amused-256", amused512 = "amused-512", amused
+        /// Whole fast-recipe edits (ChiselModelStages' `RecipeBenchmark`): SD-Turbo with TAESD and
+        /// with the full VAE; SD 1.5 with the LCM scheduler (LCM-LoRA); `recipes` is all three.
+        case turboTAESD = "turbo-taesd", turbo, lcm, recipes
 
         /// The network parts `chisel bench` runs when none is named.
         public static let defaults: [Part] = [.unet, .vae]

@@ -28,12 +28,12 @@ extension ModelBenchmark {
 }
 
 extension StableDiffusionModel {
-    /// A Stable Diffusion 1.x model built in memory from configs and a weight store, with no
+    /// A Stable Diffusion model built in memory from configs and a weight store, with no
     /// checkpoint on disk: `RandomWeights` for benchmarks, where speed does not depend on the values.
     public static func inMemory(
         name: String, textEncoder: CLIPTextConfig, vae: VAEConfig, unet: UNetConfig, weights: any WeightStore,
         schedulerConfig: SchedulerConfig, predictionType: PredictionType = .epsilon, precision: Precision = .f32,
-        tokenizer: CLIPTokenizer? = nil
+        tokenizer: CLIPTokenizer? = nil, replacingVAE: (any LatentAutoencoder)? = nil
     ) throws -> StableDiffusionModel {
         guard unet.crossAttentionDim == textEncoder.hiddenSize else {
             throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.crossAttentionDim) does not match the "
@@ -42,7 +42,7 @@ extension StableDiffusionModel {
         return StableDiffusionModel(
             path: name, family: Family(textEncoder: textEncoder),
             textEncoder: try CLIPTextModel(config: textEncoder, weights: weights, precision: precision),
-            vae: try AutoencoderKL(config: vae, weights: weights, precision: precision),
+            vae: try replacingVAE ?? AutoencoderKL(config: vae, weights: weights, precision: precision),
             unet: try UNet2DConditionModel(config: unet, weights: weights, precision: precision),
             predictionType: predictionType, schedulerConfig: schedulerConfig, precision: precision, tokenizer: tokenizer)
     }

@@ -1,0 +1,142 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselModels
+import ChiselTensor
+import Foundation
+
+/// Times the fast recipes CPU users run, as `chisel bench --part turbo` / `--part lcm` report
+/// them, on full-size public architectures with random weights, stage by stage as
+/// `chisel img2img` chains them and as diffusers' `StableDiffusionImg2ImgPipeline` runs them
+/// (tools/bench/diffusers_bench.py times the same):
+///
+/// - SD-Turbo (the SD 2.1 UNet and OpenCLIP text encoder, Euler with trailing spacing) img2img of
+///   a 512² image, 2 steps × strength 0.5 (one UNet evaluation), guidance 0, with TAESD and with
+///   the full VAE;
+/// - SD 1.5 + LCM-LoRA, the LCM scheduler, 4 steps × strength 0.5, guidance 1 (two evaluations).
+///   A LoRA is merged into the weights at load, so the timed edit is that of SD 1.5 with the
+///   LCM scheduler.
+///
+/// Prompt encoding, VAE encode, the UNet evaluations and VAE decode are timed; model building is
+/// not. One warm-up edit first.
+public enum RecipeBenchmark {
+    public enum Recipe: String, Sendable, CaseIterable {
+        case turboTAESD = "turbo-taesd", turbo, lcm
+    }
+
+    public static let prompt = "a photograph of an astronaut riding a horse"
+    public static let seed = 0
+
+    /// SD 2.1's public text encoder config (OpenCLIP ViT-H/14's text tower, 23 layers as SD uses it).
+    static let sd21TextEncoderConfig = """
+        {"architectures": ["CLIPTextModel"], "hidden_act": "gelu", "hidden_size": 1024, "intermediate_size": 4096,
+         "layer_norm_eps": 1e-05, "max_position_embeddings": 77, "num_attention_heads": 16, "num_hidden_layers": 23,
+         "projection_dim": 512, "vocab_size": 49408, "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1}
+        """
+
+    /// SD-Turbo's UNet: SD 2.1 base's (64-wide heads, linear projections, 1024-wide context).
+    static let sd21UNetConfig = ModelBenchmark.sd15UNetConfig
+        .replacingOccurrences(of: "\"attention_head_dim\": 8", with: "\"attention_head_dim\": [5, 10, 20, 20]")
+        .replacingOccurrences(of: "\"cross_attention_dim\": 768", with: "\"cross_attention_dim\": 1024, \"use_linear_projection\": true")
+
+    /// SD-Turbo's scheduler: Euler, trailing timestep spacing.
+    static let turboSchedulerConfig = """
+        {"_class_name": "EulerDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+         "num_train_timesteps": 1000, "prediction_type": "epsilon", "steps_offset": 1, "timestep_spacing": "trailing",
+         "interpolation_type": "linear", "use_karras_sigmas": false}
+        """
+
+    static let lcmSchedulerConfig = ModelBenchmark.sd15SchedulerConfig.replacingOccurrences(of: "PNDMScheduler", with: "LCMScheduler")
+
+    struct Settings {
+        var steps: Int, strength: Double, guidance: Double
+    }
+
+    static func settings(_ recipe: Recipe) -> Settings {
+        switch recipe {
+        case .turboTAESD, .turbo: Settings(steps: 2, strength: 0.5, guidance: 0)
+        case .lcm: Settings(steps: 4, strength: 0.5, guidance: 1)
+        }
+    }
+
+    public static func rowName(_ recipe: Recipe, size: Int) -> String {
+        switch recipe {
+        case .turboTAESD: "SD-Turbo img2img \(size)² 2 steps × 0.5, TAESD"
+        case .turbo: "SD-Turbo img2img \(size)² 2 steps × 0.5, full VAE"
+        case .lcm: "SD 1.5 + LCM-LoRA img2img \(size)² 4 steps × 0.5"
+        }
+    }
+
+    static func model(_ recipe: Recipe, precision: Precision) throws -> StableDiffusionModel {
+        func reader(_ json: String, _ name: String) throws -> ConfigReader { try ConfigReader(json: JSONParser.parse(json), file: name) }
+        let vae = try VAEConfig(reader: reader(ModelBenchmark.sd15VAEConfig, "sd vae config"))
+        switch recipe {
+        case .turboTAESD, .turbo:
+            let text = try CLIPTextConfig(reader: reader(sd21TextEncoderConfig, "sd21 text_encoder config"))
+            let unet = try UNetConfig(reader: reader(sd21UNetConfig, "sd21 unet config"))
+            let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(turboSchedulerConfig.utf8))
+            let taesd: (any LatentAutoencoder)? = recipe == .turboTAESD
+                ? try AutoencoderTiny(config: TinyAutoencoderConfig(reader: reader("{}", "taesd config")), weights: RandomWeights(),
+                                      precision: precision) : nil
+            return try StableDiffusionModel.inMemory(name: "sd-turbo-random", textEncoder: text, vae: vae, unet: unet,
+                                                     weights: RandomWeights(), schedulerConfig: scheduler, precision: precision,
+                                                     tokenizer: try CLIPTokenizer.bundled(family: .sd2), replacingVAE: taesd)
+        case .lcm:
+            let text = try CLIPTextConfig(reader: reader(ModelBenchmark.sd15TextEncoderConfig, "sd15 text_encoder config"))
+            let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(lcmSchedulerConfig.utf8))
+            return try StableDiffusionModel.inMemory(name: "sd15-lcm-random", textEncoder: text, vae: vae, unet: ModelBenchmark.sd15UNet(),
+                                                     weights: RandomWeights(), schedulerConfig: scheduler, precision: precision,
+                                                     tokenizer: try CLIPTokenizer.bundled(family: .sd1))
+        }
+    }
+
+    public static func run(precision: Precision, recipes: [Recipe], repeats: Int = 1, size: Int = 512,
+                           log: (String) -> Void = { _ in }) async throws -> [ModelBenchmark.Row] {
+        var rows: [ModelBenchmark.Row] = []
+        for recipe in recipes {
+            let name = rowName(recipe, size: size)
+            log("building \(name) (\(precision.rawValue), random weights)")
+            let model = try model(recipe, precision: precision)
+            let setting = settings(recipe)
+            let image = try EditBenchmark.testImage(size: size)
+            let context = StageContext(node: "bench", run: RunInfo(), files: FileLedger(), events: { _ in })
+            func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
+                StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
+            }
+            func edit() async throws -> Image {
+                let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [EncodePromptStage.prompt(prompt)]))
+                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed)],
+                                                                [VAEEncodeStage.image(image)]))
+                let noised = try await AddNoiseStage.run(call(AddNoiseStage.self, [
+                    AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(setting.steps), AddNoiseStage.strength(setting.strength)],
+                    [AddNoiseStage.latent(try output(encoded, VAEEncodeStage.latent))]))
+                let denoised = try await DenoiseStage.run(call(DenoiseStage.self, [DenoiseStage.guidance(setting.guidance)], [
+                    DenoiseStage.latent(try output(noised, AddNoiseStage.noised)),
+                    DenoiseStage.conditioning(try output(text, EncodePromptStage.conditioning))]))
+                let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [],
+                                                                [VAEDecodeStage.latent(try output(denoised, DenoiseStage.denoised))]))
+                return try output(decoded, VAEDecodeStage.image)
+            }
+            log("\(name): warm-up")
+            _ = try await edit()
+            _ = KernelProfile.report()
+            var runs: [Double] = []
+            for i in 0..<max(1, repeats) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                let result = try await edit()
+                runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                guard result.width == size, result.height == size else {
+                    throw ChiselError(.internal, "the recipe benchmark made a \(result.width)×\(result.height) image")
+                }
+                log(String(format: "%@: run %d %.2f s", name, i + 1, runs[runs.count - 1]))
+            }
+            ModelBenchmark.logProfile(log, runs: max(1, repeats))
+            rows.append(ModelBenchmark.Row(name: name, precision: precision, seconds: runs.min() ?? 0, runs: runs))
+        }
+        return rows
+    }
+
+    static func output<T>(_ outputs: StageOutputs, _ port: Output<T>) throws -> T {
+        guard let value = outputs[port] else { throw ChiselError(.internal, "the recipe benchmark got no \(port.name)") }
+        return value
+    }
+}
