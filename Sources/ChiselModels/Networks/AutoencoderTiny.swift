@@ -98,7 +98,8 @@ public final class AutoencoderTiny: LatentAutoencoder {
         decoder = layers
     }
 
-    static func relu(_ x: Tensor) -> Tensor {
+    /// In place on a tensor the caller gives up (a layer's fresh output), so no copy is made.
+    static func relu(_ x: consuming Tensor) -> Tensor {
         var out = x
         out.data.withUnsafeMutableBufferPointer { values in
             for i in values.indices where values[i] < 0 { values[i] = 0 }
@@ -112,7 +113,7 @@ public final class AutoencoderTiny: LatentAutoencoder {
             switch layer {
             case .conv(let conv, let relu):
                 x = try conv(x)
-                if relu { x = Self.relu(x) }
+                if relu { x = Self.relu(consume x) }
             case .block(let block):
                 x = try block(x)
             case .upsampleConv(let conv):
