@@ -172,7 +172,9 @@ extension EditOptions {
                    params: [("scale", .double(1)), ("multiple_of", .int(downscale))])
         graph.node("text", "encode_prompt", inputs: [("model", "sd")],
                    params: [("prompt", .string(prompt)), ("negative_prompt", .string(negativePrompt)),
-                            ("clip_skip", .int(clipSkip))])
+                            ("clip_skip", .int(clipSkip))]
+                       // Unguided, the negative side is never used: diffusers does not encode it.
+                       + (guidanceScale <= 1 ? [("encode_negative", .bool(false))] : []))
         return graph
     }
 

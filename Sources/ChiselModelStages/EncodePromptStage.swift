@@ -23,6 +23,9 @@ public enum EncodePromptStage: Stage {
     public static let clipSkip = Param<Int>(
         "clip_skip", default: 0, range: 0...11,
         "Text-encoder layers to skip at the end, as diffusers' clip_skip (AUTOMATIC1111's \"Clip skip\" minus 1).")
+    public static let encodeNegative = Param<Bool>(
+        "encode_negative", default: true,
+        "false encodes the prompt alone, as diffusers does when nothing is guided (guidance ≤ 1); guidance > 1 then fails for want of the negative side.")
     public static let mode = Param<Mode>("mode", default: .truncate,
                                          "truncate (diffusers: 77 tokens) or chunk (AUTOMATIC1111/ComfyUI: 75-token chunks, emphasis syntax).")
     public static let weighting = Param<PromptWeighting>(
@@ -33,7 +36,7 @@ public enum EncodePromptStage: Stage {
 
     public static let schema = StageSchema(
         "encode_prompt", "Encode a prompt and a negative prompt with the checkpoint's text encoder (diffusers' 77 tokens, or AUTOMATIC1111's chunks and emphasis).",
-        inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack])
+        inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack, encodeNegative])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         if let amused = try? call.model(model, as: AmusedModel.self) { return try encodeForAmused(amused, call) }
@@ -45,12 +48,17 @@ public enum EncodePromptStage: Stage {
                                         mode: promptMode, weighting: call[weighting])
         let (positive, negative) = (try call[prompt], try call[negativePrompt])
         // A multi-vector embedding's token stands for all its tokens (diffusers' maybe_convert_prompt).
-        let encoded = try encoder.encode(
-            positive: TextualInversion.expanding(positive, embeddings: sd.embeddings, tokenizer: tokenizer),
-            negative: TextualInversion.expanding(negative, embeddings: sd.embeddings, tokenizer: tokenizer))
+        let expandedPositive = TextualInversion.expanding(positive, embeddings: sd.embeddings, tokenizer: tokenizer)
         func embedding(_ e: PromptEmbedding) throws -> TextEmbedding {
             try TextEmbedding(shape: e.hiddenStates.shape, hiddenStates: e.hiddenStates.data)
         }
+        guard try call[encodeNegative] else {
+            return [conditioning(Conditioning(positive: try embedding(encoder.encode(positive: expandedPositive)), negative: nil,
+                                              prompt: positive, negativePrompt: negative))]
+        }
+        let encoded = try encoder.encode(
+            positive: expandedPositive,
+            negative: TextualInversion.expanding(negative, embeddings: sd.embeddings, tokenizer: tokenizer))
         return [conditioning(Conditioning(positive: try embedding(encoded.positive), negative: try embedding(encoded.negative),
                                           prompt: positive, negativePrompt: negative))]
     }

@@ -103,7 +103,8 @@ public enum RecipeBenchmark {
                 StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
             }
             func edit() async throws -> Image {
-                let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [EncodePromptStage.prompt(prompt)]))
+                let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [
+                    EncodePromptStage.prompt(prompt), EncodePromptStage.encodeNegative(setting.guidance > 1)]))
                 let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed)],
                                                                 [VAEEncodeStage.image(image)]))
                 let noised = try await AddNoiseStage.run(call(AddNoiseStage.self, [

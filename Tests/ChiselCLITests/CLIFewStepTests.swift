@@ -33,4 +33,14 @@ import Testing
                                        CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/lora/kohya-sd1.safetensors").path,
                                        "--steps", "4", "--strength", "0.75", "--guidance", "1", "--seed", "15"])
     }
+
+    /// Unguided edits encode the prompt alone, as diffusers does; guided ones both sides.
+    @Test func unguidedEditsSkipTheNegativePrompt() throws {
+        let model = CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny").path
+        for (guidance, skips) in [("1", true), ("0", true), ("7.5", false)] {
+            let result = try CLI.run(["img2img", "--model", model, "--image", Self.image, "--guidance", guidance, "--print-graph"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("\"encode_negative\":false") == skips, "guidance \(guidance): \(result.stdout)")
+        }
+    }
 }

@@ -65,6 +65,14 @@ public struct PromptEncoder: Sendable {
     /// `pad_conditioning_tensors_to_same_length`. (A1111 without that setting, its default, runs
     /// the UNet once per prompt instead; ComfyUI repeats the shorter prompt's whole sequence.)
     /// In `.truncate` mode both are one chunk already.
+    /// The prompt alone, as diffusers encodes it when no guidance needs the negative side.
+    public func encode(positive: String) throws -> PromptEmbedding {
+        guard let embedding = try encode(batches: [try chunker.chunks(positive)]).first else {
+            throw ChiselError(.internal, "the prompt encoder gave no embedding")
+        }
+        return embedding
+    }
+
     public func encode(positive: String, negative: String) throws -> (positive: PromptEmbedding, negative: PromptEmbedding) {
         var positiveChunks = try chunker.chunks(positive)
         var negativeChunks = try chunker.chunks(negative)
