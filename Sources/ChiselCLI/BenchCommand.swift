@@ -39,7 +39,9 @@ struct BenchCommand: AsyncParsableCommand {
             SD-Turbo (SD 2.1 UNet and text encoder, Euler with trailing spacing), 2 steps × \
             strength 0.5, guidance 0, with TAESD and with the full VAE; SD 1.5 + LCM-LoRA with \
             the LCM scheduler, 4 steps × 0.5, guidance 1 (the LoRA is merged at load, which is \
-            not timed).
+            not timed). --part tiled-2048 is that LCM recipe on a 2048² image with the VAE \
+            tiled (--vae-tiling on); with --precision bf16 and no other part, the peak resident \
+            memory shown is that edit's. It takes minutes and has no warm-up run.
             """)
 
     @Flag(help: "Print one JSON object instead of a table.")
@@ -49,7 +51,7 @@ struct BenchCommand: AsyncParsableCommand {
     var precision: Precision?
 
     @Option(name: .customLong("part"),
-            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both), turbo-taesd, turbo, lcm, recipes (all three); repeatable. By default unet and vae.")
+            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both), turbo-taesd, turbo, lcm, recipes (those three), tiled-2048; repeatable. By default unet and vae.")
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")

@@ -14,13 +14,20 @@ import Foundation
 ///   the full VAE;
 /// - SD 1.5 + LCM-LoRA, the LCM scheduler, 4 steps × strength 0.5, guidance 1 (two evaluations).
 ///   A LoRA is merged into the weights at load, so the timed edit is that of SD 1.5 with the
-///   LCM scheduler.
+///   LCM scheduler;
+/// - the same LCM recipe on a 2048² image, the VAE tiled as diffusers' `vae.enable_tiling()`
+///   (`tiled-2048`; its size is fixed). Run alone (`--part tiled-2048 --precision bf16`), the
+///   process's peak resident memory is this edit's.
 ///
 /// Prompt encoding, VAE encode, the UNet evaluations and VAE decode are timed; model building is
-/// not. One warm-up edit first.
+/// not. One warm-up edit first, except at 2048², where an edit takes minutes and the warm-up's
+/// share of the first run (oneDNN primitive creation) is negligible.
 public enum RecipeBenchmark {
     public enum Recipe: String, Sendable, CaseIterable {
-        case turboTAESD = "turbo-taesd", turbo, lcm
+        case turboTAESD = "turbo-taesd", turbo, lcm, tiled = "tiled-2048"
+
+        /// The image side this recipe edits: `requested` (`--size`), except the 2048² row.
+        func size(requested: Int) -> Int { self == .tiled ? 2048 : requested }
     }
 
     public static let prompt = "a photograph of an astronaut riding a horse"
@@ -54,7 +61,7 @@ public enum RecipeBenchmark {
     static func settings(_ recipe: Recipe) -> Settings {
         switch recipe {
         case .turboTAESD, .turbo: Settings(steps: 2, strength: 0.5, guidance: 0)
-        case .lcm: Settings(steps: 4, strength: 0.5, guidance: 1)
+        case .lcm, .tiled: Settings(steps: 4, strength: 0.5, guidance: 1)
         }
     }
 
@@ -63,6 +70,7 @@ public enum RecipeBenchmark {
         case .turboTAESD: "SD-Turbo img2img \(size)² 2 steps × 0.5, TAESD"
         case .turbo: "SD-Turbo img2img \(size)² 2 steps × 0.5, full VAE"
         case .lcm: "SD 1.5 + LCM-LoRA img2img \(size)² 4 steps × 0.5"
+        case .tiled: "SD 1.5 + LCM-LoRA img2img \(size)² 4 steps × 0.5, tiled VAE"
         }
     }
 
@@ -80,7 +88,7 @@ public enum RecipeBenchmark {
             return try StableDiffusionModel.inMemory(name: "sd-turbo-random", textEncoder: text, vae: vae, unet: unet,
                                                      weights: RandomWeights(), schedulerConfig: scheduler, precision: precision,
                                                      tokenizer: try CLIPTokenizer.bundled(family: .sd2), replacingVAE: taesd)
-        case .lcm:
+        case .lcm, .tiled:
             let text = try CLIPTextConfig(reader: reader(ModelBenchmark.sd15TextEncoderConfig, "sd15 text_encoder config"))
             let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(lcmSchedulerConfig.utf8))
             return try StableDiffusionModel.inMemory(name: "sd15-lcm-random", textEncoder: text, vae: vae, unet: ModelBenchmark.sd15UNet(),
@@ -93,6 +101,8 @@ public enum RecipeBenchmark {
                            log: (String) -> Void = { _ in }) async throws -> [ModelBenchmark.Row] {
         var rows: [ModelBenchmark.Row] = []
         for recipe in recipes {
+            let size = recipe.size(requested: size)
+            let tiling = VAETiling.param(recipe == .tiled ? .on : .auto)
             let name = rowName(recipe, size: size)
             log("building \(name) (\(precision.rawValue), random weights)")
             let model = try model(recipe, precision: precision)
@@ -105,7 +115,7 @@ public enum RecipeBenchmark {
             func edit() async throws -> Image {
                 let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [
                     EncodePromptStage.prompt(prompt), EncodePromptStage.encodeNegative(setting.guidance > 1)]))
-                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed)],
+                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed), tiling],
                                                                 [VAEEncodeStage.image(image)]))
                 let noised = try await AddNoiseStage.run(call(AddNoiseStage.self, [
                     AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(setting.steps), AddNoiseStage.strength(setting.strength)],
@@ -113,12 +123,14 @@ public enum RecipeBenchmark {
                 let denoised = try await DenoiseStage.run(call(DenoiseStage.self, [DenoiseStage.guidance(setting.guidance)], [
                     DenoiseStage.latent(try output(noised, AddNoiseStage.noised)),
                     DenoiseStage.conditioning(try output(text, EncodePromptStage.conditioning))]))
-                let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [],
+                let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [tiling],
                                                                 [VAEDecodeStage.latent(try output(denoised, DenoiseStage.denoised))]))
                 return try output(decoded, VAEDecodeStage.image)
             }
-            log("\(name): warm-up")
-            _ = try await edit()
+            if recipe != .tiled {
+                log("\(name): warm-up")
+                _ = try await edit()
+            }
             _ = KernelProfile.report()
             var runs: [Double] = []
             for i in 0..<max(1, repeats) {

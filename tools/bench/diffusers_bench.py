@@ -29,6 +29,9 @@ Rows also carry `scheduler_seconds`, the time spent in AmusedScheduler.step in t
 does: SD-Turbo (SD 2.1 UNet and text encoder, Euler trailing) img2img 512², 2 steps × 0.5,
 guidance 0, with AutoencoderTiny (TAESD) and with the full VAE; SD 1.5 with LCMScheduler, 4 steps
 × 0.5, guidance 1. One warm-up call each, then --edit-repeats timed calls.
+
+`--part tiled-2048 --only bf16` times the LCM recipe on a 2048² image with vae.enable_tiling(),
+once and with no warm-up; run alone, the peak resident memory reported is that edit's.
 """
 import argparse
 import json
@@ -74,8 +77,9 @@ PROMPT, NEGATIVE_PROMPT = "a photograph of an astronaut riding a horse", ""
 EDITS = ["img2img", "inpaint"]
 
 
-def timed(name, repeats, body):
-    body()  # warm-up
+def timed(name, repeats, body, warm_up=True):
+    if warm_up:
+        body()
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -156,6 +160,9 @@ def time_edit(edit, dtype, size, repeats):
 # text encoder, Euler with trailing spacing) 2 steps × 0.5, guidance 0, with TAESD and with the full
 # VAE; SD 1.5 with the LCM scheduler (LCM-LoRA merged at load), 4 steps × 0.5, guidance 1.
 RECIPES = ["turbo-taesd", "turbo", "lcm"]
+# The LCM recipe on a 2048² image with vae.enable_tiling(); its size is fixed, and it runs once with
+# no warm-up (an edit takes minutes). Not part of "recipes".
+TILED = "tiled-2048"
 SD21_TEXT_ENCODER_CONFIG = {
     "hidden_act": "gelu", "hidden_size": 1024, "intermediate_size": 4096, "layer_norm_eps": 1e-05,
     "max_position_embeddings": 77, "num_attention_heads": 16, "num_hidden_layers": 23, "projection_dim": 512,
@@ -173,7 +180,8 @@ TURBO_SCHEDULER_CONFIG = {
 def recipe_row_name(recipe, size):
     return {"turbo-taesd": f"SD-Turbo img2img {size}² 2 steps × 0.5, TAESD",
             "turbo": f"SD-Turbo img2img {size}² 2 steps × 0.5, full VAE",
-            "lcm": f"SD 1.5 + LCM-LoRA img2img {size}² 4 steps × 0.5"}[recipe]
+            "lcm": f"SD 1.5 + LCM-LoRA img2img {size}² 4 steps × 0.5",
+            TILED: f"SD 1.5 + LCM-LoRA img2img {size}² 4 steps × 0.5, tiled VAE"}[recipe]
 
 
 def time_recipe(recipe, dtype, size, repeats):
@@ -183,6 +191,7 @@ def time_recipe(recipe, dtype, size, repeats):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     turbo = recipe.startswith("turbo")
+    size = 2048 if recipe == TILED else size
     unet = UNet2DConditionModel.from_config(SD21_UNET_CONFIG if turbo else UNET_CONFIG)
     vae = AutoencoderTiny() if recipe == "turbo-taesd" else AutoencoderKL.from_config(VAE_CONFIG)
     text_encoder = CLIPTextModel(CLIPTextConfig(**(SD21_TEXT_ENCODER_CONFIG if turbo else TEXT_ENCODER_CONFIG)))
@@ -196,6 +205,8 @@ def time_recipe(recipe, dtype, size, repeats):
     pipe.set_progress_bar_config(disable=True)
     for module in (unet, vae, text_encoder):
         module.eval()
+    if recipe == TILED:
+        vae.enable_tiling()
     steps, guidance = (2, 0.0) if turbo else (4, 1.0)
     image = test_image(size)
 
@@ -204,7 +215,7 @@ def time_recipe(recipe, dtype, size, repeats):
                    generator=torch.Generator("cpu").manual_seed(SEED), output_type="np")
         assert out.images.shape == (1, size, size, 3), out.images.shape
 
-    return timed(recipe_row_name(recipe, size), repeats, body)
+    return timed(recipe_row_name(recipe, size), repeats, body, warm_up=recipe != TILED)
 
 
 # aMUSEd: the public amused/amused-256 and amused-512 configs (tools/reference/AMUSED.md §1.1, §2.1, §5).
@@ -329,7 +340,7 @@ def run_precision(precision, repeats, size, parts, edit_repeats=1):
         for edit in EDITS:
             if edit in parts:
                 rows.append(time_edit(edit, dtype, size, edit_repeats))
-        for recipe in RECIPES:
+        for recipe in RECIPES + [TILED]:
             if recipe in parts:
                 rows.append(time_recipe(recipe, dtype, size, edit_repeats))
         for model in AMUSED:
@@ -344,10 +355,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--precision", choices=["f32", "bf16"])
+    parser.add_argument("--precision", choices=["f32", "bf16"], help="run this precision here (the child process)")
+    parser.add_argument("--only", choices=["f32", "bf16"], help="run only this precision (in a child process)")
     parser.add_argument("--part", action="append",
                         choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512",
-                                 "turbo-taesd", "turbo", "lcm", "recipes"],
+                                 "turbo-taesd", "turbo", "lcm", "recipes", TILED],
                         help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512; "
                              "recipes is turbo-taesd, turbo and lcm")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
@@ -362,7 +374,7 @@ def main():
     import diffusers
     import torch
     results = []
-    for precision in ["f32", "bf16"]:
+    for precision in [args.only] if args.only else ["f32", "bf16"]:
         command = [sys.executable, __file__, "--precision", precision, "--repeats", str(args.repeats),
                    "--size", str(args.size), "--threads", str(args.threads), "--edit-repeats", str(args.edit_repeats)]
         for part in parts:
@@ -370,7 +382,7 @@ def main():
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(output))
     models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) - set(RECIPES) else []) + [p for p in AMUSED if p in parts]
-    models += ["SD-Turbo / SD 1.5 recipes"] if set(parts) & set(RECIPES) else []
+    models += ["SD-Turbo / SD 1.5 recipes"] if set(parts) & set(RECIPES + [TILED]) else []
     print(json.dumps({"model": " + ".join(models) + " (random weights)", "size": args.size,
                       "threads": args.threads, "torch": torch.__version__, "diffusers": diffusers.__version__,
                       "results": results}))

@@ -4,6 +4,7 @@ prints the table of seconds and ratios (diffusers ÷ Chisel: above 1 means Chise
     python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
     python3 tools/bench/side_by_side.py --part edit [--edit-repeats 1]   # the whole-edit rows
     python3 tools/bench/side_by_side.py --part amused [--edit-repeats 1] # aMUSEd 256/512 txt2img and img2img
+    python3 tools/bench/side_by_side.py --part tiled-2048 --precision bf16  # 2048² tiled img2img, peak memory
 
 Rows are matched by exact name and precision; the aMUSEd rows are "amused-256 txt2img 12 steps",
 "amused-256 img2img 0.5 × 12", "amused-512 txt2img 12 steps" and "amused-512 img2img 0.5 × 12".
@@ -25,8 +26,9 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
     parser.add_argument("--part", action="append",
                         choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512",
-                                 "turbo-taesd", "turbo", "lcm", "recipes"],
+                                 "turbo-taesd", "turbo", "lcm", "recipes", "tiled-2048"],
                         help="repeatable; by default unet and vae (as both benchmarks)")
+    parser.add_argument("--precision", choices=["f32", "bf16"], help="only this precision (tiled-2048 is a bf16 row)")
     parser.add_argument("--save", help="a folder to write each side's JSON report to as it finishes")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
     args = parser.parse_args()
@@ -41,8 +43,10 @@ def main():
                 f.write(text)
         return json.loads(text)
 
-    chisel = measure("chisel", [args.chisel, "bench", "--json"] + common)
-    reference = measure("diffusers", [args.python, os.path.join(HERE, "diffusers_bench.py")] + common)
+    only = ["--precision", args.precision] if args.precision else []
+    chisel = measure("chisel", [args.chisel, "bench", "--json"] + common + only)
+    reference = measure("diffusers", [args.python, os.path.join(HERE, "diffusers_bench.py")] + common
+                        + (["--only", args.precision] if args.precision else []))
 
     def table(report):
         out = {}

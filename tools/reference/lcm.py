@@ -10,7 +10,10 @@ Writes
         - img2img_lcm_unet: sd1-lcm-tiny, LCMScheduler, 4 steps, strength 0.5, guidance 2 (the UNet
           gets the embedding of guidance − 1 and runs once per step, no CFG);
         - img2img_lcm_lora: sd1-tiny + the kohya LoRA fixture, LCMScheduler from sd1-tiny's
-          config, 4 steps, strength 0.75, guidance 1 (unguided), as LCM-LoRA recipes run.
+          config, 4 steps, strength 0.75, guidance 1 (unguided), as LCM-LoRA recipes run;
+        - img2img_turbo_*: sd2-tiny with SD-Turbo's scheduler (Euler, trailing spacing; written to
+          turbo_scheduler_config.json for the tests to put beside sd2-tiny's networks), guidance 0:
+          2 steps × 0.5, 4 steps × 0.25 (one step each) and 1 step × 1.0.
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, peft 0.21.2, safetensors 0.8.0.
 Run by hand, never in CI, after lora.py:   /work/venv-ref/bin/python tools/reference/lcm.py
@@ -24,7 +27,7 @@ import shutil
 import PIL.Image
 import torch
 
-from diffusers import LCMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
+from diffusers import EulerDiscreteScheduler, LCMScheduler, StableDiffusionImg2ImgPipeline, UNet2DConditionModel
 from fixture_common import IMAGE, MODELS, NEGATIVE, PINS, PROMPT, REPO, check_pins, img2img, run_img2img, save_image
 
 LORAS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "lora"
@@ -72,6 +75,16 @@ def main():
     lora.load_lora_weights(LORAS / "kohya-sd1.safetensors", adapter_name="lcm")
     run("img2img_lcm_lora", lora, 4, 0.75, 1.0, 15, "Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny",
         [{"file": "Tests/ChiselModelsTests/Fixtures/lora/kohya-sd1.safetensors", "scale": 1.0}])
+    # SD-Turbo's published scheduler: Euler, scaled-linear betas, trailing spacing, epsilon.
+    turbo = img2img(MODELS / "sd2-tiny")
+    turbo.scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                             num_train_timesteps=1000, prediction_type="epsilon", steps_offset=1,
+                                             timestep_spacing="trailing", interpolation_type="linear",
+                                             use_karras_sigmas=False)
+    turbo.scheduler.save_config(OUT / "turbo_scheduler")
+    for steps, strength, seed in ((2, 0.5, 16), (4, 0.25, 17), (1, 1.0, 18)):
+        run(f"img2img_turbo_{steps}x{strength}", turbo, steps, strength, 0.0, seed,
+            "Tests/ChiselModelsTests/Fixtures/reference/sd2-tiny", [])
     record = {"generator": "tools/reference/lcm.py", "versions": versions,
               "image": "Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png", "prompt": PROMPT,
               "negative_prompt": NEGATIVE, "cases": cases}

@@ -53,7 +53,9 @@ public enum ModelBenchmark {
         case amused256 = "amused-256", amused512 = "amused-512", amused
         /// Whole fast-recipe edits (ChiselModelStages' `RecipeBenchmark`): SD-Turbo with TAESD and
         /// with the full VAE; SD 1.5 with the LCM scheduler (LCM-LoRA); `recipes` is all three.
-        case turboTAESD = "turbo-taesd", turbo, lcm, recipes
+        /// `tiled-2048` is the LCM recipe on a 2048² image with a tiled VAE (not in `recipes`:
+        /// it takes minutes).
+        case turboTAESD = "turbo-taesd", turbo, lcm, recipes, tiled2048 = "tiled-2048"
 
         /// The network parts `chisel bench` runs when none is named.
         public static let defaults: [Part] = [.unet, .vae]

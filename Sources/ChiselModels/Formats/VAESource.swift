@@ -52,7 +52,7 @@ public enum VAESource {
             throw ChiselError(.io, "TAESD needs its encoder and decoder files side by side; this one is missing", file: file)
         }
         let encoder = try SafeTensorsFile(path: encoderPath), decoder = try SafeTensorsFile(path: decoderPath)
-        let weights = try CombinedWeights(parts: [
+        let weights = CombinedWeights(parts: [
             ("encoder.layers.", try SafeTensorsWeights(files: [encoder], source: encoderPath)),
             ("decoder.layers.", try SafeTensorsWeights(files: [decoder], source: decoderPath, rename: { name in
                 guard let dot = name.firstIndex(of: "."), let index = Int(name[..<dot]), index >= 1 else { return nil }
@@ -114,7 +114,7 @@ extension VAESource {
 struct CombinedWeights: WeightStore {
     let parts: [(prefix: String, store: SafeTensorsWeights)]
 
-    init(parts: [(String, SafeTensorsWeights)]) throws { self.parts = parts.map { (prefix: $0.0, store: $0.1) } }
+    init(parts: [(String, SafeTensorsWeights)]) { self.parts = parts.map { (prefix: $0.0, store: $0.1) } }
 
     var source: String { parts.map(\.store.source).joined(separator: " + ") }
 

@@ -96,8 +96,7 @@ extension AutoencoderKL {
     }
 
     static func crop(_ x: Tensor, top: Int, left: Int, height: Int, width: Int) throws -> Tensor {
-        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        _ = h
+        let (n, w, c) = (x.shape[0], x.shape[2], x.shape[3])
         var out = Tensor(zeros: [n, height, width, c])
         for b in 0..<n {
             for y in 0..<height {
