@@ -197,15 +197,18 @@ static dnnl_status_t reorder_once(const dnnl_memory_desc_t *user, const void *da
     return s;
 }
 
-static dnnl_status_t make_attr(dnnl_primitive_attr_t *attr, int accumulate) {
+/// The kernel's attributes: a user scratchpad; with `accumulate` the destination's values are
+/// added (a sum post-op), then with `relu` the result is clamped at 0 (an eltwise post-op).
+static dnnl_status_t make_attr(dnnl_primitive_attr_t *attr, int accumulate, int relu) {
     dnnl_status_t s = dnnl_primitive_attr_create(attr);
     if (s != dnnl_success) return s;
     s = dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user);
-    if (s != dnnl_success || !accumulate) return s;
+    if (s != dnnl_success || (!accumulate && !relu)) return s;
     dnnl_post_ops_t ops;
     s = dnnl_post_ops_create(&ops);
     if (s != dnnl_success) return s;
-    s = dnnl_post_ops_append_sum(ops, 1.0f);
+    if (accumulate) s = dnnl_post_ops_append_sum(ops, 1.0f);
+    if (s == dnnl_success && relu) s = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
     if (s == dnnl_success) s = dnnl_primitive_attr_set_post_ops(*attr, ops);
     dnnl_post_ops_destroy(ops);
     return s;
@@ -437,7 +440,7 @@ static dnnl_primitive_desc_t winograd_pd(const dnnl_dims_t src_dims, const dnnl_
 
 typedef struct {
     int64_t n, ic, ih, iw, oc, kh, kw, stride, pad_top, pad_left, pad_bottom, pad_right;
-    int bf16, accumulate, dst_bf16, winograd;
+    int bf16, accumulate, dst_bf16, winograd, relu;
     const float *weights, *bias;
     const kernel_core *donor, *sibling;
 } conv_spec;
@@ -465,10 +468,10 @@ static dnnl_status_t conv_core_create(kernel_core *core, const conv_spec *c, int
     CHECK(dnnl_memory_desc_init_by_tag(&user_w, 4, w_dims, dnnl_f32, dnnl_oihw), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, compute, dnnl_format_tag_any), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&b, 1, b_dims, dnnl_f32, dnnl_a), "bias descriptor");
-    CHECK(make_attr(&attr, c->accumulate), "attributes");
+    CHECK(make_attr(&attr, c->accumulate, c->relu), "attributes");
     // Winograd is float only: a bf16 layer's Winograd kernel multiplies its bfloat16-rounded
     // weights in FP32, on float input and output.
-    if (c->winograd && c->donor && !(c->bf16 && c->dst_bf16) && c->kh == 3 && c->kw == 3 && c->stride == 1)
+    if (c->winograd && c->donor && !c->relu && !(c->bf16 && c->dst_bf16) && c->kh == 3 && c->kw == 3 && c->stride == 1)
         pd = winograd_pd(src_dims, dst_dims, w_dims, has_bias ? &b : NULL, pad_l, pad_r, attr);
     *winograd = pd != NULL;
     if (!pd && require_winograd) { status = dnnl_unimplemented; goto done; }
@@ -504,7 +507,7 @@ static void band_rows(const chisel_conv *conv, int64_t r0, int64_t r1, int64_t *
 
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
-                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, int winograd,
+                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, int winograd, int relu,
                                 int64_t band_rows_wanted, const float *weights, const float *bias,
                                 const chisel_conv *donor, char *error, size_t error_size) {
     chisel_conv *conv = calloc(1, sizeof(chisel_conv));
@@ -514,8 +517,8 @@ chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, i
     conv->ow = (iw + pad_left + pad_right - kw) / stride + 1;
     conv->ih = ih; conv->iw = iw; conv->ic = ic; conv->oc = oc; conv->kh = kh; conv->pad_top = pad_top;
     conv_spec spec = {n, ic, ih, iw, oc, kh, kw, stride, pad_top, pad_left, pad_bottom, pad_right, bf16, accumulate,
-                      dst_bf16, winograd, weights, bias, donor ? &donor->core : NULL, NULL};
-    if (winograd && n == 1 && stride == 1 && band_rows_wanted > 0 && conv->oh > band_rows_wanted) {
+                      dst_bf16, winograd, relu, weights, bias, donor ? &donor->core : NULL, NULL};
+    if (winograd && !relu && n == 1 && stride == 1 && band_rows_wanted > 0 && conv->oh > band_rows_wanted) {
         // Bands: the first, the middle ones (absent with two bands) and the last, sharing weights.
         int64_t r = band_rows_wanted, last0 = (conv->oh - 1) / r * r;
         int ok = 1, is_wino = 0;
@@ -596,6 +599,14 @@ int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, 
     return core_run_any(&conv->core, src, 1, dst, error, error_size);
 }
 
+int chisel_conv_run_to_half(chisel_conv *conv, const float *src, uint16_t *dst, char *error, size_t error_size) {
+    if (conv->band_rows || conv->core.dst_md.data_type != dnnl_bf16) {
+        if (error && error_size) snprintf(error, error_size, "bfloat16 output from a convolution built for float");
+        return -1;
+    }
+    return core_run_any(&conv->core, src, 0, dst, error, error_size);
+}
+
 int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size) {
     if (conv->core.src_md.data_type != dnnl_bf16) {
         if (error && error_size) snprintf(error, error_size, "bfloat16 input to a convolution built for float");
@@ -643,7 +654,7 @@ chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, i
     dnnl_matmul_desc_t desc;
     CHECK(dnnl_matmul_desc_init(&desc, &src, &w_any, (bias || (donor && donor->core.has_bias)) ? &b : NULL, &dst),
           "matmul descriptor");
-    CHECK(make_attr(&attr, accumulate), "attributes");
+    CHECK(make_attr(&attr, accumulate, 0), "attributes");
     CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL), "matmul primitive");
     CHECK(core_finish(&matmul->core, pd, &user_src, NULL, &user_w, weights, bias, n, donor ? &donor->core : NULL, NULL,
                       0, 0),

@@ -25,6 +25,7 @@ public final class Conv2D: @unchecked Sendable {
         var top: Int, left: Int, bottom: Int, right: Int
         var accumulate: Bool
         var halfOutput: Bool = false
+        var relu: Bool = false
     }
 
     /// `weights` in PyTorch's O×I×kH×kW order; `bias` of `outChannels`.
@@ -49,7 +50,7 @@ public final class Conv2D: @unchecked Sendable {
             bias.withOptionalPointer { bp in
                 chisel_conv_create(1, Int64(inChannels), side, side, Int64(outChannels), Int64(kernel), Int64(kernel),
                                    Int64(stride), Int64(padding), Int64(padding), Int64(padding), Int64(padding),
-                                   precision == .bf16 ? 1 : 0, 0, 0, 0, 0, wp.baseAddress, bp, nil, &error, error.count)
+                                   precision == .bf16 ? 1 : 0, 0, 0, 0, 0, 0, wp.baseAddress, bp, nil, &error, error.count)
             }
         }
         guard let made else { throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))") }
@@ -118,14 +119,14 @@ public final class Conv2D: @unchecked Sendable {
             let oh = (key.h + key.top + key.bottom - kernel) / stride + 1
             let ow = (key.w + key.left + key.right - kernel) / stride + 1
             let rule = winograd
-            let winograd = key.halfOutput || kernel != 3 || stride != 1 ? .direct
+            let winograd = key.halfOutput || key.relu || kernel != 3 || stride != 1 ? .direct
                 : rule.mode(inChannels: inChannels, outChannels: outChannels, positions: key.n * oh * ow,
                             precision: precision)
             let bandRows = key.n == 1 ? max(4, rule.bandPositions / max(ow, 1)) : 0
             let made = chisel_conv_create(Int64(key.n), Int64(inChannels), Int64(key.h), Int64(key.w), Int64(outChannels),
                                           Int64(kernel), Int64(kernel), Int64(stride), Int64(key.top), Int64(key.left),
                                           Int64(key.bottom), Int64(key.right), precision == .bf16 ? 1 : 0,
-                                          key.accumulate ? 1 : 0, key.halfOutput ? 1 : 0, winograd.rawValue,
+                                          key.accumulate ? 1 : 0, key.halfOutput ? 1 : 0, winograd.rawValue, key.relu ? 1 : 0,
                                           Int64(bandRows), nil, nil,
                                           prototype, &error, error.count)
             guard let made else {
@@ -146,24 +147,49 @@ public final class Conv2D: @unchecked Sendable {
 
     /// Convolves bfloat16 into bfloat16, for a `.bf16` convolution whose output only feeds a
     /// normalisation (the first convolution of a ResNet block without a time embedding).
-    public func halfOutput(_ input: HalfTensor) throws -> HalfTensor {
-        guard precision == .bf16, input.rank == 4, input.shape[3] == inChannels else {
+    /// With `relu`, max(0, ·) of the result, fused into the kernel.
+    public func halfOutput(_ input: HalfTensor, relu: Bool = false) throws -> HalfTensor {
+        try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
+        }
+    }
+
+    /// Convolves float input into bfloat16 (`.bf16` only); with `relu`, max(0, ·) of the result.
+    public func halfOutput(_ input: Tensor, relu: Bool = false) throws -> HalfTensor {
+        try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run_to_half(primitive, src.baseAddress, dst, error, 256) }
+        }
+    }
+
+    private func halfOutput(shape: [Int], relu: Bool,
+                            execute: (OpaquePointer, UnsafeMutablePointer<UInt16>?, UnsafeMutablePointer<CChar>) -> Int32)
+        throws -> HalfTensor
+    {
+        guard precision == .bf16, shape.count == 4, shape[3] == inChannels else {
             throw ChiselError(.internal, "bfloat16 output needs a .bf16 convolution and N×H×W×\(inChannels) input")
         }
-        let (n, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+        let (n, h, w) = (shape[0], shape[1], shape[2])
         let (oh, ow) = outputSize(height: h, width: w)
         var output = HalfTensor(uninitialized: [n, oh, ow, outChannels])
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: padding, left: padding, bottom: padding, right: padding,
-                                          accumulate: false, halfOutput: true))
-        try runKernel(label(h, w, primitive), what: "convolution", output: &output.data) { dst, error in
-            input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
-        }
+                                          accumulate: false, halfOutput: true, relu: relu))
+        try runKernel(label(h, w, primitive), what: "convolution", output: &output.data) { execute(primitive, $0, $1) }
         return output
+    }
+
+    /// `max(0, conv(input) + residual)` on bfloat16 input (`.bf16` only), the ReLU fused into
+    /// the kernel.
+    public func relu(_ input: HalfTensor, adding residual: Tensor?) throws -> Tensor {
+        guard precision == .bf16 else { throw ChiselError(.internal, "a bfloat16 input needs a .bf16 convolution") }
+        return try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual, relu: true) {
+            primitive, dst, error in
+            input.data.withUnsafeBufferPointer { src in chisel_conv_run_bf16(primitive, src.baseAddress, dst, error, 256) }
+        }
     }
 
     /// Finds or builds the kernel for this input shape and runs `execute` with it, the output
     /// buffer and an error buffer.
-    private func run(shape: [Int], pads: (Int, Int, Int, Int), residual: Tensor?,
+    private func run(shape: [Int], pads: (Int, Int, Int, Int), residual: Tensor?, relu: Bool = false,
                      execute: (OpaquePointer, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<CChar>) -> Int32)
         throws -> Tensor
     {
@@ -184,7 +210,7 @@ public final class Conv2D: @unchecked Sendable {
             output = Tensor(uninitialized: outShape)
         }
         let primitive = try kernelFor(Key(n: n, h: h, w: w, top: pads.0, left: pads.1, bottom: pads.2, right: pads.3,
-                                          accumulate: residual != nil))
+                                          accumulate: residual != nil, relu: relu))
         try runKernel(label(h, w, primitive), what: "convolution", output: &output.data) { execute(primitive, $0, $1) }
         return output
     }

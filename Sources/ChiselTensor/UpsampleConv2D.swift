@@ -68,7 +68,7 @@ public final class UpsampleConv2D: Sendable {
         }
         let (n, h, w) = (input.shape[0], input.shape[1], input.shape[2])
         let stacked = try phases(input)
-        return try KernelProfile.measure("upsample interleave") {
+        return KernelProfile.measure("upsample interleave") {
             let c = outChannels
             var out = Tensor(uninitialized: [n, 2 * h, 2 * w, c])
             let rowStride = (w + 1) * 4 * c, imageStride = (h + 1) * rowStride

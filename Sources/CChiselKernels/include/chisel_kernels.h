@@ -15,7 +15,8 @@ typedef struct chisel_matmul chisel_matmul;
 /// with OIHW float weights [oc, ic, kh, kw] and an optional bias [oc]. With bf16 != 0 the
 /// weights are stored and multiplied in bfloat16 (activations are converted per call) and the
 /// output stays float (bfloat16 with dst_bf16 != 0, for bf16 without accumulate). With accumulate
-/// != 0 the result is added to what dst holds. With a donor
+/// != 0 the result is added to what dst holds; with relu != 0 the result (after that sum) is
+/// clamped at 0, fused into the kernel (a direct one: never Winograd). With a donor
 /// (a kernel of the same layer built for another input size) the weights and bias come from it
 /// and `weights`/`bias` are not read. With winograd != 0, a 3×3 stride-1 convolution built from a
 /// donor uses oneDNN's float Winograd algorithm where it has one (for bf16, on the bfloat16
@@ -27,13 +28,15 @@ typedef struct chisel_matmul chisel_matmul;
 /// which algorithm was built.
 chisel_conv *chisel_conv_create(int64_t n, int64_t ic, int64_t ih, int64_t iw, int64_t oc, int64_t kh, int64_t kw,
                                 int64_t stride, int64_t pad_top, int64_t pad_left, int64_t pad_bottom,
-                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, int winograd,
+                                int64_t pad_right, int bf16, int accumulate, int dst_bf16, int winograd, int relu,
                                 int64_t band_rows, const float *weights, const float *bias, const chisel_conv *donor,
                                 char *error, size_t error_size);
 int chisel_conv_is_winograd(const chisel_conv *conv);
 int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error, size_t error_size);
 /// Runs a bf16 convolution built with dst_bf16 on bfloat16 input into bfloat16 output.
 int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, char *error, size_t error_size);
+/// Runs a bf16 convolution built with dst_bf16 on float input into bfloat16 output.
+int chisel_conv_run_to_half(chisel_conv *conv, const float *src, uint16_t *dst, char *error, size_t error_size);
 /// Runs a bf16 convolution on NHWC bfloat16 input, saving the per-run conversion.
 int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size);
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow);

@@ -34,6 +34,12 @@ public final class AutoencoderTiny: LatentAutoencoder {
         }
 
         func callAsFunction(_ x: Tensor) throws -> Tensor {
+            if conv1.precision == .bf16 {
+                // The middle stays in bfloat16 (what the next convolution would convert it to),
+                // each ReLU fused into its convolution.
+                let h = try conv2.halfOutput(try conv1.halfOutput(x, relu: true), relu: true)
+                return try conv3.relu(h, adding: try skip.map { try $0(x) } ?? x)
+            }
             let h = AutoencoderTiny.relu(try conv2(AutoencoderTiny.relu(try conv1(x))))
             return AutoencoderTiny.relu(try conv3(h, adding: try skip.map { try $0(x) } ?? x))
         }
