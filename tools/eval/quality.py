@@ -172,6 +172,10 @@ def main():
     p.add_argument("--parts", default="sdedit,inpaint,refine",
                    help="comma-separated: sdedit, inpaint (with --no-mvtm, SD and the baselines only), refine")
     p.add_argument("--no-mvtm", action="store_true", help="leave out the masked-token model")
+    p.add_argument("--sd-inpaint", default="1:original,0.75:fill",
+                   help="SD inpainting settings, comma-separated STRENGTH:MASKED_CONTENT (chisel inpaint's "
+                        "--strength and --masked-content); below strength 1 the hole must start from a fill, "
+                        "not from the true scene")
     args = p.parse_args()
     parts = set(args.parts.split(","))
     os.makedirs(args.work, exist_ok=True)
@@ -203,22 +207,38 @@ def main():
                    for s, v in sdedit.items() if v]
 
     # Inpainting.
-    fills = {"SD inpainting (`builtin:scenes`)": [], "MVTM inpainting (`builtin:scenes-mvtm`)": [],
-             "mean-colour fill": [], "blurred-surroundings fill": []}
+    sd_settings = []
+    for item in args.sd_inpaint.split(","):
+        strength, content = item.split(":")
+        if float(strength) < 1 and content == "original":
+            sys.exit(f"--sd-inpaint {item}: below strength 1 the original content would show the model the truth")
+        label = (f"SD inpainting (`builtin:scenes`), strength {float(strength):g}" if content == "original" else
+                 f"SD inpainting (`builtin:scenes`), strength {float(strength):g} from the fill (`--masked-content {content}`)")
+        sd_settings.append((label, strength, content))
+    fills = {label: [] for label, _, _ in sd_settings}
+    fills.update({"MVTM inpainting (`builtin:scenes-mvtm`)": [], "mean-colour fill": [], "blurred-surroundings fill": []})
     if args.no_mvtm:
         del fills["MVTM inpainting (`builtin:scenes-mvtm`)"]
     for i, truth in enumerate(truths if "inpaint" in parts else []):
         mask = hole(rng, 128)
-        image_path, mask_path = f"{args.work}/truth-{i}.png", f"{args.work}/hole-{i}.png"
-        save(truth, image_path)
+        image_path, mask_path = f"{args.work}/holed-{i}.png", f"{args.work}/hole-{i}.png"
+        # The models get the scene with the hole blanked: no pixel of the truth inside it reaches
+        # them, not even through a latent or token at the hole's edge.
+        holed = truth.copy()
+        holed[mask] = 128
+        save(holed, image_path)
         Image.fromarray((mask * 255).astype(np.uint8)).save(mask_path)
         results = {}
-        models = [("SD inpainting (`builtin:scenes`)", args.sd_model, common),
-                  ("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model, ["--steps", "12", "--guidance", str(args.guidance)])]
-        for name, model, extra in models[:1] if args.no_mvtm else models:
-            out = f"{args.work}/inpaint-{i}-{'sd' if model == args.sd_model else 'mvtm'}.png"
+        models = [(label, args.sd_model, ["--strength", strength, "--masked-content", content] + common)
+                  for label, strength, content in sd_settings]
+        if not args.no_mvtm:
+            models.append(("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model,
+                           ["--strength", "1", "--steps", "12", "--guidance", str(args.guidance)]))
+        for k, (name, model, extra) in enumerate(models):
+            out = f"{args.work}/inpaint-{i}-{k}.png"
+            # No feathering of the paste-back: every pixel inside the hole is the model's.
             chisel("inpaint", "--model", model, "--image", image_path, "--mask", mask_path, "--prompt", captions[i],
-                   "--strength", "1", "--seed", str(i), "--output", out, *extra)
+                   "--seed", str(i), "--mask-blur", "0", "--output", out, *extra)
             results[name] = load(out)
         results["mean-colour fill"] = mean_fill(truth, mask)
         results["blurred-surroundings fill"] = blur_fill(truth, mask)
@@ -289,7 +309,11 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
     lines += [f"| {r['strength']:.1f} | {r['psnr']:.2f} | {r['ssim']:.3f} |" for r in sdedit_rows]
     lines += ["", f"Best PSNR at strength {best['strength']:.1f}. ![SDEdit curve](quality-sdedit.png)", "",
               "## Inpainting (inside the hole)", "",
-              "A rectangle of 32–48 px a side in the lower two thirds of each scene; `--strength 1`.", "",
+              "A rectangle of 32–48 px a side in the lower two thirds of each scene, blanked to grey in the "
+              "image the models get, so they never see the true pixels inside it, and pasted back unfeathered (`--mask-blur 0`), so every pixel "
+              "inside it is the model's: at strength 1 the hole starts from pure noise (SD) or masked "
+              "tokens (MVTM); below 1 it starts from `--masked-content fill` (colours blurred in from "
+              "around the hole, AUTOMATIC1111's \"fill\"), which the model then repaints.", "",
               "| method | PSNR | SSIM |", "| --- | ---: | ---: |"]
     lines += [f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} |" for r in inpaint_rows]
     lines += ["", "## Refinement (`chisel refine`)", "",

@@ -176,7 +176,7 @@ def train_transformer(args, grids, captions, tokenizer, vocab_size, device, work
         decay = min(args.ema, (1 + step) / (10 + step))
         ema_update(ema_transformer, transformer, decay)
         ema_update(ema_text, text_encoder, decay)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 50 == 0:
             print(f"transformer {step + 1}/{args.transformer_steps} loss {np.mean(losses[-50:]):.4f} "
                   f"({time.time() - started:.0f} s)", flush=True)

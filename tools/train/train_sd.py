@@ -149,7 +149,7 @@ def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
         decay = min(args.ema, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay)
         ema_update(ema_text, text_encoder, decay)
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 50 == 0:
             print(f"unet {step + 1}/{args.unet_steps} loss {np.mean(losses[-50:]):.4f} "
                   f"({time.time() - started:.0f} s)", flush=True)
