@@ -172,6 +172,7 @@ def main():
     p.add_argument("--parts", default="sdedit,inpaint,refine",
                    help="comma-separated: sdedit, inpaint (with --no-mvtm, SD and the baselines only), refine")
     p.add_argument("--no-mvtm", action="store_true", help="leave out the masked-token model")
+    p.add_argument("--mvtm-steps", type=int, default=12, help="MaskGIT decoding steps of MVTM inpainting")
     p.add_argument("--sd-inpaint", default="1:original,0.75:fill",
                    help="SD inpainting settings, comma-separated STRENGTH:MASKED_CONTENT (chisel inpaint's "
                         "--strength and --masked-content); below strength 1 the hole must start from a fill, "
@@ -233,7 +234,7 @@ def main():
                   for label, strength, content in sd_settings]
         if not args.no_mvtm:
             models.append(("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model,
-                           ["--strength", "1", "--steps", "12", "--guidance", str(args.guidance)]))
+                           ["--strength", "1", "--steps", str(args.mvtm_steps), "--guidance", str(args.guidance)]))
         for k, (name, model, extra) in enumerate(models):
             out = f"{args.work}/inpaint-{i}-{k}.png"
             # No feathering of the paste-back: every pixel inside the hole is the model's.
@@ -293,7 +294,8 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
         "```sh",
         "swift build -c release",
         "python3 -m venv /tmp/venv-eval && /tmp/venv-eval/bin/pip install -r tools/eval/requirements.txt",
-        f"/tmp/venv-eval/bin/python tools/eval/quality.py --count {args.count} --steps {args.steps} --guidance {args.guidance}",
+        f"/tmp/venv-eval/bin/python tools/eval/quality.py --count {args.count} --steps {args.steps} --guidance {args.guidance} "
+        f"--mvtm-steps {args.mvtm_steps} --sd-inpaint {args.sd_inpaint}",
         "```",
         "",
         "Higher is better everywhere: PSNR in dB, SSIM from −1 to 1.",
