@@ -146,8 +146,8 @@ public final class Conv2D: @unchecked Sendable {
     }
 
     /// Convolves bfloat16 into bfloat16, for a `.bf16` convolution whose output only feeds a
-    /// normalisation (the first convolution of a ResNet block without a time embedding).
-    /// With `relu`, max(0, ·) of the result, fused into the kernel.
+    /// normalisation (the first convolution of a ResNet block without a time embedding) or, with
+    /// `relu` (max(0, ·) of the result, fused into the kernel), the next convolution (TAESD's blocks).
     public func halfOutput(_ input: HalfTensor, relu: Bool = false) throws -> HalfTensor {
         try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
