@@ -7,9 +7,11 @@ never used in training, and compares the results with the true scenes:
 - SDEdit from strokes: each scene median-filtered and colour-quantised (as the SDEdit paper
   simulates stroke paintings), then `chisel img2img` at strengths 0.2–0.9 with the scene's
   caption; PSNR and SSIM of the output against the true scene, next to the stroke input's own.
-- Inpainting: a rectangular hole per scene, filled by `chisel inpaint` with the SD model and
-  with the MVTM model; PSNR and SSIM inside the hole, next to a mean-colour fill and a fill
-  from the blurred surroundings (normalised Gaussian convolution of the known pixels).
+- Inpainting: a rectangular hole per scene, blanked to grey in the image the models get, filled
+  by `chisel inpaint` with the SD model (at strength 1, and from AUTOMATIC1111's fill below 1:
+  --sd-inpaint) and with the MVTM model, pasted back unfeathered; PSNR and SSIM inside the hole,
+  next to a mean-colour fill and a fill from the blurred surroundings (normalised Gaussian
+  convolution of the known pixels).
 - Refinement: scenes damaged by pasted noise patches or by heavy JPEG compression, then
   `chisel refine`; PSNR to the truth before and after, and how well the low-confidence mask
   finds the damaged patches (pixel precision and recall).
