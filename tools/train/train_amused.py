@@ -43,13 +43,13 @@ def vq_config():
                 mid_block_add_attention=False, lookup_from_codebook=True, force_upcast=False, sample_size=SIZE)
 
 
-def transformer_config(text_width):
+def transformer_config(text_width, hidden=128, layers=4, heads=4, intermediate=256):
     # The 32×32 grid is halved by the down block (as in amused-512) before the transformer layers.
-    return dict(hidden_size=128, use_bias=False, hidden_dropout=0.0, cond_embed_dim=text_width,
+    return dict(hidden_size=hidden, use_bias=False, hidden_dropout=0.0, cond_embed_dim=text_width,
                 micro_cond_encode_dim=16, micro_cond_embed_dim=80, encoder_hidden_size=text_width,
                 vocab_size=CODEBOOK + 1, codebook_size=CODEBOOK, in_channels=64, block_out_channels=64,
-                num_res_blocks=1, downsample=True, upsample=True, block_num_heads=2, num_hidden_layers=4,
-                num_attention_heads=4, attention_dropout=0.0, intermediate_size=256, layer_norm_eps=1e-6,
+                num_res_blocks=1, downsample=True, upsample=True, block_num_heads=2, num_hidden_layers=layers,
+                num_attention_heads=heads, attention_dropout=0.0, intermediate_size=intermediate, layer_norm_eps=1e-6,
                 ln_elementwise_affine=True, sample_size=SIZE // FACTOR)
 
 
@@ -133,7 +133,8 @@ def train_transformer(args, grids, captions, tokenizer, vocab_size, device, work
     torch.manual_seed(args.seed + 2)
     text_encoder = CLIPTextModelWithProjection(
         text_encoder_config(vocab_size, args.text_width, args.text_layers, 4, projection=args.text_width)).to(device)
-    transformer = UVit2DModel(**transformer_config(args.text_width)).to(device)
+    transformer = UVit2DModel(**transformer_config(args.text_width, args.transformer_hidden, args.transformer_layers,
+                                                   args.transformer_heads, args.transformer_intermediate)).to(device)
     ema_transformer, ema_text = copy.deepcopy(transformer).eval(), copy.deepcopy(text_encoder).eval()
     params = list(transformer.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.transformer_lr, weight_decay=1e-2)
@@ -236,6 +237,10 @@ def main():
     p.add_argument("--vq-lr", type=float, default=1e-3)
     p.add_argument("--transformer-steps", type=int, default=5000)
     p.add_argument("--transformer-lr", type=float, default=6e-4)
+    p.add_argument("--transformer-hidden", type=int, default=128, help="the U-ViT's width (hidden_size)")
+    p.add_argument("--transformer-layers", type=int, default=4, help="its transformer layers")
+    p.add_argument("--transformer-heads", type=int, default=4, help="its attention heads")
+    p.add_argument("--transformer-intermediate", type=int, default=256, help="its feed-forward width")
     args = p.parse_args()
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
     vq, vq_losses = train_vq(args, images, device, args.work)
