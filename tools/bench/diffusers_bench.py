@@ -31,7 +31,8 @@ guidance 0, with AutoencoderTiny (TAESD) and with the full VAE; SD 1.5 with LCMS
 × 0.5, guidance 1. One warm-up call each, then --edit-repeats timed calls.
 
 `--part tiled-2048 --only bf16` times the LCM recipe on a 2048² image with vae.enable_tiling(),
-once and with no warm-up; run alone, the peak resident memory reported is that edit's.
+--edit-repeats times (1 by default) with no warm-up call; run alone, the peak resident memory
+reported is that edit's.
 """
 import argparse
 import json
@@ -160,8 +161,8 @@ def time_edit(edit, dtype, size, repeats):
 # text encoder, Euler with trailing spacing) 2 steps × 0.5, guidance 0, with TAESD and with the full
 # VAE; SD 1.5 with the LCM scheduler (LCM-LoRA merged at load), 4 steps × 0.5, guidance 1.
 RECIPES = ["turbo-taesd", "turbo", "lcm"]
-# The LCM recipe on a 2048² image with vae.enable_tiling(); its size is fixed, and it runs once with
-# no warm-up (an edit takes minutes). Not part of "recipes".
+# The LCM recipe on a 2048² image with vae.enable_tiling(); its size is fixed, and it has no warm-up
+# call (an edit takes minutes). Not part of "recipes".
 TILED = "tiled-2048"
 SD21_TEXT_ENCODER_CONFIG = {
     "hidden_act": "gelu", "hidden_size": 1024, "intermediate_size": 4096, "layer_norm_eps": 1e-05,
