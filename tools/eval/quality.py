@@ -175,7 +175,7 @@ def main():
                    help="comma-separated: sdedit, inpaint (with --no-mvtm, SD and the baselines only), refine")
     p.add_argument("--no-mvtm", action="store_true", help="leave out the masked-token model")
     p.add_argument("--mvtm-steps", type=int, default=12, help="MaskGIT decoding steps of MVTM inpainting")
-    p.add_argument("--sd-inpaint", default="1:original,0.75:fill",
+    p.add_argument("--sd-inpaint", default="1:original,0.5:fill,0.75:fill",
                    help="SD inpainting settings, comma-separated STRENGTH:MASKED_CONTENT (chisel inpaint's "
                         "--strength and --masked-content); below strength 1 the hole must start from a fill, "
                         "not from the true scene")
