@@ -333,11 +333,12 @@ struct InpaintCommand: AsyncParsableCommand {
 
     func run() async throws {
         if edit.isAmused {
-            guard maskedContent == .original, !softMask, !onlyMasked else {
-                throw ChiselError(.invalidParameter, "--masked-content, --soft-mask and --only-masked apply to Stable Diffusion models")
+            guard maskedContent == .original || maskedContent == .fill, !softMask, !onlyMasked else {
+                throw ChiselError(.invalidParameter, "--masked-content latent_noise/latent_nothing, --soft-mask and --only-masked "
+                                  + "apply to Stable Diffusion models (aMUSEd takes --masked-content original or fill)")
             }
-            try await edit.runAmused(strength: strength, mask: mask, pasteBack: pasteBack, maskBlur: maskBlur, output: output,
-                                     settings: settings)
+            try await edit.runAmused(strength: strength, mask: mask, fill: maskedContent == .fill, pasteBack: pasteBack,
+                                     maskBlur: maskBlur, output: output, settings: settings)
             return
         }
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()

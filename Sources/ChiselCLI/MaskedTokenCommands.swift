@@ -45,7 +45,7 @@ extension EditOptions {
 
     /// aMUSEd img2img (no mask: a random fraction set by strength is predicted again) or
     /// inpainting (the mask's tokens), as diffusers' AmusedImg2ImgPipeline / AmusedInpaintPipeline.
-    func runAmused(strength: Double, mask: String?, pasteBack: Bool, maskBlur: Double, output: String,
+    func runAmused(strength: Double, mask: String?, fill: Bool = false, pasteBack: Bool, maskBlur: Double, output: String,
                    settings: RunSettings) async throws {
         try refuseDiffusionOnlyOptions()
         let (_, multiple) = try amusedGrid()
@@ -57,20 +57,27 @@ extension EditOptions {
                    params: [("scale", .double(1)), ("multiple_of", .int(multiple))])
         graph.node("text", "encode_prompt", inputs: [("model", "amused")],
                    params: [("prompt", .string(prompt)), ("negative_prompt", .string(negativePrompt))])
-        graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", "sized.image")])
         var maskParams: [(String, JSONValue)] = [("strength", .double(strength)), ("steps", .int(stepCount))]
         var maskInputs = [("model", "amused"), ("tokens", "tokens.tokens")]
+        var encoded = "sized.image"
         if let mask {
             graph.node("mask", "load_mask", params: [("path", .string(cwd.resolve(mask)))])
             graph.node("fitted_mask", "match_mask", inputs: [("image", "input.image"), ("mask", "mask.mask")])
             graph.node("sized_mask", "resize", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
                        params: [("scale", .double(1)), ("multiple_of", .int(multiple))])
+            if fill {
+                // The masked tokens are predicted anyway; what the fill changes is the tokens along
+                // the mask's edge, whose encoder window reaches into it (AUTOMATIC1111's "fill").
+                graph.node("filled", "fill_masked", inputs: [("image", "sized.image"), ("mask", "sized_mask.mask")])
+                encoded = "filled.image"
+            }
             maskInputs.append(("mask", "sized_mask.mask"))
             maskParams.insert(("mode", "mask"), at: 0)
         } else {
             maskParams.insert(("mode", "strength"), at: 0)
             maskParams.append(("seed", .int(seed)))
         }
+        graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", encoded)])
         graph.node("masked", "mask_tokens", inputs: maskInputs, params: maskParams)
         var predictParams: [(String, JSONValue)] = [
             ("guidance", .double(guidanceScale)), ("temperature", .double(temperature)),

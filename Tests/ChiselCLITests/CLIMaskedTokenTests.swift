@@ -49,6 +49,34 @@ import Testing
         #expect(worst <= 2.5 / 255, "max \(worst * 255)/255")
     }
 
+    /// `--masked-content fill` encodes AUTOMATIC1111's fill instead of the image: the masked
+    /// tokens are predicted either way, so what changes is the tokens along the mask's edge (the
+    /// decode differs), and with paste-back the unmasked pixels are still the input's.
+    @Test func inpaintFromTheFillChangesTheEdgeTokensOnly() throws {
+        let temp = try TemporaryFolder()
+        let options = ["inpaint", "--model", "\(Self.models)/small", "--image", "\(Self.cases)/image-small.png",
+                       "--mask", "\(Self.cases)/mask-small.png", "--prompt", "a photo of a cat", "--steps", "6", "--seed", "0"]
+        let (original, filled, pasted) = (temp.path("original.png"), temp.path("filled.png"), temp.path("pasted.png"))
+        let a = try CLI.run(options + ["--paste-back", "false", "--output", original])
+        let b = try CLI.run(options + ["--masked-content", "fill", "--paste-back", "false", "--output", filled])
+        let c = try CLI.run(options + ["--masked-content", "fill", "--mask-blur", "0", "--output", pasted])
+        #expect(a.status == 0 && b.status == 0 && c.status == 0, "\(a.stderr)\(b.stderr)\(c.stderr)")
+        let (x, y) = (try ImageReader.read(path: original).image, try ImageReader.read(path: filled).image)
+        #expect(x.pixels != y.pixels, "the fill changed no token")
+        let source = try ImageReader.read(path: "\(Self.cases)/image-small.png").image
+        let mask = try ImageReader.read(path: "\(Self.cases)/mask-small.png").image
+        let result = try ImageReader.read(path: pasted).image
+        let n = source.width * source.height
+        var outside = 0
+        for i in 0..<n where mask.pixels[i] == 0 {
+            outside += 1
+            for ch in 0..<3 { #expect(result.pixels[ch * n + i] == source.pixels[ch * n + i], "pixel \(i) outside the mask changed") }
+        }
+        #expect(outside > 0)
+        let noise = try CLI.run(options + ["--masked-content", "latent_noise", "--output", temp.path("n.png")])
+        #expect(noise.status != 0 && noise.stderr.contains("--masked-content"), "\(noise.stderr)")
+    }
+
     @Test func refineRunsOnAnyImageAndWritesItsMasks() throws {
         let temp = try TemporaryFolder()
         // A JPEG of an odd size: rounded down to the model's multiple (4 for the small model).
