@@ -175,6 +175,10 @@ def main():
                    help="comma-separated: sdedit, inpaint (with --no-mvtm, SD and the baselines only), refine")
     p.add_argument("--no-mvtm", action="store_true", help="leave out the masked-token model")
     p.add_argument("--mvtm-steps", type=int, default=12, help="MaskGIT decoding steps of MVTM inpainting")
+    p.add_argument("--mvtm-inpaint", default="original,fill",
+                   help="MVTM inpainting settings, comma-separated --masked-content values: original encodes "
+                        "the blanked image, fill AUTOMATIC1111's fill of the hole (the hole's tokens are "
+                        "predicted either way)")
     p.add_argument("--sd-inpaint", default="1:original,0.5:fill,0.75:fill",
                    help="SD inpainting settings, comma-separated STRENGTH:MASKED_CONTENT (chisel inpaint's "
                         "--strength and --masked-content); below strength 1 the hole must start from a fill, "
@@ -219,9 +223,12 @@ def main():
                  f"SD inpainting (`builtin:scenes`), strength {float(strength):g} from the fill (`--masked-content {content}`)")
         sd_settings.append((label, strength, content))
     fills = {label: [] for label, _, _ in sd_settings}
-    fills.update({"MVTM inpainting (`builtin:scenes-mvtm`)": [], "mean-colour fill": [], "blurred-surroundings fill": []})
-    if args.no_mvtm:
-        del fills["MVTM inpainting (`builtin:scenes-mvtm`)"]
+    mvtm_settings = [] if args.no_mvtm else [
+        ("MVTM inpainting (`builtin:scenes-mvtm`)" if content == "original" else
+         f"MVTM inpainting (`builtin:scenes-mvtm`), edge tokens from the fill (`--masked-content {content}`)", content)
+        for content in args.mvtm_inpaint.split(",")]
+    fills.update({label: [] for label, _ in mvtm_settings})
+    fills.update({"mean-colour fill": [], "blurred-surroundings fill": []})
     for i, truth in enumerate(truths if "inpaint" in parts else []):
         mask = hole(rng, 128)
         image_path, mask_path = f"{args.work}/holed-{i}.png", f"{args.work}/hole-{i}.png"
@@ -234,9 +241,9 @@ def main():
         results = {}
         models = [(label, args.sd_model, ["--strength", strength, "--masked-content", content] + common)
                   for label, strength, content in sd_settings]
-        if not args.no_mvtm:
-            models.append(("MVTM inpainting (`builtin:scenes-mvtm`)", args.mvtm_model,
-                           ["--strength", "1", "--steps", str(args.mvtm_steps), "--guidance", str(args.guidance)]))
+        models += [(label, args.mvtm_model, ["--strength", "1", "--masked-content", content, "--steps",
+                                             str(args.mvtm_steps), "--guidance", str(args.guidance)])
+                   for label, content in mvtm_settings]
         for k, (name, model, extra) in enumerate(models):
             out = f"{args.work}/inpaint-{i}-{k}.png"
             # No feathering of the paste-back: every pixel inside the hole is the model's.
@@ -297,7 +304,7 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
         "swift build -c release",
         "python3 -m venv /tmp/venv-eval && /tmp/venv-eval/bin/pip install -r tools/eval/requirements.txt",
         f"/tmp/venv-eval/bin/python tools/eval/quality.py --count {args.count} --steps {args.steps} --guidance {args.guidance} "
-        f"--mvtm-steps {args.mvtm_steps} --sd-inpaint {args.sd_inpaint}",
+        f"--mvtm-steps {args.mvtm_steps} --mvtm-inpaint {args.mvtm_inpaint} --sd-inpaint {args.sd_inpaint}",
         "```",
         "",
         "Higher is better everywhere: PSNR in dB, SSIM from −1 to 1.",

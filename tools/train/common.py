@@ -2,6 +2,7 @@
 encoder, checkpoints, plots and grids."""
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -169,6 +171,10 @@ def training_arguments(description, seed):
     p.add_argument("--text-layers", type=int, default=2)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--decoder-steps", type=int, default=1000,
+                   help="steps of the autoencoder's decoder alone on whole scenes (0: none)")
+    p.add_argument("--decoder-batch", type=int, default=8)
+    p.add_argument("--decoder-lr", type=float, default=5e-4)
     return p
 
 
@@ -190,3 +196,58 @@ def save_state(path, **parts):
     """A checkpoint of modules, optimisers and plain values, written whole or not at all."""
     torch.save({k: (v.state_dict() if hasattr(v, "state_dict") else v) for k, v in parts.items()}, path + ".tmp")
     os.replace(path + ".tmp", path)
+
+
+def finetune_decoder(args, parts, decode, batch_of, held, peak, label, work):
+    """Trains only the decoder side of a VAE or VQ model on whole scenes.
+
+    The autoencoder's first phase trains on crops, so its decoder's group norms learn a crop's
+    statistics, not those of the whole 128² scene every later use decodes. The encoder (and the
+    codebook) stay fixed here, so the latents or token ids the second phase trains on do not
+    change. `parts` holds the trainable modules and `decode(parts, z)` runs them; `batch_of(rng)`
+    gives a training batch (decoder inputs, the scenes they should give back); `held` is the
+    held-out check (inputs, scenes), its PSNR (for images spanning `peak`) measured before and
+    after. The exponential moving average of the parts is what is kept (loaded into `parts`).
+    Returns the losses and the two PSNRs.
+    """
+    steps = args.decoder_steps
+    ema = copy.deepcopy(parts).eval()
+    opt = torch.optim.AdamW(parts.parameters(), lr=args.decoder_lr, weight_decay=0.0)
+
+    def held_psnr():
+        with torch.no_grad():
+            mse = (decode(ema, held[0]).clamp(-peak, peak) - held[1]).pow(2).mean(dim=(1, 2, 3))
+            return float((10 * torch.log10(peak ** 2 / mse)).mean())
+
+    losses, start, before = [], 0, held_psnr()
+    state_path = os.path.join(work, f"{label}-decoder.pt")
+    if args.resume and os.path.exists(state_path):
+        state = torch.load(state_path, map_location=held[0].device)
+        for k, m in (("parts", parts), ("ema", ema), ("opt", opt)):
+            m.load_state_dict(state[k])
+        losses, start, before = state["losses"], state["step"], state["before"]
+    rng = np.random.default_rng(args.seed + 5)
+    started = time.time()
+    parts.train()
+    for step in range(start, steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, args.decoder_lr, warmup=min(100, steps // 10 + 1))
+        z, x = batch_of(rng)
+        recon = decode(parts, z)
+        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema_update(ema, parts, min(args.ema, (1 + step) / (10 + step)))
+        losses.append(float(loss))
+        if (step + 1) % 50 == 0:
+            print(f"{label} decoder {step + 1}/{steps} rec {np.mean(losses[-50:]):.4f} "
+                  f"({time.time() - started:.0f} s)", flush=True)
+        if (step + 1) % args.checkpoint_every == 0:
+            save_state(state_path, parts=parts, ema=ema, opt=opt, losses=losses, step=step + 1, before=before)
+    save_state(state_path, parts=parts, ema=ema, opt=opt, losses=losses, step=steps, before=before)
+    parts.load_state_dict(ema.state_dict())
+    parts.eval()
+    after = held_psnr()
+    print(f"{label} decoder on whole scenes: held-out PSNR {before:.2f} → {after:.2f} dB", flush=True)
+    return losses, before, after

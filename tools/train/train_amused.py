@@ -5,7 +5,8 @@ Three networks in diffusers' AmusedPipeline layout: a VQModel (128² images in [
 grid of ids from a 512-entry codebook: 4×4 pixels a token), a CLIPTextModelWithProjection on the same small
 CLIP-format tokenizer as the SD model, and a UVit2DModel that predicts masked ids. Phase 1 trains
 the VQ model (on randomly mirrored crops: reconstruction plus the quantiser's codebook and commitment loss; codes unused for
-a while are restarted from encoder outputs); phase 2 the transformer and the text encoder
+a while are restarted from encoder outputs); phase 1b its decoder alone on whole scenes (the
+encoder and codebook fixed, so the ids do not change; --decoder-steps); phase 2 the transformer and the text encoder
 together, MaskGIT-style: per image a mask ratio cos(π/2 · u), u ~ U(0, 1), of the tokens replaced
 by the mask id, cross-entropy on the masked ones, 10% of captions dropped to the empty prompt
 (classifier-free guidance), the micro-conditioning the pipelines pass at 128² (size, crop 0, 0,
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (ema_update, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
+from common import (ema_update, finetune_decoder, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
                     tokenize, training_arguments, write_training_record)
 
 SIZE = 128
@@ -120,6 +121,25 @@ def tokenize_images(vq, images, device, batch=64):
             _, _, (_, _, ids) = vq.quantize(h)
             grids.append(ids.reshape(h.shape[0], h.shape[2], h.shape[3]).cpu())
     return torch.cat(grids)
+
+
+def finetune_vq_decoder(args, vq, grids, images, held_images, device):
+    """Phase 1b: the VQ decoder (and post_quant_conv) alone on whole scenes, ids fixed."""
+    if args.decoder_steps <= 0:
+        return [], None
+    parts = torch.nn.ModuleList([vq.post_quant_conv, vq.decoder])
+
+    def decode(p, ids):
+        return p[1](p[0](vq.quantize.embedding(ids).permute(0, 3, 1, 2)))
+
+    def batch_of(rng):
+        idx = rng.integers(0, len(grids), args.decoder_batch)
+        scenes = np.stack([images[i] if i < len(images) else images[i - len(images), :, ::-1] for i in idx])
+        return grids[idx].to(device), unit(scenes, device)
+
+    held = (tokenize_images(vq, held_images, device)[:len(held_images)].to(device), unit(held_images, device))
+    losses, before, after = finetune_decoder(args, parts, decode, batch_of, held, 1.0, "vq", args.work)
+    return losses, (before, after)
 
 
 def encode_text(text_encoder, ids):
@@ -247,16 +267,19 @@ def main():
     grids = tokenize_images(vq, images, device)
     used = len(torch.unique(grids))
     print(f"codebook use: {used} of {CODEBOOK} codes", flush=True)
+    decoder_losses, decoder_psnr = finetune_vq_decoder(args, vq, grids, images, held_images, device)
     transformer, text_encoder, transformer_losses = train_transformer(args, grids, captions + captions, tokenizer,
                                                                       vocab_size, device, args.work)
     write_folder(args.out, vq, transformer, text_encoder, tokenizer_dir)
     plot_losses(os.path.join(args.out, "loss.png"), {"VQ reconstruction (L1 + MSE)": vq_losses,
+                                                      "VQ decoder on whole scenes (L1 + MSE)": decoder_losses,
                                                       "transformer masked-token cross-entropy": transformer_losses},
                 "scenes-mvtm training")
     check_and_sample(args.out, held_images, held_captions, args.seed).save(os.path.join(args.out, "samples.png"))
     write_training_record(os.path.join(args.out, "training.json"), args, {
         "vq_final_reconstruction": float(np.mean(vq_losses[-100:])),
         "transformer_final_loss": float(np.mean(transformer_losses[-100:])), "vocabulary": vocab_size,
+        "vq_decoder_held_out_psnr_before_after": decoder_psnr,
         "codebook_used": used})
     print("wrote", args.out, flush=True)
 

@@ -5,7 +5,8 @@ Three networks in diffusers' StableDiffusionPipeline layout: an AutoencoderKL (1
 32×32×4 latents: a factor of 4, not SD's 8, so that these small images keep their detail), a CLIP-architecture text encoder on a small CLIP-format tokenizer of the
 world's words (tools/train/tokenizer.py), and a UNet2DConditionModel trained on the latents with
 epsilon prediction, SD's scaled-linear schedule and 10% caption dropout for classifier-free
-guidance. Phase 1 trains the autoencoder; phase 2 the UNet and the text encoder together
+guidance. Phase 1 trains the autoencoder (on crops), phase 1b its decoder alone on whole scenes
+(the encoder fixed, so the latents do not change; --decoder-steps); phase 2 the UNet and the text encoder together
 (exponential moving average of both kept and saved). Run by hand, never in CI:
 
     python3 -m venv /work/venv-train && /work/venv-train/bin/pip install -r tools/train/requirements.txt
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import (ema_update, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
+from common import (ema_update, finetune_decoder, grid, lr_at, mirror, plot_losses, prepare, save_state, text_encoder_config,
                     to_tensor, tokenize, training_arguments, write_training_record)
 
 SIZE = 128
@@ -100,6 +101,30 @@ def encode_all(vae, images, device, batch=64):
             means.append(d.mean.cpu())
             stds.append(d.std.cpu())
     return torch.cat(means), torch.cat(stds)
+
+
+def finetune_vae_decoder(args, vae, latents, images, held_images, device):
+    """Phase 1b: the VAE decoder (and post_quant_conv) alone on whole scenes, from posterior
+    samples of the fixed encoder (the latents the UNet learns to make)."""
+    if args.decoder_steps <= 0:
+        return [], None
+    parts = torch.nn.ModuleList([vae.post_quant_conv, vae.decoder])
+    means, stds = latents
+
+    def decode(p, z):
+        return p[1](p[0](z))
+
+    def batch_of(rng):
+        idx = rng.integers(0, len(means), args.decoder_batch)
+        scenes = np.stack([images[i] if i < len(images) else images[i - len(images), :, ::-1] for i in idx])
+        noise = torch.from_numpy(rng.standard_normal(stds[idx].shape).astype(np.float32))
+        return (means[idx] + stds[idx] * noise).to(device), to_tensor(scenes, device)
+
+    with torch.no_grad():
+        held_means = vae.encode(to_tensor(held_images, device)).latent_dist.mean
+    held = (held_means, to_tensor(held_images, device))
+    losses, before, after = finetune_decoder(args, parts, decode, batch_of, held, 2.0, "vae", args.work)
+    return losses, (before, after)
 
 
 def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
@@ -216,16 +241,19 @@ def main():
     means, stds = encode_all(vae, images, device)
     scaling = float(1 / means.std())
     print(f"latent scaling factor {scaling:.4f}", flush=True)
+    decoder_losses, decoder_psnr = finetune_vae_decoder(args, vae, (means, stds), images, held_images, device)
     args.scaling = scaling
     unet, text_encoder, unet_losses = train_unet(args, (means, stds), captions + captions, tokenizer, vocab_size,
                                                  device, args.work)
     write_folder(args.out, vae, unet, text_encoder, tokenizer_dir, scaling)
     plot_losses(os.path.join(args.out, "loss.png"), {"VAE reconstruction (L1 + MSE)": vae_losses,
+                                                      "VAE decoder on whole scenes (L1 + MSE)": decoder_losses,
                                                       "UNet noise MSE": unet_losses}, "scenes-sd training")
     check_and_sample(args.out, held_images, held_captions, args.seed).save(os.path.join(args.out, "samples.png"))
     write_training_record(os.path.join(args.out, "training.json"), args, {
         "vae_final_reconstruction": float(np.mean(vae_losses[-100:])),
         "unet_final_loss": float(np.mean(unet_losses[-100:])), "vocabulary": vocab_size,
+        "vae_decoder_held_out_psnr_before_after": decoder_psnr,
         "scaling_factor": scaling})
     print("wrote", args.out, flush=True)
 
