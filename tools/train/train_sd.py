@@ -162,6 +162,11 @@ def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
         ids[drop] = empty
         t = torch.randint(0, 1000, (args.batch,), device=device)
         noise = torch.randn_like(z)
+        if args.offset_noise:
+            # Offset noise: a per-image, per-channel constant in the noise, so that the model learns
+            # to move an image's mean (a night sky from a day scene's latent), which plain Gaussian
+            # noise at the schedule's last steps leaves almost untouched.
+            noise = noise + args.offset_noise * torch.randn(z.shape[0], z.shape[1], 1, 1, device=device)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * z + (1 - a).sqrt() * noise
         states = text_encoder(ids.to(device)).last_hidden_state
@@ -234,6 +239,8 @@ def main():
     p.add_argument("--kl-weight", type=float, default=1e-4)
     p.add_argument("--unet-steps", type=int, default=6000)
     p.add_argument("--unet-lr", type=float, default=6e-4)
+    p.add_argument("--offset-noise", type=float, default=0.1,
+                   help="scale of the per-channel constant added to the UNet's training noise (0: plain noise)")
     args = p.parse_args()
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
 
