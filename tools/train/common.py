@@ -239,7 +239,7 @@ def finetune_decoder(args, parts, decode, batch_of, held, peak, label, work):
         loss.backward()
         opt.step()
         ema_update(ema, parts, min(args.ema, (1 + step) / (10 + step)))
-        losses.append(float(loss))
+        losses.append(loss.item())
         if (step + 1) % 50 == 0:
             print(f"{label} decoder {step + 1}/{steps} rec {np.mean(losses[-50:]):.4f} "
                   f"({time.time() - started:.0f} s)", flush=True)
