@@ -18,6 +18,8 @@ public final class Conv2D: @unchecked Sendable {
     }
     private let policy = Locked(Conv2D.winograd)
     private let prototype: OpaquePointer
+    /// The bf16-product Winograd's transformed weights, for layers it takes (see WinogradPolicy).
+    private let productWinograd: OpaquePointer?
     private let lock = Locked<[Key: OpaquePointer]>([:])
 
     private struct Key: Hashable {
@@ -55,6 +57,19 @@ public final class Conv2D: @unchecked Sendable {
         }
         guard let made else { throw ChiselError(.internal, "cannot build a convolution kernel: \(cMessage(error))") }
         prototype = made
+        let rule = Conv2D.winograd
+        if rule.enabled, precision == .bf16, kernel == 3, stride == 1, padding == 1, inChannels % 32 == 0,
+           outChannels % 64 == 0, 16 * inChannels * outChannels * 2 <= rule.bf16ProductWeightBytes
+        {
+            // NULL where the CPU lacks AVX-512 BF16 (or memory runs out): the layer stays direct.
+            productWinograd = weights.withUnsafeBufferPointer { wp in
+                bias.withOptionalPointer { bp in
+                    chisel_wino16_create(wp.baseAddress, bp, Int64(inChannels), Int64(outChannels))
+                }
+            }
+        } else {
+            productWinograd = nil
+        }
     }
 
     deinit {
@@ -62,6 +77,53 @@ public final class Conv2D: @unchecked Sendable {
             for pointer in cache.values { chisel_conv_destroy(pointer) }
         }
         chisel_conv_destroy(prototype)
+        chisel_wino16_destroy(productWinograd)
+    }
+
+    /// The bf16-product Winograd for an n × h × w input with these paddings, where the layer
+    /// has one and the input is large enough for it.
+    private func productWinograd(n: Int, h: Int, w: Int, pads: (Int, Int, Int, Int)) -> OpaquePointer? {
+        guard let productWinograd, pads == (1, 1, 1, 1) else { return nil }
+        let rule = winograd
+        return rule.enabled && n * h * w >= rule.bf16ProductPositions ? productWinograd : nil
+    }
+
+    /// Runs the bf16-product Winograd over the cores: `src` is n×h×w×inChannels (bfloat16 when
+    /// `halfInput`), `dst` n×h×w×outChannels (bfloat16 when `halfOutput`; added to with `accumulate`).
+    private func runProductWinograd(_ kernel: OpaquePointer, n: Int, h: Int, w: Int, halfInput: Bool,
+                                    src: UnsafeRawPointer, halfOutput: Bool, dst: UnsafeMutableRawPointer,
+                                    accumulate: Bool, relu: Bool) throws {
+        let rows = Int(chisel_wino16_rows(Int64(n), Int64(h)))
+        let failures = Locked(0)
+        let (source, destination) = (Unchecked(value: src), Unchecked(value: dst))
+        KernelProfile.measure("conv 3×3 \(inChannels)→\(outChannels) \(h)×\(w) winograd bf16") {
+            Parallel.forEachChunk(rows) { range in
+                let status = chisel_wino16_run(kernel, source.value, halfInput ? 1 : 0, Int64(n), Int64(h), Int64(w),
+                                               destination.value, halfOutput ? 1 : 0, accumulate ? 1 : 0, relu ? 1 : 0,
+                                               Int64(range.lowerBound), Int64(range.upperBound))
+                if status != 0 { failures.withLock { $0 += 1 } }
+            }
+        }
+        guard failures.value == 0 else { throw ChiselError(.internal, "convolution could not allocate its scratch memory") }
+    }
+
+    /// The float output of the bf16-product Winograd (the residual's copy, or fresh), or nil
+    /// where the layer does not take it for this input.
+    private func productWinogradFloat(shape: [Int], halfInput: Bool, src: UnsafeRawPointer?, residual: Tensor?,
+                                      relu: Bool, pads: (Int, Int, Int, Int)) throws -> Tensor? {
+        guard shape.count == 4, shape[3] == inChannels, let src,
+              let kernel = productWinograd(n: shape[0], h: shape[1], w: shape[2], pads: pads) else { return nil }
+        let outShape = [shape[0], shape[1], shape[2], outChannels]
+        if let residual, residual.shape != outShape {
+            throw ChiselError(.internal, "residual \(residual.shape) does not match convolution output \(outShape)")
+        }
+        var output = residual ?? Tensor(uninitialized: outShape)
+        try output.data.withUnsafeMutableBufferPointer { dst in
+            guard let base = dst.baseAddress else { return }
+            try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: halfInput, src: src,
+                                   halfOutput: false, dst: base, accumulate: residual != nil, relu: relu)
+        }
+        return output
     }
 
     public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -86,6 +148,12 @@ public final class Conv2D: @unchecked Sendable {
 
     /// Convolves a bfloat16 input (from `GroupNorm.bf16`); only for `.bf16` convolutions.
     public func callAsFunction(_ input: HalfTensor, adding residual: Tensor? = nil) throws -> Tensor {
+        if let result = try input.data.withUnsafeBufferPointer({ src in
+            try productWinogradFloat(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
+                                     residual: residual, relu: false, pads: (padding, padding, padding, padding))
+        }) {
+            return result
+        }
         if input.rank == 4,
            try usesWinograd(batch: input.shape[0], height: input.shape[1], width: input.shape[2], residual: residual != nil)
         {
@@ -101,7 +169,13 @@ public final class Conv2D: @unchecked Sendable {
     public func callAsFunction(_ input: Tensor, padding pads: (Int, Int, Int, Int), adding residual: Tensor? = nil)
         throws -> Tensor
     {
-        try run(shape: input.shape, pads: pads, residual: residual) { primitive, dst, error in
+        if let result = try input.data.withUnsafeBufferPointer({ src in
+            try productWinogradFloat(shape: input.shape, halfInput: false, src: src.baseAddress.map { UnsafeRawPointer($0) },
+                                     residual: residual, relu: false, pads: pads)
+        }) {
+            return result
+        }
+        return try run(shape: input.shape, pads: pads, residual: residual) { primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run(primitive, src.baseAddress, dst, error, 256) }
         }
     }
@@ -149,16 +223,42 @@ public final class Conv2D: @unchecked Sendable {
     /// normalisation (the first convolution of a ResNet block without a time embedding) or, with
     /// `relu` (max(0, ·) of the result, fused into the kernel), the next convolution (TAESD's blocks).
     public func halfOutput(_ input: HalfTensor, relu: Bool = false) throws -> HalfTensor {
-        try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
+        if let result = try input.data.withUnsafeBufferPointer({ src in
+            try productWinogradHalf(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
+                                    relu: relu)
+        }) {
+            return result
+        }
+        return try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_half(primitive, src.baseAddress, dst, error, 256) }
         }
     }
 
     /// Convolves float input into bfloat16 (`.bf16` only); with `relu`, max(0, ·) of the result.
     public func halfOutput(_ input: Tensor, relu: Bool = false) throws -> HalfTensor {
-        try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
+        if let result = try input.data.withUnsafeBufferPointer({ src in
+            try productWinogradHalf(shape: input.shape, halfInput: false, src: src.baseAddress.map { UnsafeRawPointer($0) },
+                                    relu: relu)
+        }) {
+            return result
+        }
+        return try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_to_half(primitive, src.baseAddress, dst, error, 256) }
         }
+    }
+
+    /// The bfloat16 output of the bf16-product Winograd, or nil where the layer does not take it.
+    private func productWinogradHalf(shape: [Int], halfInput: Bool, src: UnsafeRawPointer?, relu: Bool) throws -> HalfTensor? {
+        guard shape.count == 4, shape[3] == inChannels, let src,
+              let kernel = productWinograd(n: shape[0], h: shape[1], w: shape[2], pads: (padding, padding, padding, padding))
+        else { return nil }
+        var output = HalfTensor(uninitialized: [shape[0], shape[1], shape[2], outChannels])
+        try output.data.withUnsafeMutableBufferPointer { dst in
+            guard let base = dst.baseAddress else { return }
+            try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: halfInput, src: src,
+                                   halfOutput: true, dst: base, accumulate: false, relu: relu)
+        }
+        return output
     }
 
     private func halfOutput(shape: [Int], relu: Bool,
@@ -181,6 +281,12 @@ public final class Conv2D: @unchecked Sendable {
     /// the kernel.
     public func relu(_ input: HalfTensor, adding residual: Tensor?) throws -> Tensor {
         guard precision == .bf16 else { throw ChiselError(.internal, "a bfloat16 input needs a .bf16 convolution") }
+        if let result = try input.data.withUnsafeBufferPointer({ src in
+            try productWinogradFloat(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
+                                     residual: residual, relu: true, pads: (padding, padding, padding, padding))
+        }) {
+            return result
+        }
         return try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual, relu: true) {
             primitive, dst, error in
             input.data.withUnsafeBufferPointer { src in chisel_conv_run_bf16(primitive, src.baseAddress, dst, error, 256) }
@@ -225,3 +331,6 @@ extension Optional where Wrapped == [Float] {
         }
     }
 }
+
+/// A pointer carried into the parallel loop's closures (each chunk writes its own rows).
+private struct Unchecked<T>: @unchecked Sendable { let value: T }

@@ -24,7 +24,11 @@ import Foundation
 /// single bf16 direct convolution here (about 1.5×), and `keptWeightBytesBF16` allows it for
 /// layers whose transformed weights fit; but over a whole bf16 UNet it measured no faster (the
 /// float activations it reads and writes cost what the arithmetic saves) and 0.5 GiB larger,
-/// so it is off (0) by default and bf16 layers stay direct.
+/// so it is off (0) by default. Instead, bf16 layers with padding 1, a multiple of 32 input and
+/// of 64 output channels, and transformed weights of at most `bf16ProductWeightBytes` use
+/// Chisel's own F(2×2, 3×3) with bfloat16 products (winograd_bf16.c) from
+/// `bf16ProductPositions` output positions up; its rounding is about twice a direct bf16
+/// convolution's (the transformed values are what is rounded to bfloat16).
 public struct WinogradPolicy: Sendable, Equatable {
     public var enabled: Bool
     public var minimumPositions: Int
@@ -35,14 +39,22 @@ public struct WinogradPolicy: Sendable, Equatable {
     /// A single image with more output positions than this runs in bands of about this many,
     /// so Winograd's working memory (which grows with the input) stays that of one band.
     public var bandPositions: Int
+    /// The bf16-product Winograd's smallest output (batch × height × width positions).
+    public var bf16ProductPositions: Int
+    /// The largest transformed weights (bfloat16, 16 per input × output channel) a layer keeps
+    /// for the bf16-product Winograd; larger layers stay direct.
+    public var bf16ProductWeightBytes: Int
 
     public init(enabled: Bool = true, minimumPositions: Int = 8192, keptWeightBytes: Int = 16 << 20,
-                keptWeightBytesBF16: Int = 0, bandPositions: Int = 4096) {
+                keptWeightBytesBF16: Int = 0, bandPositions: Int = 4096, bf16ProductPositions: Int = 4096,
+                bf16ProductWeightBytes: Int = 8 << 20) {
         self.enabled = enabled
         self.minimumPositions = minimumPositions
         self.keptWeightBytes = keptWeightBytes
         self.keptWeightBytesBF16 = keptWeightBytesBF16
         self.bandPositions = bandPositions
+        self.bf16ProductPositions = bf16ProductPositions
+        self.bf16ProductWeightBytes = bf16ProductWeightBytes
     }
 
     /// The default; off with `CHISEL_WINOGRAD=0` (or `off`); with `CHISEL_WINOGRAD=all`, every
@@ -51,7 +63,7 @@ public struct WinogradPolicy: Sendable, Equatable {
     public static let fromEnvironment: WinogradPolicy = {
         switch ProcessInfo.processInfo.environment["CHISEL_WINOGRAD"]?.lowercased() {
         case "0", "off", "false": WinogradPolicy(enabled: false)
-        case "all": WinogradPolicy(minimumPositions: 1, bandPositions: 64)
+        case "all": WinogradPolicy(minimumPositions: 1, bandPositions: 64, bf16ProductPositions: 1)
         default: WinogradPolicy()
         }
     }()
@@ -81,6 +93,10 @@ extension Conv2D {
     /// Whether oneDNN has Winograd convolutions on this CPU (AVX-512); elsewhere every
     /// convolution is direct whatever the policy says.
     public static let winogradSupported = chisel_winograd_supported() != 0
+
+    /// Whether this CPU runs the bf16-product Winograd (AVX-512 BF16); elsewhere bf16 layers
+    /// stay direct.
+    public static let productWinogradSupported = chisel_wino16_supported() != 0
 
     /// The Winograd policy new layers start with.
     public static var winograd: WinogradPolicy {

@@ -42,6 +42,21 @@ int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, cha
 void chisel_conv_output_size(const chisel_conv *conv, int64_t *oh, int64_t *ow);
 void chisel_conv_destroy(chisel_conv *conv);
 
+/// A 3×3, stride-1, padding-1 convolution by Winograd's F(2×2, 3×3) with bfloat16 products
+/// (winograd_bf16.c), for ic a multiple of 32 and oc of 64 on CPUs with AVX-512 BF16 (NULL
+/// otherwise, or when memory runs out). Weights OIHW floats, bias optional. A run covers output
+/// tile rows [row_begin, row_end) of chisel_wino16_rows(n, h) (two output rows each) of an NHWC
+/// input in floats or (src_bf16) bfloat16, into NHWC floats (added to what dst holds with
+/// accumulate) or (dst_bf16, not with accumulate) bfloat16; relu clamps the result at 0 after
+/// any sum. Returns 0, or −1 when scratch memory cannot be allocated.
+typedef struct chisel_wino16 chisel_wino16;
+chisel_wino16 *chisel_wino16_create(const float *weights, const float *bias, int64_t ic, int64_t oc);
+void chisel_wino16_destroy(chisel_wino16 *w);
+int chisel_wino16_supported(void);
+int64_t chisel_wino16_rows(int64_t n, int64_t h);
+int chisel_wino16_run(const chisel_wino16 *w, const void *src, int src_bf16, int64_t n, int64_t h, int64_t width,
+                      void *dst, int dst_bf16, int accumulate, int relu, int64_t row_begin, int64_t row_end);
+
 /// dst[m, n] = src[m, k] · weights[n, k]ᵀ (+ bias[n]) (+ dst when accumulate != 0), row-major
 /// floats, the weights in PyTorch's Linear layout; bf16 and donor as for convolutions.
 chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, int accumulate, const float *weights,
