@@ -138,8 +138,11 @@ public final class Conv2D: @unchecked Sendable {
     /// `conv(SiLU?(norm(x)))` (+ residual): a `.bf16` convolution takes the normalised values
     /// in bfloat16 straight from the normalisation.
     public func afterNorm(_ norm: GroupNorm, _ x: Tensor, silu: Bool, adding residual: Tensor? = nil) throws -> Tensor {
+        // The bf16-product Winograd reads bfloat16 as a direct kernel does (and needs no oneDNN
+        // kernel for this size); oneDNN's float Winograd reads floats.
         if precision == .bf16, x.rank == 4,
-           try !usesWinograd(batch: x.shape[0], height: x.shape[1], width: x.shape[2], residual: residual != nil)
+           try productWinograd(n: x.shape[0], h: x.shape[1], w: x.shape[2], pads: (padding, padding, padding, padding)) != nil
+            || !usesWinograd(batch: x.shape[0], height: x.shape[1], width: x.shape[2], residual: residual != nil)
         {
             return try self(norm.bf16(x, silu: silu), adding: residual)
         }

@@ -52,6 +52,10 @@ import Testing
         #expect(try conv(widened, adding: residual).data == added)
         #expect(try conv(halfX, adding: residual).data == added)
         #expect(try conv.relu(halfX, adding: residual).data == added.map { max(0, $0) })
+        // After a normalisation the layer takes its bfloat16 output, as a direct bf16 layer does.
+        let norm = try GroupNorm(groups: 8, channels: Self.ci, epsilon: 1e-5, gamma: .init(repeating: 1, count: Self.ci),
+                                 beta: .init(repeating: 0, count: Self.ci))
+        #expect(try conv.afterNorm(norm, x, silu: true).data == conv(norm.bf16(x, silu: true)).data)
         // bfloat16 output, rounded to nearest even, with and without ReLU, from either input.
         #expect(try conv.halfOutput(halfX).data == plain.data.map(BFloat16.bits))
         #expect(try conv.halfOutput(widened, relu: true).data == plain.data.map { BFloat16.bits(max(0, $0)) })
