@@ -109,19 +109,23 @@ public final class Conv2D: @unchecked Sendable {
 
     /// The float output of the bf16-product Winograd (the residual's copy, or fresh), or nil
     /// where the layer does not take it for this input.
-    private func productWinogradFloat(shape: [Int], halfInput: Bool, src: UnsafeRawPointer?, residual: Tensor?,
-                                      relu: Bool, pads: (Int, Int, Int, Int)) throws -> Tensor? {
-        guard shape.count == 4, shape[3] == inChannels, let src,
-              let kernel = productWinograd(n: shape[0], h: shape[1], w: shape[2], pads: pads) else { return nil }
+    /// `values` are the input's (Float, or UInt16 bfloat16 bits).
+    private func productWinogradFloat<Element>(_ values: [Element], shape: [Int], residual: Tensor?, relu: Bool = false,
+                                               pads: (Int, Int, Int, Int)? = nil) throws -> Tensor? {
+        guard shape.count == 4, shape[3] == inChannels,
+              let kernel = productWinograd(n: shape[0], h: shape[1], w: shape[2],
+                                           pads: pads ?? (padding, padding, padding, padding)) else { return nil }
         let outShape = [shape[0], shape[1], shape[2], outChannels]
         if let residual, residual.shape != outShape {
             throw ChiselError(.internal, "residual \(residual.shape) does not match convolution output \(outShape)")
         }
         var output = residual ?? Tensor(uninitialized: outShape)
-        try output.data.withUnsafeMutableBufferPointer { dst in
-            guard let base = dst.baseAddress else { return }
-            try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: halfInput, src: src,
-                                   halfOutput: false, dst: base, accumulate: residual != nil, relu: relu)
+        try values.withUnsafeBytes { src in
+            try output.data.withUnsafeMutableBytes { dst in
+                guard let source = src.baseAddress, let base = dst.baseAddress else { return }
+                try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: Element.self == UInt16.self,
+                                       src: source, halfOutput: false, dst: base, accumulate: residual != nil, relu: relu)
+            }
         }
         return output
     }
@@ -151,10 +155,7 @@ public final class Conv2D: @unchecked Sendable {
 
     /// Convolves a bfloat16 input (from `GroupNorm.bf16`); only for `.bf16` convolutions.
     public func callAsFunction(_ input: HalfTensor, adding residual: Tensor? = nil) throws -> Tensor {
-        if let result = try input.data.withUnsafeBufferPointer({ src in
-            try productWinogradFloat(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
-                                     residual: residual, relu: false, pads: (padding, padding, padding, padding))
-        }) {
+        if let result = try productWinogradFloat(input.data, shape: input.shape, residual: residual) {
             return result
         }
         if input.rank == 4,
@@ -172,10 +173,7 @@ public final class Conv2D: @unchecked Sendable {
     public func callAsFunction(_ input: Tensor, padding pads: (Int, Int, Int, Int), adding residual: Tensor? = nil)
         throws -> Tensor
     {
-        if let result = try input.data.withUnsafeBufferPointer({ src in
-            try productWinogradFloat(shape: input.shape, halfInput: false, src: src.baseAddress.map { UnsafeRawPointer($0) },
-                                     residual: residual, relu: false, pads: pads)
-        }) {
+        if let result = try productWinogradFloat(input.data, shape: input.shape, residual: residual, pads: pads) {
             return result
         }
         return try run(shape: input.shape, pads: pads, residual: residual) { primitive, dst, error in
@@ -226,10 +224,7 @@ public final class Conv2D: @unchecked Sendable {
     /// normalisation (the first convolution of a ResNet block without a time embedding) or, with
     /// `relu` (max(0, ·) of the result, fused into the kernel), the next convolution (TAESD's blocks).
     public func halfOutput(_ input: HalfTensor, relu: Bool = false) throws -> HalfTensor {
-        if let result = try input.data.withUnsafeBufferPointer({ src in
-            try productWinogradHalf(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
-                                    relu: relu)
-        }) {
+        if let result = try productWinogradHalf(input.data, shape: input.shape, relu: relu) {
             return result
         }
         return try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
@@ -239,10 +234,7 @@ public final class Conv2D: @unchecked Sendable {
 
     /// Convolves float input into bfloat16 (`.bf16` only); with `relu`, max(0, ·) of the result.
     public func halfOutput(_ input: Tensor, relu: Bool = false) throws -> HalfTensor {
-        if let result = try input.data.withUnsafeBufferPointer({ src in
-            try productWinogradHalf(shape: input.shape, halfInput: false, src: src.baseAddress.map { UnsafeRawPointer($0) },
-                                    relu: relu)
-        }) {
+        if let result = try productWinogradHalf(input.data, shape: input.shape, relu: relu) {
             return result
         }
         return try halfOutput(shape: input.shape, relu: relu) { primitive, dst, error in
@@ -251,15 +243,17 @@ public final class Conv2D: @unchecked Sendable {
     }
 
     /// The bfloat16 output of the bf16-product Winograd, or nil where the layer does not take it.
-    private func productWinogradHalf(shape: [Int], halfInput: Bool, src: UnsafeRawPointer?, relu: Bool) throws -> HalfTensor? {
-        guard shape.count == 4, shape[3] == inChannels, let src,
+    private func productWinogradHalf<Element>(_ values: [Element], shape: [Int], relu: Bool) throws -> HalfTensor? {
+        guard shape.count == 4, shape[3] == inChannels,
               let kernel = productWinograd(n: shape[0], h: shape[1], w: shape[2], pads: (padding, padding, padding, padding))
         else { return nil }
         var output = HalfTensor(uninitialized: [shape[0], shape[1], shape[2], outChannels])
-        try output.data.withUnsafeMutableBufferPointer { dst in
-            guard let base = dst.baseAddress else { return }
-            try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: halfInput, src: src,
-                                   halfOutput: true, dst: base, accumulate: false, relu: relu)
+        try values.withUnsafeBytes { src in
+            try output.data.withUnsafeMutableBytes { dst in
+                guard let source = src.baseAddress, let base = dst.baseAddress else { return }
+                try runProductWinograd(kernel, n: shape[0], h: shape[1], w: shape[2], halfInput: Element.self == UInt16.self,
+                                       src: source, halfOutput: true, dst: base, accumulate: false, relu: relu)
+            }
         }
         return output
     }
@@ -284,10 +278,7 @@ public final class Conv2D: @unchecked Sendable {
     /// the kernel.
     public func relu(_ input: HalfTensor, adding residual: Tensor?) throws -> Tensor {
         guard precision == .bf16 else { throw ChiselError(.internal, "a bfloat16 input needs a .bf16 convolution") }
-        if let result = try input.data.withUnsafeBufferPointer({ src in
-            try productWinogradFloat(shape: input.shape, halfInput: true, src: src.baseAddress.map { UnsafeRawPointer($0) },
-                                     residual: residual, relu: true, pads: (padding, padding, padding, padding))
-        }) {
+        if let result = try productWinogradFloat(input.data, shape: input.shape, residual: residual, relu: true) {
             return result
         }
         return try run(shape: input.shape, pads: (padding, padding, padding, padding), residual: residual, relu: true) {
