@@ -248,7 +248,46 @@ typedef struct {
     shared_buffer *weights;
     shared_buffer *bias;
     int has_bias, transient_weights;
+    /// A bf16 kernel on a CPU where oneDNN has none (before AVX-512): the primitive is a float
+    /// one on bfloat16-rounded weights, and each run rounds a float source to bfloat16 values
+    /// (or widens a bfloat16 one) and narrows the result where the destination is bfloat16, so
+    /// it computes what a bf16 kernel does (products of bfloat16 values summed in FP32) at FP32
+    /// speed. `half_src` and `half_dst` say which sides the caller sees as bfloat16.
+    int emulated, half_src, half_dst;
 } kernel_core;
+
+/// bfloat16 from float, rounding to nearest even as oneDNN's reorders do (NaN stays NaN).
+static inline uint16_t bf16_from_float(float value) {
+    uint32_t u;
+    memcpy(&u, &value, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float float_from_bf16(uint16_t half) {
+    uint32_t u = (uint32_t)half << 16;
+    float value;
+    memcpy(&value, &u, sizeof value);
+    return value;
+}
+
+/// A copy of `count` floats rounded to bfloat16 values (kept as floats); NULL when out of memory.
+static float *rounded_to_bf16(const float *values, size_t count) {
+    float *out = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
+    if (!out) return NULL;
+    for (size_t i = 0; i < count; i++) out[i] = float_from_bf16(bf16_from_float(values[i]));
+    return out;
+}
+
+/// Whether the caller's source, destination are bfloat16 for this kernel.
+static int core_src_is_half(const kernel_core *core) {
+    return core->emulated ? core->half_src : core->src_md.data_type == dnnl_bf16;
+}
+
+static int core_dst_is_half(const kernel_core *core) {
+    return core->emulated ? core->half_dst : core->dst_md.data_type == dnnl_bf16;
+}
 
 static void core_destroy(kernel_core *core) {
     if (core->primitive) dnnl_primitive_destroy(core->primitive);
@@ -337,8 +376,34 @@ static int core_execute(kernel_core *core, dnnl_stream_t stream, const void *src
                         void *weights, char *error, size_t error_size) {
     dnnl_memory_t m_src = NULL, m_weights = NULL, m_bias = NULL, m_dst = NULL, m_scratch = NULL;
     work_buffer scratch = {NULL, -1}, staged_copy = {NULL, -1}, staged_dst = {NULL, -1};
+    work_buffer emulated_src = {NULL, -1}, emulated_dst = {NULL, -1};
     void *kernel_src = NULL;
+    void *caller_dst = dst;
     int result = 0;
+    if (core->emulated) {
+        // The float kernel gets the source as bfloat16 values, as a bf16 kernel would.
+        size_t count = dnnl_memory_desc_get_size(&core->src_md) / sizeof(float);
+        emulated_src = work_acquire(count * sizeof(float));
+        if (!emulated_src.data) { result = fail(error, error_size, "source allocation", dnnl_out_of_memory); goto done; }
+        float *to = emulated_src.data;
+        if (direct) {
+            const uint16_t *from = src;
+            for (size_t i = 0; i < count; i++) to[i] = float_from_bf16(from[i]);
+        } else {
+            const float *from = src;
+            for (size_t i = 0; i < count; i++) to[i] = float_from_bf16(bf16_from_float(from[i]));
+        }
+        src = emulated_src.data;
+        direct = 1;
+        if (core->half_dst) {
+            emulated_dst = work_acquire(dnnl_memory_desc_get_size(&core->dst_md));
+            if (!emulated_dst.data) {
+                result = fail(error, error_size, "destination allocation", dnnl_out_of_memory);
+                goto done;
+            }
+            dst = emulated_dst.data;
+        }
+    }
     if (direct) kernel_src = (void *)src;
     else CHECK(stage_run(&core->src, stream, src, &kernel_src, &staged_copy), "source reorder");
     size_t scratch_size = dnnl_memory_desc_get_size(&core->scratch_md);
@@ -375,6 +440,12 @@ static int core_execute(kernel_core *core, dnnl_stream_t stream, const void *src
     if (core->dst_out.needs_reorder) {
         CHECK(reorder_run(&core->dst_out, stream, kernel_dst, dst), "destination reorder");
     }
+    if (core->emulated && core->half_dst) {
+        size_t count = dnnl_memory_desc_get_size(&core->dst_md) / sizeof(float);
+        const float *from = dst;
+        uint16_t *to = caller_dst;
+        for (size_t i = 0; i < count; i++) to[i] = bf16_from_float(from[i]);
+    }
     goto done;
 failed:
     result = -1;
@@ -387,6 +458,8 @@ done:
     work_release(&scratch);
     work_release(&staged_copy);
     work_release(&staged_dst);
+    work_release(&emulated_src);
+    work_release(&emulated_dst);
     return result;
 }
 
@@ -451,6 +524,7 @@ static dnnl_status_t conv_core_create(kernel_core *core, const conv_spec *c, int
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t status = dnnl_success;
+    float *rounded = NULL;
     int64_t oh = (c->ih + c->pad_top + c->pad_bottom - c->kh) / c->stride + 1;
     int64_t ow = (c->iw + c->pad_left + c->pad_right - c->kw) / c->stride + 1;
     dnnl_data_type_t compute = c->bf16 ? dnnl_bf16 : dnnl_f32;
@@ -475,20 +549,41 @@ static dnnl_status_t conv_core_create(kernel_core *core, const conv_spec *c, int
         pd = winograd_pd(src_dims, dst_dims, w_dims, has_bias ? &b : NULL, pad_l, pad_r, attr);
     *winograd = pd != NULL;
     if (!pd && require_winograd) { status = dnnl_unimplemented; goto done; }
+    int emulated = 0;
     if (!pd) {
         dnnl_convolution_desc_t desc;
         CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &w_any,
                                                  has_bias ? &b : NULL, &dst, strides, pad_l, pad_r),
               "convolution descriptor");
-        CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL), "convolution primitive");
+        dnnl_status_t made = dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL);
+        if (made == dnnl_unimplemented && c->bf16) {
+            // No bf16 convolution on this CPU: a float one that emulates it (kernel_core.emulated).
+            pd = NULL;
+            emulated = 1;
+            CHECK(dnnl_memory_desc_init_by_tag(&dst, 4, dst_dims, dnnl_f32, dnnl_nhwc), "destination descriptor");
+            CHECK(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+            CHECK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &user_src,
+                                                     &w_any, has_bias ? &b : NULL, &dst, strides, pad_l, pad_r),
+                  "convolution descriptor");
+            made = dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL);
+        }
+        CHECK(made, "convolution primitive");
     }
-    CHECK(core_finish(core, pd, &user_src, &dst, &user_w, c->weights, c->bias, c->oc, c->donor, c->sibling,
-                      *winograd && c->winograd == 2, c->accumulate),
+    if (emulated && !c->donor) {
+        rounded = rounded_to_bf16(c->weights, (size_t)(c->oc * c->ic * c->kh * c->kw));
+        if (!rounded) { fail(error, error_size, "weights allocation", dnnl_out_of_memory); goto failed; }
+    }
+    CHECK(core_finish(core, pd, &user_src, &dst, &user_w, rounded ? rounded : c->weights, c->bias,
+                      c->oc, c->donor, c->sibling, *winograd && c->winograd == 2, c->accumulate),
           "convolution setup");
+    core->emulated = emulated;
+    core->half_src = c->bf16;
+    core->half_dst = c->bf16 && c->dst_bf16 && !c->accumulate;
     goto done;
 failed:
     status = dnnl_runtime_error;
 done:
+    free(rounded);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     return status;
@@ -592,7 +687,7 @@ int chisel_conv_run(chisel_conv *conv, const float *src, float *dst, char *error
 }
 
 int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, char *error, size_t error_size) {
-    if (conv->core.src_md.data_type != dnnl_bf16 || conv->core.dst_md.data_type != dnnl_bf16) {
+    if (!core_src_is_half(&conv->core) || !core_dst_is_half(&conv->core)) {
         if (error && error_size) snprintf(error, error_size, "bfloat16 output from a convolution built for float");
         return -1;
     }
@@ -600,7 +695,7 @@ int chisel_conv_run_half(chisel_conv *conv, const uint16_t *src, uint16_t *dst, 
 }
 
 int chisel_conv_run_to_half(chisel_conv *conv, const float *src, uint16_t *dst, char *error, size_t error_size) {
-    if (conv->band_rows || conv->core.dst_md.data_type != dnnl_bf16) {
+    if (conv->band_rows || !core_dst_is_half(&conv->core)) {
         if (error && error_size) snprintf(error, error_size, "bfloat16 output from a convolution built for float");
         return -1;
     }
@@ -608,7 +703,7 @@ int chisel_conv_run_to_half(chisel_conv *conv, const float *src, uint16_t *dst, 
 }
 
 int chisel_conv_run_bf16(chisel_conv *conv, const uint16_t *src, float *dst, char *error, size_t error_size) {
-    if (conv->core.src_md.data_type != dnnl_bf16) {
+    if (!core_src_is_half(&conv->core)) {
         if (error && error_size) snprintf(error, error_size, "bfloat16 input to a convolution built for float");
         return -1;
     }
@@ -639,6 +734,8 @@ chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, i
     chisel_matmul *matmul = calloc(1, sizeof(chisel_matmul));
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
+    float *rounded = NULL;
+    int emulated = 0;
     if (!matmul) return NULL;
     if (!get_engine()) { fail(error, error_size, "engine creation", engine_status); goto failed; }
     dnnl_data_type_t compute = bf16 ? dnnl_bf16 : dnnl_f32;
@@ -652,17 +749,34 @@ chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, i
     CHECK(dnnl_memory_desc_init_by_tag(&w_any, 2, w_dims, compute, dnnl_format_tag_any), "weights descriptor");
     CHECK(dnnl_memory_desc_init_by_tag(&b, 2, b_dims, dnnl_f32, dnnl_ab), "bias descriptor");
     dnnl_matmul_desc_t desc;
-    CHECK(dnnl_matmul_desc_init(&desc, &src, &w_any, (bias || (donor && donor->core.has_bias)) ? &b : NULL, &dst),
-          "matmul descriptor");
+    const dnnl_memory_desc_t *with_bias = (bias || (donor && donor->core.has_bias)) ? &b : NULL;
+    CHECK(dnnl_matmul_desc_init(&desc, &src, &w_any, with_bias, &dst), "matmul descriptor");
     CHECK(make_attr(&attr, accumulate, 0), "attributes");
-    CHECK(dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL), "matmul primitive");
-    CHECK(core_finish(&matmul->core, pd, &user_src, NULL, &user_w, weights, bias, n, donor ? &donor->core : NULL, NULL,
-                      0, 0),
+    dnnl_status_t made = dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL);
+    if (made == dnnl_unimplemented && bf16) {
+        // No bf16 matmul on this CPU: a float one that emulates it (kernel_core.emulated).
+        pd = NULL;
+        emulated = 1;
+        CHECK(dnnl_memory_desc_init_by_tag(&w_any, 2, w_dims, dnnl_f32, dnnl_format_tag_any), "weights descriptor");
+        CHECK(dnnl_matmul_desc_init(&desc, &user_src, &w_any, with_bias, &dst), "matmul descriptor");
+        made = dnnl_primitive_desc_create(&pd, &desc, attr, get_engine(), NULL);
+    }
+    CHECK(made, "matmul primitive");
+    if (emulated && !donor) {
+        rounded = rounded_to_bf16(weights, (size_t)(k * n));
+        if (!rounded) { fail(error, error_size, "weights allocation", dnnl_out_of_memory); goto failed; }
+    }
+    CHECK(core_finish(&matmul->core, pd, &user_src, NULL, &user_w, rounded ? rounded : weights, bias, n,
+                      donor ? &donor->core : NULL, NULL, 0, 0),
           "matmul setup");
+    matmul->core.emulated = emulated;
+    matmul->core.half_src = bf16 != 0;
+    free(rounded);
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);
     return matmul;
 failed:
+    free(rounded);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     core_destroy(&matmul->core);
@@ -675,7 +789,7 @@ int chisel_matmul_run(chisel_matmul *matmul, const float *src, float *dst, char 
 }
 
 int chisel_matmul_run_bf16(chisel_matmul *matmul, const uint16_t *src, float *dst, char *error, size_t error_size) {
-    if (matmul->core.src_md.data_type != dnnl_bf16) {
+    if (!core_src_is_half(&matmul->core)) {
         if (error && error_size) snprintf(error, error_size, "bfloat16 input to a matmul built for float");
         return -1;
     }
@@ -692,6 +806,28 @@ int chisel_winograd_supported(void) {
     // oneDNN's ISA values are bit sets, each including the ones it extends.
     unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
     return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}
+
+static int bf16_emulated = 0;
+static pthread_once_t bf16_once = PTHREAD_ONCE_INIT;
+
+static void probe_bf16(void) {
+    dnnl_dims_t dims = {16, 16};
+    dnnl_memory_desc_t a, w, out;
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd = NULL;
+    if (!get_engine() || dnnl_memory_desc_init_by_tag(&a, 2, dims, dnnl_bf16, dnnl_ab) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&w, 2, dims, dnnl_bf16, dnnl_format_tag_any) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&out, 2, dims, dnnl_f32, dnnl_ab) != dnnl_success ||
+        dnnl_matmul_desc_init(&desc, &a, &w, NULL, &out) != dnnl_success)
+        return;
+    bf16_emulated = dnnl_primitive_desc_create(&pd, &desc, NULL, get_engine(), NULL) == dnnl_unimplemented;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+}
+
+int chisel_bf16_emulated(void) {
+    pthread_once(&bf16_once, probe_bf16);
+    return bf16_emulated;
 }
 
 int chisel_bf16_supported(void) {

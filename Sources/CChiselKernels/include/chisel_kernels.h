@@ -137,6 +137,11 @@ int chisel_winograd_supported(void);
 /// Whether this CPU runs oneDNN's bfloat16 kernels natively (AVX-512 BF16 or AMX).
 int chisel_bf16_supported(void);
 
+/// Whether oneDNN has no bfloat16 kernels at all on this CPU (before AVX-512), so that bf16
+/// convolutions and matmuls run as float kernels on bfloat16-rounded operands (the same
+/// products, summed in FP32; float weights in memory; FP32 speed).
+int chisel_bf16_emulated(void);
+
 /// Calls body(context, begin, end) for `chunks` disjoint ranges covering [0, count), spread over
 /// the OpenMP threads oneDNN itself runs on, and returns 1 when done; returns 0 (having called
 /// nothing) where that runtime is not loaded, so the caller can use its own threads.
