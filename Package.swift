@@ -58,7 +58,12 @@ let package = Package(
                 "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselModelStages", "ChiselTensor",
                 "CChiselStartup", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch"]),
+        // The scene models Chisel trains itself (tools/train/), as the resource bundle
+        // Chisel_ChiselBundledModels.resources beside `chisel`: models/scenes/ holds their diffusers
+        // folders (scenes-sd/, scenes-mvtm/) once trained (docs/models.md#built-in-models).
+        .target(name: "ChiselBundledModels", path: "models", sources: ["ChiselBundledModels.swift"],
+                resources: [.copy("scenes")]),
+        .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch", "ChiselBundledModels"]),
 
         .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore"]),
         .testTarget(

@@ -16,6 +16,8 @@ public struct BundledModel: BuiltinModel {
     public let summary: String
 
     public static let bundleName = "Chisel_ChiselBundledModels.resources"
+    /// The folder in the bundle (the repository's models/scenes/) that holds the model folders.
+    public static let bundleFolder = "scenes"
 
     /// The Stable-Diffusion-architecture scene model.
     public static let scenes = BundledModel(
@@ -37,13 +39,13 @@ public struct BundledModel: BuiltinModel {
             places.append(URL(fileURLWithPath: override).appendingPathComponent(folderName).path)
         }
         places += ResourceBundles.candidates(Self.bundleName).map {
-            URL(fileURLWithPath: $0).appendingPathComponent(folderName).path
+            URL(fileURLWithPath: $0).appendingPathComponent(Self.bundleFolder).appendingPathComponent(folderName).path
         }
         for place in places where FileManager.default.fileExists(atPath: place + "/model_index.json") {
             return place
         }
         throw ChiselError(.model, "the built-in model '\(location)' (\(folderName)) is not in this build or installation: "
-                          + "build Chisel from a checkout with models/\(folderName), keep \(Self.bundleName) beside "
+                          + "build Chisel from a checkout with models/\(Self.bundleFolder)/\(folderName), keep \(Self.bundleName) beside "
                           + "the chisel executable, or set CHISEL_MODELS to a folder holding \(folderName); "
                           + "or name a model with --model", file: places.first)
     }

@@ -12,7 +12,7 @@ by the mask id, cross-entropy on the masked ones, 10% of captions dropped to the
 (classifier-free guidance), the micro-conditioning the pipelines pass at 128² (size, crop 0, 0,
 aesthetic score 6). Run by hand, never in CI:
 
-    /work/venv-train/bin/python tools/train/train_amused.py --work /work/train/amused --out models/scenes-mvtm
+    /work/venv-train/bin/python tools/train/train_amused.py --work /work/train/amused --out models/scenes/scenes-mvtm
 
 --device, --seed, --resume and the outputs are as for train_sd.py.
 """
@@ -31,7 +31,7 @@ from common import (ema_update, finetune_decoder, grid, lr_at, mirror, plot_loss
                     tokenize, training_arguments, write_training_record)
 
 SIZE = 128
-CODEBOOK = 512
+CODEBOOK = 512  # the default of --codebook
 VQ_CHANNELS = (16, 32, 64)
 FACTOR = 2 ** (len(VQ_CHANNELS) - 1)
 MICRO = [SIZE, SIZE, 0, 0, 6]
@@ -250,11 +250,14 @@ def check_and_sample(out, held_images, held_captions, seed):
 
 
 def main():
+    global CODEBOOK
     p = training_arguments(__doc__.split("\n\n")[0], seed=20261202)
     p.add_argument("--vq-steps", type=int, default=2500)
     p.add_argument("--vq-batch", type=int, default=16)
     p.add_argument("--vq-crop", type=int, default=64)
     p.add_argument("--vq-lr", type=float, default=1e-3)
+    p.add_argument("--codebook", type=int, default=CODEBOOK,
+                   help="VQ codebook entries (the transformer's vocabulary is one more: the mask id)")
     p.add_argument("--transformer-steps", type=int, default=5000)
     p.add_argument("--transformer-lr", type=float, default=6e-4)
     p.add_argument("--transformer-hidden", type=int, default=128, help="the U-ViT's width (hidden_size)")
@@ -262,6 +265,7 @@ def main():
     p.add_argument("--transformer-heads", type=int, default=4, help="its attention heads")
     p.add_argument("--transformer-intermediate", type=int, default=256, help="its feed-forward width")
     args = p.parse_args()
+    CODEBOOK = args.codebook
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
     vq, vq_losses = train_vq(args, images, device, args.work)
     grids = tokenize_images(vq, images, device)

@@ -10,7 +10,7 @@ guidance. Phase 1 trains the autoencoder (on crops), phase 1b its decoder alone 
 (exponential moving average of both kept and saved). Run by hand, never in CI:
 
     python3 -m venv /work/venv-train && /work/venv-train/bin/pip install -r tools/train/requirements.txt
-    /work/venv-train/bin/python tools/train/train_sd.py --work /work/train/sd --out models/scenes-sd
+    /work/venv-train/bin/python tools/train/train_sd.py --work /work/train/sd --out models/scenes/scenes-sd
 
 It runs on a CUDA device when there is one (--device), else on the CPU; every random draw comes
 from --seed. Checkpoints go to --work every --checkpoint-every steps and --resume continues from
@@ -171,7 +171,14 @@ def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
         noisy = a.sqrt() * z + (1 - a).sqrt() * noise
         states = text_encoder(ids.to(device)).last_hidden_state
         pred = unet(noisy, t, encoder_hidden_states=states).sample
-        loss = F.mse_loss(pred, noise)
+        if args.min_snr:
+            # Min-SNR-γ weighting (Hang et al. 2023): each timestep's noise loss weighted by
+            # min(SNR, γ) / SNR, so the nearly clean steps do not dominate the gradient.
+            snr = alphas[t] / (1 - alphas[t])
+            weight = snr.clamp(max=args.min_snr) / snr
+            loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        else:
+            loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -241,6 +248,8 @@ def main():
     p.add_argument("--unet-lr", type=float, default=6e-4)
     p.add_argument("--offset-noise", type=float, default=0.1,
                    help="scale of the per-channel constant added to the UNet's training noise (0: plain noise)")
+    p.add_argument("--min-snr", type=float, default=5.0,
+                   help="γ of min-SNR loss weighting (0: the plain noise MSE)")
     args = p.parse_args()
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
 
