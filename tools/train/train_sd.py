@@ -248,8 +248,8 @@ def main():
     p.add_argument("--unet-lr", type=float, default=6e-4)
     p.add_argument("--offset-noise", type=float, default=0.1,
                    help="scale of the per-channel constant added to the UNet's training noise (0: plain noise)")
-    p.add_argument("--min-snr", type=float, default=5.0,
-                   help="γ of min-SNR loss weighting (0: the plain noise MSE)")
+    p.add_argument("--min-snr", type=float, default=0.0,
+                   help="γ of min-SNR loss weighting, e.g. 5 (default 0: the plain noise MSE the finished sd4 UNet was trained with)")
     args = p.parse_args()
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
 
