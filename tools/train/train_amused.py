@@ -182,14 +182,31 @@ def train_transformer(args, grids, captions, tokenizer, vocab_size, device, work
         count = (ratio * tokens).ceil().clamp(min=1).long()
         ranks = scores.argsort(dim=1).argsort(dim=1)
         mask = (ranks < count[:, None]).reshape(target.shape)
+        if args.block_masks:
+            # Inpainting masks are contiguous: for this fraction of the batch the masked tokens are
+            # a random rectangle (an eighth to a half of the grid a side) instead of a random set.
+            side = target.shape[1]
+            for b in np.nonzero(rng.random(args.batch) < args.block_masks)[0]:
+                h, w = (int(v) for v in rng.integers(side // 8, side // 2 + 1, 2))
+                y, x = int(rng.integers(0, side - h + 1)), int(rng.integers(0, side - w + 1))
+                mask[b] = False
+                mask[b, y:y + h, x:x + w] = True
         inputs = torch.where(mask, torch.full_like(target, CODEBOOK), target)
+        scored = mask
+        if args.corrupt:
+            # Damaged images give implausible tokens among plausible ones: this fraction of the
+            # unmasked tokens is replaced by random ids, which the loss asks to be told back.
+            wrong = (torch.from_numpy(rng.random(target.shape)).to(device) < args.corrupt) & ~mask
+            random_ids = torch.from_numpy(rng.integers(0, CODEBOOK, target.shape)).to(device)
+            inputs = torch.where(wrong, random_ids, inputs)
+            scored = mask | wrong
         ids = ids_all[idx].clone()
         drop = torch.from_numpy(rng.random(args.batch) < args.caption_dropout)
         ids[drop] = empty
         hidden, pooled = encode_text(text_encoder, ids.to(device))
         logits = transformer(inputs, micro_conds=micro, pooled_text_emb=pooled, encoder_hidden_states=hidden)
         logits = logits.permute(0, 2, 3, 1).reshape(-1, CODEBOOK)
-        loss = F.cross_entropy(logits[mask.flatten()], target.flatten()[mask.flatten()])
+        loss = F.cross_entropy(logits[scored.flatten()], target.flatten()[scored.flatten()])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -260,6 +277,10 @@ def main():
                    help="VQ codebook entries (the transformer's vocabulary is one more: the mask id)")
     p.add_argument("--transformer-steps", type=int, default=5000)
     p.add_argument("--transformer-lr", type=float, default=6e-4)
+    p.add_argument("--block-masks", type=float, default=0.0,
+                   help="fraction of training grids masked as one random rectangle, as inpainting masks are (default 0)")
+    p.add_argument("--corrupt", type=float, default=0.0,
+                   help="fraction of the unmasked tokens replaced by random ids to be predicted back (default 0)")
     p.add_argument("--transformer-hidden", type=int, default=128, help="the U-ViT's width (hidden_size)")
     p.add_argument("--transformer-layers", type=int, default=4, help="its transformer layers")
     p.add_argument("--transformer-heads", type=int, default=4, help="its attention heads")
