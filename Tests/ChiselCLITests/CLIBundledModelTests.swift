@@ -93,12 +93,14 @@ struct CLIBundledModelTests {
     @Test func refinementFindsAPlantedDefect() throws {
         let temp = try TemporaryFolder()
         var scene = try Self.pixels(Self.scenes + "/batch/scene-3.png")
-        var generator = SplitMix(seed: 11)
+        // Noise from Knuth's 64-bit linear congruential generator (its high bits).
+        var state: UInt64 = 11
         let (x0, y0, side) = (48, 16, 24)
         for c in 0..<3 {
             for y in y0..<(y0 + side) {
                 for x in x0..<(x0 + side) {
-                    scene.pixels[(c * scene.height + y) * scene.width + x] = Float(generator.next() % 256) / 255
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    scene.pixels[(c * scene.height + y) * scene.width + x] = Float(state >> 56) / 255
                 }
             }
         }
@@ -128,18 +130,5 @@ enum BundledScenes {
         return ["scenes-sd", "scenes-mvtm"].allSatisfy {
             FileManager.default.fileExists(atPath: bundle.appendingPathComponent("\($0)/model_index.json").path)
         }
-    }
-}
-
-/// A small deterministic generator for planted noise.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
