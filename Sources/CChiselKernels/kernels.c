@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static dnnl_engine_t engine;
 static dnnl_status_t engine_status = dnnl_runtime_error;
@@ -280,6 +281,43 @@ static float *rounded_to_bf16(const float *values, size_t count) {
     return out;
 }
 
+/// What an emulated bf16 run converts: a float source to bfloat16 values, a bfloat16 source to
+/// floats, or a float result to bfloat16.
+enum { ROUND_FLOATS, WIDEN_HALVES, NARROW_FLOATS };
+
+typedef struct {
+    const void *from;
+    void *to;
+    int kind;
+} conversion;
+
+static void convert_range(void *context, int64_t begin, int64_t end) {
+    const conversion *job = context;
+    if (job->kind == ROUND_FLOATS) {
+        const float *from = job->from;
+        float *to = job->to;
+        for (int64_t i = begin; i < end; i++) to[i] = float_from_bf16(bf16_from_float(from[i]));
+    } else if (job->kind == WIDEN_HALVES) {
+        const uint16_t *from = job->from;
+        float *to = job->to;
+        for (int64_t i = begin; i < end; i++) to[i] = float_from_bf16(from[i]);
+    } else {
+        const float *from = job->from;
+        uint16_t *to = job->to;
+        for (int64_t i = begin; i < end; i++) to[i] = bf16_from_float(from[i]);
+    }
+}
+
+/// Converts `count` values, on the kernels' threads when there are many.
+static void convert(const void *from, void *to, size_t count, int kind) {
+    conversion job = {from, to, kind};
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t chunks = (int64_t)(count >> 16) + 1;
+    if (chunks > cores) chunks = cores > 0 ? cores : 1;
+    if (chunks < 2 || !chisel_parallel_chunks((int64_t)count, chunks, convert_range, &job))
+        convert_range(&job, 0, (int64_t)count);
+}
+
 /// Whether the caller's source, destination are bfloat16 for this kernel.
 static int core_src_is_half(const kernel_core *core) {
     return core->emulated ? core->half_src : core->src_md.data_type == dnnl_bf16;
@@ -385,14 +423,7 @@ static int core_execute(kernel_core *core, dnnl_stream_t stream, const void *src
         size_t count = dnnl_memory_desc_get_size(&core->src_md) / sizeof(float);
         emulated_src = work_acquire(count * sizeof(float));
         if (!emulated_src.data) { result = fail(error, error_size, "source allocation", dnnl_out_of_memory); goto done; }
-        float *to = emulated_src.data;
-        if (direct) {
-            const uint16_t *from = src;
-            for (size_t i = 0; i < count; i++) to[i] = float_from_bf16(from[i]);
-        } else {
-            const float *from = src;
-            for (size_t i = 0; i < count; i++) to[i] = float_from_bf16(bf16_from_float(from[i]));
-        }
+        convert(src, emulated_src.data, count, direct ? WIDEN_HALVES : ROUND_FLOATS);
         src = emulated_src.data;
         direct = 1;
         if (core->half_dst) {
@@ -441,10 +472,7 @@ static int core_execute(kernel_core *core, dnnl_stream_t stream, const void *src
         CHECK(reorder_run(&core->dst_out, stream, kernel_dst, dst), "destination reorder");
     }
     if (core->emulated && core->half_dst) {
-        size_t count = dnnl_memory_desc_get_size(&core->dst_md) / sizeof(float);
-        const float *from = dst;
-        uint16_t *to = caller_dst;
-        for (size_t i = 0; i < count; i++) to[i] = bf16_from_float(from[i]);
+        convert(dst, caller_dst, dnnl_memory_desc_get_size(&core->dst_md) / sizeof(float), NARROW_FLOATS);
     }
     goto done;
 failed:
