@@ -1,4 +1,5 @@
 #include "chisel_kernels.h"
+#include "simd_math.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <dlfcn.h>
@@ -253,33 +254,9 @@ typedef struct {
     /// one on bfloat16-rounded weights, and each run rounds a float source to bfloat16 values
     /// (or widens a bfloat16 one) and narrows the result where the destination is bfloat16, so
     /// it computes what a bf16 kernel does (products of bfloat16 values summed in FP32) at FP32
-    /// speed. `half_src` and `half_dst` say which sides the caller sees as bfloat16.
-    int emulated, half_src, half_dst;
+    /// speed; its source is bfloat16 to the caller, its destination where `half_dst` says.
+    int emulated, half_dst;
 } kernel_core;
-
-/// bfloat16 from float, rounding to nearest even as oneDNN's reorders do (NaN stays NaN).
-static inline uint16_t bf16_from_float(float value) {
-    uint32_t u;
-    memcpy(&u, &value, sizeof u);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-
-static inline float float_from_bf16(uint16_t half) {
-    uint32_t u = (uint32_t)half << 16;
-    float value;
-    memcpy(&value, &u, sizeof value);
-    return value;
-}
-
-/// A copy of `count` floats rounded to bfloat16 values (kept as floats); NULL when out of memory.
-static float *rounded_to_bf16(const float *values, size_t count) {
-    float *out = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
-    if (!out) return NULL;
-    for (size_t i = 0; i < count; i++) out[i] = float_from_bf16(bf16_from_float(values[i]));
-    return out;
-}
 
 /// What an emulated bf16 run converts: a float source to bfloat16 values, a bfloat16 source to
 /// floats, or a float result to bfloat16.
@@ -296,15 +273,15 @@ static void convert_range(void *context, int64_t begin, int64_t end) {
     if (job->kind == ROUND_FLOATS) {
         const float *from = job->from;
         float *to = job->to;
-        for (int64_t i = begin; i < end; i++) to[i] = float_from_bf16(bf16_from_float(from[i]));
+        for (int64_t i = begin; i < end; i++) to[i] = chisel_bf16_value(chisel_bf16_bits(from[i]));
     } else if (job->kind == WIDEN_HALVES) {
         const uint16_t *from = job->from;
         float *to = job->to;
-        for (int64_t i = begin; i < end; i++) to[i] = float_from_bf16(from[i]);
+        for (int64_t i = begin; i < end; i++) to[i] = chisel_bf16_value(from[i]);
     } else {
         const float *from = job->from;
         uint16_t *to = job->to;
-        for (int64_t i = begin; i < end; i++) to[i] = bf16_from_float(from[i]);
+        for (int64_t i = begin; i < end; i++) to[i] = chisel_bf16_bits(from[i]);
     }
 }
 
@@ -318,9 +295,16 @@ static void convert(const void *from, void *to, size_t count, int kind) {
         convert_range(&job, 0, (int64_t)count);
 }
 
+/// A copy of `count` floats rounded to bfloat16 values (kept as floats); NULL when out of memory.
+static float *rounded_to_bf16(const float *values, size_t count) {
+    float *out = aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64);
+    if (out) convert(values, out, count, ROUND_FLOATS);
+    return out;
+}
+
 /// Whether the caller's source, destination are bfloat16 for this kernel.
 static int core_src_is_half(const kernel_core *core) {
-    return core->emulated ? core->half_src : core->src_md.data_type == dnnl_bf16;
+    return core->emulated || core->src_md.data_type == dnnl_bf16;
 }
 
 static int core_dst_is_half(const kernel_core *core) {
@@ -605,7 +589,6 @@ static dnnl_status_t conv_core_create(kernel_core *core, const conv_spec *c, int
                       c->oc, c->donor, c->sibling, *winograd && c->winograd == 2, c->accumulate),
           "convolution setup");
     core->emulated = emulated;
-    core->half_src = c->bf16;
     core->half_dst = c->bf16 && c->dst_bf16 && !c->accumulate;
     goto done;
 failed:
@@ -798,7 +781,6 @@ chisel_matmul *chisel_matmul_create(int64_t m, int64_t k, int64_t n, int bf16, i
                       donor ? &donor->core : NULL, NULL, 0, 0),
           "matmul setup");
     matmul->core.emulated = emulated;
-    matmul->core.half_src = bf16 != 0;
     free(rounded);
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_attr_destroy(attr);

@@ -30,6 +30,14 @@ static inline uint16_t chisel_bf16_bits(float x) {
     return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
 }
 
+/// The float a bfloat16 value stands for (exact).
+static inline float chisel_bf16_value(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -24,15 +24,8 @@ static inline float erf_scalar(float x) {
 
 static inline float gelu_scalar(float x) { return 0.5f * x * (1.0f + erf_scalar(x * 0.70710678118654752f)); }
 
-static inline float from_bf16(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float x;
-    memcpy(&x, &bits, 4);
-    return x;
-}
-
 static inline float load1(const void *p, int64_t i, const int half) {
-    return half ? from_bf16(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+    return half ? chisel_bf16_value(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
 static inline void store1(void *p, int64_t i, float v, const int half) {
