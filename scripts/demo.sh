@@ -33,7 +33,7 @@ run inpaint --model builtin:scenes-mvtm --image "$in/day.png" --mask "$in/house-
   --prompt "a mountain in daylight" --strength 1 --steps 12 --guidance 4 --seed 3 --output "$out/house-removed-mvtm.png"
 # Mask-predict refinement of a damaged image, and where the model found it implausible.
 run refine --image "$in/damaged.png" --prompt "mountains at sunset above a lake" --output "$out/damaged-refined.png" \
-  --mask-output "$out/damaged-found.png"
+  --found-output "$out/damaged-found.png"
 # A batch over a small folder: every scene at sunset (the graph's save path puts them in $out).
 run batch "$in/to-sunset.json" --input "$in/batch" --output "$in" --jobs 1 --overwrite \
   --report "$out/batch-report.jsonl"

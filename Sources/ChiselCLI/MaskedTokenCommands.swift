@@ -106,8 +106,9 @@ struct RefineCommand: AsyncParsableCommand {
             Builds the graph load_image → vq_encode → refine_tokens → vq_decode → save_image \
             (--print-graph writes it out) and runs it: every token of the image is scored by the \
             model's probability of it given the others, the least confident are masked and \
-            predicted again over --iterations rounds, and the tokens still below --threshold \
-            can be written as a mask (--mask-output) for SD inpainting. See docs/mvtm.md.
+            predicted again over --iterations rounds; the tokens of the input below --threshold \
+            (where the model found it implausible) can be written as a mask (--found-output), and \
+            those still below it after refinement (--mask-output) for SD inpainting. See docs/mvtm.md.
             """)
 
     @Option(help: "An aMUSEd model folder, or builtin:NAME; default builtin:scenes-mvtm, the bundled scene model.")
@@ -119,8 +120,11 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "Output file; may use {stem}.")
     var output: String = "{stem}-refined.png"
 
-    @Option(help: "Also write the low-confidence mask (white = still implausible) here.")
+    @Option(help: "Also write the low-confidence mask of the refined image (white = still implausible) here.")
     var maskOutput: String?
+
+    @Option(help: "Also write where the model found the input implausible (white = its tokens below --threshold before refinement) here.")
+    var foundOutput: String?
 
     @Option(help: "Also write the per-token confidence map here.")
     var confidenceOutput: String?
@@ -201,7 +205,7 @@ struct RefineCommand: AsyncParsableCommand {
             result = "pasted.image"
         }
         graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(cwd.resolve(output)))])
-        for (port, path) in [("mask", maskOutput), ("confidence", confidenceOutput)] {
+        for (port, path) in [("mask", maskOutput), ("found", foundOutput), ("confidence", confidenceOutput)] {
             guard let path else { continue }
             graph.node("\(port)_image", "mask_to_image", inputs: [("mask", "refined.\(port)")])
             graph.node("save_\(port)", "save_image", inputs: [("image", "\(port)_image.image")],

@@ -89,7 +89,7 @@ struct CLIBundledModelTests {
         #expect(inside.reduce(0, +) / Float(inside.count) > 0.03, "the hole was left as it was")
     }
 
-    /// A noise patch planted in a clean scene: `chisel refine` flags it, and mostly it.
+    /// A noise patch planted in a clean scene: `chisel refine` finds it implausible, and mostly it.
     @Test func refinementFindsAPlantedDefect() throws {
         let temp = try TemporaryFolder()
         var scene = try Self.pixels(Self.scenes + "/batch/scene-3.png")
@@ -106,7 +106,7 @@ struct CLIBundledModelTests {
         }
         let damaged = temp.path("damaged.png")
         try writeImage(scene, to: damaged)
-        try run(["refine", "--image", damaged, "--output", temp.path("refined.png"), "--mask-output", temp.path("found.png")])
+        try run(["refine", "--image", damaged, "--output", temp.path("refined.png"), "--found-output", temp.path("found.png")])
         let found = try Self.pixels(temp.path("found.png"))
         #expect(found.width == scene.width && found.height == scene.height)
         var flagged = 0, hits = 0

@@ -14,7 +14,7 @@ import Testing
     static let model = AmusedPipelineParityTests.repository + "/Tests/ChiselModelsTests/Fixtures/amused/small"
 
     static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4)
-        async throws -> (Tokens, Mask, Mask, MaskPredictRefinement.Result, Mask)
+        async throws -> (Tokens, Mask, Mask, MaskPredictRefinement.Result, Mask, Mask)
     {
         let run = AmusedPipelineParityTests.Run(model)
         let out = try await RefineTokensStage.run(run.call(RefineTokensStage.self, [
@@ -34,7 +34,8 @@ import Testing
                     microConditioning: [Float(tokens.width * 2), Float(tokens.height * 2), 0, 0, 6]).data
             })
         return (try #require(out[RefineTokensStage.refined]), try #require(out[RefineTokensStage.lowConfidence]),
-                try #require(out[RefineTokensStage.confidenceMap]), result, try #require(out[RefineTokensStage.changed]))
+                try #require(out[RefineTokensStage.confidenceMap]), result, try #require(out[RefineTokensStage.changed]),
+                try #require(out[RefineTokensStage.found]))
     }
 
     @Test func refinementRaisesLikelihoodAndKeepsConfidentTokens() async throws {
@@ -49,9 +50,9 @@ import Testing
         for i in 0..<grid.count where draws[i] < 0.25 { grid.ids[i] = Int32(draws[grid.count + i] * Float(model.codebookSize)) }
 
         // A threshold at the median initial confidence: half the grid may change, half may not.
-        let (_, _, _, probe, _) = try await Self.refine(model, tokens: grid, threshold: 0, iterations: 1)
+        let (_, _, _, probe, _, _) = try await Self.refine(model, tokens: grid, threshold: 0, iterations: 1)
         let median = Double(probe.initialConfidence.sorted()[grid.count / 2])
-        let (refined, mask, confidence, result, changed) = try await Self.refine(model, tokens: grid, threshold: median)
+        let (refined, mask, confidence, result, changed, found) = try await Self.refine(model, tokens: grid, threshold: median)
 
         #expect(refined.ids.map(Int.init) == result.tokens, "the stage and the algorithm agree")
         #expect(result.changedCount > 0, "refinement changed no token")
@@ -64,7 +65,7 @@ import Testing
         }
         #expect(kept >= grid.count / 2 - 1)
         // The masks at the image's size: 1 exactly where the final confidence is below the threshold,
-        // and (changed) exactly where a token was replaced.
+        // (found) where the input's was, and (changed) exactly where a token was replaced.
         #expect(mask.width == image.width && mask.height == image.height)
         for y in 0..<mask.height {
             for x in 0..<mask.width {
@@ -73,6 +74,7 @@ import Testing
                 #expect(mask.values[y * mask.width + x] == (below ? 1 : 0))
                 #expect(confidence.values[y * mask.width + x] == refined.confidence[token])
                 #expect(changed.values[y * mask.width + x] == (refined.ids[token] != grid.ids[token] ? 1 : 0))
+                #expect(found.values[y * mask.width + x] == (Double(result.initialConfidence[token]) < median ? 1 : 0))
             }
         }
     }

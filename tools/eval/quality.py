@@ -269,7 +269,7 @@ def main():
             path, out, found = (f"{args.work}/damaged-{i}-{kind[:4]}.png", f"{args.work}/refined-{i}-{kind[:4]}.png",
                                 f"{args.work}/found-{i}-{kind[:4]}.png")
             save(damaged, path)
-            chisel("refine", "--model", args.mvtm_model, "--image", path, "--output", out, "--mask-output", found,
+            chisel("refine", "--model", args.mvtm_model, "--image", path, "--output", out, "--found-output", found,
                    "--prompt", captions[i])
             refined = load(out)
             refine[kind]["before"].append(psnr(damaged, truth))

@@ -6,8 +6,8 @@ import ChiselTensor
 
 /// Mask-Predict refinement of any image's tokens with the aMUSEd transformer: every token scored
 /// by the model's probability of it given the others, the least confident re-masked and
-/// predicted again over a few rounds with a decreasing fraction, and the final confidence given
-/// out as masks, so a graph can find an image's implausible regions with this model and
+/// predicted again over a few rounds with a decreasing fraction, and the input's and the final
+/// confidence given out as masks, so a graph can find an image's implausible regions with this model and
 /// repaint them with another (Ghazvininejad et al. 2019; docs/mvtm.md).
 public enum RefineTokensStage: Stage {
     public static let model = MaskedTokenParams.model
@@ -18,6 +18,8 @@ public enum RefineTokensStage: Stage {
     public static let lowConfidence = Output<Mask>(
         "mask", "1 where a token of the refined grid is still below the threshold, at the image's size: the regions to repaint.")
     public static let confidenceMap = Output<Mask>("confidence", "Each token's final confidence, at the image's size.")
+    public static let found = Output<Mask>(
+        "found", "1 where a token of the input grid was below the threshold, at the image's size: where the model found the input implausible.")
     public static let changed = Output<Mask>(
         "changed", "1 where refinement replaced a token, at the image's size: where a composite over the input may show the decode.")
     public static let iterations = Param<Int>("iterations", default: 4, range: 1...100, "Refinement rounds (K).")
@@ -37,7 +39,7 @@ public enum RefineTokensStage: Stage {
 
     public static let schema = StageSchema(
         "refine_tokens", "Mask-Predict refinement of a token grid: score, re-mask the least confident and re-predict; output the confidence as masks.",
-        inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap, changed],
+        inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap, found, changed],
         params: [iterations, fraction, threshold, scoringStride, temperature, guidance, aestheticScore, seed])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
@@ -85,8 +87,9 @@ public enum RefineTokensStage: Stage {
         out.state = state
         let limit = Float(try call[threshold])
         let low = try VQPixels.mask(out.confidence.map { $0 < limit ? 1 : 0 }, tokens: out)
+        let implausible = try VQPixels.mask(result.initialConfidence.map { $0 < limit ? 1 : 0 }, tokens: out)
         let replaced = try VQPixels.mask(zip(grid.ids, out.ids).map { $0 == $1 ? 0 : 1 }, tokens: out)
         return [refined(out), lowConfidence(low), confidenceMap(try VQPixels.mask(out.confidence, tokens: out)),
-                changed(replaced)]
+                found(implausible), changed(replaced)]
     }
 }
