@@ -13,8 +13,9 @@ never used in training, and compares the results with the true scenes:
   next to a mean-colour fill and a fill from the blurred surroundings (normalised Gaussian
   convolution of the known pixels).
 - Refinement: scenes damaged by pasted noise patches or by heavy JPEG compression, then
-  `chisel refine`; PSNR to the truth before and after, and how well the low-confidence mask
-  finds the damaged patches (pixel precision and recall).
+  `chisel refine`; PSNR to the truth before, after, and through the VQ model alone (no token
+  re-predicted), and how well the found mask (--found-output: the input's low-confidence
+  tokens) finds the damaged patches (pixel precision and recall).
 
     python3 tools/eval/quality.py --chisel .build/release/chisel            # writes docs/quality.md
 
@@ -183,6 +184,8 @@ def main():
                    help="SD inpainting settings, comma-separated STRENGTH:MASKED_CONTENT (chisel inpaint's "
                         "--strength and --masked-content); below strength 1 the hole must start from a fill, "
                         "not from the true scene")
+    p.add_argument("--refine-args", default="",
+                   help="extra chisel refine arguments, space-separated (default none: refine's defaults)")
     args = p.parse_args()
     parts = set(args.parts.split(","))
     os.makedirs(args.work, exist_ok=True)
@@ -258,8 +261,8 @@ def main():
                     for k, v in fills.items() if v]
 
     # Refinement.
-    refine = {"noise patches": {"before": [], "after": [], "precision": [], "recall": []},
-              "JPEG quality 5": {"before": [], "after": []}}
+    refine = {"noise patches": {"before": [], "round trip": [], "after": [], "precision": [], "recall": []},
+              "JPEG quality 5": {"before": [], "round trip": [], "after": []}}
     for i, truth in enumerate(truths if "refine" in parts and not args.no_mvtm else []):
         for kind in refine:
             if kind == "noise patches":
@@ -270,8 +273,14 @@ def main():
                                 f"{args.work}/found-{i}-{kind[:4]}.png")
             save(damaged, path)
             chisel("refine", "--model", args.mvtm_model, "--image", path, "--output", out, "--found-output", found,
-                   "--prompt", captions[i])
+                   "--prompt", captions[i], *args.refine_args.split())
             refined = load(out)
+            # The VQ model's round trip alone (no token re-predicted, the whole decode): what the
+            # decoder does to the damage by itself.
+            trip = f"{args.work}/trip-{i}-{kind[:4]}.png"
+            chisel("refine", "--model", args.mvtm_model, "--image", path, "--output", trip, "--threshold", "0",
+                   "--paste-back", "false", "--iterations", "1")
+            refine[kind]["round trip"].append(psnr(load(trip), truth))
             refine[kind]["before"].append(psnr(damaged, truth))
             refine[kind]["after"].append(psnr(refined, truth))
             if planted is not None:
@@ -316,8 +325,9 @@ def verdict(sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine):
     for kind, d in refine.items():
         if d["before"]:
             before, after = float(np.mean(d["before"])), float(np.mean(d["after"]))
-            checks.append((f"refinement of {kind} brings the image closer to the truth ({before:.2f} → {after:.2f} dB)",
-                           after > before))
+            trip = float(np.mean(d["round trip"]))
+            checks.append((f"refinement of {kind} brings the image closer to the truth ({before:.2f} → {after:.2f} dB; "
+                           f"the VQ round trip alone {trip:.2f} dB)", after > before))
     return checks
 
 
@@ -334,7 +344,8 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
         "swift build -c release",
         "python3 -m venv /tmp/venv-eval && /tmp/venv-eval/bin/pip install -r tools/eval/requirements.txt",
         f"/tmp/venv-eval/bin/python tools/eval/quality.py --count {args.count} --steps {args.steps} --guidance {args.guidance} "
-        f"--mvtm-steps {args.mvtm_steps} --mvtm-inpaint {args.mvtm_inpaint} --sd-inpaint {args.sd_inpaint}",
+        f"--mvtm-steps {args.mvtm_steps} --mvtm-inpaint {args.mvtm_inpaint} --sd-inpaint {args.sd_inpaint}"
+        + (f" --refine-args '{args.refine_args}'" if args.refine_args else ""),
         "```",
         "",
         "Higher is better everywhere: PSNR in dB, SSIM from −1 to 1.",
@@ -358,14 +369,22 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
               "| method | PSNR | SSIM |", "| --- | ---: | ---: |"]
     lines += [f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} |" for r in inpaint_rows]
     lines += ["", "## Refinement (`chisel refine`)", "",
-              "Three 24×24 patches of random noise pasted per scene, or the scene saved as a JPEG of quality 5.", "",
-              "| damage | PSNR before | PSNR after | mask precision | mask recall |", "| --- | ---: | ---: | ---: | ---: |"]
+              "Three 24×24 patches of random noise pasted per scene, or the scene saved as a JPEG of quality 5, "
+              f"then `chisel refine` with the scene's caption ({'`' + args.refine_args + '`' if args.refine_args else 'its defaults'}): "
+              "the least confident tokens re-predicted, the decode pasted over the input where a token changed. "
+              "The round trip is the VQ model alone (`--threshold 0 --paste-back false`: every token kept, the whole "
+              "image decoded), to tell what the decoder does to the damage by itself from what re-predicting "
+              "tokens does. The mask is `--found-output` (the input's tokens below the threshold), scored per "
+              "pixel against the planted patches.", "",
+              "| damage | PSNR before | VQ round trip | PSNR after refinement | mask precision | mask recall |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for kind, d in refine.items():
         if not d["before"]:
             continue
         precision = f"{np.mean(d['precision']):.2f}" if "precision" in d else "–"
         recall = f"{np.mean(d['recall']):.2f}" if "recall" in d else "–"
-        lines.append(f"| {kind} | {np.mean(d['before']):.2f} | {np.mean(d['after']):.2f} | {precision} | {recall} |")
+        lines.append(f"| {kind} | {np.mean(d['before']):.2f} | {np.mean(d['round trip']):.2f} | {np.mean(d['after']):.2f} "
+                     f"| {precision} | {recall} |")
     lines += ["", "## Verdict", "", "What the bundled models must do (issue 9), as measured above:", ""]
     lines += [f"- {'yes' if ok else '**no**'}: {what}" for what, ok in verdict(sdedit_rows, stroke_psnr, stroke_ssim,
                                                                                 inpaint_rows, refine)]

@@ -151,10 +151,16 @@ def train_transformer(args, grids, captions, tokenizer, vocab_size, device, work
     from diffusers import UVit2DModel
     from transformers import CLIPTextModelWithProjection
     torch.manual_seed(args.seed + 2)
-    text_encoder = CLIPTextModelWithProjection(
-        text_encoder_config(vocab_size, args.text_width, args.text_layers, 4, projection=args.text_width)).to(device)
-    transformer = UVit2DModel(**transformer_config(args.text_width, args.transformer_hidden, args.transformer_layers,
-                                                   args.transformer_heads, args.transformer_intermediate)).to(device)
+    if args.init_from:
+        # A finished folder's (EMA) weights, in fp32, trained further; the optimiser starts afresh.
+        text_encoder = CLIPTextModelWithProjection.from_pretrained(
+            os.path.join(args.init_from, "text_encoder")).float().to(device)
+        transformer = UVit2DModel.from_pretrained(os.path.join(args.init_from, "transformer")).float().to(device)
+    else:
+        text_encoder = CLIPTextModelWithProjection(
+            text_encoder_config(vocab_size, args.text_width, args.text_layers, 4, projection=args.text_width)).to(device)
+        transformer = UVit2DModel(**transformer_config(args.text_width, args.transformer_hidden, args.transformer_layers,
+                                                       args.transformer_heads, args.transformer_intermediate)).to(device)
     ema_transformer, ema_text = copy.deepcopy(transformer).eval(), copy.deepcopy(text_encoder).eval()
     params = list(transformer.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.transformer_lr, weight_decay=1e-2)
@@ -198,6 +204,15 @@ def train_transformer(args, grids, captions, tokenizer, vocab_size, device, work
             # unmasked tokens is replaced by random ids, which the loss asks to be told back.
             wrong = (torch.from_numpy(rng.random(target.shape)).to(device) < args.corrupt) & ~mask
             random_ids = torch.from_numpy(rng.integers(0, CODEBOOK, target.shape)).to(device)
+            if args.corrupt_blocks:
+                # Damage is rarely one token: for this fraction of the batch a few rectangles of the
+                # visible tokens (2 to 8 a side) are random ids too.
+                side = target.shape[1]
+                for b in np.nonzero(rng.random(args.batch) < args.corrupt_blocks)[0]:
+                    for _ in range(int(rng.integers(1, 4))):
+                        h, w = (int(v) for v in rng.integers(2, 9, 2))
+                        y, x = int(rng.integers(0, side - h + 1)), int(rng.integers(0, side - w + 1))
+                        wrong[b, y:y + h, x:x + w] |= ~mask[b, y:y + h, x:x + w]
             inputs = torch.where(wrong, random_ids, inputs)
             scored = mask | wrong
         ids = ids_all[idx].clone()
@@ -281,6 +296,13 @@ def main():
                    help="fraction of training grids masked as one random rectangle, as inpainting masks are (default 0)")
     p.add_argument("--corrupt", type=float, default=0.0,
                    help="fraction of the unmasked tokens replaced by random ids to be predicted back (default 0)")
+    p.add_argument("--corrupt-blocks", type=float, default=0.0,
+                   help="with --corrupt: fraction of training grids that also get 1–3 rectangles of random ids "
+                        "among the visible tokens, as damaged patches give (default 0)")
+    p.add_argument("--init-from", default=None,
+                   help="a finished scenes-mvtm folder to go on from: its VQ model kept as it is, its U-ViT and "
+                        "text encoder trained --transformer-steps more (the loss plot shows this run's U-ViT only; "
+                        "training.json keeps the folder's own record under initialised_from)")
     p.add_argument("--transformer-hidden", type=int, default=128, help="the U-ViT's width (hidden_size)")
     p.add_argument("--transformer-layers", type=int, default=4, help="its transformer layers")
     p.add_argument("--transformer-heads", type=int, default=4, help="its attention heads")
@@ -288,11 +310,24 @@ def main():
     args = p.parse_args()
     CODEBOOK = args.codebook
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
-    vq, vq_losses = train_vq(args, images, device, args.work)
-    grids = tokenize_images(vq, images, device)
+    earlier = None
+    if args.init_from:
+        from diffusers import VQModel
+        with open(os.path.join(args.init_from, "training.json")) as f:
+            earlier = json.load(f)
+        if earlier.get("vocabulary") != vocab_size:
+            raise SystemExit(f"{args.init_from}: vocabulary {earlier.get('vocabulary')}, this world's is {vocab_size}")
+        vq = VQModel.from_pretrained(os.path.join(args.init_from, "vqvae")).float().to(device)
+        vq_losses, decoder_losses, decoder_psnr = [], [], earlier.get("vq_decoder_held_out_psnr_before_after")
+        with torch.no_grad():
+            grids = tokenize_images(vq, images, device)
+    else:
+        vq, vq_losses = train_vq(args, images, device, args.work)
+        grids = tokenize_images(vq, images, device)
     used = len(torch.unique(grids))
     print(f"codebook use: {used} of {CODEBOOK} codes", flush=True)
-    decoder_losses, decoder_psnr = finetune_vq_decoder(args, vq, grids, images, held_images, device)
+    if not args.init_from:
+        decoder_losses, decoder_psnr = finetune_vq_decoder(args, vq, grids, images, held_images, device)
     transformer, text_encoder, transformer_losses = train_transformer(args, grids, captions + captions, tokenizer,
                                                                       vocab_size, device, args.work)
     write_folder(args.out, vq, transformer, text_encoder, tokenizer_dir)
@@ -305,7 +340,7 @@ def main():
         "vq_final_reconstruction": float(np.mean(vq_losses[-100:])),
         "transformer_final_loss": float(np.mean(transformer_losses[-100:])), "vocabulary": vocab_size,
         "vq_decoder_held_out_psnr_before_after": decoder_psnr,
-        "codebook_used": used})
+        "codebook_used": used, **({"initialised_from": earlier} if earlier else {})})
     print("wrote", args.out, flush=True)
 
 

@@ -131,8 +131,13 @@ def train_unet(args, latents, captions, tokenizer, vocab_size, device, work):
     from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
     torch.manual_seed(args.seed + 2)
-    text_encoder = CLIPTextModel(text_encoder_config(vocab_size, args.text_width, args.text_layers, 4)).to(device)
-    unet = UNet2DConditionModel(**unet_config(args.text_width)).to(device)
+    if args.init_from:
+        # A finished folder's (EMA) weights, in fp32, trained further; the optimiser starts afresh.
+        text_encoder = CLIPTextModel.from_pretrained(os.path.join(args.init_from, "text_encoder")).float().to(device)
+        unet = UNet2DConditionModel.from_pretrained(os.path.join(args.init_from, "unet")).float().to(device)
+    else:
+        text_encoder = CLIPTextModel(text_encoder_config(vocab_size, args.text_width, args.text_layers, 4)).to(device)
+        unet = UNet2DConditionModel(**unet_config(args.text_width)).to(device)
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.unet_lr, weight_decay=1e-2)
@@ -250,14 +255,30 @@ def main():
                    help="scale of the per-channel constant added to the UNet's training noise (0: plain noise)")
     p.add_argument("--min-snr", type=float, default=0.0,
                    help="γ of min-SNR loss weighting, e.g. 5 (default 0: the plain noise MSE the finished sd4 UNet was trained with)")
+    p.add_argument("--init-from", default=None,
+                   help="a finished scenes-sd folder to go on from: its VAE kept as it is, its UNet and text encoder "
+                        "trained --unet-steps more (the loss plot shows this run's UNet only; training.json keeps "
+                        "the folder's own record under initialised_from)")
     args = p.parse_args()
     device, (images, captions), (held_images, held_captions), (tokenizer, tokenizer_dir, vocab_size) = prepare(args, SIZE)
 
-    vae, vae_losses = train_vae(args, images, device, args.work)
-    means, stds = encode_all(vae, images, device)
-    scaling = float(1 / means.std())
-    print(f"latent scaling factor {scaling:.4f}", flush=True)
-    decoder_losses, decoder_psnr = finetune_vae_decoder(args, vae, (means, stds), images, held_images, device)
+    earlier = None
+    if args.init_from:
+        from diffusers import AutoencoderKL
+        with open(os.path.join(args.init_from, "training.json")) as f:
+            earlier = json.load(f)
+        if earlier.get("vocabulary") != vocab_size:
+            raise SystemExit(f"{args.init_from}: vocabulary {earlier.get('vocabulary')}, this world's is {vocab_size}")
+        vae = AutoencoderKL.from_pretrained(os.path.join(args.init_from, "vae")).float().to(device)
+        vae_losses, decoder_losses, decoder_psnr = [], [], earlier.get("vae_decoder_held_out_psnr_before_after")
+        scaling = float(vae.config.scaling_factor)
+        means, stds = encode_all(vae, images, device)
+    else:
+        vae, vae_losses = train_vae(args, images, device, args.work)
+        means, stds = encode_all(vae, images, device)
+        scaling = float(1 / means.std())
+        print(f"latent scaling factor {scaling:.4f}", flush=True)
+        decoder_losses, decoder_psnr = finetune_vae_decoder(args, vae, (means, stds), images, held_images, device)
     args.scaling = scaling
     unet, text_encoder, unet_losses = train_unet(args, (means, stds), captions + captions, tokenizer, vocab_size,
                                                  device, args.work)
@@ -270,7 +291,7 @@ def main():
         "vae_final_reconstruction": float(np.mean(vae_losses[-100:])),
         "unet_final_loss": float(np.mean(unet_losses[-100:])), "vocabulary": vocab_size,
         "vae_decoder_held_out_psnr_before_after": decoder_psnr,
-        "scaling_factor": scaling})
+        "scaling_factor": scaling, **({"initialised_from": earlier} if earlier else {})})
     print("wrote", args.out, flush=True)
 
 
