@@ -138,8 +138,11 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "Fraction of the tokens re-masked in the first round (decreasing linearly).")
     var fraction: Double = 0.3
 
-    @Option(help: "Tokens at or above this confidence never change; those below make the mask.")
-    var threshold: Double = 0.05
+    @Option(help: "Tokens at or above this confidence never change; neighbourhoods below it make the masks.")
+    var threshold: Double = 0.01
+
+    @Option(help: "The masks judge each token by the geometric mean of the confidences within this many tokens of it (0: the token alone).")
+    var neighbourhood: Int = 1
 
     @Option(help: "Score tokens in stride² interleaved groups (1: one pass, nothing masked).")
     var scoringStride: Int = 2
@@ -170,6 +173,7 @@ struct RefineCommand: AsyncParsableCommand {
         guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must lie in (0, 1]") }
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must lie in [0, 1]") }
         guard scoringStride >= 1, scoringStride <= 8 else { throw ValidationError("--scoring-stride must be in 1…8") }
+        guard neighbourhood >= 0, neighbourhood <= 8 else { throw ValidationError("--neighbourhood must be in 0…8") }
         guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
     }
 
@@ -194,7 +198,8 @@ struct RefineCommand: AsyncParsableCommand {
         }
         graph.node("refined", "refine_tokens", inputs: refineInputs,
                    params: [("iterations", .int(iterations)), ("fraction", .double(fraction)),
-                            ("threshold", .double(threshold)), ("scoring_stride", .int(scoringStride)),
+                            ("threshold", .double(threshold)), ("neighbourhood", .int(neighbourhood)),
+                            ("scoring_stride", .int(scoringStride)),
                             ("temperature", .double(temperature)), ("seed", .int(seed))])
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "refined.tokens")])
         var result = "decoded.image"

@@ -13,12 +13,13 @@ import Testing
 @Suite(.serialized) struct RefineTokensTests {
     static let model = AmusedPipelineParityTests.repository + "/Tests/ChiselModelsTests/Fixtures/amused/small"
 
-    static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4)
+    static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4, neighbourhood: Int = 0)
         async throws -> (Tokens, Mask, Mask, MaskPredictRefinement.Result, Mask, Mask)
     {
         let run = AmusedPipelineParityTests.Run(model)
         let out = try await RefineTokensStage.run(run.call(RefineTokensStage.self, [
-            RefineTokensStage.threshold(threshold), RefineTokensStage.iterations(iterations), RefineTokensStage.fraction(0.3)],
+            RefineTokensStage.threshold(threshold), RefineTokensStage.iterations(iterations), RefineTokensStage.fraction(0.3),
+            RefineTokensStage.neighbourhood(neighbourhood)],
             [RefineTokensStage.tokens(tokens)]))
         // The same run through the algorithm directly, for its before/after likelihoods.
         let refinement = try MaskPredictRefinement(iterations: iterations, initialFraction: 0.3, threshold: Float(threshold))
@@ -75,6 +76,43 @@ import Testing
                 #expect(confidence.values[y * mask.width + x] == refined.confidence[token])
                 #expect(changed.values[y * mask.width + x] == (refined.ids[token] != grid.ids[token] ? 1 : 0))
                 #expect(found.values[y * mask.width + x] == (Double(result.initialConfidence[token]) < median ? 1 : 0))
+            }
+        }
+    }
+
+    /// The masks judge by neighbourhood: the geometric mean of the confidences in the window,
+    /// cut at the grid's edges.
+    @Test func neighbourhoodConfidenceIsTheWindowsGeometricMean() {
+        // 3×2 grid: one doubtful token among confident ones.
+        let confidence: [Float] = [1, 1, 1,
+                                   1, 0.001, 1]
+        #expect(MaskPredictRefinement.neighbourhoodConfidence(confidence, width: 3, height: 2, radius: 0) == confidence)
+        let judged = MaskPredictRefinement.neighbourhoodConfidence(confidence, width: 3, height: 2, radius: 1)
+        // Every window holds the doubtful token: corners 4 tokens (0.001^(1/4)), the middle column 6.
+        let corner = Float(pow(0.001, 1.0 / 4)), middle = Float(pow(0.001, 1.0 / 6))
+        for (i, expected) in [corner, middle, corner, corner, middle, corner].enumerated() {
+            #expect(abs(judged[i] - expected) < 1e-5, "token \(i): \(judged[i]) vs \(expected)")
+        }
+        // A lone doubtful token is no region at a threshold its neighbourhood clears.
+        #expect(judged.allSatisfy { $0 > 0.1 })
+    }
+
+    @Test func foundMaskJudgesByNeighbourhood() async throws {
+        let model = try AmusedModel.load(path: Self.model)
+        let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
+        let run = AmusedPipelineParityTests.Run(model)
+        let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
+        let grid = try #require(encoded[VQEncodeStage.tokens])
+        let (_, _, _, probe, _, _) = try await Self.refine(model, tokens: grid, threshold: 0, iterations: 1)
+        let median = Double(probe.initialConfidence.sorted()[grid.count / 2])
+        let (refined, _, _, result, _, found) = try await Self.refine(model, tokens: grid, threshold: median, iterations: 1,
+                                                                      neighbourhood: 1)
+        let judged = MaskPredictRefinement.neighbourhoodConfidence(result.initialConfidence, width: grid.width,
+                                                                   height: grid.height, radius: 1)
+        for y in 0..<found.height {
+            for x in 0..<found.width {
+                let token = (y / 2) * refined.width + x / 2
+                #expect(found.values[y * found.width + x] == (Double(judged[token]) < median ? 1 : 0))
             }
         }
     }

@@ -168,6 +168,30 @@ public struct MaskPredictRefinement: Sendable {
         return Result(tokens: grid, confidence: final, initialConfidence: initial, rounds: rounds)
     }
 
+    /// The confidence of each token's neighbourhood: the geometric mean of the confidences within
+    /// `radius` tokens of it (a (2·radius + 1)² window, cut at the grid's edges). Damage covers
+    /// regions, while a model's doubt about single tokens (at edges, among near-identical codes)
+    /// is scattered: judged by neighbourhood, a region is implausible when its tokens are jointly
+    /// improbable. Radius 0 gives the confidences back.
+    public static func neighbourhoodConfidence(_ confidence: [Float], width: Int, height: Int, radius: Int) -> [Float] {
+        guard radius > 0, confidence.count == width * height else { return confidence }
+        let logs = confidence.map { log(Double(max($0, 1e-20))) }
+        var out = [Float](repeating: 0, count: confidence.count)
+        for y in 0..<height {
+            for x in 0..<width {
+                var sum = 0.0, count = 0
+                for yy in max(0, y - radius)...min(height - 1, y + radius) {
+                    for xx in max(0, x - radius)...min(width - 1, x + radius) {
+                        sum += logs[yy * width + xx]
+                        count += 1
+                    }
+                }
+                out[y * width + x] = Float(exp(sum / Double(count)))
+            }
+        }
+        return out
+    }
+
     /// Each token's probability under the model with its interleaved group masked.
     public func score(_ tokens: [Int], width: Int, height: Int, codebookSize: Int, maskTokenID: Int,
                       ask: ([Int]) throws -> [Float]) throws -> [Float] {

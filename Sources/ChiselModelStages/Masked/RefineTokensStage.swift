@@ -16,17 +16,20 @@ public enum RefineTokensStage: Stage {
         "conditioning", "A prompt to judge the image against (encode_prompt with this model); unset uses the empty prompt.")
     public static let refined = Output<Tokens>("tokens", "The refined grid; each token's confidence is its final pseudo-likelihood.")
     public static let lowConfidence = Output<Mask>(
-        "mask", "1 where a token of the refined grid is still below the threshold, at the image's size: the regions to repaint.")
+        "mask", "1 where the refined grid is still below the threshold (judged by neighbourhood), at the image's size: the regions to repaint.")
     public static let confidenceMap = Output<Mask>("confidence", "Each token's final confidence, at the image's size.")
     public static let found = Output<Mask>(
-        "found", "1 where a token of the input grid was below the threshold, at the image's size: where the model found the input implausible.")
+        "found", "1 where the input grid was below the threshold (judged by neighbourhood), at the image's size: where the model found the input implausible.")
     public static let changed = Output<Mask>(
         "changed", "1 where refinement replaced a token, at the image's size: where a composite over the input may show the decode.")
     public static let iterations = Param<Int>("iterations", default: 4, range: 1...100, "Refinement rounds (K).")
     public static let fraction = Param<Double>("fraction", default: 0.3, range: 0.001...1,
                                                "Fraction of the grid re-masked in the first round; round k re-masks fraction × (K − k) / K.")
-    public static let threshold = Param<Double>("threshold", default: 0.05, range: 0...1,
-                                                "Tokens at or above this confidence are never changed; those below it make the mask.")
+    public static let threshold = Param<Double>("threshold", default: 0.01, range: 0...1,
+                                                "Tokens at or above this confidence are never changed; neighbourhoods below it make the masks.")
+    public static let neighbourhood = Param<Int>(
+        "neighbourhood", default: 1, range: 0...8,
+        "The masks judge each token by the geometric mean of the confidences within this many tokens of it; 0 by the token alone.")
     public static let scoringStride = Param<Int>(
         "scoring_stride", default: 2, range: 1...8,
         "Score tokens in stride² interleaved groups, each masked while the model sees the rest; 1 scores in one pass with nothing masked.")
@@ -40,7 +43,7 @@ public enum RefineTokensStage: Stage {
     public static let schema = StageSchema(
         "refine_tokens", "Mask-Predict refinement of a token grid: score, re-mask the least confident and re-predict; output the confidence as masks.",
         inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap, found, changed],
-        params: [iterations, fraction, threshold, scoringStride, temperature, guidance, aestheticScore, seed])
+        params: [iterations, fraction, threshold, neighbourhood, scoringStride, temperature, guidance, aestheticScore, seed])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
@@ -86,8 +89,14 @@ public enum RefineTokensStage: Stage {
         state.plan = nil
         out.state = state
         let limit = Float(try call[threshold])
-        let low = try VQPixels.mask(out.confidence.map { $0 < limit ? 1 : 0 }, tokens: out)
-        let implausible = try VQPixels.mask(result.initialConfidence.map { $0 < limit ? 1 : 0 }, tokens: out)
+        let radius = try call[neighbourhood]
+        func below(_ confidence: [Float]) throws -> Mask {
+            let judged = MaskPredictRefinement.neighbourhoodConfidence(confidence, width: out.width, height: out.height,
+                                                                       radius: radius)
+            return try VQPixels.mask(judged.map { $0 < limit ? 1 : 0 }, tokens: out)
+        }
+        let low = try below(out.confidence)
+        let implausible = try below(result.initialConfidence)
         let replaced = try VQPixels.mask(zip(grid.ids, out.ids).map { $0 == $1 ? 0 : 1 }, tokens: out)
         return [refined(out), lowConfidence(low), confidenceMap(try VQPixels.mask(out.confidence, tokens: out)),
                 found(implausible), changed(replaced)]
