@@ -337,7 +337,7 @@ def main():
                 "scenes-mvtm training")
     check_and_sample(args.out, held_images, held_captions, args.seed).save(os.path.join(args.out, "samples.png"))
     write_training_record(os.path.join(args.out, "training.json"), args, {
-        "vq_final_reconstruction": float(np.mean(vq_losses[-100:])),
+        "vq_final_reconstruction": float(np.mean(vq_losses[-100:])) if vq_losses else earlier["vq_final_reconstruction"],
         "transformer_final_loss": float(np.mean(transformer_losses[-100:])), "vocabulary": vocab_size,
         "vq_decoder_held_out_psnr_before_after": decoder_psnr,
         "codebook_used": used, **({"initialised_from": earlier} if earlier else {})})

@@ -288,7 +288,7 @@ def main():
                                                       "UNet noise MSE": unet_losses}, "scenes-sd training")
     check_and_sample(args.out, held_images, held_captions, args.seed).save(os.path.join(args.out, "samples.png"))
     write_training_record(os.path.join(args.out, "training.json"), args, {
-        "vae_final_reconstruction": float(np.mean(vae_losses[-100:])),
+        "vae_final_reconstruction": float(np.mean(vae_losses[-100:])) if vae_losses else earlier["vae_final_reconstruction"],
         "unet_final_loss": float(np.mean(unet_losses[-100:])), "vocabulary": vocab_size,
         "vae_decoder_held_out_psnr_before_after": decoder_psnr,
         "scaling_factor": scaling, **({"initialised_from": earlier} if earlier else {})})
