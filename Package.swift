@@ -74,7 +74,7 @@ let package = Package(
             name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase"], resources: [.copy("Fixtures")]),
+            name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase", "ChiselTensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ChiselModelStagesTests",
             dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO", "ChiselStages"],

@@ -310,6 +310,16 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "What the masked area starts from: original (diffusers), fill, latent_noise or latent_nothing (AUTOMATIC1111).")
     var maskedContent: MaskedContent = .original
 
+    enum TokenMode: String, ExpressibleByArgument, CaseIterable {
+        /// Every token under the mask masked and decoded anew (aMUSEd's inpainting pipeline).
+        case predict
+        /// Mask-Predict refinement under the mask, from the tokens of --masked-content.
+        case refine
+    }
+
+    @Option(help: "aMUSEd: predict masks every token under the mask and decodes them anew (aMUSEd's inpainting, MaskGIT); refine starts from the tokens of --masked-content there and re-predicts them by Mask-Predict, each weighed against its starting token (refine_tokens inside the mask; --steps, --temperature and --strength apply to predict).")
+    var tokenMode: TokenMode = .predict
+
     @Flag(help: "4-channel models: read a grayscale mask as per-pixel strength (Differential Diffusion) instead of binarising it.")
     var softMask = false
 
@@ -337,9 +347,17 @@ struct InpaintCommand: AsyncParsableCommand {
                 throw ChiselError(.invalidParameter, "--masked-content latent_noise/latent_nothing, --soft-mask and --only-masked "
                                   + "apply to Stable Diffusion models (aMUSEd takes --masked-content original or fill)")
             }
-            try await edit.runAmused(strength: strength, mask: mask, fill: maskedContent == .fill, pasteBack: pasteBack,
-                                     maskBlur: maskBlur, output: output, settings: settings)
+            guard tokenMode == .predict || strength == 1 else {
+                throw ChiselError(.invalidParameter, "--strength applies to --token-mode predict; refine re-predicts every token "
+                                  + "under the mask from its starting token")
+            }
+            try await edit.runAmused(strength: strength, mask: mask, fill: maskedContent == .fill,
+                                     refine: tokenMode == .refine, pasteBack: pasteBack, maskBlur: maskBlur, output: output,
+                                     settings: settings)
             return
+        }
+        guard tokenMode == .predict else {
+            throw ChiselError(.invalidParameter, "--token-mode applies to aMUSEd models, not to \(edit.modelLocation)")
         }
         let (downscale, unetChannels, latentChannels) = try edit.checkpoint()
         let nineChannel = unetChannels == 2 * latentChannels + 1

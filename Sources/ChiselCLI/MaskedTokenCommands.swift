@@ -45,8 +45,13 @@ extension EditOptions {
 
     /// aMUSEd img2img (no mask: a random fraction set by strength is predicted again) or
     /// inpainting (the mask's tokens), as diffusers' AmusedImg2ImgPipeline / AmusedInpaintPipeline.
-    func runAmused(strength: Double, mask: String?, fill: Bool = false, pasteBack: Bool, maskBlur: Double, output: String,
-                   settings: RunSettings) async throws {
+    ///
+    /// With `refine`, inpainting is Mask-Predict refinement inside the mask (refine_tokens with
+    /// the mask as its region and threshold 1): the tokens of the (filled) image there are
+    /// re-predicted from the context, each weighed against its starting token (the evidence),
+    /// and the least confident again over the rounds; the rest of the image is context.
+    func runAmused(strength: Double, mask: String?, fill: Bool = false, refine: Bool = false, pasteBack: Bool,
+                   maskBlur: Double, output: String, settings: RunSettings) async throws {
         try refuseDiffusionOnlyOptions()
         let (_, multiple) = try amusedGrid()
         var graph = GraphBuilder()
@@ -78,15 +83,24 @@ extension EditOptions {
             maskParams.append(("seed", .int(seed)))
         }
         graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", encoded)])
-        graph.node("masked", "mask_tokens", inputs: maskInputs, params: maskParams)
-        var predictParams: [(String, JSONValue)] = [
-            ("guidance", .double(guidanceScale)), ("temperature", .double(temperature)),
-            ("temperature_end", .double(temperatureEnd)),
-        ]
-        if mask != nil { predictParams.append(("seed", .int(seed))) }
-        graph.node("predicted", "predict_tokens",
-                   inputs: [("model", "amused"), ("tokens", "masked.tokens"), ("conditioning", "text.conditioning")],
-                   params: predictParams)
+        if refine, mask != nil {
+            // Threshold 1: every token under the mask is a candidate (the mask says where to
+            // repaint); the starting tokens weigh in as evidence (refine_tokens' evidence).
+            graph.node("predicted", "refine_tokens",
+                       inputs: [("model", "amused"), ("tokens", "tokens.tokens"), ("conditioning", "text.conditioning"),
+                                ("region", "sized_mask.mask")],
+                       params: [("threshold", .double(1)), ("guidance", .double(guidanceScale))])
+        } else {
+            graph.node("masked", "mask_tokens", inputs: maskInputs, params: maskParams)
+            var predictParams: [(String, JSONValue)] = [
+                ("guidance", .double(guidanceScale)), ("temperature", .double(temperature)),
+                ("temperature_end", .double(temperatureEnd)),
+            ]
+            if mask != nil { predictParams.append(("seed", .int(seed))) }
+            graph.node("predicted", "predict_tokens",
+                       inputs: [("model", "amused"), ("tokens", "masked.tokens"), ("conditioning", "text.conditioning")],
+                       params: predictParams)
+        }
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "predicted.tokens")])
         var result = "decoded.image"
         if mask != nil, pasteBack {
@@ -144,6 +158,9 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "The masks judge each token by the geometric mean of the confidences within this many tokens of it (0: the token alone).")
     var neighbourhood: Int = 1
 
+    @Option(help: "How much a re-predicted token keeps to the input's (its codebook vector's distance weighs against other ids); 0: plain Mask-Predict.")
+    var evidence: Double = 1
+
     @Option(help: "Score tokens in stride² interleaved groups (1: one pass, nothing masked).")
     var scoringStride: Int = 2
 
@@ -174,6 +191,7 @@ struct RefineCommand: AsyncParsableCommand {
         guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must lie in [0, 1]") }
         guard scoringStride >= 1, scoringStride <= 8 else { throw ValidationError("--scoring-stride must be in 1…8") }
         guard neighbourhood >= 0, neighbourhood <= 8 else { throw ValidationError("--neighbourhood must be in 0…8") }
+        guard evidence >= 0, evidence <= 1000 else { throw ValidationError("--evidence must be in 0…1000") }
         guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
     }
 
@@ -199,6 +217,7 @@ struct RefineCommand: AsyncParsableCommand {
         graph.node("refined", "refine_tokens", inputs: refineInputs,
                    params: [("iterations", .int(iterations)), ("fraction", .double(fraction)),
                             ("threshold", .double(threshold)), ("neighbourhood", .int(neighbourhood)),
+                            ("evidence", .double(evidence)),
                             ("scoring_stride", .int(scoringStride)),
                             ("temperature", .double(temperature)), ("seed", .int(seed))])
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "refined.tokens")])

@@ -77,6 +77,42 @@ import Testing
         #expect(noise.status != 0 && noise.stderr.contains("--masked-content"), "\(noise.stderr)")
     }
 
+    /// `--token-mode refine`: Mask-Predict inside the mask from the fill's tokens. The unmasked
+    /// pixels stay the input's (no feathering), the masked ones change, the result is not
+    /// aMUSEd's MaskGIT inpainting, and options that belong to the other mode are refused.
+    @Test func inpaintByRefinementRepaintsTheMaskOnly() throws {
+        let temp = try TemporaryFolder()
+        let options = ["inpaint", "--model", "\(Self.models)/small", "--image", "\(Self.cases)/image-small.png",
+                       "--mask", "\(Self.cases)/mask-small.png", "--prompt", "a photo of a cat", "--masked-content", "fill",
+                       "--seed", "0"]
+        let (refined, predicted) = (temp.path("refined.png"), temp.path("predicted.png"))
+        let a = try CLI.run(options + ["--token-mode", "refine", "--mask-blur", "0", "--output", refined])
+        let b = try CLI.run(options + ["--mask-blur", "0", "--steps", "6", "--output", predicted])
+        #expect(a.status == 0 && b.status == 0, "\(a.stderr)\(b.stderr)")
+        #expect(a.stderr.contains("refined"), "\(a.stderr)")
+        let source = try ImageReader.read(path: "\(Self.cases)/image-small.png").image
+        let mask = try ImageReader.read(path: "\(Self.cases)/mask-small.png").image
+        let (result, other) = (try ImageReader.read(path: refined).image, try ImageReader.read(path: predicted).image)
+        let n = source.width * source.height
+        var inside = 0, changed = 0
+        for i in 0..<n {
+            if mask.pixels[i] == 0 {
+                for ch in 0..<3 { #expect(result.pixels[ch * n + i] == source.pixels[ch * n + i], "pixel \(i) outside changed") }
+            } else {
+                inside += 1
+                if (0..<3).contains(where: { result.pixels[$0 * n + i] != source.pixels[$0 * n + i] }) { changed += 1 }
+            }
+        }
+        #expect(inside > 0 && changed > inside / 2, "\(changed) of \(inside) masked pixels changed")
+        #expect(result.pixels != other.pixels)
+        let strength = try CLI.run(options + ["--token-mode", "refine", "--strength", "0.5", "--output", temp.path("s.png")])
+        #expect(strength.status != 0 && strength.stderr.contains("--strength"), "\(strength.stderr)")
+        let sd = try CLI.run(["inpaint", "--model", CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny").path,
+                              "--image", "\(Self.cases)/image-small.png", "--mask", "\(Self.cases)/mask-small.png",
+                              "--token-mode", "refine", "--output", temp.path("sd.png")])
+        #expect(sd.status != 0 && sd.stderr.contains("--token-mode"), "\(sd.stderr)")
+    }
+
     @Test func refineRunsOnAnyImageAndWritesItsMasks() throws {
         let temp = try TemporaryFolder()
         // A JPEG of an odd size: rounded down to the model's multiple (4 for the small model).

@@ -1,3 +1,4 @@
+import ChiselTensor
 import Foundation
 import Testing
 @testable import ChiselDiffusion
@@ -126,6 +127,75 @@ import Testing
         let kept = try none.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
                                 maskTokenID: Self.mask, generator: &generator, logits: Self.model)
         #expect(kept.tokens == corrupted && kept.rounds.isEmpty)
+    }
+
+    @Test func onlyTheRegionChanges() throws {
+        var corrupted = Self.clean
+        for i in [9, 20, 37, 46, 58] { corrupted[i] = 3 }
+        // The top half may change; the strays below it stay, though the model doubts them.
+        let region = (0..<Self.width * Self.height).map { $0 < 32 }
+        let refinement = try MaskPredictRefinement(iterations: 3, initialFraction: 0.2, threshold: 0.5)
+        var generator = TorchGenerator(seed: 0)
+        let result = try refinement.run(tokens: corrupted, width: Self.width, height: Self.height,
+                                        codebookSize: Self.codebook, maskTokenID: Self.mask, region: region,
+                                        generator: &generator, logits: Self.model)
+        var expected = Self.clean
+        for i in [37, 46, 58] { expected[i] = 3 }
+        #expect(result.tokens == expected)
+        #expect(result.changedCount == 2)
+        #expect(result.rounds.allSatisfy { $0.masked.allSatisfy { region[$0] } })
+        #expect(throws: (any Error).self) {
+            try refinement.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                               maskTokenID: Self.mask, region: [true], generator: &generator, logits: Self.model)
+        }
+    }
+
+    @Test func neighbourhoodsChooseTheCandidates() throws {
+        // One stray token among confident ones: alone it is far below 0.1 (p ≈ 6e-6), its 3×3
+        // neighbourhood's geometric mean is not (≈ 0.26).
+        var corrupted = Self.clean
+        corrupted[27] = 3
+        var generator = TorchGenerator(seed: 0)
+        let alone = try MaskPredictRefinement(iterations: 2, threshold: 0.1, neighbourhood: 0)
+        let fixed = try alone.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                                  maskTokenID: Self.mask, generator: &generator, logits: Self.model)
+        #expect(fixed.tokens == Self.clean)
+        let judged = try MaskPredictRefinement(iterations: 2, threshold: 0.1, neighbourhood: 1)
+        let kept = try judged.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                                  maskTokenID: Self.mask, generator: &generator, logits: Self.model)
+        #expect(kept.tokens == corrupted && kept.rounds.isEmpty)
+        #expect(throws: (any Error).self) { try MaskPredictRefinement(neighbourhood: -1) }
+    }
+
+    /// The input's token weighs in: the toy model favours 1 at position 27 (logit 12 against 4
+    /// for 2), but the stray 3's codebook vector (1.1) lies next to 2's (1) and far from 1's (10),
+    /// so with evidence 5 the re-prediction is 2 (12 − 5 × 79.2/32.8 < 4 − 5 × 0.01/32.8).
+    @Test func evidenceKeepsReplacementsNearTheInputToken() throws {
+        var corrupted = Self.clean
+        corrupted[27] = 3
+        let codebook = try Codebook(entries: [0, 10, 1, 1.1], count: 4, width: 1)
+        var generator = TorchGenerator(seed: 0)
+        let plain = try MaskPredictRefinement(iterations: 2, threshold: 0.5, evidence: 0)
+        let fixed = try plain.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                                  maskTokenID: Self.mask, codebook: codebook, generator: &generator, logits: Self.model)
+        #expect(fixed.tokens == Self.clean)
+        let weighed = try MaskPredictRefinement(iterations: 2, threshold: 0.5, evidence: 5)
+        let near = try weighed.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                                   maskTokenID: Self.mask, codebook: codebook, generator: &generator, logits: Self.model)
+        var expected = Self.clean
+        expected[27] = 2
+        #expect(near.tokens == expected)
+        // Without the codebook, or with one of another size, evidence cannot be weighed.
+        #expect(throws: (any Error).self) {
+            try weighed.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                            maskTokenID: Self.mask, generator: &generator, logits: Self.model)
+        }
+        let short = try Codebook(entries: [0, 1], count: 2, width: 1)
+        #expect(throws: (any Error).self) {
+            try weighed.run(tokens: corrupted, width: Self.width, height: Self.height, codebookSize: Self.codebook,
+                            maskTokenID: Self.mask, codebook: short, generator: &generator, logits: Self.model)
+        }
+        #expect(throws: (any Error).self) { try MaskPredictRefinement(evidence: -1) }
     }
 
     @Test func samplingDrawsFromTheGenerator() throws {

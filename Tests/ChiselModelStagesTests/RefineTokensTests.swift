@@ -13,21 +13,26 @@ import Testing
 @Suite(.serialized) struct RefineTokensTests {
     static let model = AmusedPipelineParityTests.repository + "/Tests/ChiselModelsTests/Fixtures/amused/small"
 
-    static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4, neighbourhood: Int = 0)
+    static func refine(_ model: AmusedModel, tokens: Tokens, threshold: Double, iterations: Int = 4, neighbourhood: Int = 0,
+                       evidence: Double = 1, region: Mask? = nil)
         async throws -> (Tokens, Mask, Mask, MaskPredictRefinement.Result, Mask, Mask)
     {
         let run = AmusedPipelineParityTests.Run(model)
         let out = try await RefineTokensStage.run(run.call(RefineTokensStage.self, [
             RefineTokensStage.threshold(threshold), RefineTokensStage.iterations(iterations), RefineTokensStage.fraction(0.3),
-            RefineTokensStage.neighbourhood(neighbourhood)],
-            [RefineTokensStage.tokens(tokens)]))
+            RefineTokensStage.neighbourhood(neighbourhood), RefineTokensStage.evidence(evidence)],
+            [RefineTokensStage.tokens(tokens)] + (region.map { [RefineTokensStage.region($0)] } ?? [])))
         // The same run through the algorithm directly, for its before/after likelihoods.
-        let refinement = try MaskPredictRefinement(iterations: iterations, initialFraction: 0.3, threshold: Float(threshold))
+        let refinement = try MaskPredictRefinement(iterations: iterations, initialFraction: 0.3, threshold: Float(threshold),
+                                                   neighbourhood: neighbourhood, evidence: Float(evidence))
+        let flags = region.map { mask in
+            (0..<tokens.count).map { mask.values[($0 / tokens.width) * 2 * mask.width + ($0 % tokens.width) * 2] > 0.5 }
+        }
         var generator = TorchGenerator(seed: 0)
         let empty = try model.encodePrompts([""])
         let result = try refinement.run(
             tokens: tokens.ids.map(Int.init), width: tokens.width, height: tokens.height, codebookSize: model.codebookSize,
-            maskTokenID: model.maskTokenID, generator: &generator,
+            maskTokenID: model.maskTokenID, region: flags, codebook: model.vq.codebook, generator: &generator,
             logits: { grid in
                 try model.transformer.logits(
                     ids: grid.map { Int32($0) }, batch: 1, height: tokens.height, width: tokens.width,
@@ -115,6 +120,31 @@ import Testing
                 #expect(found.values[y * found.width + x] == (Double(judged[token]) < median ? 1 : 0))
             }
         }
+    }
+
+    /// A region input: only the tokens it covers may change (here every one of them is a
+    /// candidate, threshold 1); the rest is context, as `chisel inpaint --token-mode refine` uses it.
+    @Test func onlyTheRegionChanges() async throws {
+        let model = try AmusedModel.load(path: Self.model)
+        let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
+        let run = AmusedPipelineParityTests.Run(model)
+        let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
+        let grid = try #require(encoded[VQEncodeStage.tokens])
+        let left = try Mask(width: image.width, height: image.height,
+                            values: (0..<image.width * image.height).map { $0 % image.width < image.width / 2 ? 1 : 0 })
+        let (refined, _, _, result, changed, _) = try await Self.refine(model, tokens: grid, threshold: 1, iterations: 2,
+                                                                        region: left)
+        #expect(refined.ids.map(Int.init) == result.tokens, "the stage and the algorithm agree")
+        var inside = 0
+        for i in 0..<grid.count {
+            if i % grid.width < grid.width / 2 {
+                if refined.ids[i] != grid.ids[i] { inside += 1 }
+            } else {
+                #expect(refined.ids[i] == grid.ids[i], "token \(i) outside the region changed")
+            }
+        }
+        #expect(inside > 0, "no token inside the region changed")
+        #expect(changed.values.enumerated().allSatisfy { $0.element == 0 || $0.offset % image.width < image.width / 2 })
     }
 
     @Test func maskedGridsAreRefused() async throws {

@@ -26,9 +26,17 @@ public struct MaskPredictRefinement: Sendable {
     public var scoringStride: Int
     /// 0 predicts the most probable token; above 0 samples from softmax(logits / temperature).
     public var temperature: Float
+    /// Candidates are judged by `neighbourhoodConfidence` with this radius (0: each token alone).
+    public var neighbourhood: Int
+    /// How much a re-prediction keeps to the input's own token (needs the codebook in `run`): each
+    /// id's logit is lowered by `evidence` × the squared distance of its codebook vector to the
+    /// input token's, in units of the codebook's mean squared distance between entries. The model
+    /// proposes, the input's token is evidence: a damaged token moves to a plausible code near it
+    /// rather than to whatever the context favours. 0 is plain Mask-Predict.
+    public var evidence: Float
 
     public init(iterations: Int = 4, initialFraction: Double = 0.3, threshold: Float = 0.5, scoringStride: Int = 2,
-                temperature: Float = 0) throws {
+                temperature: Float = 0, neighbourhood: Int = 0, evidence: Float = 0) throws {
         guard iterations >= 1 else {
             throw ChiselError(.invalidParameter, "refinement needs at least one iteration, got \(iterations)")
         }
@@ -48,7 +56,15 @@ public struct MaskPredictRefinement: Sendable {
         self.initialFraction = initialFraction
         self.threshold = threshold
         self.scoringStride = scoringStride
+        guard neighbourhood >= 0 else {
+            throw ChiselError(.invalidParameter, "the neighbourhood radius must be at least 0, got \(neighbourhood)")
+        }
+        guard evidence >= 0, evidence.isFinite else {
+            throw ChiselError(.invalidParameter, "the evidence weight must be finite and at least 0, got \(evidence)")
+        }
         self.temperature = temperature
+        self.neighbourhood = neighbourhood
+        self.evidence = evidence
     }
 
     /// The grid the model is asked about and what it answers, for one round.
@@ -84,9 +100,13 @@ public struct MaskPredictRefinement: Sendable {
 
     /// Refines `tokens` (one `width`×`height` grid of ids below `codebookSize`). `logits` answers a
     /// grid (with `maskTokenID` where masked) with tokens × `codebookSize` logits, row-major;
-    /// `generator` is drawn from only when `temperature` > 0; `progress` hears each pass.
+    /// `region`, when given, holds one flag per token and only flagged tokens may change (the
+    /// others are context); `codebook` (the VQ model's, `codebookSize` entries) is read when
+    /// `evidence` > 0; `generator` is drawn from only when `temperature` > 0; `progress` hears
+    /// each pass.
     public func run(tokens: [Int], width: Int, height: Int, codebookSize: Int, maskTokenID: Int,
-                    generator: inout TorchGenerator, logits: ([Int]) throws -> [Float],
+                    region: [Bool]? = nil, codebook: Codebook? = nil, generator: inout TorchGenerator,
+                    logits: ([Int]) throws -> [Float],
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         let count = width * height
         guard width > 0, height > 0, tokens.count == count else {
@@ -95,6 +115,19 @@ public struct MaskPredictRefinement: Sendable {
         guard tokens.allSatisfy({ (0..<codebookSize).contains($0) }) else {
             throw ChiselError(.invalidParameter, "refinement needs a complete grid of ids below \(codebookSize); "
                               + "predict masked tokens first")
+        }
+        if let region, region.count != count {
+            throw ChiselError(.invalidParameter, "the region has \(region.count) flags for \(count) tokens")
+        }
+        let distances: EvidenceDistances?
+        if evidence > 0 {
+            guard let codebook, codebook.count == codebookSize else {
+                throw ChiselError(.invalidParameter, "an evidence weight needs the VQ codebook of \(codebookSize) entries"
+                                  + (codebook.map { ", got \($0.count)" } ?? ""))
+            }
+            distances = EvidenceDistances(codebook)
+        } else {
+            distances = nil
         }
         var passes = 0
         let total = self.passes(width: width, height: height)
@@ -116,8 +149,10 @@ public struct MaskPredictRefinement: Sendable {
         for round in 0..<iterations {
             let fraction = initialFraction * Double(iterations - round) / Double(iterations)
             let wanted = max(1, Int((Double(count) * fraction).rounded(.down)))
-            // The least confident tokens below the threshold, ties to the earlier position.
-            let candidates = (0..<count).filter { confidence[$0] < threshold }
+            // The least confident tokens (inside the region) whose neighbourhood is below the
+            // threshold, ties to the earlier position.
+            let judged = Self.neighbourhoodConfidence(confidence, width: width, height: height, radius: neighbourhood)
+            let candidates = (0..<count).filter { judged[$0] < threshold && region?[$0] ?? true }
                 .sorted { (confidence[$0], $0) < (confidence[$1], $1) }
             let chosen = Array(candidates.prefix(wanted)).sorted()
             if chosen.isEmpty {
@@ -141,6 +176,11 @@ public struct MaskPredictRefinement: Sendable {
                     probabilities.withUnsafeMutableBufferPointer { p in
                         if let b = p.baseAddress { Attention.softmaxRows(b, rows: 1, columns: codebookSize) }
                     }
+                    if let distances {
+                        // The choice weighs the input's token in; the confidence stays the model's.
+                        let away = distances.row(tokens[i])
+                        for j in 0..<codebookSize { row[j] -= evidence * away[j] }
+                    }
                     var best = 0
                     if temperature > 0 {
                         // torch.multinomial(softmax(logits / T)): the first argmax of p / Exp(1).
@@ -153,6 +193,8 @@ public struct MaskPredictRefinement: Sendable {
                             let value = tempered[j] / draws[n * codebookSize + j]
                             if value > bestValue { best = j; bestValue = value }
                         }
+                    } else if distances != nil {
+                        for j in 1..<codebookSize where row[j] > row[best] { best = j }
                     } else {
                         for j in 1..<codebookSize where probabilities[j] > probabilities[best] { best = j }
                     }
@@ -166,6 +208,41 @@ public struct MaskPredictRefinement: Sendable {
         let final = try score(grid, width: width, height: height, codebookSize: codebookSize,
                               maskTokenID: maskTokenID, ask: ask)
         return Result(tokens: grid, confidence: final, initialConfidence: initial, rounds: rounds)
+    }
+
+    /// Squared distances between codebook entries over their mean across all pairs.
+    struct EvidenceDistances {
+        let codebook: Codebook
+        let scale: Float
+
+        init(_ codebook: Codebook) {
+            // Mean over pairs of ‖a − b‖² = 2 (mean ‖e‖² − ‖mean e‖²).
+            let n = codebook.count, w = codebook.width
+            var mean = [Double](repeating: 0, count: w)
+            var squares = 0.0
+            for i in 0..<n {
+                for k in 0..<w {
+                    let v = Double(codebook.entries[i * w + k])
+                    mean[k] += v / Double(n)
+                    squares += v * v / Double(n)
+                }
+            }
+            let spread = 2 * (squares - mean.reduce(0) { $0 + $1 * $1 })
+            self.codebook = codebook
+            self.scale = Float(spread > 0 ? spread : 1)
+        }
+
+        func row(_ id: Int) -> [Float] {
+            let w = codebook.width
+            return (0..<codebook.count).map { j in
+                var sum: Float = 0
+                for k in 0..<w {
+                    let d = codebook.entries[j * w + k] - codebook.entries[id * w + k]
+                    sum += d * d
+                }
+                return sum / scale
+            }
+        }
     }
 
     /// The confidence of each token's neighbourhood: the geometric mean of the confidences within

@@ -14,6 +14,8 @@ public enum RefineTokensStage: Stage {
     public static let tokens = Input<Tokens>("tokens", "A complete token grid (vq_encode of any image, or predict_tokens).")
     public static let conditioning = OptionalInput<Conditioning>(
         "conditioning", "A prompt to judge the image against (encode_prompt with this model); unset uses the empty prompt.")
+    public static let region = OptionalInput<Mask>(
+        "region", "Where tokens may change (1), at the image's size, resized to the grid as mask_tokens does; unset: anywhere. The rest is context: scored and seen, never replaced.")
     public static let refined = Output<Tokens>("tokens", "The refined grid; each token's confidence is its final pseudo-likelihood.")
     public static let lowConfidence = Output<Mask>(
         "mask", "1 where the refined grid is still below the threshold (judged by neighbourhood), at the image's size: the regions to repaint.")
@@ -35,6 +37,9 @@ public enum RefineTokensStage: Stage {
         "Score tokens in stride² interleaved groups, each masked while the model sees the rest; 1 scores in one pass with nothing masked.")
     public static let temperature = Param<Double>("temperature", default: 0, range: 0...100,
                                                   "0 re-predicts the most probable token; above 0 samples at this temperature.")
+    public static let evidence = Param<Double>(
+        "evidence", default: 1, range: 0...1000,
+        "How much a re-predicted token keeps to the input's: each id's logit lowered by evidence × its codebook vector's squared distance to the input token's (over the codebook's mean). 0: plain Mask-Predict.")
     public static let guidance = Param<Double>("guidance", default: 1, range: 0...100,
                                                "Classifier-free guidance on the logits (with a conditioning); ≤ 1 unguided.")
     public static let aestheticScore = PredictTokensStage.aestheticScore
@@ -42,8 +47,8 @@ public enum RefineTokensStage: Stage {
 
     public static let schema = StageSchema(
         "refine_tokens", "Mask-Predict refinement of a token grid: score, re-mask the least confident and re-predict; output the confidence as masks.",
-        inputs: [model, tokens, conditioning], outputs: [refined, lowConfidence, confidenceMap, found, changed],
-        params: [iterations, fraction, threshold, neighbourhood, scoringStride, temperature, guidance, aestheticScore, seed])
+        inputs: [model, tokens, conditioning, region], outputs: [refined, lowConfidence, confidenceMap, found, changed],
+        params: [iterations, fraction, threshold, neighbourhood, evidence, scoringStride, temperature, guidance, aestheticScore, seed])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
@@ -59,7 +64,8 @@ public enum RefineTokensStage: Stage {
         }
         let refinement = try MaskPredictRefinement(
             iterations: call[iterations], initialFraction: call[fraction], threshold: Float(call[threshold]),
-            scoringStride: call[scoringStride], temperature: Float(call[temperature]))
+            scoringStride: call[scoringStride], temperature: Float(call[temperature]), neighbourhood: call[neighbourhood],
+            evidence: Float(call[evidence]))
         let guided = try call[guidance] > 1
         let scale = Float(try call[guidance])
         let logits = try AmusedLogits(amused: amused, tokens: grid, conditioning: try call[conditioning], guided: guided,
@@ -68,9 +74,10 @@ public enum RefineTokensStage: Stage {
         var (generator, seed) = try call[temperature] > 0
             ? MaskedTokenParams.generator(call, continuing: grid)
             : (grid.maskGIT?.stream?.torchGenerator ?? TorchGenerator(seed: 0), grid.maskGIT?.stream?.seed ?? 0)
+        let allowed = try call[region].map { TokenMask.flags($0, width: grid.width, height: grid.height) }
         let result = try refinement.run(
             tokens: grid.ids.map(Int.init), width: grid.width, height: grid.height, codebookSize: amused.codebookSize,
-            maskTokenID: amused.maskTokenID, generator: &generator,
+            maskTokenID: amused.maskTokenID, region: allowed, codebook: amused.vq.codebook, generator: &generator,
             logits: { input in
                 guard guided else { return try logits(input, batch: 1) }
                 let both = try logits(input + input, batch: 2)

@@ -11,7 +11,7 @@ public final class VQModel: Sendable {
     let encoder: VAEEncoder
     let quantConv: Linear
     /// `quantize.embedding.weight`, codebookSize × embedDim.
-    let codebook: Codebook
+    public let codebook: Codebook
     let postQuantConv: Linear
     let decoder: VAEDecoder
 
