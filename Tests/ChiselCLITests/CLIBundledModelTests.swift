@@ -70,14 +70,17 @@ struct CLIBundledModelTests {
         #expect(night < day - 0.1, "night \(night), day \(day)")
     }
 
-    /// Inpainting of the house with either model: every pixel outside the mask is the input's
-    /// (no feathering), and the hole is repainted.
-    @Test(arguments: ["builtin:scenes", "builtin:scenes-mvtm"])
-    func inpaintingChangesTheHoleOnly(model: String) throws {
+    /// Inpainting of the house with either model (the masked-token one by MaskGIT and by
+    /// Mask-Predict from the fill): every pixel outside the mask is the input's (no feathering),
+    /// and the hole is repainted.
+    @Test(arguments: [("builtin:scenes", []), ("builtin:scenes-mvtm", []),
+                      ("builtin:scenes-mvtm", ["--token-mode", "refine", "--masked-content", "fill", "--guidance", "1"])])
+    func inpaintingChangesTheHoleOnly(model: String, options: [String]) throws {
         let temp = try TemporaryFolder()
         let input = Self.scenes + "/day.png", maskPath = Self.scenes + "/house-mask.png"
         try run(["inpaint", "--model", model, "--image", input, "--mask", maskPath, "--prompt", "a mountain in daylight",
-                 "--strength", "1", "--steps", "8", "--seed", "3", "--mask-blur", "0", "--output", temp.path("out.png")])
+                 "--strength", "1", "--steps", "8", "--seed", "3", "--mask-blur", "0", "--output", temp.path("out.png")]
+                + options)
         let difference = Self.difference(try Self.pixels(temp.path("out.png")), try Self.pixels(input))
         let mask = try Self.pixels(maskPath)
         var inside: [Float] = [], outside: [Float] = []
