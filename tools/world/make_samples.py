@@ -36,7 +36,8 @@ def main():
     house = next(o["box"] for o in attributes["objects"] if o["kind"] == "house")
     mask = Image.new("L", image.size, 0)
     x0, y0, x1, y1 = house
-    mask.paste(255, (max(0, x0 - 3), max(0, y0 - 3), min(128, x1 + 3), min(128, y1 + 3)))
+    # A margin of twice the paste-back's feathering (σ 4 px), so no edge of the house shows through it.
+    mask.paste(255, (max(0, x0 - 8), max(0, y0 - 8), min(128, x1 + 8), min(128, y1 + 8)))
     mask.save(os.path.join(OUT, "house-mask.png"))
     record["day.png"] = {"seed": DAY, "caption": caption, "house": house}
 
