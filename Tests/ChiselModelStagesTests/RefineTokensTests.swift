@@ -44,12 +44,18 @@ import Testing
                 try #require(out[RefineTokensStage.found]))
     }
 
-    @Test func refinementRaisesLikelihoodAndKeepsConfidentTokens() async throws {
-        let model = try AmusedModel.load(path: Self.model)
+    /// The parity fixture's image and its tokens (vq_encode).
+    static func encodedFixture(_ model: AmusedModel) async throws -> (Image, Tokens) {
         let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
         let run = AmusedPipelineParityTests.Run(model)
         let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
-        var grid = try #require(encoded[VQEncodeStage.tokens])
+        return (image, try #require(encoded[VQEncodeStage.tokens]))
+    }
+
+    @Test func refinementRaisesLikelihoodAndKeepsConfidentTokens() async throws {
+        let model = try AmusedModel.load(path: Self.model)
+        let (image, clean) = try await Self.encodedFixture(model)
+        var grid = clean
         // Corrupt a quarter of the tokens with ids from a fixed stream.
         var generator = TorchGenerator(seed: 5)
         let draws = generator.uniform(count: 2 * grid.count)
@@ -104,10 +110,7 @@ import Testing
 
     @Test func foundMaskJudgesByNeighbourhood() async throws {
         let model = try AmusedModel.load(path: Self.model)
-        let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
-        let run = AmusedPipelineParityTests.Run(model)
-        let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
-        let grid = try #require(encoded[VQEncodeStage.tokens])
+        let (_, grid) = try await Self.encodedFixture(model)
         let (_, _, _, probe, _, _) = try await Self.refine(model, tokens: grid, threshold: 0, iterations: 1)
         let median = Double(probe.initialConfidence.sorted()[grid.count / 2])
         let (refined, _, _, result, _, found) = try await Self.refine(model, tokens: grid, threshold: median, iterations: 1,
@@ -126,10 +129,7 @@ import Testing
     /// candidate, threshold 1); the rest is context, as `chisel inpaint --token-mode refine` uses it.
     @Test func onlyTheRegionChanges() async throws {
         let model = try AmusedModel.load(path: Self.model)
-        let image = try ImageReader.read(path: AmusedPipelineParityTests.fixtures + "/image-small.png").image
-        let run = AmusedPipelineParityTests.Run(model)
-        let encoded = try await VQEncodeStage.run(run.call(VQEncodeStage.self, [], [VQEncodeStage.image(image)]))
-        let grid = try #require(encoded[VQEncodeStage.tokens])
+        let (image, grid) = try await Self.encodedFixture(model)
         let left = try Mask(width: image.width, height: image.height,
                             values: (0..<image.width * image.height).map { $0 % image.width < image.width / 2 ? 1 : 0 })
         let (refined, _, _, result, changed, _) = try await Self.refine(model, tokens: grid, threshold: 1, iterations: 2,
