@@ -119,11 +119,11 @@ public struct MaskPredictRefinement: Sendable {
         if let region, region.count != count {
             throw ChiselError(.invalidParameter, "the region has \(region.count) flags for \(count) tokens")
         }
-        let distances: EvidenceDistances?
+        var distances: EvidenceDistances?
         if evidence > 0 {
             guard let codebook, codebook.count == codebookSize else {
                 throw ChiselError(.invalidParameter, "an evidence weight needs the VQ codebook of \(codebookSize) entries"
-                                  + (codebook.map { ", got \($0.count)" } ?? ""))
+                                  + (codebook.map { ", got \($0.count)" } ?? "") + "; set evidence to 0")
             }
             distances = EvidenceDistances(codebook)
         } else {
@@ -176,10 +176,10 @@ public struct MaskPredictRefinement: Sendable {
                     probabilities.withUnsafeMutableBufferPointer { p in
                         if let b = p.baseAddress { Attention.softmaxRows(b, rows: 1, columns: codebookSize) }
                     }
-                    if let distances {
+                    if distances != nil {
                         // The choice weighs the input's token in; the confidence stays the model's.
-                        let away = distances.row(tokens[i])
-                        for j in 0..<codebookSize { row[j] -= evidence * away[j] }
+                        let away = distances?.row(tokens[i]) ?? []
+                        for j in away.indices { row[j] -= evidence * away[j] }
                     }
                     var best = 0
                     if temperature > 0 {
@@ -210,10 +210,12 @@ public struct MaskPredictRefinement: Sendable {
         return Result(tokens: grid, confidence: final, initialConfidence: initial, rounds: rounds)
     }
 
-    /// Squared distances between codebook entries over their mean across all pairs.
+    /// Squared distances between codebook entries over their mean across all pairs, each row
+    /// computed once per run.
     struct EvidenceDistances {
         let codebook: Codebook
         let scale: Float
+        var rows: [Int: [Float]] = [:]
 
         init(_ codebook: Codebook) {
             // Mean over pairs of ‖a − b‖² = 2 (mean ‖e‖² − ‖mean e‖²).
@@ -232,16 +234,21 @@ public struct MaskPredictRefinement: Sendable {
             self.scale = Float(spread > 0 ? spread : 1)
         }
 
-        func row(_ id: Int) -> [Float] {
-            let w = codebook.width
-            return (0..<codebook.count).map { j in
-                var sum: Float = 0
-                for k in 0..<w {
-                    let d = codebook.entries[j * w + k] - codebook.entries[id * w + k]
-                    sum += d * d
+        mutating func row(_ id: Int) -> [Float] {
+            if let known = rows[id] { return known }
+            let (n, w, scale) = (codebook.count, codebook.width, scale)
+            let row = codebook.entries.withUnsafeBufferPointer { e in
+                (0..<n).map { j in
+                    var sum: Float = 0
+                    for k in 0..<w {
+                        let d = e[j * w + k] - e[id * w + k]
+                        sum += d * d
+                    }
+                    return sum / scale
                 }
-                return sum / scale
             }
+            rows[id] = row
+            return row
         }
     }
 
