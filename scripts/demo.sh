@@ -31,7 +31,7 @@ run inpaint --image "$in/day.png" --mask "$in/house-mask.png" --prompt "a mounta
   --steps 25 --guidance 4 --seed 3 --output "$out/house-removed-sd.png"
 # The masked-token model re-predicts the fill's tokens by Mask-Predict (docs/mvtm.md).
 run inpaint --model builtin:scenes-mvtm --image "$in/day.png" --mask "$in/house-mask.png" \
-  --prompt "a mountain in daylight" --token-mode refine --masked-content fill --guidance 1 --seed 3 \
+  --prompt "a mountain in daylight" --token-mode refine --masked-content fill --seed 3 \
   --output "$out/house-removed-mvtm.png"
 # Mask-predict refinement of a damaged image, and where the model found it implausible.
 run refine --image "$in/damaged.png" --prompt "mountains at sunset above a lake" --output "$out/damaged-refined.png" \

@@ -31,7 +31,7 @@ struct EditOptions: ParsableArguments {
     @Option(help: "Inference steps of the schedule (with --strength-mode cut, int(steps × strength) of them run); default 50, 12 for aMUSEd.")
     var steps: Int?
 
-    @Option(help: "Classifier-free guidance scale; 1 or less runs the model once per step, unguided. Default 7.5, 10 for aMUSEd.")
+    @Option(help: "Classifier-free guidance scale; 1 or less runs the model once per step, unguided. Default 7.5, 10 for aMUSEd (1 for inpaint --token-mode refine).")
     var guidance: Double?
 
     @Option(help: "aMUSEd: the Gumbel-noise temperature of the first decoding step.")
@@ -317,7 +317,7 @@ struct InpaintCommand: AsyncParsableCommand {
         case refine
     }
 
-    @Option(help: "aMUSEd: predict masks every token under the mask and decodes them anew (aMUSEd's inpainting, MaskGIT); refine starts from the tokens of --masked-content there and re-predicts them by Mask-Predict, each weighed against its starting token (refine_tokens inside the mask; --steps, --temperature and --strength apply to predict).")
+    @Option(help: "aMUSEd: predict masks every token under the mask and decodes them anew (aMUSEd's inpainting, MaskGIT); refine starts from the tokens of --masked-content there and re-predicts them by Mask-Predict, each weighed against its starting token (refine_tokens inside the mask, unguided unless --guidance is given; --steps, --temperature and --strength apply to predict).")
     var tokenMode: TokenMode = .predict
 
     @Flag(help: "4-channel models: read a grayscale mask as per-pixel strength (Differential Diffusion) instead of binarising it.")

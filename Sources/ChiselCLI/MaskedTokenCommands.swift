@@ -86,10 +86,11 @@ extension EditOptions {
         if refine, mask != nil {
             // Threshold 1: every token under the mask is a candidate (the mask says where to
             // repaint); the starting tokens weigh in as evidence (refine_tokens' evidence).
+            // Unguided unless --guidance says otherwise, as refine_tokens scores by default.
             graph.node("predicted", "refine_tokens",
                        inputs: [("model", "amused"), ("tokens", "tokens.tokens"), ("conditioning", "text.conditioning"),
                                 ("region", "sized_mask.mask")],
-                       params: [("threshold", .double(1)), ("guidance", .double(guidanceScale))])
+                       params: [("threshold", .double(1)), ("guidance", .double(guidance ?? 1))])
         } else {
             graph.node("masked", "mask_tokens", inputs: maskInputs, params: maskParams)
             var predictParams: [(String, JSONValue)] = [

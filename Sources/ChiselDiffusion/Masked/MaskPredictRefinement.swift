@@ -52,16 +52,16 @@ public struct MaskPredictRefinement: Sendable {
         guard temperature >= 0, temperature.isFinite else {
             throw ChiselError(.invalidParameter, "the temperature must be finite and at least 0, got \(temperature)")
         }
-        self.iterations = iterations
-        self.initialFraction = initialFraction
-        self.threshold = threshold
-        self.scoringStride = scoringStride
         guard neighbourhood >= 0 else {
             throw ChiselError(.invalidParameter, "the neighbourhood radius must be at least 0, got \(neighbourhood)")
         }
         guard evidence >= 0, evidence.isFinite else {
             throw ChiselError(.invalidParameter, "the evidence weight must be finite and at least 0, got \(evidence)")
         }
+        self.iterations = iterations
+        self.initialFraction = initialFraction
+        self.threshold = threshold
+        self.scoringStride = scoringStride
         self.temperature = temperature
         self.neighbourhood = neighbourhood
         self.evidence = evidence
@@ -176,9 +176,8 @@ public struct MaskPredictRefinement: Sendable {
                     probabilities.withUnsafeMutableBufferPointer { p in
                         if let b = p.baseAddress { Attention.softmaxRows(b, rows: 1, columns: codebookSize) }
                     }
-                    if distances != nil {
-                        // The choice weighs the input's token in; the confidence stays the model's.
-                        let away = distances?.row(tokens[i]) ?? []
+                    // The choice weighs the input's token in; the confidence stays the model's.
+                    if let away = distances?.row(tokens[i]) {
                         for j in away.indices { row[j] -= evidence * away[j] }
                     }
                     var best = 0
@@ -193,10 +192,9 @@ public struct MaskPredictRefinement: Sendable {
                             let value = tempered[j] / draws[n * codebookSize + j]
                             if value > bestValue { best = j; bestValue = value }
                         }
-                    } else if distances != nil {
-                        for j in 1..<codebookSize where row[j] > row[best] { best = j }
                     } else {
-                        for j in 1..<codebookSize where probabilities[j] > probabilities[best] { best = j }
+                        // The most probable id: the largest (evidence-weighed) logit.
+                        for j in 1..<codebookSize where row[j] > row[best] { best = j }
                     }
                     if grid[i] != best { changed += 1 }
                     grid[i] = best
