@@ -43,6 +43,9 @@ struct BatchCommand: AsyncParsableCommand {
     @Flag(help: "Run items even when their outputs exist.")
     var overwrite = false
 
+    @Flag(help: "Let save paths leave --output (absolute paths, '..'); without it they are refused.")
+    var allowOutsideOutput = false
+
     @Option(help: ArgumentHelp("Take each image's prompt from <stem>.txt beside it, into this node's prompt (or NODE.PARAM).",
                                valueName: "node[.param]"))
     var promptFromTxt: String?
@@ -61,10 +64,15 @@ struct BatchCommand: AsyncParsableCommand {
         let cwd = PathResolver.workingDirectory
         let outputRoot = cwd.resolve(output)
         let registry = try ChiselCLI.makeRegistry()
+        let inputFolder = cwd.resolve(input)
+        if FileLedger.canonical(inputFolder) == FileLedger.canonical(outputRoot) {
+            throw ValidationError("--output is the --input folder: the outputs would be read as inputs by the next run; "
+                                  + "give another --output folder")
+        }
         let binding = BatchBinding(imageNode: imageNode, maskNode: maskNode, withMasks: masks != nil,
-                                   outputRoot: outputRoot)
+                                   outputRoot: outputRoot, allowOutsideOutput: allowOutsideOutput)
         let plan = try graph.compile(registry: registry, batch: binding)
-        let items = try BatchItem.list(folder: cwd.resolve(input),
+        let items = try BatchItem.list(folder: inputFolder,
                                        masks: masks.map(cwd.resolve))
         if items.isEmpty {
             throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)

@@ -9,7 +9,7 @@ struct GraphArguments: ParsableArguments {
     @Argument(help: "The graph JSON file.")
     var graphFile: String?
 
-    @Option(name: .customLong("from"), help: "Instead of a graph file: the PNG whose embedded graph to run again (written by save_image).")
+    @Option(name: .customLong("from"), help: "Instead of a graph file: the PNG whose embedded graph to run again (written by save_image). Its outputs go by file name under --output (run) and replace nothing without --overwrite; see docs/graph-format.md#graphs-from-images.")
     var fromImage: String?
 
     /// What the graph came from, for messages.
@@ -32,24 +32,46 @@ struct GraphArguments: ParsableArguments {
             help: ArgumentHelp("Set a graph variable: NAME=VALUE. Repeatable.", valueName: "name=value"))
     var variables: [KeyValueArgument] = []
 
-    func options(batch: BatchBinding? = nil) -> GraphOptions {
-        GraphOptions(workingDirectory: FileManager.default.currentDirectoryPath, overrides: overrides,
-                     variables: KeyValueArgument.dictionary(variables), batch: batch)
+    @Option(name: .customLong("model"),
+            help: ArgumentHelp("Use PATH (a folder, file or builtin:NAME) for the graph's model NAME. Repeatable.",
+                               valueName: "name=path"))
+    var models: [KeyValueArgument] = []
+
+    func options(batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) -> GraphOptions {
+        let cwd = PathResolver.workingDirectory
+        var modelPaths: [String: String] = [:]
+        for model in models {
+            let location = model.value.stringValue ?? model.value.serialized()
+            modelPaths[model.key] = BuiltinModelLocation.name(in: location) != nil ? location : cwd.resolve(location)
+        }
+        return GraphOptions(workingDirectory: cwd.base, overrides: overrides,
+                            variables: KeyValueArgument.dictionary(variables), batch: batch, outputs: outputs,
+                            modelPaths: modelPaths)
     }
 
-    func compile(registry: StageRegistry, batch: BatchBinding? = nil) throws -> Plan {
+    /// Compiles the graph file, or the graph an image carries. A graph from an image is
+    /// untrusted: `outputs` (default: by file name under the working directory, replacing
+    /// nothing) says where it may write, and a batch keeps it under its output folder.
+    func compile(registry: StageRegistry, batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) throws -> Plan {
         if let fromImage {
-            let path = PathResolver.workingDirectory.resolve(fromImage)
-            let decoded = try ImageReader.read(path: path)
-            guard let text = decoded.text(forKey: SaveImageStage.graphTextKey) else {
-                throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk: "
-                                  + "it was not saved by a Chisel graph", file: path)
-            }
-            let json = try JSONParser.parse(text, file: path)
+            let (path, json) = try Self.embeddedGraph(fromImage)
+            let policy = outputs ?? OutputPolicy.fromImage(root: batch?.outputRoot ?? PathResolver.workingDirectory.base,
+                                                           replaceExisting: batch != nil)
             return try GraphCompiler.compile(json, file: path, directory: (path as NSString).deletingLastPathComponent,
-                                             registry: registry, options: options(batch: batch))
+                                             registry: registry, options: options(batch: batch, outputs: policy))
         }
-        return try GraphCompiler.compile(file: graph, registry: registry, options: options(batch: batch))
+        return try GraphCompiler.compile(file: graph, registry: registry, options: options(batch: batch, outputs: outputs))
+    }
+
+    /// The path of an image and the graph in its `chisel-graph` text chunk.
+    static func embeddedGraph(_ image: String) throws -> (path: String, graph: JSONValue) {
+        let path = PathResolver.workingDirectory.resolve(image)
+        let decoded = try ImageReader.read(path: path)
+        guard let text = decoded.text(forKey: SaveImageStage.graphTextKey) else {
+            throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk: "
+                              + "it was not saved by a Chisel graph", file: path)
+        }
+        return (path, try JSONParser.parse(text, file: path))
     }
 }
 

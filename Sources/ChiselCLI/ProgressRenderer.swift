@@ -121,7 +121,7 @@ final class ProgressRenderer: @unchecked Sendable {
     }
 
     private func clearLine() {
-        if barShown { Terminal.write("\r\u{1B}[2K", to: STDERR_FILENO) }
+        if barShown { Terminal.write("\r\u{1B}[2K", to: STDERR_FILENO, raw: true) }
     }
 
     private func draw(force: Bool = false) {
@@ -146,7 +146,7 @@ final class ProgressRenderer: @unchecked Sendable {
         }
         line += "  " + Self.clock(elapsed)
         if !detail.isEmpty { line += "  " + detail }
-        Terminal.write(line, to: STDERR_FILENO)
+        Terminal.write(line, to: STDERR_FILENO, raw: true)
         barShown = true
     }
 

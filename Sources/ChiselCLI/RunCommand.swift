@@ -14,9 +14,39 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var graph: GraphArguments
     @OptionGroup var settings: RunSettings
 
+    @Option(help: "With --from: the folder the image's graph writes its outputs in, by file name (default: the current folder).")
+    var output: String?
+
+    @Flag(help: "With --from: let the image's graph replace existing files in the output folder.")
+    var overwrite = false
+
+    @Flag(help: "With --from: print the image's graph, as JSON, and exit without running it.")
+    var printGraph = false
+
+    func validate() throws {
+        if graph.fromImage == nil, output != nil || overwrite || printGraph {
+            throw ValidationError("--output, --overwrite and --print-graph go with --from IMAGE (a graph file says its own outputs)")
+        }
+        if let output, output.isEmpty { throw ValidationError("--output: give a folder") }
+    }
+
     func run() async throws {
+        if printGraph, let image = graph.fromImage {
+            Terminal.out(try GraphArguments.embeddedGraph(image).graph.prettySerialized())
+            return
+        }
         let registry = try ChiselCLI.makeRegistry()
-        let plan = try graph.compile(registry: registry)
+        var outputs: OutputPolicy?
+        if graph.fromImage != nil {
+            let folder = PathResolver.workingDirectory.resolve(output ?? ".")
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+                throw ValidationError("--output \(output ?? "."): a file, not a folder")
+            }
+            outputs = .fromImage(root: folder, replaceExisting: overwrite)
+        }
+        let plan = try graph.compile(registry: registry, outputs: outputs)
+        for note in plan.notes { Terminal.err("note: \(note)") }
         try await Self.run(plan, registry: registry, settings: settings,
                            progress: ProgressRenderer(mode: settings.progress, total: plan.nodes.count, unit: "nodes"),
                            countSteps: false)
@@ -53,10 +83,15 @@ struct ValidateCommand: AsyncParsableCommand {
     @Flag(help: "With --batch: masks will be supplied (--masks).")
     var masks = false
 
+    @Flag(help: "With --batch: save paths may leave the output folder (as chisel batch --allow-outside-output).")
+    var allowOutsideOutput = false
+
     func run() async throws {
         let registry = try ChiselCLI.makeRegistry()
-        let binding = batch ? BatchBinding(withMasks: masks, outputRoot: FileManager.default.currentDirectoryPath) : nil
+        let binding = batch ? BatchBinding(withMasks: masks, outputRoot: FileManager.default.currentDirectoryPath,
+                                           allowOutsideOutput: allowOutsideOutput) : nil
         let plan = try graph.compile(registry: registry, batch: binding)
+        for note in plan.notes { Terminal.err("note: \(note)") }
         Terminal.out("\(graph.graph): valid (\(plan.nodes.count) node\(plan.nodes.count == 1 ? "" : "s"))")
     }
 }

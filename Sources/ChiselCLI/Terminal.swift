@@ -13,11 +13,31 @@ enum Terminal {
         write(text + "\n", to: STDERR_FILENO)
     }
 
-    static func write(_ text: String, to fd: Int32) {
+    /// Writes `text`, its control characters shown as escapes unless `raw` (the progress bar's own).
+    static func write(_ text: String, to fd: Int32, raw: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         let handle = fd == STDERR_FILENO ? FileHandle.standardError : FileHandle.standardOutput
-        try? handle.write(contentsOf: Data(text.utf8))
+        try? handle.write(contentsOf: Data((raw ? text : printable(text)).utf8))
+    }
+
+    /// `text` with control characters other than newline and tab shown as `\u{1B}`: names and
+    /// paths from graphs and images can hold any character, and none may drive the terminal.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isControl(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar != "\n" && scalar != "\t" && (scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value))
     }
 
     static var stderrIsTerminal: Bool { isatty(STDERR_FILENO) == 1 }

@@ -6,15 +6,23 @@ public enum AtomicFile {
     /// The suffix of temporary files; a folder may hold stale ones after a crash.
     public static let temporarySuffix = ".chisel-tmp"
 
-    /// The temporary name used while writing `path`.
+    private static let writes = Locked(0)
+
+    /// A temporary name for writing `path`, unique to this process and this write, so that two
+    /// writers of one file never share a temporary.
     public static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
-        return folder + "/." + url.lastPathComponent + "." + String(getpid()) + temporarySuffix
+        let serial = writes.withLock { count -> Int in
+            count += 1
+            return count
+        }
+        return folder + "/." + url.lastPathComponent + "." + String(getpid()) + "-" + String(serial) + temporarySuffix
     }
 
-    /// Writes `data` to `path` atomically, creating the folder if needed.
-    public static func write(_ data: Data, to path: String) throws {
+    /// Writes `data` to `path` atomically, creating the folder if needed. With `replace` false an
+    /// existing file (even one that appeared while writing) is left alone and an error thrown.
+    public static func write(_ data: Data, to path: String, replace: Bool = true) throws {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -22,7 +30,7 @@ public enum AtomicFile {
             throw ChiselError(.io, "cannot create folder \(folder)", file: path, cause: "\(error.localizedDescription)")
         }
         let temp = temporaryPath(for: path)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else {
             throw ChiselError(.io, "cannot write file: \(String(cString: strerror(errno)))", file: path)
         }
@@ -44,6 +52,17 @@ public enum AtomicFile {
         if let failure {
             unlink(temp)
             throw ChiselError(.io, "cannot write file: \(failure)", file: path)
+        }
+        if !replace {
+            // link() refuses an existing name, atomically: no check-then-write window.
+            let linked = link(temp, path) == 0
+            let reason = errno
+            unlink(temp)
+            guard linked else {
+                throw ChiselError(.io, reason == EEXIST ? "output exists and may not be replaced"
+                                  : "cannot move temporary file into place: \(String(cString: strerror(reason)))", file: path)
+            }
+            return
         }
         guard rename(temp, path) == 0 else {
             let reason = String(cString: strerror(errno))

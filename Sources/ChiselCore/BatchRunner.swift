@@ -47,24 +47,32 @@ public struct BatchRunner: Sendable {
     /// Checks that items do not share output files and that no output is an input; returns the
     /// planned outputs of each item.
     public func plannedOutputs(_ items: [BatchItem]) throws -> [[String]] {
-        var owner: [String: Int] = [:]
+        var owner: [String: BatchItem] = [:]
         let inputs = Set(items.flatMap { [$0.image] + ($0.mask.map { [$0] } ?? []) }.map(FileLedger.canonical))
         var all: [[String]] = []
         for item in items {
             let itemPlan = try plan(for: item)
-            let outputs = try itemPlan.plannedOutputFiles(run: itemPlan.runInfo(index: item.index, maxPixels: maxPixels,
-                                                                                 isBatch: true))
+            let run = itemPlan.runInfo(index: item.index, maxPixels: maxPixels, isBatch: true)
+            let problems = itemPlan.outputProblems(run: run)
+            if !problems.isEmpty {
+                throw ChiselErrors(problems.map { $0.located(file: item.image) })
+            }
+            let outputs = try itemPlan.plannedOutputFiles(run: run)
             for path in outputs {
                 let key = FileLedger.canonical(path)
                 if inputs.contains(key) {
                     throw ChiselError(.invalidGraph, "item \(item.index) would write over input file \(path); "
                                       + "choose an --output folder apart from the inputs or another save path", file: plan.file)
                 }
-                if let other = owner[key], other != item.index {
-                    throw ChiselError(.invalidGraph, "items \(other) and \(item.index) would both write \(path); "
-                                      + "put {stem} or {index} in the save path", file: plan.file)
+                if let other = owner[key], other.index != item.index {
+                    let advice = other.stem == item.stem
+                        ? "\(other.image) and \(item.image) share the stem '\(item.stem)': put {index} in the save path too, "
+                            + "or rename one of them"
+                        : "put {stem} or {index} in the save path"
+                    throw ChiselError(.invalidGraph, "items \(other.index) and \(item.index) would both write \(path); \(advice)",
+                                      file: plan.file)
                 }
-                owner[key] = item.index
+                owner[key] = item
             }
             all.append(outputs)
         }

@@ -10,15 +10,18 @@ public struct RunInfo: Sendable {
     public var maxPixels: Int
     /// Whether the run is one item of a batch.
     public var isBatch: Bool
+    /// Where outputs may go and whether they may replace files (batches, graphs from images).
+    public var outputPolicy: OutputPolicy?
 
     public static let defaultMaxPixels = 100_000_000
 
     public init(index: Int = 0, stem: String? = nil, loadedFiles: [String: String] = [:],
-                maxPixels: Int = RunInfo.defaultMaxPixels, isBatch: Bool = false) {
+                maxPixels: Int = RunInfo.defaultMaxPixels, isBatch: Bool = false, outputPolicy: OutputPolicy? = nil) {
         self.index = index
         self.stem = stem
         self.loadedFiles = loadedFiles
         self.maxPixels = maxPixels
         self.isBatch = isBatch
+        self.outputPolicy = outputPolicy
     }
 }

@@ -20,15 +20,16 @@ public enum ImageWriter {
         }
     }
 
-    /// Encodes `image` and writes it to `path` atomically, creating the folder if needed.
-    public static func write(_ image: Image, to path: String, options: ImageEncodeOptions) throws {
+    /// Encodes `image` and writes it to `path` atomically, creating the folder if needed; with
+    /// `replace` false an existing file is refused.
+    public static func write(_ image: Image, to path: String, options: ImageEncodeOptions, replace: Bool = true) throws {
         let data: Data
         do {
             data = try encode(image, options: options)
         } catch let error as ChiselError {
             throw error.located(file: path)
         }
-        try AtomicFile.write(data, to: path)
+        try AtomicFile.write(data, to: path, replace: replace)
     }
 
     /// Writes `image` to `path` in the format its extension names, with default settings.

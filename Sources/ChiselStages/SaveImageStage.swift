@@ -39,8 +39,14 @@ public enum SaveImageStage: Stage {
         }
     }
 
+    /// The expanded path, with its format checked, so `validate` finds `--output o` (no
+    /// extension) before the model runs.
     public static func plannedOutputFiles(_ call: StageCall) throws -> [String] {
-        [try outputPath(call, origin: nil)]
+        let path = try outputPath(call, origin: nil)
+        do { _ = try resolveFormat(call[format], pathExtension: (path as NSString).pathExtension) } catch let error as ChiselError {
+            throw call.failure(error.message, code: error.code, file: path)
+        }
+        return [path]
     }
 
     static func outputPath(_ call: StageCall, origin: ImageOrigin?) throws -> String {
@@ -58,8 +64,15 @@ public enum SaveImageStage: Stage {
         if call.context.files.isInput(path) {
             throw call.failure("refusing to write over input file \(path)", code: .io, file: path)
         }
-        if !(try call[overwrite]), FileManager.default.fileExists(atPath: path) {
-            throw call.failure("output exists and overwrite is false", code: .io, file: path)
+        if let problem = OutputPolicy.unwritable(path) { throw call.failure(problem, code: .io, file: path) }
+        let policy = call.context.run.outputPolicy
+        if let policy, policy.confined, !policy.contains(path) {
+            throw call.failure("output is outside the output folder \(policy.root)", code: .io, file: path)
+        }
+        let replace = try call[overwrite] && policy?.replaceExisting != false
+        if !replace, FileManager.default.fileExists(atPath: path) {
+            throw call.failure(try call[overwrite] ? "output exists, and \(policy?.origin ?? "this run") replaces no file; give --overwrite"
+                                   : "output exists and overwrite is false", code: .io, file: path)
         }
         var options = ImageEncodeOptions(format: format)
         if format == .png {
@@ -75,7 +88,7 @@ public enum SaveImageStage: Stage {
         case .eight: options.bitDepth = 8
         case .sixteen: options.bitDepth = 16
         }
-        try ImageWriter.write(image, to: path, options: options)
+        try ImageWriter.write(image, to: path, options: options, replace: replace)
         call.context.wrote(path)
         return []
     }
@@ -89,7 +102,9 @@ public enum SaveImageStage: Stage {
         switch choice {
         case .auto:
             guard let fromExtension else {
-                throw ChiselError(.invalidParameter, "cannot tell the format from extension '.\(ext)'; use .png, .jpg or set format")
+                throw ChiselError(.invalidParameter, ext.isEmpty
+                    ? "the output path has no extension to tell the format by; end it with .png or .jpg, or set format"
+                    : "cannot tell the format from extension '.\(ext)'; use .png, .jpg or set format")
             }
             return fromExtension
         case .png:

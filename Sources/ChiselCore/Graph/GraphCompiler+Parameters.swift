@@ -28,7 +28,7 @@ extension GraphCompiler {
         let schema = stage.schema
 
         let errorsBefore = errors.count
-        var given: [String: (JSONValue, String, base: String)] = [:]
+        var given: [String: (JSONValue, String, base: String, fromCommandLine: Bool)] = [:]
         if let paramsJSON = json["params"] {
             if let params = paramsJSON.members {
                 for member in params {
@@ -41,7 +41,7 @@ extension GraphCompiler {
                         continue
                     }
                     if let value = substitute(member.value, variables: variables, node: id, at: paramPath) {
-                        given[member.key] = (value, paramPath, directory)
+                        given[member.key] = (value, paramPath, directory, false)
                     }
                 }
             } else {
@@ -50,20 +50,22 @@ extension GraphCompiler {
         }
         for override in options.overrides where override.node == id {
             if schema.param(override.param) != nil {
-                given[override.param] = (override.value, "--set \(override.argument)", options.workingDirectory)
+                given[override.param] = (override.value, "--set \(override.argument)", options.workingDirectory, true)
             }
         }
         for spec in schema.params {
-            if let (value, where_, base) = given[spec.name], value != .null {
+            if let (value, where_, base, fromCommandLine) = given[spec.name], value != .null {
                 draft.paramPaths[spec.name] = where_
                 switch ParamChecker.typed(value, for: spec) {
                 case .success(let typed):
-                    draft.params[spec.name] = resolvePath(typed, spec: spec, base: base)
+                    draft.params[spec.name] = resolvePath(typed, spec: spec, base: base, node: id, at: where_,
+                                                          fromCommandLine: fromCommandLine)
                 case .failure(let problem):
                     report("parameter '\(spec.name)' \(problem)", node: id, at: where_, code: .invalidParameter)
                 }
             } else if let value = spec.defaultValue {
-                draft.params[spec.name] = resolvePath(value, spec: spec, base: directory)
+                draft.params[spec.name] = resolvePath(value, spec: spec, base: directory, node: id,
+                                                      at: draft.paramPath(spec.name), fromCommandLine: false)
             } else if spec.required && !isBatchSupplied(node: id, schema: schema, param: spec.name) {
                 report("missing required parameter '\(spec.name)' (\(spec.doc))", node: id,
                        at: "\(path).params.\(spec.name)", code: .invalidParameter)
@@ -96,12 +98,36 @@ extension GraphCompiler {
         return draft
     }
 
-    func resolvePath(_ value: ParamValue, spec: ParamSpec, base: String) -> ParamValue {
+    /// A path parameter made absolute. Output paths follow the output policy: under a batch's
+    /// folder, or, for a graph from an image, by file name under the folder the user chose;
+    /// a path that would leave the folder is reported (nil).
+    mutating func resolvePath(_ value: ParamValue, spec: ParamSpec, base: String, node: String, at path: String,
+                              fromCommandLine: Bool) -> ParamValue? {
         guard case .path(let role) = spec.type, case .string(let text) = value else { return value }
-        if role == .output, let batch = options.batch {
-            return .string(PathResolver(base: batch.outputRoot).resolve(text))
+        guard role == .output, let policy = options.outputPolicy else { return .string(PathResolver(base: base).resolve(text)) }
+        if policy.fileNameOnly {
+            // The user's own --set is theirs to aim; what the image says keeps only its file name.
+            if fromCommandLine { return .string(PathResolver(base: base).resolve(text)) }
+            let name = text.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+            guard !name.isEmpty, name != ".", name != ".." else {
+                report("output path \"\(text)\" names no file; \(policy.origin) writes by file name under \(policy.root)",
+                       node: node, at: path, code: .invalidParameter)
+                return nil
+            }
+            let resolved = OutputPolicy.join(policy.root, name)
+            if name != text {
+                notes.append("node '\(node)': the graph says \"\(text)\"; \(policy.origin) writes by file name only, "
+                             + "under \(policy.root): \(resolved)")
+            }
+            return .string(resolved)
         }
-        return .string(PathResolver(base: base).resolve(text))
+        if policy.confined, let problem = OutputPolicy.escape(text) {
+            report("output path \"\(text)\" \(problem), outside \(policy.root); in \(policy.origin) outputs go under "
+                   + "the output folder: write a relative path without '..', or give --allow-outside-output",
+                   node: node, at: path, code: .invalidParameter)
+            return nil
+        }
+        return .string(PathResolver(base: policy.root).resolve(text))
     }
 
     mutating func checkOverrides(_ drafts: [NodeDraft]) {

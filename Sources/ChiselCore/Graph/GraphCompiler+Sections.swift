@@ -24,8 +24,15 @@ extension GraphCompiler {
 
     /// Model paths may use `${name}` variables, so a graph can take its checkpoint from `--var`.
     mutating func compileModels(_ json: JSONValue?, variables: [String: JSONValue]) -> [ModelSpec] {
+        let members = json?.members ?? []
+        let names = members.map(\.key)
+        for name in options.modelPaths.keys.sorted() where !names.contains(name) {
+            errors.append(ChiselError(.invalidArgument, "--model \(name)=…: the graph has no model '\(name)'"
+                                      + Suggestions.hint(name, names)
+                                      + (names.isEmpty ? "" : "; its models: \(names.joined(separator: ", "))"), file: file))
+        }
         guard let json else { return [] }
-        guard let members = json.members else {
+        guard json.members != nil else {
             report("\"models\" must be an object of name → {\"path\": ...}", at: "models")
             return []
         }
@@ -40,9 +47,13 @@ extension GraphCompiler {
                 report("a model is an object with a \"path\", got \(member.value.kindDescription)", at: path)
                 continue
             }
-            guard let written = member.value["path"], case .string(let location)? = substitute(
-                written, variables: variables, node: nil, at: path + ".path"), !location.isEmpty
-            else {
+            let location: String
+            if let given = options.modelPaths[member.key] {
+                location = given
+            } else if let written = member.value["path"], case .string(let text)? = substitute(
+                written, variables: variables, node: nil, at: path + ".path"), !text.isEmpty {
+                location = text
+            } else {
                 report("a model needs a \"path\" string", at: path + ".path")
                 continue
             }
@@ -66,7 +77,9 @@ extension GraphCompiler {
                 resolved = PathResolver(base: directory).resolve(location)
             }
             if options.checkInputFiles, !FileManager.default.fileExists(atPath: resolved) {
-                report("model not found at \(resolved)", at: path + ".path", code: .model)
+                report("model '\(member.key)' not found at \(resolved)"
+                       + (options.modelPaths[member.key] == nil ? "; give --model \(member.key)=PATH for the one you have" : ""),
+                       at: path + ".path", code: .model)
             }
             let spec = ModelSpec(name: member.key, path: resolved, kind: kind, options: optionsByKey)
             if let kind {

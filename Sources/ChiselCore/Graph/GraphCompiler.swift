@@ -14,6 +14,7 @@ public struct GraphCompiler {
     let file: String?
     let directory: String
     var errors: [ChiselError] = []
+    var notes: [String] = []
 
     /// Reads and compiles a graph file. Relative paths inside it resolve against its folder.
     public static func compile(file path: String, registry: StageRegistry, options: GraphOptions) throws -> Plan {
@@ -158,8 +159,19 @@ public struct GraphCompiler {
             nodes.append(PlannedNode(id: draft.id, stage: stage, params: draft.params, inputs: inputs,
                                      consumers: consumers[original], dependents: dependents[original].sorted()))
         }
-        return Plan(file: file, description: description, nodes: nodes, models: models,
-                    imageLoader: loaders.image, maskLoader: loaders.mask)
+        var plan = Plan(file: file, description: description, nodes: nodes, models: models,
+                        imageLoader: loaders.image, maskLoader: loaders.mask)
+        plan.outputPolicy = options.outputPolicy
+        plan.notes = notes
+        // A batch's paths depend on each item; its sample item finds clashes between nodes, and
+        // the batch checks every item's own paths before it runs.
+        let sample = options.batch == nil ? plan.runInfo() : plan.runInfo(isBatch: true)
+        errors += plan.outputProblems(run: sample, existing: options.batch == nil)
+        if options.batch != nil, (try? plan.plannedOutputs(run: sample).isEmpty) == true {
+            report("the graph writes no file, so a batch could not tell which items are done: add a save_image node",
+                   at: "nodes")
+        }
+        return errors.isEmpty ? plan : nil
     }
 
     mutating func checkVersion(_ value: JSONValue?) {

@@ -51,14 +51,26 @@ public struct GraphOptions: Sendable {
     public var batch: BatchBinding?
     /// Whether input files must exist at validation time.
     public var checkInputFiles: Bool
+    /// Where output paths may go; nil: wherever the graph says (a graph the user wrote).
+    public var outputs: OutputPolicy?
+    /// `--model NAME=PATH`: a model's location instead of the one the graph gives.
+    public var modelPaths: [String: String]
 
     public init(workingDirectory: String, overrides: [ParamOverride] = [], variables: [String: JSONValue] = [:],
-                batch: BatchBinding? = nil, checkInputFiles: Bool = true) {
+                batch: BatchBinding? = nil, checkInputFiles: Bool = true, outputs: OutputPolicy? = nil,
+                modelPaths: [String: String] = [:]) {
         self.workingDirectory = workingDirectory
         self.overrides = overrides
         self.variables = variables
         self.batch = batch
         self.checkInputFiles = checkInputFiles
+        self.outputs = outputs
+        self.modelPaths = modelPaths
+    }
+
+    /// The policy in force: the one given, or a batch's (outputs confined to its folder).
+    var outputPolicy: OutputPolicy? {
+        outputs ?? batch.map { OutputPolicy(root: $0.outputRoot, confined: !$0.allowOutsideOutput) }
     }
 }
 
@@ -72,11 +84,15 @@ public struct BatchBinding: Sendable {
     public var withMasks: Bool
     /// The folder relative output paths resolve under.
     public var outputRoot: String
+    /// Whether save paths may leave `outputRoot` (absolute paths, `..`): `--allow-outside-output`.
+    public var allowOutsideOutput: Bool
 
-    public init(imageNode: String? = nil, maskNode: String? = nil, withMasks: Bool = false, outputRoot: String) {
+    public init(imageNode: String? = nil, maskNode: String? = nil, withMasks: Bool = false, outputRoot: String,
+                allowOutsideOutput: Bool = false) {
         self.imageNode = imageNode
         self.maskNode = maskNode
         self.withMasks = withMasks
         self.outputRoot = outputRoot
+        self.allowOutsideOutput = allowOutsideOutput
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where a node input comes from.
 public enum PlannedSource: Sendable, Equatable {
     /// Output `port` of the node at `node` in `Plan.nodes`.
@@ -47,6 +49,10 @@ public struct Plan: Sendable {
     public var imageLoader: String?
     /// The mask loader that receives each same-named mask of a batch.
     public var maskLoader: String?
+    /// Where outputs may go, as the graph was compiled (batches, graphs from images).
+    public var outputPolicy: OutputPolicy?
+    /// What compiling changed that the user should hear of (an image's output path cut to its file name).
+    public var notes: [String] = []
 
     public func index(of node: String) -> Int? { nodes.firstIndex { $0.id == node } }
 
@@ -67,21 +73,69 @@ public struct Plan: Sendable {
             }
         }
         let stem = imageLoader.flatMap { loaded[$0] }.map { ImageOrigin(path: $0).stem }
-        return RunInfo(index: index, stem: stem, loadedFiles: loaded, maxPixels: maxPixels, isBatch: isBatch)
+        return RunInfo(index: index, stem: stem, loadedFiles: loaded, maxPixels: maxPixels, isBatch: isBatch,
+                       outputPolicy: outputPolicy)
     }
 
     /// Every file the graph will write in the run described by `run`, known before it runs.
     public func plannedOutputFiles(run: RunInfo, files: FileLedger = FileLedger()) throws -> [String] {
-        var paths: [String] = []
+        try plannedOutputs(run: run, files: files).map(\.path)
+    }
+
+    /// Every file the run will write, with the node that writes it.
+    public func plannedOutputs(run: RunInfo, files: FileLedger = FileLedger()) throws -> [(node: String, path: String)] {
+        var outputs: [(node: String, path: String)] = []
         for node in nodes {
             let context = StageContext(node: node.id, run: run, files: files, events: { _ in })
             let call = StageCall(node: node.id, params: node.params, inputs: [:], context: context)
             do {
-                paths += try node.stage.plannedOutputFiles(call)
+                outputs += try node.stage.plannedOutputFiles(call).map { (node.id, $0) }
             } catch {
                 throw ChiselError.wrapping(error).located(file: file, node: node.id)
             }
         }
-        return paths
+        return outputs
+    }
+
+    /// The problems with the files a run will write, each naming its node: two nodes writing
+    /// one file, an output that is a folder or one of the run's input files, one outside the
+    /// output folder, one that exists where files may not be replaced (`existing`: checked only
+    /// where the run's own paths are known, not for a batch's sample item).
+    public func outputProblems(run: RunInfo, existing: Bool = true) -> [ChiselError] {
+        let outputs: [(node: String, path: String)]
+        do {
+            outputs = try plannedOutputs(run: run)
+        } catch {
+            return [ChiselError.wrapping(error)]
+        }
+        var problems: [ChiselError] = []
+        func problem(_ node: String, _ message: String, _ path: String) {
+            problems.append(ChiselError(.invalidGraph, message, file: file, node: node, jsonPath: "nodes.\(node)"))
+        }
+        let inputs = Set(run.loadedFiles.values.map(FileLedger.canonical))
+        var writer: [String: String] = [:]
+        for (node, path) in outputs {
+            let key = FileLedger.canonical(path)
+            if let other = writer[key] {
+                problem(node, "nodes '\(other)' and '\(node)' both write \(path); give each its own path "
+                        + "(one would replace the other)", path)
+                continue
+            }
+            writer[key] = node
+            if let policy = run.outputPolicy, policy.confined, !policy.contains(path) {
+                problem(node, "output \(path) is outside the output folder \(policy.root)", path)
+            }
+            if inputs.contains(key) {
+                problem(node, "output \(path) is one of the run's input files; choose another path", path)
+            }
+            guard existing else { continue }
+            if let reason = OutputPolicy.unwritable(path) {
+                problem(node, "\(reason): \(path)", path)
+            } else if run.outputPolicy?.replaceExisting == false, FileManager.default.fileExists(atPath: path) {
+                problem(node, "output \(path) exists, and \(run.outputPolicy?.origin ?? "this run") replaces no file; "
+                        + "give --overwrite, or another --output folder", path)
+            }
+        }
+        return problems
     }
 }
