@@ -3,6 +3,7 @@ import ChiselCore
 import ChiselDiffusion
 import ChiselModels
 import ChiselModelStages
+import ChiselStages
 import Foundation
 
 extension AddNoiseStage.StrengthMode: ExpressibleByArgument {}
@@ -117,8 +118,23 @@ struct EditOptions: ParsableArguments {
     var guidanceScale: Double { guidance ?? (isAmused ? 10 : 7.5) }
 }
 
+extension FeatherMaskStage.Mode: ExpressibleByArgument {}
+
 /// A graph under construction: nodes in order, each a stage with parameters and wired inputs.
 struct GraphBuilder {
+    /// The paste mask: the user's mask at the input's size (`fitted_mask`), feathered.
+    mutating func pasteMask(blur: Double, mode: FeatherMaskStage.Mode) {
+        node("soft_mask", "feather_mask", inputs: [("mask", "fitted_mask.mask")],
+             params: [("radius", .double(blur)), ("mode", .string(mode.rawValue))])
+    }
+
+    /// Pastes `result` onto the input as loaded (at the input's size, even where the model worked
+    /// on a rounded size) through `soft_mask`: pixels where it is 0 are the input's, bit for bit.
+    mutating func pasteBack(_ result: String) -> String {
+        node("pasted", "composite", inputs: [("base", "input.image"), ("overlay", result), ("mask", "soft_mask.mask")])
+        return "pasted.image"
+    }
+
     private var nodes: [JSONMember] = []
     private var models: [JSONMember] = []
 
@@ -290,6 +306,9 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "Gaussian blur (σ in pixels) of the mask used to paste the result back.")
     var maskBlur: Double = 4
 
+    @Option(help: "inside: the blurred mask never exceeds yours, so pixels where it is 0 stay the input's; outward: the plain blur, which also changes pixels up to about 3σ outside the mask (AUTOMATIC1111's mask blur).")
+    var maskBlurMode: FeatherMaskStage.Mode = .inside
+
     @Option(help: "Paste the result onto the input through the mask (pixels where the mask is 0 stay exact).")
     var pasteBack: Bool = true
 
@@ -352,7 +371,8 @@ struct InpaintCommand: AsyncParsableCommand {
                                   + "under the mask from its starting token")
             }
             try await edit.runAmused(strength: strength, mask: mask, fill: maskedContent == .fill,
-                                     refine: tokenMode == .refine, pasteBack: pasteBack, maskBlur: maskBlur, output: output,
+                                     refine: tokenMode == .refine, pasteBack: pasteBack, maskBlur: maskBlur,
+                                     maskBlurMode: maskBlurMode, output: output,
                                      settings: settings)
             return
         }
@@ -371,7 +391,8 @@ struct InpaintCommand: AsyncParsableCommand {
         let cropParams: [(String, JSONValue)] = [("padding", .int(onlyMaskedPadding)), ("aspect_width", .int(width)),
                                                  ("aspect_height", .int(height))]
         if onlyMasked {
-            graph.node("area", "crop", inputs: [("image", "sized.image"), ("mask", "sized_mask.mask")],
+            // The crop comes from the input itself, so it goes back into the input's own pixels.
+            graph.node("area", "crop", inputs: [("image", "input.image"), ("mask", "fitted_mask.mask")],
                        params: [("region", "mask")] + cropParams)
             graph.node("work", "resize", inputs: [("image", "area.image"), ("mask", "area.mask")],
                        params: [("width", .int(width)), ("height", .int(height)), ("mode", "stretch"),
@@ -411,19 +432,16 @@ struct InpaintCommand: AsyncParsableCommand {
         graph.node("edited", "denoise", inputs: denoiseInputs, params: edit.denoiseParams + (softMask ? [("soft_mask", true)] : []))
         graph.node("decoded", "vae_decode", inputs: [("model", "sd"), ("latent", "edited.latent")], params: edit.tilingParams)
         var result = "decoded.image"
-        if pasteBack {
-            graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])
-        }
+        if pasteBack { graph.pasteMask(blur: maskBlur, mode: maskBlurMode) }
         if onlyMasked {
             // The crop goes back into its box, through the feathered mask (or the box's mask without paste-back).
             graph.node("pasted", "paste_crop",
-                       inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("region", "sized_mask.mask")]
+                       inputs: [("base", "input.image"), ("overlay", "decoded.image"), ("region", "fitted_mask.mask")]
                            + (pasteBack ? [("mask", "soft_mask.mask")] : []),
                        params: cropParams)
             result = "pasted.image"
         } else if pasteBack {
-            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "soft_mask.mask")])
-            result = "pasted.image"
+            result = graph.pasteBack("decoded.image")
         }
         graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(edit.cwd.resolve(output)))])
         try await edit.run(graph.graph(description: "inpaint: \(edit.prompt)"), settings: settings)

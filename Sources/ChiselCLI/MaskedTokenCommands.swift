@@ -2,6 +2,7 @@ import ArgumentParser
 import ChiselCore
 import ChiselModels
 import ChiselModelStages
+import ChiselStages
 import Foundation
 
 /// aMUSEd models in the one-line commands: masked-token edits (img2img, inpainting) and
@@ -51,7 +52,8 @@ extension EditOptions {
     /// re-predicted from the context, each weighed against its starting token (the evidence),
     /// and the least confident again over the rounds; the rest of the image is context.
     func runAmused(strength: Double, mask: String?, fill: Bool = false, refine: Bool = false, pasteBack: Bool,
-                   maskBlur: Double, output: String, settings: RunSettings) async throws {
+                   maskBlur: Double, maskBlurMode: FeatherMaskStage.Mode = .inside, output: String,
+                   settings: RunSettings) async throws {
         try refuseDiffusionOnlyOptions()
         let (_, multiple) = try amusedGrid()
         var graph = GraphBuilder()
@@ -105,9 +107,8 @@ extension EditOptions {
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "predicted.tokens")])
         var result = "decoded.image"
         if mask != nil, pasteBack {
-            graph.node("soft_mask", "feather_mask", inputs: [("mask", "sized_mask.mask")], params: [("radius", .double(maskBlur))])
-            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "soft_mask.mask")])
-            result = "pasted.image"
+            graph.pasteMask(blur: maskBlur, mode: maskBlurMode)
+            result = graph.pasteBack("decoded.image")
         }
         graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(cwd.resolve(output)))])
         try await run(graph.graph(description: "\(mask == nil ? "img2img" : "inpaint") (aMUSEd): \(prompt)"), settings: settings)
@@ -180,6 +181,9 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "With --paste-back: feathering radius in pixels of the changed tokens' mask.")
     var maskBlur: Double = 2
 
+    @Option(help: "With --paste-back: outward (the default here: changed tokens are replaced whole and the blend reaches into their neighbours) or inside (every pixel of an unchanged token stays the input's).")
+    var maskBlurMode: FeatherMaskStage.Mode = .outward
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
@@ -225,8 +229,11 @@ struct RefineCommand: AsyncParsableCommand {
         var result = "decoded.image"
         if pasteBack {
             // Unchanged tokens keep the input's own pixels, not the VQ model's reconstruction of them.
-            graph.node("changed", "feather_mask", inputs: [("mask", "refined.changed")], params: [("radius", .double(maskBlur))])
-            graph.node("pasted", "composite", inputs: [("base", "sized.image"), ("overlay", "decoded.image"), ("mask", "changed.mask")])
+            // The changed tokens' mask at the input's size, so the paste keeps the input's own size and pixels.
+            graph.node("changed_full", "match_mask", inputs: [("image", "input.image"), ("mask", "refined.changed")])
+            graph.node("changed", "feather_mask", inputs: [("mask", "changed_full.mask")],
+                       params: [("radius", .double(maskBlur)), ("mode", .string(maskBlurMode.rawValue))])
+            graph.node("pasted", "composite", inputs: [("base", "input.image"), ("overlay", "decoded.image"), ("mask", "changed.mask")])
             result = "pasted.image"
         }
         graph.node("save", "save_image", inputs: [("image", result)], params: [("path", .string(cwd.resolve(output)))])

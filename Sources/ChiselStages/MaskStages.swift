@@ -22,19 +22,32 @@ public enum GrowMaskStage: Stage {
 
 /// Softens a mask's edges with a Gaussian blur.
 public enum FeatherMaskStage: Stage {
+    public enum Mode: String, ParamChoice {
+        /// The blurred mask, never above the given one: pixels where the mask is 0 stay 0, so a
+        /// paste through it keeps them exact; the edge fades inward.
+        case inside
+        /// The plain blur, which reaches past the mask's edge (AUTOMATIC1111's mask blur).
+        case outward
+    }
+
     public static let mask = Input<Mask>("mask", "The mask to feather.")
     public static let feathered = Output<Mask>("mask", "The feathered mask.")
     public static let radius = Param<Double>("radius", default: 4, range: 0...512,
                                              "Blur standard deviation in pixels; 0 leaves the mask as is.")
+    public static let mode = Param<Mode>("mode", default: .inside,
+                                         "inside: the blur never exceeds the mask (0 stays 0); outward: the plain blur, past the edge (AUTOMATIC1111).")
 
     public static let schema = StageSchema(
-        "feather_mask", "Soften a mask's edges with a Gaussian blur of the given radius (standard deviation, as PIL).",
-        inputs: [mask], outputs: [feathered], params: [radius])
+        "feather_mask", "Soften a mask's edges with a Gaussian blur (standard deviation, as PIL), inside the mask or outward.",
+        inputs: [mask], outputs: [feathered], params: [radius, mode])
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         var mask = try call[Self.mask]
-        mask.values = GaussianBlur.blur(mask.values, planes: 1, width: mask.width, height: mask.height,
-                                        sigma: try call[radius])
+        let blurred = GaussianBlur.blur(mask.values, planes: 1, width: mask.width, height: mask.height, sigma: try call[radius])
+        switch try call[mode] {
+        case .inside: mask.values = zip(mask.values, blurred).map { min($0, $1) }
+        case .outward: mask.values = blurred
+        }
         return [feathered(mask)]
     }
 }
