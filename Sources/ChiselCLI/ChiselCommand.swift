@@ -24,7 +24,8 @@ public enum ChiselCLI {
         Setup.current.withLock { $0 = Setup(commandName: name, registrations: stages) }
         Allocator.keepLargeBlocks()
         do {
-            var command = try ChiselCommand.parseAsRoot()
+            let arguments = OptionCheck.joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
+            var command = try ChiselCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

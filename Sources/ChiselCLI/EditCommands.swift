@@ -47,8 +47,8 @@ struct EditOptions: ParsableArguments {
     @Option(help: "Sampler: auto (the checkpoint's), euler, euler_a, dpmpp_2m_karras, \"DPM++ 2M Karras\", ddim, …")
     var scheduler: String = "auto"
 
-    @Option(help: "Seed; -1 draws one at random and reports it.")
-    var seed: Int = -1
+    @Option(help: "Seed, 0…18446744073709551615 (PyTorch's range); -1 draws one at random and reports it.", transform: Seed.parse)
+    var seed: Seed = .random
 
     @Option(help: "Random generator: cpu (PyTorch's CPU generator) or cuda (AUTOMATIC1111's NV).")
     var rng: RNGKind = .cpu
@@ -94,10 +94,13 @@ struct EditOptions: ParsableArguments {
     var tilingParams: [(String, JSONValue)] { vaeTiling == .auto ? [] : [("tiling", .string(vaeTiling.rawValue))] }
 
     func validate() throws {
-        guard (steps ?? 1) >= 1 else { throw ValidationError("--steps must be at least 1") }
-        guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
-        guard (guidance ?? 0) >= 0 else { throw ValidationError("--guidance must not be negative") }
-        guard temperature >= 0, temperatureEnd >= 0 else { throw ValidationError("temperatures must not be negative") }
+        try OptionCheck.check(steps, "--steps", AddNoiseStage.steps)
+        try OptionCheck.check(guidance, "--guidance", DenoiseStage.guidance)
+        try OptionCheck.check(temperature, "--temperature", PredictTokensStage.temperature)
+        try OptionCheck.check(temperatureEnd, "--temperature-end", PredictTokensStage.temperatureEnd)
+        try OptionCheck.check(guidanceRescale, "--guidance-rescale", DenoiseStage.guidanceRescale)
+        try OptionCheck.check(clipSkip, "--clip-skip", EncodePromptStage.clipSkip)
+        try OptionCheck.check(eta, "--eta", DenoiseStage.eta)
     }
 
     var cwd: PathResolver { .workingDirectory }
@@ -202,7 +205,7 @@ extension EditOptions {
         if pureNoise { params.append(("pure_noise", .bool(true))) }
         // AUTOMATIC1111 seeds only the noise (its VAE sample is unseeded): with its NV generator the
         // noise starts a fresh stream from the seed, so web-UI seeds give the same starting noise.
-        if rng == .cuda, seed >= 0 { params += seedParams }
+        if rng == .cuda, seed != .random { params += seedParams }
         return params
     }
 
@@ -210,7 +213,7 @@ extension EditOptions {
         [("guidance", .double(guidanceScale)), ("guidance_rescale", .double(guidanceRescale)), ("eta", .double(eta))]
     }
 
-    var seedParams: [(String, JSONValue)] { [("seed", .int(seed)), ("rng", .string(rng.rawValue))] }
+    var seedParams: [(String, JSONValue)] { [("seed", seed.json), ("rng", .string(rng.rawValue))] }
 
     /// Prints the graph, or compiles and runs it with a bar counting denoising steps.
     func run(_ graph: JSONValue, settings: RunSettings) async throws {
@@ -249,7 +252,8 @@ struct Img2ImgCommand: AsyncParsableCommand {
     var rounds: Int = 1
 
     func validate() throws {
-        guard rounds >= 1, rounds <= 100 else { throw ValidationError("--rounds must be in 1…100") }
+        try OptionCheck.check(Double(rounds), "--rounds", range: 1...100)
+        try OptionCheck.check(strength, "--strength", AddNoiseStage.strength)
     }
 
     func run() async throws {
@@ -355,9 +359,11 @@ struct InpaintCommand: AsyncParsableCommand {
     var height: Int = 512
 
     func validate() throws {
-        guard onlyMaskedPadding >= 0, width >= 8, height >= 8 else {
-            throw ValidationError("--only-masked-padding must be ≥ 0 and --width/--height ≥ 8")
-        }
+        try OptionCheck.check(strength, "--strength", AddNoiseStage.strength)
+        try OptionCheck.check(maskBlur, "--mask-blur", FeatherMaskStage.radius)
+        try OptionCheck.check(onlyMaskedPadding, "--only-masked-padding", CropStage.padding)
+        try OptionCheck.check(Double(width), "--width", range: 8...16384)
+        try OptionCheck.check(Double(height), "--height", range: 8...16384)
     }
 
     func run() async throws {

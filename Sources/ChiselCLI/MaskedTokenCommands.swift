@@ -82,7 +82,7 @@ extension EditOptions {
             maskParams.insert(("mode", "mask"), at: 0)
         } else {
             maskParams.insert(("mode", "strength"), at: 0)
-            maskParams.append(("seed", .int(seed)))
+            maskParams.append(("seed", seed.json))
         }
         graph.node("tokens", "vq_encode", inputs: [("model", "amused"), ("image", encoded)])
         if refine, mask != nil {
@@ -99,7 +99,7 @@ extension EditOptions {
                 ("guidance", .double(guidanceScale)), ("temperature", .double(temperature)),
                 ("temperature_end", .double(temperatureEnd)),
             ]
-            if mask != nil { predictParams.append(("seed", .int(seed))) }
+            if mask != nil { predictParams.append(("seed", seed.json)) }
             graph.node("predicted", "predict_tokens",
                        inputs: [("model", "amused"), ("tokens", "masked.tokens"), ("conditioning", "text.conditioning")],
                        params: predictParams)
@@ -169,8 +169,8 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "0 re-predicts the most probable token; above 0 samples at this temperature.")
     var temperature: Double = 0
 
-    @Option(help: "Seed (used when --temperature > 0); -1 draws one.")
-    var seed: Int = -1
+    @Option(help: "Seed (used when --temperature > 0), 0…18446744073709551615; -1 draws one.", transform: Seed.parse)
+    var seed: Seed = .random
 
     @Option(help: "fp32 or bf16.")
     var dtype: EditOptions.DType = .fp32
@@ -190,14 +190,14 @@ struct RefineCommand: AsyncParsableCommand {
     @OptionGroup var settings: RunSettings
 
     func validate() throws {
-        guard maskBlur >= 0 else { throw ValidationError("--mask-blur must be ≥ 0") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        guard fraction > 0, fraction <= 1 else { throw ValidationError("--fraction must lie in (0, 1]") }
-        guard threshold >= 0, threshold <= 1 else { throw ValidationError("--threshold must lie in [0, 1]") }
-        guard scoringStride >= 1, scoringStride <= 8 else { throw ValidationError("--scoring-stride must be in 1…8") }
-        guard neighbourhood >= 0, neighbourhood <= 8 else { throw ValidationError("--neighbourhood must be in 0…8") }
-        guard evidence >= 0, evidence <= 1000 else { throw ValidationError("--evidence must be in 0…1000") }
-        guard seed >= -1, seed <= 4_294_967_295 else { throw ValidationError("--seed must be -1 or in 0…4294967295") }
+        try OptionCheck.check(maskBlur, "--mask-blur", FeatherMaskStage.radius)
+        try OptionCheck.check(iterations, "--iterations", RefineTokensStage.iterations)
+        try OptionCheck.check(fraction, "--fraction", RefineTokensStage.fraction)
+        try OptionCheck.check(threshold, "--threshold", RefineTokensStage.threshold)
+        try OptionCheck.check(scoringStride, "--scoring-stride", RefineTokensStage.scoringStride)
+        try OptionCheck.check(neighbourhood, "--neighbourhood", RefineTokensStage.neighbourhood)
+        try OptionCheck.check(evidence, "--evidence", RefineTokensStage.evidence)
+        try OptionCheck.check(temperature, "--temperature", RefineTokensStage.temperature)
     }
 
     func run() async throws {
@@ -224,7 +224,7 @@ struct RefineCommand: AsyncParsableCommand {
                             ("threshold", .double(threshold)), ("neighbourhood", .int(neighbourhood)),
                             ("evidence", .double(evidence)),
                             ("scoring_stride", .int(scoringStride)),
-                            ("temperature", .double(temperature)), ("seed", .int(seed))])
+                            ("temperature", .double(temperature)), ("seed", seed.json)])
         graph.node("decoded", "vq_decode", inputs: [("model", "amused"), ("tokens", "refined.tokens")])
         var result = "decoded.image"
         if pasteBack {

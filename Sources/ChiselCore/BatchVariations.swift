@@ -39,15 +39,19 @@ public struct BatchVariations: Sendable, Equatable {
     func apply(to plan: inout Plan, item: BatchItem) throws {
         if let (node, param) = textParam {
             let text = URL(fileURLWithPath: item.image).deletingPathExtension().appendingPathExtension("txt").path
-            if let data = FileManager.default.contents(atPath: text) {
-                let prompt = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                try plan.setParam(param, of: node, to: .string(prompt))
+            guard let data = FileManager.default.contents(atPath: text) else {
+                throw ChiselError(.io, "no prompt file beside the image (--prompt-from-txt reads <stem>.txt): \(text)",
+                                  file: item.image)
             }
+            let prompt = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            try plan.setParam(param, of: node, to: .string(prompt))
         }
         if seeds == .increment, item.index > 0 {
             for node in plan.nodes {
-                if case .int(let seed)? = node.params["seed"], seed >= 0 {
-                    try plan.setParam("seed", of: node.id, to: .int(seed + item.index))
+                if node.schema.param("seed")?.range == Seed.range, let seed = Seed.read(node.params["seed"]),
+                    seed != .random, let value = seed.advanced(by: item.index).paramValue
+                {
+                    try plan.setParam("seed", of: node.id, to: value)
                 }
             }
         }

@@ -238,6 +238,7 @@ public struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let i = Int(text) { return .int(i) }
+        if isInteger, let u = UInt64(text) { return .uint(u) }
         guard let d = Double(text), d.isFinite else { throw failure("number out of range") }
         return .double(d)
     }

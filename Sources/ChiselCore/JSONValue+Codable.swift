@@ -29,6 +29,8 @@ extension JSONValue: Codable {
             self = .bool(b)
         } else if let i = try? value.decode(Int.self) {
             self = .int(i)
+        } else if let u = try? value.decode(UInt64.self) {
+            self = .uint(u)
         } else if let d = try? value.decode(Double.self) {
             self = .double(d)
         } else {
@@ -53,6 +55,9 @@ extension JSONValue: Codable {
         case .int(let i):
             var container = encoder.singleValueContainer()
             try container.encode(i)
+        case .uint(let u):
+            var container = encoder.singleValueContainer()
+            try container.encode(u)
         case .double(let d):
             var container = encoder.singleValueContainer()
             try container.encode(d)

@@ -66,13 +66,13 @@ public enum AmusedBenchmark {
             case .txt2img:
                 grid = try output(try await EmptyTokensStage.run(call(EmptyTokensStage.self, [
                     EmptyTokensStage.width(side), EmptyTokensStage.height(side)])), EmptyTokensStage.tokens)
-                predictParams += [PredictTokensStage.steps(steps), PredictTokensStage.seed(seed)]
+                predictParams += [PredictTokensStage.steps(steps), PredictTokensStage.seed(.fixed(UInt64(seed)))]
             case .img2img:
                 let encoded = try output(try await VQEncodeStage.run(call(VQEncodeStage.self, [], [VQEncodeStage.image(image)])),
                                          VQEncodeStage.tokens)
                 grid = try output(try await MaskTokensStage.run(call(MaskTokensStage.self, [
                     MaskTokensStage.mode(.strength), MaskTokensStage.strength(strength), MaskTokensStage.steps(steps),
-                    MaskTokensStage.seed(seed)], [MaskTokensStage.tokens(encoded)])), MaskTokensStage.masked)
+                    MaskTokensStage.seed(.fixed(UInt64(seed)))], [MaskTokensStage.tokens(encoded)])), MaskTokensStage.masked)
             }
             let predicted = try output(try await PredictTokensStage.run(call(PredictTokensStage.self, predictParams, [
                 PredictTokensStage.tokens(grid), PredictTokensStage.conditioning(text)])), PredictTokensStage.predicted)

@@ -9,8 +9,8 @@ extension RNGKind: ParamChoice {}
 enum DiffusionParams {
     static let model = ModelInput("model", "A Stable Diffusion checkpoint from the graph's models section.")
 
-    static let seed = Param<Int>(
-        "seed", default: -1, range: -1...4_294_967_295,
+    static let seed = Param<Seed>(
+        seed: "seed",
         "Seed of the random stream; -1 continues the input latent's stream, or draws a random seed (reported) when it has none.")
     static let rng = Param<RNGKind>(
         "rng", default: .cpu, "Generator: cpu (PyTorch's CPU generator, as diffusers and ComfyUI) or cuda (AUTOMATIC1111's NV Philox).")
@@ -18,12 +18,11 @@ enum DiffusionParams {
     /// The stream a stage draws from: a fresh one for an explicit seed, else the one `latent`
     /// carries, else a fresh one from a random seed (reported as a note).
     static func stream(_ call: StageCall, continuing latent: Latent?) throws -> NoiseStream {
-        let seed = try call[Self.seed]
-        if seed >= 0 { return NoiseStream(seed: UInt64(seed), kind: try call[rng]) }
+        if let seed = try call[Self.seed].value { return NoiseStream(seed: seed, kind: try call[rng]) }
         if let stream = latent?.diffusion?.stream { return stream }
         let drawn = RandomSeed.resolve(nil)
         call.context.note("seed \(drawn) (drawn at random)")
-        call.context.record(Self.seed, Int(drawn))
+        call.context.record(Self.seed, .fixed(drawn))
         return NoiseStream(seed: drawn, kind: try call[rng])
     }
 

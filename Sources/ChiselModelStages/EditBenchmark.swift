@@ -87,7 +87,7 @@ public enum EditBenchmark {
         /// One whole edit, as the graphs of `chisel img2img` and `chisel inpaint` (strength < 1) run it.
         func runEdit(strength: Double) async throws -> Image {
             let text = try await conditioning()
-            let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed)], [VAEEncodeStage.image(image)]))
+            let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(seed)))], [VAEEncodeStage.image(image)]))
             guard let clean = encoded[VAEEncodeStage.latent] else { throw missing("latent") }
             let noisedOut = try await AddNoiseStage.run(call(AddNoiseStage.self, [
                 AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(steps), AddNoiseStage.strength(strength)],

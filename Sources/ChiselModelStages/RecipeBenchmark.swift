@@ -115,7 +115,7 @@ public enum RecipeBenchmark {
             func edit() async throws -> Image {
                 let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [
                     EncodePromptStage.prompt(prompt), EncodePromptStage.encodeNegative(setting.guidance > 1)]))
-                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(seed), tiling],
+                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(seed))), tiling],
                                                                 [VAEEncodeStage.image(image)]))
                 let noised = try await AddNoiseStage.run(call(AddNoiseStage.self, [
                     AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(setting.steps), AddNoiseStage.strength(setting.strength)],

@@ -12,6 +12,8 @@ public enum ParamChecker {
         switch (spec.type, json) {
         case (.int, .int(let i)):
             value = .int(i)
+        case (.int, .uint(let u)):
+            value = .uint(u)
         case (.int, .double(let d)) where d == d.rounded() && abs(d) < 9e15:
             value = .int(Int(d))
         case (.float, .int(let i)):
@@ -39,14 +41,19 @@ public enum ParamChecker {
             }
             return Result.failure(Problem("expects \(expected), got \(json.kindDescription)"))
         }
+        if case .float(let d) = value, !d.isFinite {
+            return Result.failure(Problem("must be a finite number, got \(d)"))
+        }
         if let range = spec.range {
             let number: Double? = switch value {
             case .int(let i): Double(i)
+            case .uint(let u): Double(u)
             case .float(let d): d
             default: nil
             }
             if let number, !range.contains(number) {
-                return Result.failure(Problem("\(value) is out of range \(format(range.lowerBound, spec))...\(format(range.upperBound, spec))"))
+                return Result.failure(Problem("\(value) is out of range "
+                                              + "\(ParamSpec.format(bound: range.lowerBound))...\(ParamSpec.format(bound: range.upperBound))"))
             }
         }
         if case .path = spec.type, case .string(let s) = value, s.isEmpty {
@@ -59,12 +66,5 @@ public enum ParamChecker {
     public static func problem(with json: JSONValue, for spec: ParamSpec) -> String? {
         if case .failure(let problem) = typed(json, for: spec) { return problem.description }
         return nil
-    }
-
-    private static func format(_ bound: Double, _ spec: ParamSpec) -> String {
-        if spec.type == .int || bound == bound.rounded() && abs(bound) < 1e15 {
-            return String(Int(bound))
-        }
-        return "\(bound)"
     }
 }

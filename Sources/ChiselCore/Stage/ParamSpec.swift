@@ -83,4 +83,11 @@ public struct ParamSpec: Sendable, Equatable {
         ParamSpec(name: name, type: .path(role), defaultValue: value.map(ParamValue.string),
                   required: value == nil, range: nil, doc: doc)
     }
+
+    /// A range bound as people write it: `0`, `0.5`, `18446744073709551615` (a seed's top).
+    public static func format(bound: Double) -> String {
+        if bound >= 18_446_744_073_709_551_615.0 { return String(UInt64.max) }
+        if bound == bound.rounded(), abs(bound) < 1e15 { return String(Int(bound)) }
+        return "\(bound)"
+    }
 }

@@ -14,8 +14,7 @@ extension ParamSpec {
             parts.append("optional")
         }
         if let range {
-            let format: (Double) -> String = { type == .int || $0 == $0.rounded() ? String(Int($0)) : "\($0)" }
-            parts.append("\(format(range.lowerBound))…\(format(range.upperBound))")
+            parts.append("\(ParamSpec.format(bound: range.lowerBound))…\(ParamSpec.format(bound: range.upperBound))")
         }
         return parts.joined(separator: ", ")
     }

@@ -16,8 +16,8 @@ public enum MaskingScheduleChoice: String, ParamChoice {
 /// The parameters and conversions the masked-token (MVTM) stages share.
 enum MaskedTokenParams {
     static let model = ModelInput("model", "An aMUSEd checkpoint from the graph's models section.")
-    static let seed = Param<Int>(
-        "seed", default: -1, range: -1...4_294_967_295,
+    static let seed = Param<Seed>(
+        seed: "seed",
         "Seed of PyTorch's CPU generator; -1 continues the tokens' stream, or draws a random seed (reported) when they carry none.")
 
     static func amused(_ call: StageCall) throws -> AmusedModel {
@@ -27,8 +27,7 @@ enum MaskedTokenParams {
     /// The generator a stage draws from: a fresh one for an explicit seed, else the one the
     /// tokens carry, else one from a random seed (reported).
     static func generator(_ call: StageCall, continuing tokens: Tokens?) throws -> (TorchGenerator, UInt64) {
-        let seed = try call[Self.seed]
-        if seed >= 0 { return (TorchGenerator(seed: UInt64(seed)), UInt64(seed)) }
+        if let seed = try call[Self.seed].value { return (TorchGenerator(seed: seed), seed) }
         if let stream = tokens?.maskGIT?.stream {
             guard let generator = stream.torchGenerator else {
                 throw call.failure("the tokens carry a Philox stream; masked-token stages draw from PyTorch's CPU generator",
@@ -38,7 +37,7 @@ enum MaskedTokenParams {
         }
         let drawn = RandomSeed.resolve(nil)
         call.context.note("seed \(drawn) (drawn at random)")
-        call.context.record(Self.seed, Int(drawn))
+        call.context.record(Self.seed, .fixed(drawn))
         return (TorchGenerator(seed: drawn), drawn)
     }
 
