@@ -26,12 +26,15 @@ struct InspectCommand: AsyncParsableCommand {
                                valueName: "key=value"))
     var hints: [KeyValueArgument] = []
 
+    @Flag(help: "Also read every weight for NaN and infinity (as long as loading the checkpoint: every byte is read).")
+    var deep = false
+
     func run() async throws {
         let resolved = try ModelArgument.resolve(path, cwd: PathResolver.workingDirectory)
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
         if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
         if VAESource.isVAE(path: resolved) { return try Self.inspectVAE(resolved) }
-        let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints))
+        let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints), deep: deep)
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
         if let family = report.family { Terminal.out("  family:            \(family)") }

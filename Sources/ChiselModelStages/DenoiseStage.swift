@@ -98,6 +98,7 @@ public enum DenoiseStage: Stage {
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
             let output = try Latent(channelsLast: sd.unet(input, timesteps: [t], context: context, timestepCondition: condition))
+            try FiniteCheck.require(output.values, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
             let prediction = guided
                 ? Self.guide(output.values, scale: Float(scale), rescale: Float(try call[guidanceRescale]))
                 : output.values

@@ -79,6 +79,13 @@ public enum VAEEncodeStage: Stage {
         } else {
             encoding = try sd.vae.encodeLatents(pixels)
         }
+        switch encoding {
+        case .distribution(let m, let std):
+            try FiniteCheck.require(m, network: "VAE encoder", step: "the latent mean", call)
+            try FiniteCheck.require(std, network: "VAE encoder", step: "the latent deviation", call)
+        case .latents(let m):
+            try FiniteCheck.require(m, network: "VAE encoder", call)
+        }
         let mean: Tensor
         var values: [Float]
         var stream: NoiseStream?
@@ -138,6 +145,7 @@ public enum VAEDecodeStage: Stage {
         guard decoded.shape[0] == 1 else {
             throw call.failure("vae_decode makes one image; the latent holds a batch of \(decoded.shape[0])", code: .invalidParameter)
         }
+        try FiniteCheck.require(decoded, network: "VAE decoder", call)
         var result = try VAEPixels.image(decoded, origin: latent.origin)
         result.generation = latent.diffusion?.generation.map {
             GenerationInfo(prompt: $0.prompt, negativePrompt: $0.negativePrompt,

@@ -2,7 +2,7 @@ import Foundation
 
 /// The `variables`, `models` and `batch` sections of a graph.
 extension GraphCompiler {
-    mutating func compileVariables(_ json: JSONValue?) -> [String: JSONValue] {
+    mutating func compileVariables(_ json: JSONValue?, document: JSONValue? = nil) -> [String: JSONValue] {
         var variables: [String: JSONValue] = [:]
         if let json {
             if let members = json.members {
@@ -18,8 +18,38 @@ extension GraphCompiler {
                 report("\"variables\" must be an object of name → value", at: "variables")
             }
         }
-        for (name, value) in options.variables { variables[name] = value }
+        let declared = Array(variables.keys)
+        var referenced: Set<String> = []
+        if let graph = document { GraphCompiler.collectReferences(in: graph, into: &referenced) }
+        for (name, value) in options.variables.sorted(by: { $0.key < $1.key }) {
+            if variables[name] == nil, !referenced.contains(name) {
+                let known = Set(declared).union(referenced).sorted()
+                errors.append(ChiselError(.invalidArgument, "--var \(name)=…: the graph has no variable '\(name)'"
+                                          + Suggestions.hint(name, known)
+                                          + (known.isEmpty ? "; it declares none" : "; its variables: \(known.joined(separator: ", "))"),
+                                          file: file))
+                continue
+            }
+            variables[name] = value
+        }
         return variables
+    }
+
+    /// The names of every `${name}` reference in the document's strings.
+    static func collectReferences(in json: JSONValue, into names: inout Set<String>) {
+        switch json {
+        case .string(var text):
+            while let start = text.range(of: "${"), let end = text[start.upperBound...].firstIndex(of: "}") {
+                names.insert(String(text[start.upperBound..<end]))
+                text = String(text[text.index(after: end)...])
+            }
+        case .array(let items):
+            for item in items { collectReferences(in: item, into: &names) }
+        case .object(let members):
+            for member in members { collectReferences(in: member.value, into: &names) }
+        default:
+            break
+        }
     }
 
     /// Model paths may use `${name}` variables, so a graph can take its checkpoint from `--var`.

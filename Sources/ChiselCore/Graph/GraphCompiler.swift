@@ -94,7 +94,7 @@ public struct GraphCompiler {
         if let value = json["description"] {
             if let text = value.stringValue { description = text } else { report("must be a string", at: "description") }
         }
-        let variables = compileVariables(json["variables"])
+        let variables = compileVariables(json["variables"], document: json)
         let models = compileModels(json["models"], variables: variables)
         let batchField = compileBatchField(json["batch"])
 

@@ -134,8 +134,10 @@ struct AmusedLogits {
         guard let conditioning = guidedConditioning else {
             throw ChiselError(.internal, "no guided transformer conditioning")
         }
-        return try amused.transformer.guidedLogits(ids: grid.map { Int32($0) }, batch: 1, height: height, width: width,
-                                                   conditioning: conditioning, guidanceScale: Float(scale), rows: rows).data
+        let logits = try amused.transformer.guidedLogits(ids: grid.map { Int32($0) }, batch: 1, height: height, width: width,
+                                                         conditioning: conditioning, guidanceScale: Float(scale), rows: rows).data
+        try FiniteCheck.require(logits, network: "transformer", step: "its token logits")
+        return logits
     }
 
     /// Logits (batch × tokens × codebook) for `batch` grids; a guided batch is [negative…, positive…].
@@ -145,8 +147,10 @@ struct AmusedLogits {
         guard let conditioning, conditioning.batch == batch else {
             throw ChiselError(.internal, "no transformer conditioning for a batch of \(batch)")
         }
-        return try amused.transformer.logits(ids: grids.map { Int32($0) }, batch: batch, height: height, width: width,
-                                             conditioning: conditioning, rows: rows).data
+        let logits = try amused.transformer.logits(ids: grids.map { Int32($0) }, batch: batch, height: height, width: width,
+                                                   conditioning: conditioning, rows: rows).data
+        try FiniteCheck.require(logits, network: "transformer", step: "its token logits")
+        return logits
     }
 
     static func stack(_ parts: [Tensor]) throws -> Tensor {

@@ -23,7 +23,9 @@ public enum VQEncodeStage: Stage {
             throw call.failure("the image is \(image.width)×\(image.height); the VQ model needs sides that are multiples of "
                                + "\(factor) (resize with multiple_of \(factor))", code: .invalidParameter)
         }
-        let ids = try amused.vq.quantize(amused.vq.encode(VQPixels.tensor(image)))
+        let encoded = try amused.vq.encode(VQPixels.tensor(image))
+        try FiniteCheck.require(encoded, network: "VQ encoder", call)
+        let ids = try amused.vq.quantize(encoded)
         let (w, h) = (image.width / factor, image.height / factor)
         return [tokens(try Tokens(width: w, height: h, ids: ids, masked: Array(repeating: false, count: ids.count),
                                   confidence: Array(repeating: 1, count: ids.count), codebookSize: amused.vq.codebookSize,
@@ -51,6 +53,7 @@ public enum VQDecodeStage: Stage {
                                + "(predict_tokens)", code: .invalidParameter)
         }
         let decoded = try amused.vq.decode(ids: grid.ids, batch: 1, height: grid.height, width: grid.width)
+        try FiniteCheck.require(decoded, network: "VQ decoder", call)
         var result = try VQPixels.image(decoded, origin: grid.origin)
         result.generation = grid.maskGIT?.generation.map {
             GenerationInfo(prompt: $0.prompt, negativePrompt: $0.negativePrompt,

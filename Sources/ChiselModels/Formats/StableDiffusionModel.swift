@@ -76,6 +76,7 @@ public final class StableDiffusionModel: Sendable {
                             loras: [LoRAApplication] = [], vae vaePath: String? = nil,
                             embeddings: [TextualInversion] = []) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
+        if let problem = try source.indexProblems().first { throw problem }
         let text = try source.textEncoder()
         let unet = try source.unet()
         guard unet.config.crossAttentionDim == text.config.hiddenSize else {

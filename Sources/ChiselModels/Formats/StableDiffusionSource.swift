@@ -54,6 +54,46 @@ public struct StableDiffusionSource: Sendable {
         return try index.string("_class_name", default: "unknown pipeline")
     }
 
+    /// The classes Chisel reads for each component a Stable Diffusion folder's `model_index.json`
+    /// lists; components not here (safety checker, feature extractor) are not read.
+    static let componentClasses: [String: [String]] = [
+        "unet": ["UNet2DConditionModel"],
+        "vae": ["AutoencoderKL"],
+        "text_encoder": ["CLIPTextModel", "CLIPTextModelWithProjection"],
+        "tokenizer": ["CLIPTokenizer", "CLIPTokenizerFast"],
+    ]
+
+    /// For folders: what `model_index.json` says that loading would trip on — a component Chisel
+    /// reads whose class it does not know, or whose folder is missing. Loading and `chisel model
+    /// inspect` both ask this.
+    public func indexProblems() throws -> [ChiselError] {
+        guard layout == .folder else { return [] }
+        let file = path + "/model_index.json"
+        let index = try ConfigReader(file: file)
+        var problems: [ChiselError] = []
+        for member in index.json.members ?? [] where !member.key.hasPrefix("_") {
+            // Components are [library, class] pairs; other keys are pipeline settings (requires_safety_checker).
+            guard case .array(let entry) = member.value else { continue }
+            guard entry.count == 2 else {
+                problems.append(ChiselError(.model, "component '\(member.key)' must be [library, class]", file: file,
+                                            jsonPath: member.key))
+                continue
+            }
+            guard case .string(let className) = entry[1] else { continue }  // [null, null]: not present
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path + "/" + member.key, isDirectory: &isFolder) || !isFolder.boolValue {
+                problems.append(ChiselError(.model, "component '\(member.key)' (\(className)) has no folder \(member.key)/",
+                                            file: file, jsonPath: member.key))
+            }
+            if let known = Self.componentClasses[member.key], !known.contains(className) {
+                problems.append(ChiselError(.unsupportedFormat, "component '\(member.key)' is a \(className), which Chisel "
+                                            + "does not read; it reads \(known.joined(separator: " or "))", file: file,
+                                            jsonPath: member.key))
+            }
+        }
+        return problems
+    }
+
     public func textEncoder() throws -> ComponentSource<CLIPTextConfig> {
         if let checkpoint {
             let config = try checkpoint.textConfig()
