@@ -65,6 +65,12 @@ struct BatchCommand: AsyncParsableCommand {
         let outputRoot = cwd.resolve(output)
         let registry = try ChiselCLI.makeRegistry()
         let inputFolder = cwd.resolve(input)
+        for (option, folder) in [("--input", inputFolder), ("--output", outputRoot)] + (masks.map { [("--masks", cwd.resolve($0))] } ?? []) {
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder)
+            if exists, !isFolder.boolValue { throw ValidationError("\(option) \(folder) is a file; give a folder") }
+            if !exists, option != "--output" { throw ValidationError("\(option) \(folder): no such folder") }
+        }
         if FileLedger.canonical(inputFolder) == FileLedger.canonical(outputRoot) {
             throw ValidationError("--output is the --input folder: the outputs would be read as inputs by the next run; "
                                   + "give another --output folder")
@@ -77,7 +83,11 @@ struct BatchCommand: AsyncParsableCommand {
         if items.isEmpty {
             throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)
         }
-        try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
+        } catch {
+            throw ChiselError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))", file: outputRoot)
+        }
         let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd).resolve(report ?? "chisel-batch.jsonl")
         let reportFile = try ReportFile(path: reportPath)
         let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
@@ -92,10 +102,14 @@ struct BatchCommand: AsyncParsableCommand {
                                  overwrite: overwrite, variations: variations, events: { progress.handle($0) })
         let summary = try await runner.run(items, report: { reportFile.append($0.json) })
         progress.finish()
-        reportFile.close()
+        let reportFailure = reportFile.close()
         Terminal.err("\(summary.total) images: \(summary.done) done, \(summary.skipped) skipped "
-                     + "(outputs existed), \(summary.failed) failed in \(ProgressRenderer.clock(summary.seconds)); "
-                     + "report: \(reportPath)")
+                     + "(outputs existed), \(summary.failed) failed in \(ProgressRenderer.clock(summary.seconds))"
+                     + (reportFailure == nil ? "; report: \(reportPath)" : ""))
+        if let reportFailure {
+            throw ChiselError(.io, "cannot write the batch report: \(reportFailure)"
+                              + "; the outputs were written, and a re-run skips the items that are done", file: reportPath)
+        }
         if summary.failed > 0 { throw ExitCode.failure }
     }
 }
@@ -104,15 +118,20 @@ struct BatchCommand: AsyncParsableCommand {
 /// batch leaves a report of what it finished.
 final class ReportFile: @unchecked Sendable {
     private let handle: FileHandle
+    private let path: String
     private let lock = NSLock()
+    private var failure: String?
+    private var written = 0
 
     init(path: String) throws {
+        self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let reason = OutputPolicy.unwritable(path) { throw ChiselError(.io, "cannot write the batch report: \(reason)", file: path) }
         guard FileManager.default.createFile(atPath: path, contents: nil),
             let handle = FileHandle(forWritingAtPath: path)
         else {
-            throw ChiselError(.io, "cannot write the batch report", file: path)
+            throw ChiselError(.io, "cannot write the batch report: \(String(cString: strerror(errno)))", file: path)
         }
         self.handle = handle
     }
@@ -120,12 +139,36 @@ final class ReportFile: @unchecked Sendable {
     func append(_ json: JSONValue) {
         lock.lock()
         defer { lock.unlock() }
-        try? handle.write(contentsOf: Data((json.serialized() + "\n").utf8))
+        guard failure == nil else { return }
+        do {
+            try handle.write(contentsOf: Data((json.serialized() + "\n").utf8))
+            written += 1
+        } catch {
+            failure = Self.reason(error)
+        }
     }
 
-    func close() {
+    /// The system's words for a write error (errno's), not Foundation's error domain and code.
+    static func reason(_ error: any Error) -> String {
+        var current: NSError? = error as NSError
+        while let ns = current {
+            if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+            if ns.domain == NSCocoaErrorDomain, ns.code == NSFileWriteOutOfSpaceError { return String(cString: strerror(ENOSPC)) }
+            current = ns.userInfo[NSUnderlyingErrorKey] as? NSError
+        }
+        return (error as NSError).localizedDescription
+    }
+
+    /// Flushes and closes the report; the reason it could not be written, if it could not. A
+    /// report that holds nothing is removed rather than left empty.
+    func close() -> String? {
         lock.lock()
         defer { lock.unlock() }
+        if failure == nil {
+            do { try handle.synchronize() } catch { failure = String(cString: strerror(errno)) }
+        }
         try? handle.close()
+        if failure != nil, written == 0 { unlink(path) }
+        return failure
     }
 }

@@ -130,7 +130,7 @@ struct RefineCommand: AsyncParsableCommand {
     @Option(help: "An aMUSEd model folder, or builtin:NAME; default builtin:scenes-mvtm, the bundled scene model.")
     var model: String = BundledModel.scenesMVTM.location
 
-    @Option(help: "The image to refine (PNG or JPEG, any size: it is rounded down to the model's multiple).")
+    @Option(help: "The image to refine (PNG or JPEG, any size: the model works at the nearest multiple of its token size below it, at least one, and the result is pasted back at the input's size).")
     var image: String
 
     @Option(help: "Output file; may use {stem}.")

@@ -91,6 +91,16 @@ public enum ResizeStage: Stage {
         let target = try plan(width: image.width, height: image.height, targetWidth: call[width],
                               targetHeight: call[height], scale: call[scale], mode: call[mode],
                               multipleOf: call[multipleOf])
+        let multiple = try call[multipleOf]
+        if multiple > 1 {
+            let exact = try plan(width: image.width, height: image.height, targetWidth: call[width],
+                                 targetHeight: call[height], scale: call[scale], mode: call[mode], multipleOf: 1)
+            if exact.width != target.width || exact.height != target.height {
+                let up = target.width > exact.width || target.height > exact.height
+                call.context.warn("\(exact.width)×\(exact.height) rounded \(up ? "up" : "down") to \(target.width)×\(target.height), "
+                                  + "a multiple of \(multiple)\(up ? " (the smallest size there is)" : "")")
+            }
+        }
         guard target.width * target.height <= call.context.run.maxPixels else {
             throw call.failure("resizing to \(target.width)×\(target.height) exceeds the pixel limit of \(call.context.run.maxPixels)")
         }

@@ -36,7 +36,8 @@ extension GraphCompiler {
                     guard schema.param(member.key) != nil else {
                         report("unknown parameter '\(member.key)' for stage '\(schema.name)'"
                                + Suggestions.hint(member.key, schema.params.map(\.name))
-                               + "; it takes \(schema.params.map(\.name).joined(separator: ", "))",
+                               + (schema.params.isEmpty ? "; it takes no parameters"
+                                   : "; it takes \(schema.params.map(\.name).joined(separator: ", "))"),
                                node: id, at: paramPath, code: .invalidParameter)
                         continue
                     }

@@ -18,12 +18,19 @@ public struct GraphCompiler {
 
     /// Reads and compiles a graph file. Relative paths inside it resolve against its folder.
     public static func compile(file path: String, registry: StageRegistry, options: GraphOptions) throws -> Plan {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw ChiselErrors([ChiselError(.io, "no such graph file", file: path)])
+        }
+        guard !isFolder.boolValue else {
+            throw ChiselErrors([ChiselError(.io, "is a folder, not a graph file: give the graph's .json file", file: path)])
+        }
         let bytes: [UInt8]
         do {
             bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw ChiselErrors([ChiselError(.io, "cannot read graph file", file: path,
-                                            cause: (error as NSError).localizedDescription)])
+            let reason = access(path, R_OK) != 0 ? String(cString: strerror(errno)) : "it could not be read"
+            throw ChiselErrors([ChiselError(.io, "cannot read graph file: \(reason)", file: path)])
         }
         let json: JSONValue
         do {
@@ -89,6 +96,7 @@ public struct GraphCompiler {
             report("unknown top-level key \"\(member.key)\"\(Suggestions.hint(member.key, GraphCompiler.topLevelKeys)); "
                    + "expected \(GraphCompiler.topLevelKeys.joined(separator: ", "))", at: member.key)
         }
+        checkDuplicateKeys(json, at: "")
         checkVersion(json["chisel"])
         var description: String?
         if let value = json["description"] {
@@ -185,6 +193,29 @@ public struct GraphCompiler {
             }
         case let other?:
             report("format version must be an integer, got \(other.kindDescription)", at: "chisel")
+        }
+    }
+
+    /// A key written twice in one object would silently keep the last value: each is reported
+    /// (node ids, reported with their nodes, excepted).
+    mutating func checkDuplicateKeys(_ json: JSONValue, at path: String) {
+        switch json {
+        case .object(let members):
+            var firstLine: [String: Int] = [:]
+            for member in members {
+                let memberPath = path.isEmpty ? member.key : "\(path).\(member.key)"
+                if let line = firstLine[member.key], path != "nodes" {
+                    report("duplicate key \"\(member.key)\" (line \(member.line); first on line \(line)): only one may be given",
+                           at: memberPath)
+                } else {
+                    firstLine[member.key] = member.line
+                }
+                checkDuplicateKeys(member.value, at: memberPath)
+            }
+        case .array(let items):
+            for (i, item) in items.enumerated() { checkDuplicateKeys(item, at: "\(path)[\(i)]") }
+        default:
+            break
         }
     }
 

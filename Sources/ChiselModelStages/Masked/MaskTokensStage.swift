@@ -82,10 +82,12 @@ public enum MaskTokensStage: Stage {
                 flags = grid.confidence.map { $0 < threshold }
             }
             let count = flags.reduce(0) { $0 + ($1 ? 1 : 0) }
-            guard count > 0 else {
-                throw call.failure(mode == .mask
-                    ? "the mask covers no token: no \(grid.pixelsPerToken)×\(grid.pixelsPerToken) block of it is mostly white"
-                    : "no token's confidence is below the threshold \(try call[Self.threshold])", code: .invalidParameter)
+            if count == 0 {
+                // As SD inpainting does with an empty mask: say so and go on; nothing will be predicted.
+                call.context.warn((mode == .mask
+                    ? "the mask covers no token (no \(grid.pixelsPerToken)×\(grid.pixelsPerToken) block of it is mostly white)"
+                    : "no token's confidence is below the threshold \(try call[Self.threshold])")
+                    + ": nothing to repaint; pasted back, the input comes back unchanged")
             }
             grid.masked = zip(grid.masked, flags).map { $0 || $1 }
             // The pipeline's starting_mask_ratio: the masked fraction, computed in float32.

@@ -78,7 +78,7 @@ public final class SafeTensorsFile: Sendable {
                     throw fail("shape \(member.value["shape"]?.serialized() ?? "") is not a list of sizes", tensor: name)
                 }
                 let (product, overflow) = count.multipliedReportingOverflow(by: size)
-                guard !overflow else { throw fail("shape \(shapeJSON) overflows", tensor: name) }
+                guard !overflow else { throw fail("shape \(JSONValue.array(shapeJSON).serialized()) overflows", tensor: name) }
                 count = product
                 shape.append(size)
             }
