@@ -88,6 +88,9 @@ struct BatchCommand: AsyncParsableCommand {
         } catch {
             throw ChiselError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))", file: outputRoot)
         }
+        // One batch at a time per output folder: a second would redo the same items and overwrite the report.
+        let lock = try FolderLock(folder: outputRoot)
+        defer { withExtendedLifetime(lock) {} }
         let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd).resolve(report ?? "chisel-batch.jsonl")
         let reportFile = try ReportFile(path: reportPath)
         let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")

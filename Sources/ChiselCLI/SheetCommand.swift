@@ -49,7 +49,9 @@ struct SheetCommand: AsyncParsableCommand {
             entries.append(ContactSheet.Entry(image: image, label: name))
         }
         let sheet = try ContactSheet.render(entries, columns: columns, cell: cell, title: title)
-        try ImageWriter.write(sheet, to: cwd.resolve(output))
+        let path = cwd.resolve(output)
+        if let reason = OutputPolicy.unwritable(path) { throw ChiselError(.io, reason, file: path) }
+        try ImageWriter.write(sheet, to: path)
         Terminal.out("wrote \(output)")
     }
 }

@@ -135,6 +135,9 @@ public struct BatchRunner: Sendable {
             return result
         }
         events(.itemStarted(item))
+        if let warning = variations.warning(for: item) {
+            events(.run(index: item.index, .warning(node: warning.node, message: warning.message)))
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let written = Locked<[String]>([])
         let index = item.index

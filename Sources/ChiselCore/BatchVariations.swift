@@ -36,15 +36,23 @@ public struct BatchVariations: Sendable, Equatable {
         }
     }
 
+    /// What the user should hear about an item: a prompt file that is missing, so the graph's
+    /// own prompt is used for it.
+    func warning(for item: BatchItem) -> (node: String, message: String)? {
+        guard let (node, param) = textParam else { return nil }
+        let text = URL(fileURLWithPath: item.image).deletingPathExtension().appendingPathExtension("txt").path
+        guard !FileManager.default.fileExists(atPath: text) else { return nil }
+        return (node, "no \((text as NSString).lastPathComponent) beside \((item.image as NSString).lastPathComponent): "
+                + "its \(param) is the graph's")
+    }
+
     func apply(to plan: inout Plan, item: BatchItem) throws {
         if let (node, param) = textParam {
             let text = URL(fileURLWithPath: item.image).deletingPathExtension().appendingPathExtension("txt").path
-            guard let data = FileManager.default.contents(atPath: text) else {
-                throw ChiselError(.io, "no prompt file beside the image (--prompt-from-txt reads <stem>.txt): \(text)",
-                                  file: item.image)
+            if let data = FileManager.default.contents(atPath: text) {
+                let prompt = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                try plan.setParam(param, of: node, to: .string(prompt))
             }
-            let prompt = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            try plan.setParam(param, of: node, to: .string(prompt))
         }
         if seeds == .increment, item.index > 0 {
             for node in plan.nodes {

@@ -102,7 +102,7 @@ import Testing
                 params.append(MaskTokensStage.mode(.mask))
                 inputs.append(MaskTokensStage.mask(loaded))
             } else {
-                params += [MaskTokensStage.mode(.strength), MaskTokensStage.seed(c.seed)]
+                params += [MaskTokensStage.mode(.strength), MaskTokensStage.seed(.fixed(UInt64(c.seed)))]
             }
             let masked = try await MaskTokensStage.run(run.call(MaskTokensStage.self, params, inputs))
             grid = try #require(masked[MaskTokensStage.masked])
@@ -114,7 +114,7 @@ import Testing
         var params: [ParamSetting] = [PredictTokensStage.guidance(c.guidance), PredictTokensStage.temperature(start),
                                       PredictTokensStage.temperatureEnd(end)]
         if c.kind == "txt2img" { params.append(PredictTokensStage.steps(c.steps)) }
-        if c.kind != "img2img" { params.append(PredictTokensStage.seed(c.seed)) }
+        if c.kind != "img2img" { params.append(PredictTokensStage.seed(.fixed(UInt64(c.seed)))) }
         let predicted = try await PredictTokensStage.run(run.call(PredictTokensStage.self, params, [
             PredictTokensStage.tokens(grid), PredictTokensStage.conditioning(conditioning)]))
         let result = try #require(predicted[PredictTokensStage.predicted])

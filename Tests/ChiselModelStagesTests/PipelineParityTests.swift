@@ -124,7 +124,7 @@ import Testing
             EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
         let conditioning = try #require(text[EncodePromptStage.conditioning])
         #expect(Self.maxDifference(conditioning.positive.hiddenStates, try Self.expected(c, "prompt_embeds")) < 1e-4)
-        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))], [VAEEncodeStage.image(image)]))
         let latent = try #require(encoded[VAEEncodeStage.latent])
         let imageLatents = try Self.expected(c, "image_latents")
         #expect(Self.maxDifference(latent.values, imageLatents) < 1e-4, "image latents")
@@ -162,7 +162,7 @@ import Testing
         // the initial noise, the masked image's sample (9-channel).
         let clean: Latent
         if !nineChannel || !full {
-            let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+            let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))], [VAEEncodeStage.image(image)]))
             clean = try #require(out[VAEEncodeStage.latent])
         } else {
             let out = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [], [EmptyLatentStage.like(image)]))
@@ -170,7 +170,7 @@ import Testing
         }
         var noiseParams = [AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength),
                            AddNoiseStage.pureNoise(full)]
-        if nineChannel && full { noiseParams.append(AddNoiseStage.seed(c.seed)) }
+        if nineChannel && full { noiseParams.append(AddNoiseStage.seed(.fixed(UInt64(c.seed)))) }
         let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams, [AddNoiseStage.latent(clean)]))
         let noised = try #require(noisedOut[AddNoiseStage.noised])
         #expect(Self.maxDifference(noised.diffusion?.initialNoise ?? [], try Self.expected(c, "noise")) == 0, "noise")
@@ -198,7 +198,7 @@ import Testing
         let empty = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [EmptyLatentStage.width(c.width), EmptyLatentStage.height(c.height)]))
         let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
             AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(1), AddNoiseStage.pureNoise(true),
-            AddNoiseStage.seed(c.seed)], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
+            AddNoiseStage.seed(.fixed(UInt64(c.seed)))], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
         let noised = try #require(noisedOut[AddNoiseStage.noised])
         let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [
             DenoiseStage.guidance(c.guidance), DenoiseStage.guidanceRescale(c.guidanceRescale)], [
@@ -217,7 +217,7 @@ import Testing
         let image = try ImageReader.read(path: Self.fixtures + "/image.png").image.converted(to: .rgb)
         let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
             EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt)]))
-        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(c.seed)], [VAEEncodeStage.image(image)]))
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))], [VAEEncodeStage.image(image)]))
         let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
             AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength)],
             [AddNoiseStage.latent(try #require(encoded[VAEEncodeStage.latent]))]))
@@ -239,7 +239,7 @@ import Testing
         let latent = try Latent(shape: [1, 4, 4, 4], values: [Float](repeating: 0.1, count: 64))
         let out = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
             AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(steps), AddNoiseStage.strength(strength),
-            AddNoiseStage.strengthMode(try #require(AddNoiseStage.StrengthMode(rawValue: mode))), AddNoiseStage.seed(1)],
+            AddNoiseStage.strengthMode(try #require(AddNoiseStage.StrengthMode(rawValue: mode))), AddNoiseStage.seed(.fixed(UInt64(1)))],
             [AddNoiseStage.latent(latent)]))
         let state = try #require(out[AddNoiseStage.noised]?.noiseState)
         #expect(state.steps == total && state.stepIndex == begin)
@@ -256,7 +256,7 @@ import Testing
         let maskOut = try await LoadMaskStage.run(run.call(LoadMaskStage.self, [LoadMaskStage.path(Self.fixtures + "/mask-soft.png")]))
         let mask = try #require(maskOut[LoadMaskStage.mask])
         let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [EncodePromptStage.prompt(c.prompt)]))
-        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(5)], [VAEEncodeStage.image(image)]))
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(5)))], [VAEEncodeStage.image(image)]))
         let clean = try #require(encoded[VAEEncodeStage.latent])
         let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
             AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(8), AddNoiseStage.strength(0.75)], [AddNoiseStage.latent(clean)]))
