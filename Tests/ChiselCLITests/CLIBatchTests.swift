@@ -179,8 +179,13 @@ import Testing
 
         let inPlace = try CLI.run(["batch", graph, "--input", temp.path("in"), "--output", temp.path("in"),
                                    "--set", "save.path={stem}.png"])
-        #expect(inPlace.status == 1)
-        #expect(inPlace.errorLines.first?.contains("would write over input file") == true, "\(inPlace.stderr)")
+        #expect(inPlace.status == 64)
+        #expect(inPlace.errorLines.first?.contains("--output is the --input folder") == true, "\(inPlace.stderr)")
+        // An --output apart from the inputs, with a save path that leads back to them, is refused as well.
+        let back = try CLI.run(["batch", graph, "--input", temp.path("in"), "--output", temp.path("out"),
+                                "--set", "save.path=../in/{stem}.png", "--allow-outside-output"])
+        #expect(back.status == 1)
+        #expect(back.stderr.contains("input files") || back.stderr.contains("would write over input file"), "\(back.stderr)")
     }
 
     @Test func progressJSONWritesEventsToStderr() throws {

@@ -154,9 +154,10 @@ import Testing
         #expect(drawn.status == 0, "\(drawn.stderr)")
         #expect(drawn.stderr.contains("(drawn at random)"))
         let before = try Self.decoded(random)
-        let again = try CLI.run(["run", "--from", random])
+        // A graph from an image writes by file name under --output, never back over the image.
+        let again = try CLI.run(["run", "--from", random, "--output", temp.path("again")])
         #expect(again.status == 0, "\(again.stderr)")
-        let after = try Self.decoded(random)
+        let after = try Self.decoded(temp.path("again/random.png"))
         #expect(after.image.pixels == before.image.pixels)
         #expect(after.text(forKey: "parameters") == before.text(forKey: "parameters"))
     }

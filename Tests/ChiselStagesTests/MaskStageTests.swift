@@ -139,8 +139,10 @@ struct SplitMix: RandomNumberGenerator {
 }
 
 @Suite struct FeatherMaskStageTests {
-    func feather(_ mask: Mask, radius: Double) async throws -> Mask {
-        let out = try outputMask(await runStage(FeatherMaskStage.self, params: [FeatherMaskStage.radius(radius)],
+    /// The plain (outward) blur, which the blur tests below measure; `inside` is tested apart.
+    func feather(_ mask: Mask, radius: Double, mode: FeatherMaskStage.Mode = .outward) async throws -> Mask {
+        let out = try outputMask(await runStage(FeatherMaskStage.self,
+                                                params: [FeatherMaskStage.radius(radius), FeatherMaskStage.mode(mode)],
                                                 inputs: [FeatherMaskStage.mask(mask)]))
         #expect(out.width == mask.width && out.height == mask.height)
         return out
@@ -204,6 +206,24 @@ struct SplitMix: RandomNumberGenerator {
             let out = try await feather(mask, radius: 2.5)
             #expect(maxDifference(out.values, mask.values) <= 1e-6)
         }
+    }
+
+    /// The default, inside: the blur capped by the mask, so a paste through it keeps every pixel
+    /// where the mask is 0, and the edge fades inward.
+    @Test(arguments: [0.5, 2, 4])
+    func insideFeatheringNeverExceedsTheMask(radius: Double) async throws {
+        let mask = try Self.block()
+        let out = try await feather(mask, radius: radius, mode: .inside)
+        let plain = try await feather(mask, radius: radius)
+        for i in mask.values.indices {
+            #expect(out.values[i] <= mask.values[i])
+            #expect(out.values[i] == min(mask.values[i], plain.values[i]))
+        }
+        #expect(out.values.enumerated().allSatisfy { mask.values[$0.offset] > 0 || $0.element.bitPattern == 0 })
+        #expect(out.value(17, 19) < 1 && out.value(17, 19) > 0, "the mask's edge fades")
+        let defaulted = try outputMask(await runStage(FeatherMaskStage.self, params: [FeatherMaskStage.radius(radius)],
+                                                      inputs: [FeatherMaskStage.mask(mask)]))
+        #expect(defaulted.values == out.values, "inside is the default")
     }
 
     @Test func largerRadiusSpreadsFarther() async throws {
