@@ -36,8 +36,8 @@ run inpaint --model builtin:scenes-mvtm --image "$in/day.png" --mask "$in/house-
 # Mask-predict refinement of a damaged image, and where the model found it implausible.
 run refine --image "$in/damaged.png" --prompt "mountains at sunset above a lake" --output "$out/damaged-refined.png" \
   --found-output "$out/damaged-found.png"
-# A batch over a small folder: every scene at sunset (the graph's save path puts them in $out).
-run batch "$in/to-sunset.json" --input "$in/batch" --output "$in" --jobs 1 --overwrite \
+# A batch over a small folder: every scene at sunset, into $out (a batch writes under its --output).
+run batch "$in/to-sunset.json" --input "$in/batch" --output "$out" --set "save.path={stem}-sunset.png" --jobs 1 --overwrite \
   --report "$out/batch-report.jsonl"
 run sheet --columns 4 --cell 192 --title "chisel demo: bundled scene models, nothing downloaded" \
   "$in/strokes.png" "$out/strokes-0.5.png" "$out/strokes-0.8.png" "$in/day.png" \

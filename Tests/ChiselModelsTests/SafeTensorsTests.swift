@@ -166,6 +166,17 @@ func expectModelError(_ body: () throws -> Void) -> ChiselError? {
         #expect(error?.message.contains(message) == true, "\(error?.description ?? "")")
     }
 
+    /// A shape whose element count overflows is printed as JSON, not as Swift's enum dump.
+    @Test func anOverflowingShapeIsPrintedAsWritten() throws {
+        var builder = SafeTensorsBuilder()
+        builder.addRaw("huge", json: #"{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,0]}"#)
+        let path = temporaryPath("huge.safetensors")
+        try builder.write(to: path)
+        let error = expectModelError { _ = try SafeTensorsFile(path: path) }
+        #expect(error?.message.contains("shape [4611686018427387904,8] overflows") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("JSONValue") == false)
+    }
+
     @Test func missingFileAndFolderAreIOErrors() throws {
         let missing = expectModelError { _ = try SafeTensorsFile(path: "/nonexistent/model.safetensors") }
         #expect(missing?.code == .io)
