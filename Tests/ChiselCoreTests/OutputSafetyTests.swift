@@ -23,6 +23,7 @@ import Testing
         #expect(top.serialized() == "18446744073709551615")
         #expect(try JSONParser.parse("9223372036854775807") == .int(Int.max))
         #expect(try JSONParser.parse("18446744073709551616") == .double(18_446_744_073_709_551_616))
+        #expect(parseLooseJSON("18446744073709551615") == .uint(UInt64.max), "--set and --var keep it too")
     }
 
     @Test func seedsCoverTorchsRange() {

@@ -8,7 +8,7 @@ extension GraphCompiler {
             if let members = json.members {
                 for member in members {
                     switch member.value {
-                    case .string, .int, .double, .bool: variables[member.key] = member.value
+                    case .string, .int, .uint, .double, .bool: variables[member.key] = member.value
                     default:
                         report("a variable must be a string, number or boolean, got \(member.value.kindDescription)",
                                at: "variables.\(member.key)")

@@ -28,6 +28,7 @@ extension GraphCompiler {
             switch variable {
             case .string(let s): out += s
             case .int(let i): out += String(i)
+            case .uint(let u): out += String(u)
             case .double(let d): out += "\(d)"
             case .bool(let b): out += b ? "true" : "false"
             default: break

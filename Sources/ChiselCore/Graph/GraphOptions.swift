@@ -33,7 +33,7 @@ public struct ParamOverride: Sendable, Equatable {
 public func parseLooseJSON(_ text: String) -> JSONValue {
     if let value = try? JSONParser.parse(text) {
         switch value {
-        case .int, .double, .bool, .string, .null: return value
+        case .int, .uint, .double, .bool, .string, .null: return value
         default: break
         }
     }

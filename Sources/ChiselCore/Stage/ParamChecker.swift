@@ -18,6 +18,8 @@ public enum ParamChecker {
             value = .int(Int(d))
         case (.float, .int(let i)):
             value = .float(Double(i))
+        case (.float, .uint(let u)):
+            value = .float(Double(u))
         case (.float, .double(let d)):
             value = .float(d)
         case (.bool, .bool(let b)):

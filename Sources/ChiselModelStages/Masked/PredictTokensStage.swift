@@ -39,8 +39,6 @@ public enum PredictTokensStage: Stage {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[tokens]
         try MaskedTokenParams.checkFits(grid, amused, call: call)
-        // Nothing masked (an empty mask, which mask_tokens warned of): the tokens are already final.
-        if grid.maskedCount == 0 { return [predicted(grid)] }
         let state = grid.maskGIT ?? MaskGITState()
         let plan = state.plan
         if let asked = try call[steps], let plan, asked != plan.steps {
