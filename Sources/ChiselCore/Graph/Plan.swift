@@ -109,7 +109,7 @@ public struct Plan: Sendable {
             return [ChiselError.wrapping(error)]
         }
         var problems: [ChiselError] = []
-        func problem(_ node: String, _ message: String, _ path: String) {
+        func problem(_ node: String, _ message: String) {
             problems.append(ChiselError(.invalidGraph, message, file: file, node: node, jsonPath: "nodes.\(node)"))
         }
         let inputs = Set(run.loadedFiles.values.map(FileLedger.canonical))
@@ -118,22 +118,22 @@ public struct Plan: Sendable {
             let key = FileLedger.canonical(path)
             if let other = writer[key] {
                 problem(node, "nodes '\(other)' and '\(node)' both write \(path); give each its own path "
-                        + "(one would replace the other)", path)
+                        + "(one would replace the other)")
                 continue
             }
             writer[key] = node
             if let policy = run.outputPolicy, policy.confined, !policy.contains(path) {
-                problem(node, "output \(path) is outside the output folder \(policy.root)", path)
+                problem(node, "output \(path) is outside the output folder \(policy.root)")
             }
             if inputs.contains(key) {
-                problem(node, "output \(path) is one of the run's input files; choose another path", path)
+                problem(node, "output \(path) is one of the run's input files; choose another path")
             }
             guard existing else { continue }
             if let reason = OutputPolicy.unwritable(path) {
-                problem(node, "\(reason): \(path)", path)
+                problem(node, "\(reason): \(path)")
             } else if run.outputPolicy?.replaceExisting == false, FileManager.default.fileExists(atPath: path) {
                 problem(node, "output \(path) exists, and \(run.outputPolicy?.origin ?? "this run") replaces no file; "
-                        + "give --overwrite, or another --output folder", path)
+                        + "give --overwrite, or another --output folder")
             }
         }
         return problems
