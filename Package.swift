@@ -28,7 +28,7 @@ let package = Package(
         // A thin C layer that turns libpng's and libjpeg's longjmp errors into return codes.
         .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"]),
 
-        // The one error type, shared by every module.
+        // What every module shares: the error type, JSON and config reading, generation info.
         .target(name: "ChiselBase"),
         // Values, the stage protocol, schemas, the graph compiler and runner, batches.
         .target(name: "ChiselCore", dependencies: ["ChiselBase"]),
@@ -39,11 +39,11 @@ let package = Package(
         .target(name: "ChiselTensor", dependencies: ["ChiselBase", "CDNNL", "CChiselKernels"]),
         // Configures malloc before main, for the executables (through ChiselCLI).
         .target(name: "CChiselStartup", dependencies: ["CChiselKernels"]),
-        // Schedulers, noise sources, sampling loops (later MaskGIT decoding).
+        // Schedulers, random streams, sampling loops and MaskGIT decoding.
         .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor", "CChiselKernels"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
         .target(
-            name: "ChiselModels", dependencies: ["ChiselCore", "ChiselTensor", "ChiselDiffusion"],
+            name: "ChiselModels", dependencies: ["ChiselBase", "ChiselTensor", "ChiselDiffusion"],
             resources: [.copy("Resources")]),
         // The stages that use models, and the model loaders they register.
         .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),
@@ -56,7 +56,7 @@ let package = Package(
             name: "ChiselCLI",
             dependencies: [
                 "ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselModelStages", "ChiselTensor",
-                "CChiselStartup", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ChiselDiffusion", "CChiselStartup", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The scene models Chisel trains itself (tools/train/), as the resource bundle
         // Chisel_ChiselBundledModels.resources beside `chisel`: models/scenes/ holds their diffusers

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChiselCore
+import ChiselModelStages
 import Foundation
 
 extension BatchVariations.Seeds: ExpressibleByArgument {}
@@ -78,6 +79,7 @@ struct BatchCommand: AsyncParsableCommand {
         let binding = BatchBinding(imageNode: imageNode, maskNode: maskNode, withMasks: masks != nil,
                                    outputRoot: outputRoot, allowOutsideOutput: allowOutsideOutput)
         let plan = try graph.compile(registry: registry, batch: binding)
+        RunCommand.announce(plan)
         let items = try BatchItem.list(folder: inputFolder,
                                        masks: masks.map(cwd.resolve))
         if items.isEmpty {
@@ -97,10 +99,14 @@ struct BatchCommand: AsyncParsableCommand {
         var textParam: (node: String, param: String)?
         if let promptFromTxt {
             let parts = promptFromTxt.split(separator: ".", maxSplits: 1).map(String.init)
-            textParam = (parts[0], parts.count > 1 ? parts[1] : "prompt")
+            textParam = (parts[0], parts.count > 1 ? parts[1] : EncodePromptStage.prompt.name)
         }
         let variations = BatchVariations(textParam: textParam, seeds: seedMode)
-        try variations.check(plan)
+        do {
+            try variations.check(plan)
+        } catch let error as ChiselError {
+            throw ChiselError(error.code, "--prompt-from-txt \(error.message)", file: error.file)
+        }
         let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
                                  overwrite: overwrite, variations: variations, events: { progress.handle($0) })
         let summary = try await runner.run(items, report: { reportFile.append($0.json) })

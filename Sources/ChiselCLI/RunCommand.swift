@@ -46,16 +46,22 @@ struct RunCommand: AsyncParsableCommand {
             outputs = .fromImage(root: folder, replaceExisting: overwrite)
         }
         let plan = try graph.compile(registry: registry, outputs: outputs)
-        for note in plan.notes { Terminal.err("note: \(note)") }
         try await Self.run(plan, registry: registry, settings: settings,
                            progress: ProgressRenderer(mode: settings.progress, total: plan.nodes.count, unit: "nodes"),
                            countSteps: false)
+    }
+
+    /// What compiling found that the user should hear before anything runs: notes and warnings.
+    static func announce(_ plan: Plan) {
+        for note in plan.notes { Terminal.err("note: \(note)") }
+        for warning in plan.warnings { Terminal.err("warning: \(warning)") }
     }
 
     /// Runs a plan once with a progress display (counting nodes, or a stage's steps) and prints
     /// the files it wrote: what `chisel run`, `img2img` and `inpaint` share.
     static func run(_ plan: Plan, registry: StageRegistry, settings: RunSettings, progress: ProgressRenderer,
                     countSteps: Bool) async throws {
+        announce(plan)
         let runner = GraphRunner(plan: plan, models: ModelStore(specs: plan.models, registry: registry),
                                  events: { progress.handle($0, countNodes: !countSteps, countSteps: countSteps) })
         let result: RunResult
@@ -91,7 +97,7 @@ struct ValidateCommand: AsyncParsableCommand {
         let binding = batch ? BatchBinding(withMasks: masks, outputRoot: FileManager.default.currentDirectoryPath,
                                            allowOutsideOutput: allowOutsideOutput) : nil
         let plan = try graph.compile(registry: registry, batch: binding)
-        for note in plan.notes { Terminal.err("note: \(note)") }
+        RunCommand.announce(plan)
         Terminal.out("\(graph.graph): valid (\(plan.nodes.count) node\(plan.nodes.count == 1 ? "" : "s"))")
     }
 }

@@ -28,10 +28,10 @@ public struct BatchVariations: Sendable, Equatable {
     public func check(_ plan: Plan) throws {
         guard let (node, param) = textParam else { return }
         guard let i = plan.index(of: node) else {
-            throw ChiselError(.invalidArgument, "--prompt-from-txt \(node).\(param): no node '\(node)'", file: plan.file)
+            throw ChiselError(.invalidArgument, "\(node).\(param): no node '\(node)'", file: plan.file)
         }
         guard let spec = plan.nodes[i].schema.param(param), spec.type == .string else {
-            throw ChiselError(.invalidArgument, "--prompt-from-txt \(node).\(param): stage '\(plan.nodes[i].schema.name)' "
+            throw ChiselError(.invalidArgument, "\(node).\(param): stage '\(plan.nodes[i].schema.name)' "
                               + "has no string parameter '\(param)'", file: plan.file)
         }
     }
@@ -56,10 +56,13 @@ public struct BatchVariations: Sendable, Equatable {
         }
         if seeds == .increment, item.index > 0 {
             for node in plan.nodes {
-                if node.schema.param("seed")?.range == Seed.range, let seed = Seed.read(node.params["seed"]),
-                    seed != .random, let value = seed.advanced(by: item.index).paramValue
-                {
-                    try plan.setParam("seed", of: node.id, to: value)
+                // Seeds are the parameters declared with `Seed`'s range, whatever a stage calls them.
+                for spec in node.schema.params where spec.range == Seed.range {
+                    if let seed = Seed.read(node.params[spec.name]), seed != .random,
+                        let value = seed.advanced(by: item.index).paramValue
+                    {
+                        try plan.setParam(spec.name, of: node.id, to: value)
+                    }
                 }
             }
         }

@@ -1,3 +1,4 @@
+import ChiselBase
 /// What a latent on the wire carries for the diffusion stages besides its values: the random
 /// stream to continue and, once noised, where it sits on a schedule and the noise it was given.
 public struct DiffusionState: Sendable {
@@ -10,28 +11,10 @@ public struct DiffusionState: Sendable {
     public var initialNoise: [Float]?
     /// The settings of the denoise that made the latent, for the saved image's metadata, as
     /// AUTOMATIC1111's `parameters` keys and values in order.
-    public var generation: Generation?
-
-    /// What a denoise records of itself; the image stages turn it into PNG metadata.
-    public struct Generation: Sendable, Equatable {
-        public var prompt: String
-        public var negativePrompt: String
-        public var settings: [(key: String, value: String)]
-
-        public init(prompt: String, negativePrompt: String, settings: [(key: String, value: String)]) {
-            self.prompt = prompt
-            self.negativePrompt = negativePrompt
-            self.settings = settings
-        }
-
-        public static func == (a: Generation, b: Generation) -> Bool {
-            a.prompt == b.prompt && a.negativePrompt == b.negativePrompt
-                && a.settings.map(\.key) == b.settings.map(\.key) && a.settings.map(\.value) == b.settings.map(\.value)
-        }
-    }
+    public var generation: GenerationInfo?
 
     public init(stream: NoiseStream? = nil, schedule: NoiseState? = nil, initialNoise: [Float]? = nil,
-                generation: Generation? = nil) {
+                generation: GenerationInfo? = nil) {
         self.stream = stream
         self.schedule = schedule
         self.initialNoise = initialNoise

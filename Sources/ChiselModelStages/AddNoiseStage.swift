@@ -36,6 +36,7 @@ public enum AddNoiseStage: Stage {
         inputs: [model, latent], outputs: [noised], params: [scheduler, steps, strength, strengthMode, pureNoise, seed, rng])
 
     public static func validate(_ check: inout StageCheck) throws {
+        _ = DiffusionParams.facts(&check)
         let name = try check[scheduler]
         if name != "auto" {
             do { _ = try SchedulerKind(named: name) } catch let error as ChiselError { check.reject(scheduler, error.message) }

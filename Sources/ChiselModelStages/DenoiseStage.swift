@@ -44,11 +44,20 @@ public enum DenoiseStage: Stage {
         if check.isConnected(mask), !check.isConnected(original), !check.isConnected(maskedImage) {
             check.reject(input: mask, "a mask needs original (4-channel models) or masked_image (9-channel models) connected")
         }
-        guard let facts = CheckpointFacts(check.source(of: model)) else { return }
-        if facts.isNineChannelInpainting, !check.isConnected(maskedImage) || !check.isConnected(mask) {
-            check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels (an inpainting model): "
-                         + "connect mask and masked_image (vae_encode with the mask)", code: .model)
-        } else if !facts.isNineChannelInpainting, check.isConnected(maskedImage) {
+        guard let facts = DiffusionParams.facts(&check) else { return }
+        if facts.isInpainting {
+            if !check.isConnected(maskedImage) || !check.isConnected(mask) {
+                check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels (an inpainting model): "
+                             + "connect mask and masked_image (vae_encode with the mask)", code: .model)
+            }
+            if try check[softMask] {
+                check.warn(softMask, "soft_mask applies to 4-channel latent blending; this \(facts.unetChannels)-channel UNet "
+                           + "takes the binarised mask")
+            }
+            if check.isConnected(original) {
+                check.warn(input: original, "original is for 4-channel models; this 9-channel UNet takes the mask as channels instead")
+            }
+        } else if check.isConnected(maskedImage) {
             check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels: masked_image is for "
                          + "9-channel inpainting models; a 4-channel model inpaints by blending with original", code: .model)
         }
@@ -67,10 +76,8 @@ public enum DenoiseStage: Stage {
             }
             stream = continued
         }
-        let unetChannels = sd.unet.config.inChannels
         let conditioning = try call[Self.conditioning]
-        let inpaint = try InpaintInputs(call, latent: start, unetChannels: unetChannels, latentChannels: start.channels,
-                                        soft: try call[softMask])
+        let inpaint = try InpaintInputs(call, latent: start, unet: sd.unet.config, soft: try call[softMask])
 
         let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig)
         (scheduler as? DDIMScheduler)?.eta = Float(try call[eta])
@@ -132,10 +139,11 @@ public enum DenoiseStage: Stage {
             next.timestep = scheduler.timesteps[end]
             next.sigma = Double(scheduler.sigmas?[end] ?? 0)
         }
-        let generation = DiffusionState.Generation(
+        let generation = GenerationInfo(
             prompt: conditioning.prompt, negativePrompt: conditioning.negativePrompt,
             settings: Self.settings(state: state, stream: stream, guidance: scale, model: sd,
-                                    size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale)))
+                                    size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale))
+                .map { GenerationInfo.Setting($0.key, $0.value) })
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
@@ -214,27 +222,32 @@ struct InpaintInputs {
     var extraChannels: (single: Tensor, doubled: Tensor)?
     var blend: Blend?
 
-    init(_ call: StageCall, latent: Latent, unetChannels: Int, latentChannels: Int, soft: Bool) throws {
+    init(_ call: StageCall, latent: Latent, unet: UNetConfig, soft: Bool) throws {
         let mask = try call[DenoiseStage.mask]
         let original = try call[DenoiseStage.original]
         let maskedImage = try call[DenoiseStage.maskedImage]
-        let extra = unetChannels - latentChannels
+        let (unetChannels, latentChannels) = (unet.inChannels, latent.channels)
+        guard latentChannels == unet.outChannels else {
+            throw call.failure("a UNet of \(unetChannels) input channels does not take \(latentChannels)-channel latents",
+                               code: .invalidParameter)
+        }
         guard let mask else {
-            guard extra == 0 else {
+            guard !unet.isInpainting else {
                 throw call.failure("this is a \(unetChannels)-channel inpainting UNet: connect mask and masked_image",
+                                   code: .invalidParameter)
+            }
+            guard unetChannels == latentChannels else {
+                throw call.failure("a UNet of \(unetChannels) input channels does not take \(latentChannels)-channel latents",
                                    code: .invalidParameter)
             }
             return
         }
         let (h, w) = (latent.height, latent.width)
         let small = LatentMask.values(mask, width: w, height: h)
-        if soft, extra != 0 {
-            call.context.warn("soft_mask applies to 4-channel latent blending; this \(unetChannels)-channel UNet takes the binarised mask")
-        }
         if !small.contains(where: { $0 > 0 }) {
             call.context.warn("the mask is empty (all black): nothing to repaint; pasted back, the input comes back unchanged")
         }
-        if extra == latentChannels + 1 {
+        if unet.isInpainting {
             guard let maskedImage else {
                 throw call.failure("a \(unetChannels)-channel inpainting UNet needs masked_image (vae_encode with the mask)",
                                    code: .invalidParameter)
@@ -242,15 +255,12 @@ struct InpaintInputs {
             guard maskedImage.shape == latent.shape else {
                 throw call.failure("masked_image is \(maskedImage.shape) but the latent is \(latent.shape)", code: .invalidParameter)
             }
-            if original != nil {
-                call.context.warn("original is for 4-channel models; this 9-channel UNet takes the mask as channels instead")
-            }
             let values = Array(repeating: small, count: latent.batch).flatMap { $0 }
             let maskTensor = try Latent(shape: [latent.batch, 1, h, w], values: values).channelsLast()
             let single = try Ops.concatChannels(maskTensor, maskedImage.channelsLast())
             let doubled = try Tensor(shape: [2 * single.shape[0]] + single.shape.dropFirst(), data: single.data + single.data)
             extraChannels = (single, doubled)
-        } else if extra == 0 {
+        } else if unetChannels == latentChannels {
             guard let original else {
                 throw call.failure("inpainting with a 4-channel UNet needs original (the clean image latent) to blend",
                                    code: .invalidParameter)
@@ -262,7 +272,8 @@ struct InpaintInputs {
                 throw call.failure("the latent does not carry the noise add_noise drew, which blending reuses", code: .invalidParameter)
             }
             if maskedImage != nil {
-                call.context.warn("masked_image is for 9-channel inpainting models; this 4-channel UNet blends latents instead")
+                throw call.failure("masked_image is for 9-channel inpainting models; this \(unetChannels)-channel UNet "
+                                   + "inpaints by blending with original", code: .invalidParameter)
             }
             let perPixel = soft ? LatentMask.values(mask, width: w, height: h, binarize: false) : small
             var expanded = [Float](repeating: 0, count: latent.values.count)

@@ -26,6 +26,21 @@ enum DiffusionParams {
         return NoiseStream(seed: drawn, kind: try call[rng])
     }
 
+    /// What validation knows of the Stable Diffusion checkpoint on the model input; an aMUSEd
+    /// model there is reported. Nil when the model's configs cannot be read before loading.
+    static func facts(_ check: inout StageCheck) -> StableDiffusionFacts? {
+        switch ModelFacts(check.source(of: model)) {
+        case .stableDiffusion(let facts)?:
+            return facts
+        case .amused?:
+            check.reject(input: model, "this stage takes a Stable Diffusion checkpoint; the model is an aMUSEd one "
+                         + "(vq_encode, mask_tokens, predict_tokens and vq_decode edit with it)", code: .model)
+            return nil
+        case nil:
+            return nil
+        }
+    }
+
     static func stableDiffusion(_ call: StageCall) throws -> StableDiffusionModel {
         try call.model(model, as: StableDiffusionModel.self)
     }

@@ -15,7 +15,7 @@ public enum EncodePromptStage: Stage {
         case chunk
     }
 
-    public static let model = DiffusionParams.model
+    public static let model = ModelInput("model", "A Stable Diffusion checkpoint or an aMUSEd model from the graph's models section.")
     public static let conditioning = Output<Conditioning>("conditioning", "The prompt's and the negative prompt's embeddings.")
     public static let prompt = Param<String>("prompt", default: "", "What the image should show.")
     public static let negativePrompt = Param<String>("negative_prompt", default: "",
@@ -37,6 +37,17 @@ public enum EncodePromptStage: Stage {
     public static let schema = StageSchema(
         "encode_prompt", "Encode a prompt and a negative prompt with the checkpoint's text encoder (diffusers' 77 tokens, or AUTOMATIC1111's chunks and emphasis).",
         inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack, encodeNegative])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        guard case .amused? = ModelFacts(check.source(of: model)) else { return }
+        // aMUSEd's pipelines encode 77 tokens verbatim from the penultimate layer: refused, not ignored.
+        if try check[mode] != .truncate {
+            check.reject(mode, "an aMUSEd model encodes prompts as diffusers does (mode truncate)")
+        }
+        if try check[clipSkip] != 0 {
+            check.reject(clipSkip, "an aMUSEd model encodes prompts as diffusers does (clip_skip 0)")
+        }
+    }
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         if let amused = try? call.model(model, as: AmusedModel.self) { return try encodeForAmused(amused, call) }

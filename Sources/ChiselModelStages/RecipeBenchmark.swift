@@ -81,7 +81,7 @@ public enum RecipeBenchmark {
         case .turboTAESD, .turbo:
             let text = try CLIPTextConfig(reader: reader(sd21TextEncoderConfig, "sd21 text_encoder config"))
             let unet = try UNetConfig(reader: reader(sd21UNetConfig, "sd21 unet config"))
-            let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(turboSchedulerConfig.utf8))
+            let scheduler = try SchedulerConfig(reader: reader(turboSchedulerConfig, "turbo scheduler config"))
             let taesd: (any LatentAutoencoder)? = recipe == .turboTAESD
                 ? try AutoencoderTiny(config: TinyAutoencoderConfig(reader: reader("{}", "taesd config")), weights: RandomWeights(),
                                       precision: precision) : nil
@@ -90,7 +90,7 @@ public enum RecipeBenchmark {
                                                      tokenizer: try CLIPTokenizer.bundled(family: .sd2), replacingVAE: taesd)
         case .lcm, .tiled:
             let text = try CLIPTextConfig(reader: reader(ModelBenchmark.sd15TextEncoderConfig, "sd15 text_encoder config"))
-            let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(lcmSchedulerConfig.utf8))
+            let scheduler = try SchedulerConfig(reader: reader(lcmSchedulerConfig, "lcm scheduler config"))
             return try StableDiffusionModel.inMemory(name: "sd15-lcm-random", textEncoder: text, vae: vae, unet: ModelBenchmark.sd15UNet(),
                                                      weights: RandomWeights(), schedulerConfig: scheduler, precision: precision,
                                                      tokenizer: try CLIPTokenizer.bundled(family: .sd1))

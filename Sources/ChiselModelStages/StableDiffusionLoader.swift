@@ -188,7 +188,7 @@ public struct StableDiffusionLoader: ModelLoader {
         guard json.members != nil else {
             throw ChiselError(.invalidParameter, "scheduler_config must be an object of scheduler config keys")
         }
-        return try JSONDecoder().decode(SchedulerConfig.self, from: Data(json.serialized().utf8))
+        return try SchedulerConfig(reader: ConfigReader(json: json, file: "scheduler_config"))
     }
 
     private func isSingleFile(_ path: String) -> Bool {

@@ -13,6 +13,12 @@ public enum VAETiling: String, ParamChoice {
     /// 4 GiB: an SD VAE decodes about 1180² untiled within it; 2048² needs tiles.
     public static let untiledBudget = 4 << 30
 
+    /// Validation's half of tiling: `on` needs a VAE that tiles (AutoencoderKL).
+    static func check(_ check: inout StageCheck, _ facts: StableDiffusionFacts?) throws {
+        guard let facts, try check[param] == .on, !facts.vaeTiles else { return }
+        check.reject(param, "tiling applies to AutoencoderKL VAEs; this model's VAE is \(facts.vaeClass)")
+    }
+
     public static let param = Param<VAETiling>(
         "tiling", default: .auto,
         "on: tiles as diffusers' vae.enable_tiling() (sample_size tiles, 25% overlap, linear blending); off: never; auto: where an untiled pass would need over 4 GiB.")
@@ -60,6 +66,10 @@ public enum VAEEncodeStage: Stage {
     public static let schema = StageSchema(
         "vae_encode", "Encode an image to a latent with the checkpoint's VAE (sampled from the stream, or the mean).",
         inputs: [model, image, mask, stream], outputs: [latent], params: [sampling, seed, rng, tiling])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        try VAETiling.check(&check, DiffusionParams.facts(&check))
+    }
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
@@ -128,6 +138,10 @@ public enum VAEDecodeStage: Stage {
         "vae_decode", "Decode a latent to an image with the checkpoint's VAE.",
         inputs: [model, latent], outputs: [image], params: [tiling])
 
+    public static func validate(_ check: inout StageCheck) throws {
+        try VAETiling.check(&check, DiffusionParams.facts(&check))
+    }
+
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)
         var latent = try call[Self.latent]
@@ -147,10 +161,7 @@ public enum VAEDecodeStage: Stage {
         }
         try FiniteCheck.require(decoded, network: "VAE decoder", call)
         var result = try VAEPixels.image(decoded, origin: latent.origin)
-        result.generation = latent.diffusion?.generation.map {
-            GenerationInfo(prompt: $0.prompt, negativePrompt: $0.negativePrompt,
-                           settings: $0.settings.map { GenerationInfo.Setting($0.key, $0.value) })
-        }
+        result.generation = latent.diffusion?.generation
         return [image(result)]
     }
 }
@@ -167,6 +178,14 @@ public enum EmptyLatentStage: Stage {
     public static let schema = StageSchema(
         "empty_latent", "A blank latent of an image size, to generate from noise (text-to-image).",
         inputs: [model, like], outputs: [latent], params: [width, height])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        guard let facts = DiffusionParams.facts(&check), !check.isConnected(like) else { return }
+        let factor = facts.vaeDownscale
+        for side in [width, height] where try check[side] % factor != 0 {
+            check.reject(side, "\(try check[side]) is not a multiple of the VAE's downscale \(factor)")
+        }
+    }
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let sd = try DiffusionParams.stableDiffusion(call)

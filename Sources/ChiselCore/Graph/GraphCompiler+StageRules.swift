@@ -27,6 +27,7 @@ extension GraphCompiler {
                     ?? draft.path
                 report(problem.message, node: draft.id, at: path, code: problem.code)
             }
+            for warning in check.warnings { warnings.append("node '\(draft.id)': \(warning.message)") }
         }
     }
 }

@@ -15,6 +15,7 @@ public struct GraphCompiler {
     let directory: String
     var errors: [ChiselError] = []
     var notes: [String] = []
+    var warnings: [String] = []
 
     /// Reads and compiles a graph file. Relative paths inside it resolve against its folder.
     public static func compile(file path: String, registry: StageRegistry, options: GraphOptions) throws -> Plan {
@@ -171,6 +172,7 @@ public struct GraphCompiler {
                         imageLoader: loaders.image, maskLoader: loaders.mask)
         plan.outputPolicy = options.outputPolicy
         plan.notes = notes
+        plan.warnings = warnings
         // A batch's paths depend on each item; its sample item finds clashes between nodes, and
         // the batch checks every item's own paths before it runs.
         let sample = options.batch == nil ? plan.runInfo() : plan.runInfo(isBatch: true)

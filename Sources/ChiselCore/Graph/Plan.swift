@@ -53,6 +53,8 @@ public struct Plan: Sendable {
     public var outputPolicy: OutputPolicy?
     /// What compiling changed that the user should hear of (an image's output path cut to its file name).
     public var notes: [String] = []
+    /// What validation found that has no effect but does not stop the graph ("node 'x': …").
+    public var warnings: [String] = []
 
     public func index(of node: String) -> Int? { nodes.firstIndex { $0.id == node } }
 

@@ -22,6 +22,8 @@ public struct StageCheck: ParamReading, Sendable {
     public let params: [String: ParamValue]
     public let sources: [String: Source]
     public private(set) var problems: [Problem] = []
+    /// What the graph asks that has no effect with its model or inputs: reported, not refused.
+    public private(set) var warnings: [Problem] = []
 
     public init(node: String, params: [String: ParamValue], sources: [String: Source]) {
         self.node = node
@@ -41,6 +43,16 @@ public struct StageCheck: ParamReading, Sendable {
     /// Reports a problem with an input, e.g. one a parameter's value needs connected.
     public mutating func reject(input: some InputKey, _ message: String, code: ChiselError.Code = .invalidGraph) {
         problems.append(Problem(message: message, param: nil, input: input.spec.name, code: code))
+    }
+
+    /// Warns that a parameter has no effect here (the graph still runs).
+    public mutating func warn(_ param: some ParamKey, _ message: String) {
+        warnings.append(Problem(message: message, param: param.spec.name, input: nil, code: .invalidParameter))
+    }
+
+    /// Warns that a connected input has no effect here.
+    public mutating func warn(input: some InputKey, _ message: String) {
+        warnings.append(Problem(message: message, param: nil, input: input.spec.name, code: .invalidGraph))
     }
 
     /// Reports a problem with the node as a whole.

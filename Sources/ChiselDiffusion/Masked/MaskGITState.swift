@@ -1,3 +1,4 @@
+import ChiselBase
 /// What a token grid carries between the masked-token stages: the random stream to continue and,
 /// once `mask_tokens` has chosen a starting point, the decoding plan, so that masking and
 /// predicting are separate stages that still draw and step as one aMUSEd pipeline does.
@@ -7,9 +8,9 @@ public struct MaskGITState: Sendable, Equatable {
     /// Where decoding starts; nil means "from the first step of whatever predict_tokens sets".
     public var plan: MaskGITPlan?
     /// The settings of the prediction that made the grid, for the saved image's metadata.
-    public var generation: DiffusionState.Generation?
+    public var generation: GenerationInfo?
 
-    public init(stream: NoiseStream? = nil, plan: MaskGITPlan? = nil, generation: DiffusionState.Generation? = nil) {
+    public init(stream: NoiseStream? = nil, plan: MaskGITPlan? = nil, generation: GenerationInfo? = nil) {
         self.stream = stream
         self.plan = plan
         self.generation = generation

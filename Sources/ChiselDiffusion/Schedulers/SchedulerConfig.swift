@@ -151,55 +151,69 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        className = try c.decodeIfPresent(String.self, forKey: .className)
-        numTrainTimesteps = try c.decodeIfPresent(Int.self, forKey: .numTrainTimesteps)
-        betaStart = try c.decodeIfPresent(Double.self, forKey: .betaStart)
-        betaEnd = try c.decodeIfPresent(Double.self, forKey: .betaEnd)
-        betaSchedule = try Self.decodeEnum(c, .betaSchedule)
-        trainedBetas = try c.decodeIfPresent([Double].self, forKey: .trainedBetas)
-        predictionType = try Self.decodePredictionType(c)
-        timestepSpacing = try Self.decodeEnum(c, .timestepSpacing)
-        stepsOffset = try c.decodeIfPresent(Int.self, forKey: .stepsOffset)
-        setAlphaToOne = try c.decodeIfPresent(Bool.self, forKey: .setAlphaToOne)
-        rescaleBetasZeroSnr = try c.decodeIfPresent(Bool.self, forKey: .rescaleBetasZeroSnr)
-        clipSample = try c.decodeIfPresent(Bool.self, forKey: .clipSample)
-        clipSampleRange = try c.decodeIfPresent(Double.self, forKey: .clipSampleRange)
-        thresholding = try c.decodeIfPresent(Bool.self, forKey: .thresholding)
-        dynamicThresholdingRatio = try c.decodeIfPresent(Double.self, forKey: .dynamicThresholdingRatio)
-        sampleMaxValue = try c.decodeIfPresent(Double.self, forKey: .sampleMaxValue)
-        finalSigmasType = try Self.decodeEnum(c, .finalSigmasType)
-        useKarrasSigmas = try c.decodeIfPresent(Bool.self, forKey: .useKarrasSigmas)
-        useExponentialSigmas = try c.decodeIfPresent(Bool.self, forKey: .useExponentialSigmas)
-        useBetaSigmas = try c.decodeIfPresent(Bool.self, forKey: .useBetaSigmas)
-        useFlowSigmas = try c.decodeIfPresent(Bool.self, forKey: .useFlowSigmas)
-        useLuLambdas = try c.decodeIfPresent(Bool.self, forKey: .useLuLambdas)
-        useDynamicShifting = try c.decodeIfPresent(Bool.self, forKey: .useDynamicShifting)
-        sigmaMin = try c.decodeIfPresent(Double.self, forKey: .sigmaMin)
-        sigmaMax = try c.decodeIfPresent(Double.self, forKey: .sigmaMax)
-        skipPrkSteps = try c.decodeIfPresent(Bool.self, forKey: .skipPrkSteps)
-        interpolationType = try Self.decodeEnum(c, .interpolationType)
-        timestepType = try Self.decodeEnum(c, .timestepType)
-        solverOrder = try c.decodeIfPresent(Int.self, forKey: .solverOrder)
-        algorithmType = try Self.decodeEnum(c, .algorithmType)
-        solverType = try Self.decodeEnum(c, .solverType)
-        lowerOrderFinal = try c.decodeIfPresent(Bool.self, forKey: .lowerOrderFinal)
-        eulerAtFinal = try c.decodeIfPresent(Bool.self, forKey: .eulerAtFinal)
-        lambdaMinClipped = try Self.decodeLambdaMinClipped(c)
-        varianceType = try Self.decodeEnum(c, .varianceType)
-        predictX0 = try c.decodeIfPresent(Bool.self, forKey: .predictX0)
-        disableCorrector = try c.decodeIfPresent([Int].self, forKey: .disableCorrector)
-        shiftTerminal = try c.decodeIfPresent(Double.self, forKey: .shiftTerminal)
-        originalInferenceSteps = try c.decodeIfPresent(Int.self, forKey: .originalInferenceSteps)
-        timestepScaling = try c.decodeIfPresent(Double.self, forKey: .timestepScaling)
+    /// Reads a `scheduler_config.json` (or a graph's `scheduler_config` object) through the one
+    /// config reader; a value of the wrong type or one Chisel does not know names the file and key.
+    public init(reader: ConfigReader) throws {
+        func value<T>(_ key: CodingKeys, _ read: (String) throws -> T) throws -> T? {
+            reader.has(key.rawValue) ? try read(key.rawValue) : nil
+        }
+        className = try value(.className) { try reader.string($0) }
+        numTrainTimesteps = try value(.numTrainTimesteps) { try reader.int($0) }
+        betaStart = try value(.betaStart) { try reader.double($0) }
+        betaEnd = try value(.betaEnd) { try reader.double($0) }
+        betaSchedule = try Self.choice(reader, .betaSchedule)
+        trainedBetas = try value(.trainedBetas) { try reader.doubles($0) }
+        predictionType = try Self.predictionType(reader)
+        timestepSpacing = try Self.choice(reader, .timestepSpacing)
+        stepsOffset = try value(.stepsOffset) { try reader.int($0) }
+        setAlphaToOne = try value(.setAlphaToOne) { try reader.bool($0, default: false) }
+        rescaleBetasZeroSnr = try value(.rescaleBetasZeroSnr) { try reader.bool($0, default: false) }
+        clipSample = try value(.clipSample) { try reader.bool($0, default: false) }
+        clipSampleRange = try value(.clipSampleRange) { try reader.double($0) }
+        thresholding = try value(.thresholding) { try reader.bool($0, default: false) }
+        dynamicThresholdingRatio = try value(.dynamicThresholdingRatio) { try reader.double($0) }
+        sampleMaxValue = try value(.sampleMaxValue) { try reader.double($0) }
+        finalSigmasType = try Self.choice(reader, .finalSigmasType)
+        useKarrasSigmas = try value(.useKarrasSigmas) { try reader.bool($0, default: false) }
+        useExponentialSigmas = try value(.useExponentialSigmas) { try reader.bool($0, default: false) }
+        useBetaSigmas = try value(.useBetaSigmas) { try reader.bool($0, default: false) }
+        useFlowSigmas = try value(.useFlowSigmas) { try reader.bool($0, default: false) }
+        useLuLambdas = try value(.useLuLambdas) { try reader.bool($0, default: false) }
+        useDynamicShifting = try value(.useDynamicShifting) { try reader.bool($0, default: false) }
+        sigmaMin = try value(.sigmaMin) { try reader.double($0) }
+        sigmaMax = try value(.sigmaMax) { try reader.double($0) }
+        skipPrkSteps = try value(.skipPrkSteps) { try reader.bool($0, default: false) }
+        interpolationType = try Self.choice(reader, .interpolationType)
+        timestepType = try Self.choice(reader, .timestepType)
+        solverOrder = try value(.solverOrder) { try reader.int($0) }
+        algorithmType = try Self.choice(reader, .algorithmType)
+        solverType = try Self.choice(reader, .solverType)
+        lowerOrderFinal = try value(.lowerOrderFinal) { try reader.bool($0, default: false) }
+        eulerAtFinal = try value(.eulerAtFinal) { try reader.bool($0, default: false) }
+        lambdaMinClipped = try Self.lambdaMinClipped(reader)
+        varianceType = try Self.choice(reader, .varianceType)
+        predictX0 = try value(.predictX0) { try reader.bool($0, default: false) }
+        disableCorrector = try value(.disableCorrector) { try reader.ints($0) }
+        shiftTerminal = try value(.shiftTerminal) { try reader.double($0) }
+        originalInferenceSteps = try value(.originalInferenceSteps) { try reader.int($0) }
+        timestepScaling = try value(.timestepScaling) { try reader.double($0) }
     }
 
-    /// Decodes a string-valued key; an unknown value is an `invalidParameter` error naming the key and the accepted values.
-    private static func decodeEnum<E: RawRepresentable & CaseIterable>(
-        _ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys
-    ) throws -> E? where E.RawValue == String {
-        guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+    /// A `scheduler_config.json` file.
+    public init(file: String) throws {
+        try self.init(reader: ConfigReader(file: file))
+    }
+
+    /// Decoding (fixtures, other programs) goes through the same reader as the files.
+    public init(from decoder: any Decoder) throws {
+        try self.init(reader: ConfigReader(json: JSONValue(from: decoder), file: "scheduler config"))
+    }
+
+    /// A string-valued key; an unknown value is an `invalidParameter` error naming the key and the accepted values.
+    private static func choice<E: RawRepresentable & CaseIterable>(_ reader: ConfigReader, _ key: CodingKeys) throws -> E?
+    where E.RawValue == String {
+        guard reader.has(key.rawValue) else { return nil }
+        let raw = try reader.string(key.rawValue)
         if let value = E(rawValue: raw) { return value }
         let accepted = E.allCases.map(\.rawValue).joined(separator: ", ")
         throw ChiselError(.invalidParameter, "unknown value '\(raw)' for scheduler config key '\(key.rawValue)'; accepted: \(accepted)",
@@ -207,22 +221,24 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
     }
 
     /// diffusers' Euler also accepts `original_sample` as a spelling of `sample`.
-    private static func decodePredictionType(_ c: KeyedDecodingContainer<CodingKeys>) throws -> PredictionType? {
-        if let raw = try? c.decodeIfPresent(String.self, forKey: .predictionType), raw == "original_sample" { return .sample }
-        return try decodeEnum(c, .predictionType)
+    private static func predictionType(_ reader: ConfigReader) throws -> PredictionType? {
+        if case .string("original_sample")? = reader.json[CodingKeys.predictionType.rawValue] { return .sample }
+        return try choice(reader, .predictionType)
     }
 
-    /// Python writes `-inf` as the JSON extension `-Infinity`, which Foundation rejects; accept it as a string too.
-    private static func decodeLambdaMinClipped(_ c: KeyedDecodingContainer<CodingKeys>) throws -> Double? {
-        if let text = try? c.decodeIfPresent(String.self, forKey: .lambdaMinClipped) {
+    /// Python writes `-inf` as the JSON extension `-Infinity`; accept it as a string too.
+    private static func lambdaMinClipped(_ reader: ConfigReader) throws -> Double? {
+        let key = CodingKeys.lambdaMinClipped.rawValue
+        guard reader.has(key) else { return nil }
+        if case .string(let text)? = reader.json[key] {
             switch text.lowercased() {
             case "-inf", "-infinity": return -.infinity
             default:
                 throw ChiselError(.invalidParameter, "scheduler config key 'lambda_min_clipped' must be a number, not '\(text)'",
-                                  jsonPath: CodingKeys.lambdaMinClipped.rawValue)
+                                  jsonPath: key)
             }
         }
-        return try c.decodeIfPresent(Double.self, forKey: .lambdaMinClipped)
+        return try reader.double(key)
     }
 
     /// This config with every key set in `overrides` replacing its own (diffusers' `from_config(config, **kwargs)`).

@@ -39,6 +39,7 @@ public enum MaskTokensStage: Stage {
         inputs: [model, tokens, mask], outputs: [masked], params: [mode, strength, steps, schedule, threshold, seed])
 
     public static func validate(_ check: inout StageCheck) throws {
+        MaskedTokenParams.facts(&check)
         let mode = try check[Self.mode]
         if mode == .mask, !check.isConnected(mask) {
             check.reject(input: mask, "mode mask needs the mask input connected")

@@ -20,6 +20,22 @@ enum MaskedTokenParams {
         seed: "seed",
         "Seed of PyTorch's CPU generator; -1 continues the tokens' stream, or draws a random seed (reported) when they carry none.")
 
+    /// What validation knows of the aMUSEd model on the model input; a Stable Diffusion
+    /// checkpoint there is reported. Nil when the model's configs cannot be read before loading.
+    @discardableResult
+    static func facts(_ check: inout StageCheck) -> AmusedFacts? {
+        switch ModelFacts(check.source(of: model)) {
+        case .amused(let facts)?:
+            return facts
+        case .stableDiffusion?:
+            check.reject(input: model, "this stage takes an aMUSEd model; the model is a Stable Diffusion checkpoint "
+                         + "(vae_encode, add_noise, denoise and vae_decode edit with it)", code: .model)
+            return nil
+        case nil:
+            return nil
+        }
+    }
+
     static func amused(_ call: StageCall) throws -> AmusedModel {
         try call.model(model, as: AmusedModel.self)
     }

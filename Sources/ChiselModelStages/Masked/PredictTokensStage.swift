@@ -35,6 +35,10 @@ public enum PredictTokensStage: Stage {
         inputs: [model, tokens, conditioning], outputs: [predicted],
         params: [steps, guidance, temperature, temperatureEnd, schedule, aestheticScore, cropTop, cropLeft, seed])
 
+    public static func validate(_ check: inout StageCheck) throws {
+        MaskedTokenParams.facts(&check)
+    }
+
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[tokens]
@@ -88,8 +92,8 @@ public enum PredictTokensStage: Stage {
             ("Temperature", "\(DenoiseStage.number(try call[temperature]))-\(DenoiseStage.number(try call[temperatureEnd]))"),
         ]
         if let plan, plan.strength < 1 { settings.append(("Denoising strength", DenoiseStage.number(plan.strength))) }
-        let generation = DiffusionState.Generation(prompt: conditioningValue.prompt, negativePrompt: conditioningValue.negativePrompt,
-                                                   settings: settings)
+        let generation = GenerationInfo(prompt: conditioningValue.prompt, negativePrompt: conditioningValue.negativePrompt,
+                                        settings: settings.map { GenerationInfo.Setting($0.key, $0.value) })
         var result = grid
         result.ids = decoding.tokens.map { Int32($0) }
         result.masked = Array(repeating: false, count: grid.count)

@@ -50,6 +50,10 @@ public enum RefineTokensStage: Stage {
         inputs: [model, tokens, conditioning, region], outputs: [refined, lowConfidence, confidenceMap, found, changed],
         params: [iterations, fraction, threshold, neighbourhood, evidence, scoringStride, temperature, guidance, aestheticScore, seed])
 
+    public static func validate(_ check: inout StageCheck) throws {
+        MaskedTokenParams.facts(&check)
+    }
+
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[tokens]

@@ -15,6 +15,10 @@ public enum VQEncodeStage: Stage {
         "vq_encode", "Encode an image to a grid of VQ codebook tokens with an aMUSEd model's VQ-GAN.",
         inputs: [model, image], outputs: [tokens])
 
+    public static func validate(_ check: inout StageCheck) throws {
+        MaskedTokenParams.facts(&check)
+    }
+
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let image = try call[Self.image]
@@ -44,6 +48,10 @@ public enum VQDecodeStage: Stage {
         "vq_decode", "Decode a grid of VQ codebook tokens to an image with an aMUSEd model's VQ-GAN.",
         inputs: [model, tokens], outputs: [image])
 
+    public static func validate(_ check: inout StageCheck) throws {
+        MaskedTokenParams.facts(&check)
+    }
+
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[Self.tokens]
@@ -55,10 +63,7 @@ public enum VQDecodeStage: Stage {
         let decoded = try amused.vq.decode(ids: grid.ids, batch: 1, height: grid.height, width: grid.width)
         try FiniteCheck.require(decoded, network: "VQ decoder", call)
         var result = try VQPixels.image(decoded, origin: grid.origin)
-        result.generation = grid.maskGIT?.generation.map {
-            GenerationInfo(prompt: $0.prompt, negativePrompt: $0.negativePrompt,
-                           settings: $0.settings.map { GenerationInfo.Setting($0.key, $0.value) })
-        }
+        result.generation = grid.maskGIT?.generation
         return [image(result)]
     }
 }
@@ -75,6 +80,17 @@ public enum EmptyTokensStage: Stage {
     public static let schema = StageSchema(
         "empty_tokens", "A grid of masked tokens of an image size, to generate from (text-to-image).",
         inputs: [model, like], outputs: [tokens], params: [width, height])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        guard let facts = MaskedTokenParams.facts(&check), !check.isConnected(like) else { return }
+        let multiple = facts.sizeMultiple
+        for side in [width, height] {
+            if let value = try check[side], value % multiple != 0 {
+                check.reject(side, "\(value) is not a multiple of \(multiple), the size of \(multiple == facts.vqDownscale ? "" : "two ")"
+                             + "the model's tokens\(multiple == facts.vqDownscale ? "" : " (its transformer halves the grid)")")
+            }
+        }
+    }
 
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselDiffusion
 import ChiselTensor
 import Foundation
@@ -54,7 +54,7 @@ extension StableDiffusionModel {
         let text = try CLIPTextConfig(reader: ConfigReader(json: JSONParser.parse(ModelBenchmark.sd15TextEncoderConfig),
                                                            file: "sd15 text_encoder config"))
         let vae = try VAEConfig(reader: ConfigReader(json: JSONParser.parse(ModelBenchmark.sd15VAEConfig), file: "sd15 vae config"))
-        let scheduler = try JSONDecoder().decode(SchedulerConfig.self, from: Data(ModelBenchmark.sd15SchedulerConfig.utf8))
+        let scheduler = try SchedulerConfig(reader: ConfigReader(json: JSONParser.parse(ModelBenchmark.sd15SchedulerConfig), file: "sd15 scheduler config"))
         return try inMemory(name: inpainting ? "sd15-inpainting-random" : "sd15-random", textEncoder: text, vae: vae,
                             unet: ModelBenchmark.sd15UNet(inChannels: inpainting ? 9 : 4), weights: RandomWeights(),
                             schedulerConfig: scheduler, precision: precision, tokenizer: tokenizer)

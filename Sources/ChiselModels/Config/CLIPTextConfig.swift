@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// The text encoder's MLP activation (`hidden_act`).
 public enum CLIPActivation: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// The configs are Codable with diffusers' and transformers' own key names: decoding goes
 /// through `ConfigReader` (so defaults and checks are the same as reading config.json), and

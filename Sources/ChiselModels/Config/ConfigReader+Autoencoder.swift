@@ -1,3 +1,4 @@
+import ChiselBase
 extension ConfigReader {
     /// The block keys diffusers' `Encoder` / `Decoder` pair takes (AutoencoderKL, VQModel): one
     /// `DownEncoderBlock2D` and one `UpDecoderBlock2D` per `block_out_channels` entry, GroupNorm

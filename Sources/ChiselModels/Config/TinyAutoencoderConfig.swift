@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// diffusers' `AutoencoderTiny` config (TAESD), with its defaults.
 public struct TinyAutoencoderConfig: Sendable, Equatable {

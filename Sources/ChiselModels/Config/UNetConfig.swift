@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// diffusers' `UNet2DConditionModel` config for Stable Diffusion 1.x and 2.x, with its defaults.
 /// Features of other families (class or added embeddings, dual cross-attention) are refused.
@@ -96,5 +96,5 @@ public struct UNetConfig: Sendable, Equatable {
     }
 
     /// 9 input channels (latent, mask, masked-image latent) mark an inpainting UNet.
-    public var isInpainting: Bool { inChannels == 9 }
+    public var isInpainting: Bool { inChannels == 2 * outChannels + 1 }
 }

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// diffusers' `UVit2DModel` config (aMUSEd's transformer), every key with its defaults. Checked
 /// before any network is built: the micro-conditioning widths, head counts that divide their

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// diffusers' `AutoencoderKL` config, with its defaults.
 public struct VAEConfig: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// diffusers' `VQModel` config, with its defaults (aMUSEd's VQ-GAN). What Chisel cannot run is
 /// refused with the file and key: spatial norms (MoVQ), ids that are not codebook indices

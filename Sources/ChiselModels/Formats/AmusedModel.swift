@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselDiffusion
 import ChiselTensor
 import Foundation

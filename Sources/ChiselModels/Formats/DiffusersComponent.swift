@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// One component folder of a diffusers pipeline (`unet/`, `vae/`, `text_encoder/`): its

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselDiffusion
 import Foundation
 
@@ -158,15 +158,10 @@ public struct StableDiffusionSource: Sendable {
         var config: SchedulerConfig
         let file = path + "/scheduler/scheduler_config.json"
         if layout == .folder, FileManager.default.fileExists(atPath: file) {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ChiselError(.io, "cannot read the scheduler config", file: file)
-            }
             do {
-                config = try JSONDecoder().decode(SchedulerConfig.self, from: data)
+                config = try SchedulerConfig(file: file)
             } catch let error as ChiselError {
                 throw error.located(file: file)
-            } catch {
-                throw ChiselError(.model, "the scheduler config is not valid", file: file, cause: "\(error)")
             }
         } else {
             config = SchedulerConfig()

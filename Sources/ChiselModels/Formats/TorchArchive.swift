@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Reads the tensors out of a file `torch.save` wrote (a zip of `data.pkl` and one entry per

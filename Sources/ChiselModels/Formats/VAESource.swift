@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 import Foundation
 
@@ -15,6 +15,18 @@ public enum VAESource {
         guard let config = try? ConfigReader(file: path + "/config.json"),
               let className = try? config.string("_class_name", default: "") else { return false }
         return className == "AutoencoderKL" || className == "AutoencoderTiny"
+    }
+
+    /// The diffusers class of the VAE at `path` (`AutoencoderKL`, `AutoencoderTiny`), read
+    /// without loading it; nil when it is neither or cannot be read.
+    public static func className(path: String) -> String? {
+        let name = (path as NSString).lastPathComponent
+        if name.hasSuffix(".safetensors") { return isVAE(path: path) ? "AutoencoderTiny" : nil }
+        let folder = FileManager.default.fileExists(atPath: path + "/config.json") ? path : path + "/vae"
+        guard let config = try? ConfigReader(file: folder + "/config.json"),
+              let className = try? config.string("_class_name", default: "AutoencoderKL"),
+              className == "AutoencoderKL" || className == "AutoencoderTiny" else { return nil }
+        return className
     }
 
     public static func load(path: String, precision: Precision) throws -> any LatentAutoencoder {

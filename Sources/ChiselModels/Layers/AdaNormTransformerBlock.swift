@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// diffusers' `BasicTransformerBlock` with `norm_type="ada_norm_continuous"`, as `UVit2DModel`

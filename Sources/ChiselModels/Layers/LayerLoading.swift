@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// Building kernel-layer objects from named weights, shapes checked against the configuration.

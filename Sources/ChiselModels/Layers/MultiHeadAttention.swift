@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// diffusers' `Attention` (and CLIP's self-attention): q, k, v projections, multi-head scaled

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// diffusers' `UVitBlock`: an optional 2×2 stride-2 downsampling (RMSNorm, then a convolution),

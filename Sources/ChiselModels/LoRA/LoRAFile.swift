@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// A LoRA file (low-rank adaptation, Hu et al. 2021) for a Stable Diffusion 1.x/2.x UNet and

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// A LoRA file and the strength it is applied at (diffusers' `fuse_lora(lora_scale:)`,

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 import Foundation
 

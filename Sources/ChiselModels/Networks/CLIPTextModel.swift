@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// transformers' `CLIPTextModel`: token and position embeddings, pre-norm transformer layers

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// diffusers' `UVit2DModel`, aMUSEd's transformer: token embeddings of a grid of VQ ids, a

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// AUTOMATIC1111's emphasis syntax, as `parse_prompt_attention` in modules/prompt_parser.py
 /// reads it:

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// 77 token ids as the text encoder reads them and one weight per token.
 public struct PromptChunk: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// Turns a prompt into 77-token chunks, in one of the two `PromptMode`s.
 ///

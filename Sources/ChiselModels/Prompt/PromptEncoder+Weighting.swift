@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 extension PromptEncoder {
     /// One chunk's weighting, in place on its 77 × hidden values `z` (row t is token t).

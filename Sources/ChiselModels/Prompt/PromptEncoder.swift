@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import ChiselTensor
 
 /// Prompt text to text-encoder hidden states, as diffusers, AUTOMATIC1111 or ComfyUI compute them.

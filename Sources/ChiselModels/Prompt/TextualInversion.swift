@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// A textual-inversion embedding (Gal et al. 2022): one or more vectors for the text encoder's

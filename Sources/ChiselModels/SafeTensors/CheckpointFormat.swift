@@ -1,3 +1,4 @@
+import ChiselBase
 import Foundation
 
 /// Recognises checkpoint formats Chisel will not open.

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// Short constructors for the errors the model code raises most.
 enum ChiselErrorFactory {

@@ -1,3 +1,4 @@
+import ChiselBase
 import Foundation
 
 /// A read-only memory map of a whole file: tensors are read in place, so opening a checkpoint

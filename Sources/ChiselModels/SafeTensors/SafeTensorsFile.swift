@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// A memory-mapped safetensors file whose header has been checked before anything trusts it.

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// Byte-level BPE with an end-of-word suffix, as `CLIPTokenizer.bpe` in transformers'
 /// tokenization_clip.py (itself CLIP's `SimpleTokenizer.bpe`): a piece's UTF-8 bytes start as

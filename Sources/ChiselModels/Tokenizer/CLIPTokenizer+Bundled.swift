@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 extension CLIPTokenizer {

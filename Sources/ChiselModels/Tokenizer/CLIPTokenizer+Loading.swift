@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 extension CLIPTokenizer {
     /// The most merges transformers' slow tokenizer reads from merges.txt:

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// CLIP's byte-level BPE tokenizer, giving exactly the ids transformers' `CLIPTokenizer` gives.
 ///

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// The special tokens, added tokens and length limit of a CLIP tokenizer, read from
 /// tokenizer_config.json and special_tokens_map.json the way transformers 4.57's

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Reads the files of a tokenizer folder, with errors that name the file.

@@ -1,3 +1,4 @@
+import ChiselBase
 /// Random weights of whatever shape a network asks for: full-size networks for benchmarks,
 /// where speed does not depend on the values. Values are uniform in ±1/√fan-in (norm scales 1,
 /// biases small), so activations stay in a normal range and no denormals slow the kernels.

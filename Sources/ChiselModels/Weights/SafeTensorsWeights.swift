@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 import Foundation
 
 /// Weights read from one or more safetensors files (a sharded checkpoint's shards), with an

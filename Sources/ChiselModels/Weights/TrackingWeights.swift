@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// A `WeightStore` that remembers which tensors a network read, to find the ones it did not.
 final class TrackingWeights: WeightStore, @unchecked Sendable {

@@ -1,4 +1,4 @@
-import ChiselCore
+import ChiselBase
 
 /// Where a network's weights come from, by their diffusers/transformers names.
 public protocol WeightStore: Sendable {

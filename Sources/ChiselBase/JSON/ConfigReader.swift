@@ -1,4 +1,3 @@
-import ChiselCore
 import Foundation
 
 /// Reads a diffusers/transformers config.json with the reference's defaults, reporting a wrong
@@ -93,6 +92,19 @@ public struct ConfigReader: Sendable {
 
     public func optionalString(_ key: String) throws -> String? {
         has(key) ? try string(key) : nil
+    }
+
+    public func doubles(_ key: String) throws -> [Double] {
+        guard case .array(let items)? = json[key] else {
+            throw failure(key, json[key] == nil ? "is missing" : "must be a list of numbers")
+        }
+        return try items.map { item in
+            switch item {
+            case .int(let i): return Double(i)
+            case .double(let d): return d
+            default: throw failure(key, "must be a list of numbers")
+            }
+        }
     }
 
     public func ints(_ key: String, default value: [Int]? = nil) throws -> [Int] {
