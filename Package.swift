@@ -46,7 +46,7 @@ let package = Package(
             name: "ChiselModels", dependencies: ["ChiselBase", "ChiselTensor", "ChiselDiffusion"],
             resources: [.copy("Resources")]),
         // The stages that use models, and the model loaders they register.
-        .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),
+        .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),
 
         // Custom stage targets: each is a library with one registration entry point.
         .target(name: "ColorMatch", dependencies: ["ChiselCore"], path: "Plugins/ColorMatch/Sources"),

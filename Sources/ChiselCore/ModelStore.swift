@@ -10,6 +10,14 @@ public actor ModelStore {
         self.loaders = registry.modelLoaders
     }
 
+    /// A store whose models are already built (benchmarks on random weights, programs that
+    /// build their own): the graph's model names map to them, and nothing is loaded.
+    public init(loaded models: [String: any LoadedModel]) {
+        self.specs = [:]
+        self.loaders = []
+        for (name, model) in models { loading[name] = Task { model } }
+    }
+
     /// The model named `name`, loading it on first use.
     public func model(named name: String) async throws -> any LoadedModel {
         if let task = loading[name] { return try await task.value }

@@ -57,7 +57,26 @@ public enum AmusedBenchmark {
             guard let value = outputs[port] else { throw ChiselError(.internal, "the aMUSEd benchmark got no \(port.spec.name)") }
             return value
         }
+        // img2img is the graph `chisel img2img` runs on an aMUSEd model; text-to-image, which no
+        // command runs, chains the stages directly.
+        let scratch = try BenchmarkGraph.Scratch(image: image)
+        defer { scratch.remove() }
+        func img2imgGraph(strength: Double) throws -> BenchmarkGraph {
+            var request = EditRequest(model: "random-weights:amused", image: scratch.image, output: scratch.output)
+            request.prompt = EditBenchmark.prompt
+            request.steps = steps
+            request.guidance = guidance
+            request.seed = .fixed(UInt64(seed))
+            return try BenchmarkGraph(EditGraphs.amused(request, inpaint: nil, strength: strength, facts: AmusedFacts(model: model)),
+                                      models: ["amused": model], output: scratch.output)
+        }
+        let graphs = edit == .img2img ? (warmUp: try img2imgGraph(strength: warmUpStrength), timed: try img2imgGraph(strength: strength))
+            : nil
+        let events: RunEventSink = { event in
+            if case .nodeProgress = event { stepCount.withLock { $0 += 1 } }
+        }
         func runEdit(steps: Int, strength: Double) async throws -> Image {
+            if let graphs { return try await (strength == warmUpStrength ? graphs.warmUp : graphs.timed).run(events: events) }
             let text = try output(try await EncodePromptStage.run(call(EncodePromptStage.self, [
                 EncodePromptStage.prompt(EditBenchmark.prompt)])), EncodePromptStage.conditioning)
             let grid: Tokens

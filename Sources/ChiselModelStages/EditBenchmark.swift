@@ -5,10 +5,11 @@ import Foundation
 
 /// Times whole edits as `chisel bench --part edit` reports them: Stable Diffusion 1.5 (random
 /// weights, the public configs, its PNDM scheduler) running the img2img and the 9-channel
-/// inpainting graphs stage by stage, as `chisel img2img` / `chisel inpaint` chain them and as
-/// diffusers' `StableDiffusionImg2ImgPipeline` / `StableDiffusionInpaintPipeline` run: prompt
-/// encoding, VAE encode (inpainting: also the masked image's), the CFG UNet pairs of 20 steps ×
-/// strength 0.75, VAE decode. Model building is not timed.
+/// inpainting graphs that `chisel img2img` / `chisel inpaint` run (built by `EditGraphs`, run
+/// by the graph engine), which do what diffusers' `StableDiffusionImg2ImgPipeline` /
+/// `StableDiffusionInpaintPipeline` do: prompt encoding, VAE encode (inpainting: also the masked
+/// image's), the CFG UNet pairs of 20 steps × strength 0.75, VAE decode; plus what the commands
+/// add around it (loading the PNG, inpainting's paste-back, saving). Model building is not timed.
 ///
 /// Before the timed edits one short edit runs the same path as a warm-up: 20 steps × strength
 /// `warmUpStrength` 0.05, two CFG pairs and every network once (tools/bench/diffusers_bench.py
@@ -26,13 +27,6 @@ public enum EditBenchmark {
     public static let warmUpStrength = 0.05
     public static let prompt = "a photograph of an astronaut riding a horse"
     public static let negativePrompt = ""
-
-    /// `prompt` and the empty negative prompt as CLIP's tokenizer encodes them (77 ids, padded
-    /// with `<|endoftext|>`), for when no tokenizer folder is at hand.
-    public static let promptIDs = padded([49406, 320, 8853, 539, 550, 18376, 6765, 320, 4558, 49407])
-    public static let negativePromptIDs = padded([49406, 49407])
-
-    private static func padded(_ ids: [Int]) -> [Int] { ids + [Int](repeating: 49407, count: 77 - ids.count) }
 
     /// The row name; `pairs` is the number of UNet evaluations the edit ran (CFG pairs at batch 2).
     public static func rowName(_ edit: Edit, size: Int, pairs: Int) -> String {
@@ -59,53 +53,31 @@ public enum EditBenchmark {
                              log: (String) -> Void) async throws -> ModelBenchmark.Row {
         log("building SD 1.5\(edit == .inpaint ? " inpainting (9-channel UNet)" : "") (\(precision.rawValue), random weights)")
         let model = try StableDiffusionModel.randomSD15(inpainting: edit == .inpaint, precision: precision, tokenizer: tokenizer)
-        let image = try testImage(size: size)
-        let mask = try testMask(size: size)
+        let scratch = try BenchmarkGraph.Scratch(image: testImage(size: size), mask: edit == .inpaint ? testMask(size: size) : nil)
+        defer { scratch.remove() }
         let pairs = Locked(0)
-        let context = StageContext(node: "bench", run: RunInfo(), files: FileLedger(), events: { event in
+        let events: RunEventSink = { event in
             if case .nodeProgress = event { pairs.withLock { $0 += 1 } }
-        })
-        func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
-            StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
         }
 
-        func conditioning() async throws -> Conditioning {
-            if tokenizer != nil {
-                let out = try await EncodePromptStage.run(call(EncodePromptStage.self, [
-                    EncodePromptStage.prompt(prompt), EncodePromptStage.negativePrompt(negativePrompt)]))
-                guard let conditioning = out[EncodePromptStage.conditioning] else { throw missing("conditioning") }
-                return conditioning
-            }
-            func embedding(_ ids: [Int]) throws -> TextEmbedding {
-                let hidden = try model.textEncoder.encode([ids])
-                return try TextEmbedding(shape: hidden.shape, hiddenStates: hidden.data)
-            }
-            return Conditioning(positive: try embedding(promptIDs), negative: try embedding(negativePromptIDs),
-                                prompt: prompt, negativePrompt: negativePrompt)
+        /// One whole edit: the graph `chisel img2img` / `chisel inpaint` (strength < 1) run.
+        func graph(strength: Double) throws -> BenchmarkGraph {
+            var request = EditRequest(model: "random-weights:\(model.name)", image: scratch.image, output: scratch.output)
+            request.prompt = prompt
+            request.negativePrompt = negativePrompt
+            request.steps = steps
+            request.guidance = guidance
+            request.seed = .fixed(UInt64(seed))
+            let facts = StableDiffusionFacts(model: model)
+            var inpaint = InpaintRequest(mask: scratch.mask)
+            inpaint.strength = strength
+            let json = edit == .img2img ? try EditGraphs.img2img(request, facts: facts, strength: strength)
+                : try EditGraphs.inpaint(request, inpaint, facts: facts)
+            return try BenchmarkGraph(json, models: ["sd": model], output: scratch.output)
         }
-
-        /// One whole edit, as the graphs of `chisel img2img` and `chisel inpaint` (strength < 1) run it.
+        let warmUp = try graph(strength: warmUpStrength), timed = try graph(strength: strength)
         func runEdit(strength: Double) async throws -> Image {
-            let text = try await conditioning()
-            let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(seed)))], [VAEEncodeStage.image(image)]))
-            guard let clean = encoded[VAEEncodeStage.latent] else { throw missing("latent") }
-            let noisedOut = try await AddNoiseStage.run(call(AddNoiseStage.self, [
-                AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(steps), AddNoiseStage.strength(strength)],
-                [AddNoiseStage.latent(clean)]))
-            guard let noised = noisedOut[AddNoiseStage.noised] else { throw missing("noised latent") }
-            var inputs = [DenoiseStage.latent(noised), DenoiseStage.conditioning(text)]
-            if edit == .inpaint {
-                // The pipeline encodes the masked image too; its draw continues the stream.
-                let out = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [], [
-                    VAEEncodeStage.image(image), VAEEncodeStage.mask(mask), VAEEncodeStage.stream(noised)]))
-                guard let masked = out[VAEEncodeStage.latent] else { throw missing("masked-image latent") }
-                inputs += [DenoiseStage.mask(mask), DenoiseStage.stream(masked), DenoiseStage.maskedImage(masked)]
-            }
-            let denoisedOut = try await DenoiseStage.run(call(DenoiseStage.self, [DenoiseStage.guidance(guidance)], inputs))
-            guard let denoised = denoisedOut[DenoiseStage.denoised] else { throw missing("denoised latent") }
-            let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
-            guard let result = decoded[VAEDecodeStage.image] else { throw missing("image") }
-            return result
+            try await (strength == warmUpStrength ? warmUp : timed).run(events: events)
         }
 
         log("\(edit.rawValue): warm-up (the same edit at strength \(warmUpStrength))")
@@ -120,7 +92,9 @@ public enum EditBenchmark {
             let result = try await runEdit(strength: strength)
             runs.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             counted = pairs.value
-            guard result.width == size, result.height == size else { throw missing("\(size)² image") }
+            guard result.width == size, result.height == size else {
+                throw ChiselError(.internal, "the edit benchmark made a \(result.width)×\(result.height) image")
+            }
             log(String(format: "%@: run %d %.2f s (%d CFG pairs)", edit.rawValue, i + 1, runs[runs.count - 1], counted))
         }
         ModelBenchmark.logProfile(log, runs: max(1, repeats))
@@ -149,9 +123,5 @@ public enum EditBenchmark {
         var values = [Float](repeating: 0, count: size * size)
         for y in lo..<hi { for x in lo..<hi { values[y * size + x] = 1 } }
         return try Mask(width: size, height: size, values: values)
-    }
-
-    private static func missing(_ what: String) -> ChiselError {
-        ChiselError(.internal, "the edit benchmark got no \(what)")
     }
 }

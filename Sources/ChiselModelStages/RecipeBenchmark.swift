@@ -102,31 +102,22 @@ public enum RecipeBenchmark {
         var rows: [ModelBenchmark.Row] = []
         for recipe in recipes {
             let size = recipe.size(requested: size)
-            let tiling = VAETiling.param(recipe == .tiled ? .on : .auto)
             let name = rowName(recipe, size: size)
             log("building \(name) (\(precision.rawValue), random weights)")
             let model = try model(recipe, precision: precision)
             let setting = settings(recipe)
-            let image = try EditBenchmark.testImage(size: size)
-            let context = StageContext(node: "bench", run: RunInfo(), files: FileLedger(), events: { _ in })
-            func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
-                StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
-            }
-            func edit() async throws -> Image {
-                let text = try await EncodePromptStage.run(call(EncodePromptStage.self, [
-                    EncodePromptStage.prompt(prompt), EncodePromptStage.encodeNegative(setting.guidance > 1)]))
-                let encoded = try await VAEEncodeStage.run(call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(seed))), tiling],
-                                                                [VAEEncodeStage.image(image)]))
-                let noised = try await AddNoiseStage.run(call(AddNoiseStage.self, [
-                    AddNoiseStage.scheduler("auto"), AddNoiseStage.steps(setting.steps), AddNoiseStage.strength(setting.strength)],
-                    [AddNoiseStage.latent(try output(encoded, VAEEncodeStage.latent))]))
-                let denoised = try await DenoiseStage.run(call(DenoiseStage.self, [DenoiseStage.guidance(setting.guidance)], [
-                    DenoiseStage.latent(try output(noised, AddNoiseStage.noised)),
-                    DenoiseStage.conditioning(try output(text, EncodePromptStage.conditioning))]))
-                let decoded = try await VAEDecodeStage.run(call(VAEDecodeStage.self, [tiling],
-                                                                [VAEDecodeStage.latent(try output(denoised, DenoiseStage.denoised))]))
-                return try output(decoded, VAEDecodeStage.image)
-            }
+            let scratch = try BenchmarkGraph.Scratch(image: EditBenchmark.testImage(size: size))
+            defer { scratch.remove() }
+            // The graph `chisel img2img` runs with these settings.
+            var request = EditRequest(model: "random-weights:\(model.name)", image: scratch.image, output: scratch.output)
+            request.prompt = prompt
+            request.steps = setting.steps
+            request.guidance = setting.guidance
+            request.seed = .fixed(UInt64(seed))
+            if recipe == .tiled { request.tiling = .on }
+            let graph = try BenchmarkGraph(EditGraphs.img2img(request, facts: StableDiffusionFacts(model: model), strength: setting.strength),
+                                           models: ["sd": model], output: scratch.output)
+            func edit() async throws -> Image { try await graph.run(events: { _ in }) }
             if recipe != .tiled {
                 log("\(name): warm-up")
                 _ = try await edit()
@@ -146,10 +137,5 @@ public enum RecipeBenchmark {
             rows.append(ModelBenchmark.Row(name: name, precision: precision, seconds: runs.min() ?? 0, runs: runs))
         }
         return rows
-    }
-
-    static func output<T>(_ outputs: StageOutputs, _ port: Output<T>) throws -> T {
-        guard let value = outputs[port] else { throw ChiselError(.internal, "the recipe benchmark got no \(port.name)") }
-        return value
     }
 }

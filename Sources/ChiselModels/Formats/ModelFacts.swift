@@ -36,6 +36,16 @@ public struct StableDiffusionFacts: Sendable, Equatable {
         vaeClass = vae.flatMap(VAESource.className(path:)) ?? "AutoencoderKL"
     }
 
+    /// A model already built (random weights, benchmarks).
+    public init(model: StableDiffusionModel) {
+        family = model.family
+        unetChannels = model.unet.config.inChannels
+        latentChannels = model.vae.latentChannels
+        contextWidth = model.unet.config.crossAttentionDim
+        vaeDownscale = model.vae.downscale
+        vaeClass = model.vae.className
+    }
+
     /// The checkpoint at `path` (a diffusers folder or a single file), with the `hints` a single
     /// file's tensors cannot tell and an optional replacement VAE.
     public init(path: String, hints: [String: JSONValue] = [:], vae: String? = nil) throws {
@@ -50,6 +60,12 @@ public struct AmusedFacts: Sendable, Equatable {
     /// What an image side must be a multiple of: the token size, twice it when the transformer
     /// halves its token grid.
     public var sizeMultiple: Int
+
+    /// A model already built (random weights, benchmarks).
+    public init(model: AmusedModel) {
+        vqDownscale = model.vq.scaleFactor
+        sizeMultiple = model.transformer.config.downsample ? 2 * vqDownscale : vqDownscale
+    }
 
     public init(folder: String) throws {
         let vq = try ConfigReader(file: folder + "/vqvae/config.json")
