@@ -65,22 +65,24 @@ let package = Package(
                 resources: [.copy("scenes")]),
         .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch", "ChiselBundledModels"]),
 
-        .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore"]),
+        // What the test targets share: scratch folders, reproducible random data.
+        .target(name: "ChiselTestSupport", path: "Tests/ChiselTestSupport"),
+        .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore", "ChiselTestSupport"]),
         .testTarget(
-            name: "ChiselImageIOTests", dependencies: ["ChiselImageIO", "ChiselCore"],
+            name: "ChiselImageIOTests", dependencies: ["ChiselTestSupport", "ChiselImageIO", "ChiselCore"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChiselTensorTests", dependencies: ["ChiselTensor", "ChiselCore"]),
+        .testTarget(name: "ChiselTensorTests", dependencies: ["ChiselTestSupport", "ChiselTensor", "ChiselCore"]),
         .testTarget(
-            name: "ChiselModelsTests", dependencies: ["ChiselModels", "ChiselCore"],
+            name: "ChiselModelsTests", dependencies: ["ChiselTestSupport", "ChiselModels", "ChiselCore"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ChiselDiffusionTests", dependencies: ["ChiselDiffusion", "ChiselBase", "ChiselTensor"], resources: [.copy("Fixtures")]),
+            name: "ChiselDiffusionTests", dependencies: ["ChiselTestSupport", "ChiselDiffusion", "ChiselBase", "ChiselTensor"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ChiselModelStagesTests",
-            dependencies: ["ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO", "ChiselStages"],
+            dependencies: ["ChiselTestSupport", "ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO", "ChiselStages"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselStages", "ChiselImageIO", "ChiselCore"]),
+        .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselTestSupport", "ChiselStages", "ChiselImageIO", "ChiselCore"]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
-        .testTarget(name: "ChiselCLITests", dependencies: ["chisel", "ChiselCore", "ChiselImageIO"]),
+        .testTarget(name: "ChiselCLITests", dependencies: ["ChiselTestSupport", "chisel", "ChiselCore", "ChiselImageIO"]),
     ]
 )

@@ -51,7 +51,10 @@ struct BenchCommand: AsyncParsableCommand {
     var precision: Precision?
 
     @Option(name: .customLong("part"),
-            help: "Only these parts: unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, amused (both), turbo-taesd, turbo, lcm, recipes (those three), tiled-2048; repeatable. By default unet and vae.")
+            help: ArgumentHelp(
+                "Only these parts (repeatable); by default unet and vae.",
+                discussion: "unet, vae, uvit, vq, kernels, img2img, inpaint, edit (both edits), amused-256, amused-512, "
+                    + "amused (both), turbo-taesd, turbo, lcm, recipes (those three), tiled-2048."))
     var parts: [ModelBenchmark.Part] = []
 
     @Option(help: "Timed runs after the warm-up; the fastest is reported.")

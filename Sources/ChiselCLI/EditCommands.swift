@@ -265,7 +265,11 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "What the masked area starts from: original (diffusers), fill, latent_noise or latent_nothing (AUTOMATIC1111).")
     var maskedContent: InpaintRequest.MaskedContent = .original
 
-    @Option(help: "aMUSEd: predict masks every token under the mask and decodes them anew (aMUSEd's inpainting, MaskGIT); refine starts from the tokens of --masked-content there and re-predicts them by Mask-Predict, each weighed against its starting token (refine_tokens inside the mask, unguided unless --guidance is given; --steps, --temperature and --strength apply to predict).")
+    @Option(help: ArgumentHelp(
+        "aMUSEd: predict (MaskGIT, aMUSEd's inpainting) or refine (Mask-Predict from the masked content's tokens).",
+        discussion: "predict masks every token under the mask and decodes them anew; --steps, --temperature and --strength "
+            + "apply to it. refine starts from the tokens of --masked-content there and re-predicts them, each weighed "
+            + "against its starting token (refine_tokens inside the mask, unguided unless --guidance is given)."))
     var tokenMode: InpaintRequest.TokenMode = .predict
 
     @Flag(help: "4-channel models: read a grayscale mask as per-pixel strength (Differential Diffusion) instead of binarising it.")

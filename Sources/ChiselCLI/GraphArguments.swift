@@ -9,7 +9,10 @@ struct GraphArguments: ParsableArguments {
     @Argument(help: "The graph JSON file.")
     var graphFile: String?
 
-    @Option(name: .customLong("from"), help: "Instead of a graph file: the PNG whose embedded graph to run again (written by save_image). Its outputs go by file name under --output (run) and replace nothing without --overwrite; see docs/graph-format.md#graphs-from-images.")
+    @Option(name: .customLong("from"), help: ArgumentHelp(
+        "Instead of a graph file: the PNG whose embedded graph to run again (written by save_image).",
+        discussion: "Its outputs go by file name under --output (run) and replace nothing without --overwrite; "
+            + "see docs/graph-format.md#graphs-from-images."))
     var fromImage: String?
 
     /// What the graph came from, for messages.

@@ -2,7 +2,7 @@ import ChiselCore
 import ChiselModels
 import Foundation
 
-/// The models Chisel trains itself and ships (issue 9's scene world): named `builtin:scenes`
+/// The models Chisel trains itself on its procedural scene world (tools/train/) and ships: named `builtin:scenes`
 /// (Stable Diffusion architecture) and `builtin:scenes-mvtm` (aMUSEd architecture) in graphs,
 /// and used by `chisel img2img`, `chisel inpaint` and `chisel refine` when no `--model` is given.
 ///

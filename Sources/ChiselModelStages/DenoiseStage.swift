@@ -79,8 +79,7 @@ public enum DenoiseStage: Stage {
         let conditioning = try call[Self.conditioning]
         let inpaint = try InpaintInputs(call, latent: start, unet: sd.unet.config, soft: try call[softMask])
 
-        let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig)
-        (scheduler as? DDIMScheduler)?.eta = Float(try call[eta])
+        let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig, options: StepOptions(eta: try call[eta]))
         try scheduler.setTimesteps(state.steps)
         scheduler.setBeginIndex(state.stepIndex)
         let end = min(scheduler.timesteps.count, try call[stopAt] ?? scheduler.timesteps.count)
@@ -186,25 +185,9 @@ public enum DenoiseStage: Stage {
                           data: negative.hiddenStates + positive.hiddenStates)
     }
 
-    /// noise = uncond + s·(cond − uncond); with `rescale` φ, diffusers' `rescale_noise_cfg`:
-    /// the result's standard deviation is matched to the positive prediction's and mixed by φ.
+    /// noise = uncond + s·(cond − uncond) (`Ops.guided`), rescaled by φ as diffusers' `rescale_noise_cfg`.
     static func guide(_ output: [Float], scale: Float, rescale: Float) -> [Float] {
-        let half = output.count / 2
-        var guided = [Float](repeating: 0, count: half)
-        for i in 0..<half {
-            let (uncond, cond) = (output[i], output[half + i])
-            guided[i] = uncond + scale * (cond - uncond)
-        }
-        guard rescale > 0 else { return guided }
-        let positive = Array(output[half...])
-        // Standard deviations over every dimension but the batch (one sample here), unbiased as torch.std.
-        func std(_ x: [Float]) -> Float {
-            let mean = x.reduce(0, +) / Float(x.count)
-            let variance = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(max(1, x.count - 1))
-            return variance.squareRoot()
-        }
-        let ratio = std(positive) / max(std(guided), 1e-12)
-        return guided.map { rescale * ($0 * ratio) + (1 - rescale) * $0 }
+        Ops.rescaledGuidance(Ops.guided(output, scale: scale), positive: output[(output.count / 2)...], rescale: rescale)
     }
 }
 

@@ -5,30 +5,14 @@ import Foundation
 /// When float 3×3 stride-1 convolutions use the Winograd algorithm, F(4×4, 3×3) (Lavin & Gray,
 /// "Fast Algorithms for Convolutional Neural Networks", 2016), through oneDNN.
 ///
-/// Winograd multiplies about a quarter as often as a direct convolution; on this project's
-/// AVX-512 machine oneDNN's version runs the SD 1.5 UNet's 64×64 and the VAE's large
-/// convolutions about three times faster. It has two costs: its transformed weights are four
-/// times the plain ones (6×6 per 3×3 kernel), and oneDNN makes them slowly (tens of
-/// milliseconds for a 512-channel layer), and its rounding differs from a direct convolution's
-/// (relative errors of about 1e-6 instead of 1e-7; the parity tests hold either way).
-///
-/// So a kernel uses it only where there is enough work to pay for it: at least `minimumPositions`
-/// output positions (batch × height × width; the UNet's 64×64 level at batch 2, the VAE from
-/// 128×128 at 512² images). Its transformed weights are kept when they are at most
-/// `keptWeightBytes` (the 320-channel UNet and 128/256-channel VAE layers), and otherwise made
-/// for each run and dropped after, so the larger layers cost no lasting memory.
-/// `CHISEL_WINOGRAD=0` (or `off`) turns it off, for the numbers closest to PyTorch's direct
-/// convolutions.
-///
-/// oneDNN has no bfloat16 Winograd. Its FP32 Winograd on a bf16 layer's rounded weights beats a
-/// single bf16 direct convolution here (about 1.5×), and `keptWeightBytesBF16` allows it for
-/// layers whose transformed weights fit; but over a whole bf16 UNet it measured no faster (the
-/// float activations it reads and writes cost what the arithmetic saves) and 0.5 GiB larger,
-/// so it is off (0) by default. Instead, bf16 layers with padding 1, a multiple of 32 input and
-/// of 64 output channels, and transformed weights of at most `bf16ProductWeightBytes` use
-/// Chisel's own F(2×2, 3×3) with bfloat16 products (winograd_bf16.c) from
-/// `bf16ProductPositions` output positions up; its rounding is about twice a direct bf16
-/// convolution's (the transformed values are what is rounded to bfloat16).
+/// Winograd multiplies less than a direct convolution, but its transformed weights are larger
+/// and slow to make, and its rounding differs slightly. So a kernel uses it only where there is
+/// enough work to pay for it (`minimumPositions`), keeps the transformed weights only of layers
+/// small enough (`keptWeightBytes`) and makes the others per run. oneDNN has no bfloat16 Winograd:
+/// bf16 layers of the right shape use Chisel's own F(2×2, 3×3) with bfloat16 products
+/// (winograd_bf16.c) instead, and FP32 Winograd on bf16 weights is off by default.
+/// `CHISEL_WINOGRAD=0` (or `off`) turns Winograd off, for the numbers closest to PyTorch's direct
+/// convolutions. The measurements behind these thresholds are in docs/architecture.md (Winograd).
 public struct WinogradPolicy: Sendable, Equatable {
     public var enabled: Bool
     public var minimumPositions: Int

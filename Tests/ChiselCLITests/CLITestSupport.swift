@@ -1,5 +1,6 @@
 import ChiselCore
 import ChiselImageIO
+@_exported import ChiselTestSupport
 import Foundation
 import Testing
 
@@ -84,27 +85,7 @@ enum CLI {
     }
 }
 
-/// A temporary folder removed when the test ends.
-final class TemporaryFolder {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("chisel-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(at: url) }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-
-    func write(_ text: String, to name: String) throws -> String {
-        let path = self.path(name)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
+extension TemporaryFolder {
     /// Copies the repository's samples/ here, so runs write under this folder.
     func copySamples() throws -> URL {
         let target = url.appendingPathComponent("samples")

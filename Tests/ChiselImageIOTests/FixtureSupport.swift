@@ -1,4 +1,5 @@
 import ChiselCore
+@_exported import ChiselTestSupport
 import Foundation
 import Testing
 
@@ -79,25 +80,3 @@ func expectChiselError(_ code: ChiselError.Code, sourceLocation: SourceLocation 
     }
 }
 
-/// A deterministic generator, so random-looking tests fail the same way every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// A scratch folder removed when the value goes away.
-final class TemporaryFolder {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "chisel-imageio-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}

@@ -52,21 +52,21 @@ struct ImageWriterTests {
     func writeFiles() throws {
         let folder = try TemporaryFolder()
         let image = try ImageReader.read(path: Fixtures.path("rgba16.png")).image
-        let pngPath = folder.path + "/new/deeper/out.png"
+        let pngPath = folder.root + "/new/deeper/out.png"
         try ImageWriter.write(image, to: pngPath)
         let back = try ImageReader.read(path: pngPath)
         #expect(back.format == .png)
         #expect(back.image.pixels == image.pixels)
         #expect(back.image.origin?.path == pngPath)
 
-        let jpegPath = folder.path + "/out.JPEG"
+        let jpegPath = folder.root + "/out.JPEG"
         try ImageWriter.write(image, to: jpegPath)
         #expect(try ImageReader.read(path: jpegPath).format == .jpeg)
 
         // Overwriting replaces the file; no temporary files are left behind.
         try ImageWriter.write(image, to: pngPath, options: ImageEncodeOptions(format: .png, bitDepth: 8))
         #expect(try ImageReader.read(path: pngPath).image.bitDepth == 8)
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path + "/new/deeper")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.root + "/new/deeper")
         #expect(names == ["out.png"])
     }
 
@@ -74,15 +74,15 @@ struct ImageWriterTests {
     func writeErrors() throws {
         let folder = try TemporaryFolder()
         let image = try Image(width: 1, height: 1, layout: .gray)
-        let unknown = expectChiselError(.unsupportedFormat) { try ImageWriter.write(image, to: folder.path + "/x.gif") }
-        #expect(unknown?.file == folder.path + "/x.gif")
+        let unknown = expectChiselError(.unsupportedFormat) { try ImageWriter.write(image, to: folder.root + "/x.gif") }
+        #expect(unknown?.file == folder.root + "/x.gif")
 
         let bad = expectChiselError(.invalidParameter) {
-            try ImageWriter.write(image, to: folder.path + "/x.jpg", options: ImageEncodeOptions(format: .jpeg, jpegQuality: 0))
+            try ImageWriter.write(image, to: folder.root + "/x.jpg", options: ImageEncodeOptions(format: .jpeg, jpegQuality: 0))
         }
-        #expect(bad?.file == folder.path + "/x.jpg")
+        #expect(bad?.file == folder.root + "/x.jpg")
 
-        let blocker = folder.path + "/file"
+        let blocker = folder.root + "/file"
         _ = FileManager.default.createFile(atPath: blocker, contents: Data([1]))
         let io = expectChiselError(.io) { try ImageWriter.write(image, to: blocker + "/x.png") }
         #expect(io?.file == blocker + "/x.png")

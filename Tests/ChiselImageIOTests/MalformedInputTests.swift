@@ -212,17 +212,17 @@ struct MalformedInputTests {
     @Test("file system errors are io errors naming the file")
     func fileErrors() throws {
         let folder = try TemporaryFolder()
-        let missing = expectChiselError(.io) { _ = try ImageReader.read(path: folder.path + "/missing.png") }
-        #expect(missing?.file == folder.path + "/missing.png")
+        let missing = expectChiselError(.io) { _ = try ImageReader.read(path: folder.root + "/missing.png") }
+        #expect(missing?.file == folder.root + "/missing.png")
         #expect(missing?.message.contains("No such file") == true)
 
-        expectChiselError(.io) { _ = try ImageReader.read(path: folder.path) }
+        expectChiselError(.io) { _ = try ImageReader.read(path: folder.root) }
 
-        let empty = folder.path + "/empty.png"
+        let empty = folder.root + "/empty.png"
         _ = FileManager.default.createFile(atPath: empty, contents: Data())
         expectChiselError(.invalidImage) { _ = try ImageReader.read(path: empty) }
 
-        let locked = folder.path + "/locked.png"
+        let locked = folder.root + "/locked.png"
         _ = FileManager.default.createFile(atPath: locked, contents: try Fixtures.data("rgb8.png"),
                                        attributes: [.posixPermissions: 0o000])
         if geteuid() != 0 {  // root reads anything

@@ -1,3 +1,4 @@
+import ChiselTestSupport
 import ChiselCore
 import ChiselStages
 import Foundation
@@ -22,17 +23,6 @@ func referenceMorphology(_ mask: Mask, radius: Int, dilate: Bool) -> [Float] {
     return out
 }
 
-/// A reproducible pseudo-random generator, so failures can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct GrowMaskStageTests {
     func grow(_ mask: Mask, by pixels: Int) async throws -> Mask {
@@ -103,7 +93,7 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test(arguments: [-6, -3, -2, -1, 1, 2, 3, 4, 6])
     func matchesBruteForceMorphologyOnRandomMasks(pixels: Int) async throws {
-        var random = SplitMix(state: UInt64(100 + pixels))
+        var random = SplitMix64(seed: UInt64(100 + pixels))
         for (width, height) in [(17, 13), (1, 9), (12, 1), (30, 30)] {
             let mask = try makeMask(width, height) { _, _ in
                 let r = Float.random(in: 0..<1, using: &random)

@@ -3,13 +3,8 @@ import Testing
 
 @Suite struct GEMMTests {
     /// A deterministic pseudo-random matrix in [-1, 1).
-    static func matrix(_ rows: Int, _ columns: Int, seed: UInt64) -> [Float] {
-        var state = seed &* 6364136223846793005 &+ 1442695040888963407
-        return (0..<(rows * columns)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(state >> 40) / Float(1 << 23) - 1
-        }
-    }
+    static func matrix(_ rows: Int, _ columns: Int, seed: UInt64) -> [Float] { randomValues(rows * columns, seed: seed) }
+
 
     static func naive(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, transA: Bool, transB: Bool) -> [Double] {
         var c = [Double](repeating: 0, count: m * n)

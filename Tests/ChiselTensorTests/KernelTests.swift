@@ -1,15 +1,9 @@
+@_exported import ChiselTestSupport
 import ChiselCore
 import ChiselTensor
 import Foundation
 import Testing
 
-func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-    var state = seed &* 2862933555777941757 &+ 3037000493
-    return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return (Float(state >> 40) / Float(1 << 23) - 1) * scale
-    }
-}
 
 func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
     zip(a, b).map { abs($0 - $1) }.max() ?? .infinity

@@ -2,7 +2,7 @@
 import PackageDescription
 
 // A package outside Chisel that adds a stage and builds its own `chisel`, with every command
-// (run, validate, batch, stages, model, bench). Point the dependency at Chisel's repository
+// (run, validate, batch, img2img, inpaint, refine, sheet, stages, model, bench). Point the dependency at Chisel's repository
 // (`.package(url: ..., branch: "main")`) instead of a path when you copy it elsewhere.
 let package = Package(
     name: "StagePackage",

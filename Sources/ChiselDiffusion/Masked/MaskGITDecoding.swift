@@ -85,19 +85,9 @@ public struct MaskGITDecoding: Sendable {
         guard logits.count == rows * codebookSize else {
             throw ChiselError(.internal, "MaskGIT step: \(logits.count) logits for \(rows) rows of \(codebookSize)")
         }
-        let perRun = (isGuided ? rows / 2 : rows) * codebookSize
         let guided: [Float]
         if isGuided {
-            let scale = Float(guidance)
-            guided = [Float](unsafeUninitializedCapacity: perRun) { out, initialized in
-                logits.withUnsafeBufferPointer { all in
-                    for i in 0..<perRun {
-                        let unconditional = all[i]
-                        out[i] = unconditional + scale * (all[perRun + i] - unconditional)
-                    }
-                }
-                initialized = perRun
-            }
+            guided = Ops.guided(logits, scale: Float(guidance))
         } else {
             guided = logits
         }

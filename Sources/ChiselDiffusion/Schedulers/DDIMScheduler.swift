@@ -6,6 +6,8 @@ public final class DDIMScheduler: AlphaScheduler, Scheduler {
     let clip: Float?
     /// DDIM's η: 0 is deterministic DDIM, 1 is DDPM-like; the pipeline's `eta` argument.
     public var eta: Float = 0
+
+    public func apply(_ options: StepOptions) { eta = Float(options.eta) }
     /// diffusers' `use_clipped_model_output`.
     public var useClippedModelOutput = false
 

@@ -45,7 +45,8 @@ public final class HeunDiscreteScheduler: SigmaScheduler, Scheduler {
         let index = try cursor.current(for: timestep, in: timesteps, missing: .fail)
         let sigma = try element(sigmaTable, stateInFirstOrder ? index : index - 1, "sigma")
         let sigmaNext = try element(sigmaTable, stateInFirstOrder ? index + 1 : index, "sigma")
-        let sigmaHat = sigma * 1  // gamma = 0
+        // diffusers' σ̂ = σ·(γ + 1) with γ = 0 (no churn): σ itself.
+        let sigmaHat = sigma
         let sigmaInput = stateInFirstOrder ? sigmaHat : sigmaNext
         var denoised = predictionType.denoisedSigmaSpace(modelOutput: modelOutput, sample: sample,
                                                          epsSigma: sigmaInput, vSigma: sigmaInput)

@@ -8,6 +8,16 @@ public struct SchedulerStepOutput: Sendable {
     public var denoised: [Float]?
 }
 
+/// What a sampling run asks of the solver besides its config, as diffusers' pipelines pass it to
+/// `step` (`eta`); given once, when the scheduler is made.
+public struct StepOptions: Sendable, Equatable {
+    /// DDIM's η: 0 deterministic, 1 DDPM-like noise. Classes without it ignore it, as diffusers'
+    /// pipelines pass `eta` only to schedulers whose `step` takes it.
+    public var eta: Double
+
+    public init(eta: Double = 0) { self.eta = eta }
+}
+
 /// A diffusion sampler with diffusers' loop semantics: `setTimesteps`, then for each `t` of
 /// `timesteps[beginIndex...]`: `scaleModelInput`, the model, `step`.
 ///
@@ -40,9 +50,13 @@ public protocol Scheduler: AnyObject {
         -> SchedulerStepOutput
     /// diffusers' `add_noise(original, noise, [timestep])`, as img2img and inpainting call it.
     func addNoise(original: [Float], noise: [Float], timestep: Double) throws -> [Float]
+    /// Takes the run's step options; a class reads those its `step` has (DDIM: η).
+    func apply(_ options: StepOptions)
 }
 
 extension Scheduler {
+    public func apply(_ options: StepOptions) {}
+
     /// The img2img start: diffusers' `get_timesteps(num_inference_steps, strength)`. Returns the
     /// truncated timesteps after calling `setBeginIndex(tStart * order)`; call after `setTimesteps`.
     public func truncate(steps: Int, strength: Double) -> (tStart: Int, timesteps: ArraySlice<Double>) {

@@ -150,10 +150,12 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
 
     /// The scheduler of this kind for a checkpoint's config: like diffusers' `X.from_config(config, **overrides)`,
     /// the checkpoint's keys (betas, prediction type, spacing, ...) are kept, the class and overrides are this kind's.
-    public func makeScheduler(config: SchedulerConfig) throws -> any Scheduler {
+    public func makeScheduler(config: SchedulerConfig, options: StepOptions = StepOptions()) throws -> any Scheduler {
         var merged = config.overridden(by: overrides)
         merged.className = schedulerClass.rawValue
-        return try schedulerClass.makeScheduler(config: merged)
+        let scheduler = try schedulerClass.makeScheduler(config: merged)
+        scheduler.apply(options)
+        return scheduler
     }
 }
 

@@ -51,7 +51,7 @@ public enum MaskTokensStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         var grid = try call[tokens]
-        try MaskedTokenParams.checkFits(grid, amused, call: call)
+        try MaskedTokenParams.checkFits(grid, amused, call: call, input: Self.tokens.name)
         let mode = try call[Self.mode]
         let steps = try call[Self.steps]
         let strength = try call[Self.strength] ?? (mode == .strength ? 0.5 : 1)

@@ -63,7 +63,7 @@ enum MaskedTokenParams {
     }
 
     /// Refuses a grid another VQ model made, or one the transformer's grid rules reject.
-    static func checkFits(_ tokens: Tokens, _ amused: AmusedModel, call: StageCall, input: String = "tokens") throws {
+    static func checkFits(_ tokens: Tokens, _ amused: AmusedModel, call: StageCall, input: String) throws {
         guard tokens.codebookSize <= amused.transformer.config.vocabSize,
               tokens.codebookSize <= amused.vq.codebookSize else {
             throw call.failure("input '\(input)' holds ids of a \(tokens.codebookSize)-entry codebook; this model's VQ has "

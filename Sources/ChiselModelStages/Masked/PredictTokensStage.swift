@@ -42,7 +42,7 @@ public enum PredictTokensStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[tokens]
-        try MaskedTokenParams.checkFits(grid, amused, call: call)
+        try MaskedTokenParams.checkFits(grid, amused, call: call, input: Self.tokens.name)
         let state = grid.maskGIT ?? MaskGITState()
         let plan = state.plan
         if let asked = try call[steps], let plan, asked != plan.steps {

@@ -57,7 +57,7 @@ public enum RefineTokensStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[tokens]
-        try MaskedTokenParams.checkFits(grid, amused, call: call)
+        try MaskedTokenParams.checkFits(grid, amused, call: call, input: Self.tokens.name)
         guard grid.maskedCount == 0 else {
             throw call.failure("\(grid.maskedCount) tokens are masked; refinement needs a complete grid (predict_tokens first)",
                                code: .invalidParameter)
@@ -84,9 +84,7 @@ public enum RefineTokensStage: Stage {
             maskTokenID: amused.maskTokenID, region: allowed, codebook: amused.vq.codebook, generator: &generator,
             logits: { input in
                 guard guided else { return try logits(input, batch: 1) }
-                let both = try logits(input + input, batch: 2)
-                let n = both.count / 2
-                return (0..<n).map { both[$0] + scale * (both[n + $0] - both[$0]) }
+                return Ops.guided(try logits(input + input, batch: 2), scale: scale)
             },
             progress: { done, total in call.context.progress(completed: done, total: total) })
         Allocator.releaseWorkBuffers()

@@ -55,7 +55,7 @@ public enum VQDecodeStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         let amused = try MaskedTokenParams.amused(call)
         let grid = try call[Self.tokens]
-        try MaskedTokenParams.checkFits(grid, amused, call: call)
+        try MaskedTokenParams.checkFits(grid, amused, call: call, input: Self.tokens.name)
         guard grid.maskedCount == 0 else {
             throw call.failure("\(grid.maskedCount) of the \(grid.count) tokens are still masked; predict them first "
                                + "(predict_tokens)", code: .invalidParameter)
@@ -105,7 +105,7 @@ public enum EmptyTokensStage: Stage {
         let grid = try Tokens(width: w / factor, height: h / factor, ids: Array(repeating: 0, count: count),
                               masked: Array(repeating: true, count: count), confidence: Array(repeating: 0, count: count),
                               codebookSize: amused.codebookSize, pixelsPerToken: factor, origin: like?.origin)
-        try MaskedTokenParams.checkFits(grid, amused, call: call)
+        try MaskedTokenParams.checkFits(grid, amused, call: call, input: Self.tokens.name)
         return [tokens(grid)]
     }
 }
