@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(name: "chisel", dependencies: ["ChiselCLI", "ColorMatch", "ChiselBundledModels"]),
 
         // What the test targets share: scratch folders, reproducible random data.
-        .target(name: "ChiselTestSupport", path: "Tests/ChiselTestSupport"),
+        .target(name: "ChiselTestSupport", dependencies: ["ChiselCore"], path: "Tests/ChiselTestSupport"),
         .testTarget(name: "ChiselCoreTests", dependencies: ["ChiselCore", "ChiselTestSupport"]),
         .testTarget(
             name: "ChiselImageIOTests", dependencies: ["ChiselTestSupport", "ChiselImageIO", "ChiselCore"],

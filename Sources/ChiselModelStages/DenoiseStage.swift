@@ -95,20 +95,22 @@ public enum DenoiseStage: Stage {
         let guided = scale > 1 && distilled == nil
         let context = try Self.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
         let batch = start.batch
-        var latents = start.values
+        // The loop keeps the latent channels-last, the UNet's layout: the schedulers' arithmetic
+        // is element-wise, and their draws are laid out channels-last as they are made
+        // (`ChannelsLastDraws`), so each element gets the number diffusers' N×C×H×W loop gives it.
+        let layout = LatentLayout(start)
+        var latents = layout.channelsLast(start.values)
+        var draws = ChannelsLastDraws(source: stream, layout: layout)
         for (i, t) in timesteps.enumerated() {
             try Task.checkCancellation()
             let scaled = try scheduler.scaleModelInput(latents, timestep: t)
-            var input = try Latent(shape: start.shape, values: scaled).channelsLast()
-            if guided { input = try Tensor(shape: [2 * batch] + input.shape.dropFirst(), data: input.data + input.data) }
+            var input = try Tensor(shape: layout.channelsLastShape(repeats: guided ? 2 : 1), data: guided ? scaled + scaled : scaled)
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
-            let output = try Latent(channelsLast: sd.unet(input, timesteps: [t], context: context, timestepCondition: condition))
-            try FiniteCheck.require(output.values, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
-            let prediction = guided
-                ? Self.guide(output.values, scale: Float(scale), rescale: Float(try call[guidanceRescale]))
-                : output.values
-            latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &stream).prevSample
+            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition).data
+            try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
+            let prediction = guided ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
+            latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample
             if let blend = inpaint.blend {
                 // diffusers noises the original to the next timestep and keeps it outside the mask.
                 var proper = blend.original
@@ -132,6 +134,8 @@ public enum DenoiseStage: Stage {
             }
             call.context.progress(completed: i + 1, total: timesteps.count)
         }
+        stream = draws.source
+        latents = layout.channelsFirst(latents)
         var next = state
         next.stepIndex = end
         if end < scheduler.timesteps.count {
@@ -194,6 +198,7 @@ public enum DenoiseStage: Stage {
 /// The inpainting inputs of a denoise, checked against the UNet: extra channels for 9-channel
 /// models, the blend for 4-channel ones.
 struct InpaintInputs {
+    /// The blend's arrays, channels-last as the loop keeps the latent.
     struct Blend {
         var original: [Float]
         var noise: [Float]
@@ -259,14 +264,16 @@ struct InpaintInputs {
                                    + "inpaints by blending with original", code: .invalidParameter)
             }
             let perPixel = soft ? LatentMask.values(mask, width: w, height: h, binarize: false) : small
+            // Channels-last, as the loop keeps the latent: each pixel's value for each of its channels.
+            let channels = latent.channels
             var expanded = [Float](repeating: 0, count: latent.values.count)
-            let plane = h * w
             for b in 0..<latent.batch {
-                for c in 0..<latent.channels {
-                    for p in 0..<plane { expanded[(b * latent.channels + c) * plane + p] = perPixel[p] }
+                for p in 0..<(h * w) {
+                    for c in 0..<channels { expanded[(b * h * w + p) * channels + c] = perPixel[p] }
                 }
             }
-            blend = Blend(original: original.values, noise: noise, mask: expanded, soft: soft)
+            let layout = LatentLayout(latent)
+            blend = Blend(original: layout.channelsLast(original.values), noise: layout.channelsLast(noise), mask: expanded, soft: soft)
         } else {
             throw call.failure("a UNet of \(unetChannels) input channels does not take \(latentChannels)-channel latents",
                                code: .invalidParameter)

@@ -1,4 +1,5 @@
 import ChiselCore
+import ChiselDiffusion
 import ChiselTensor
 
 /// The one conversion between the wire's `Latent` (N×C×H×W, PyTorch's layout, which the
@@ -17,4 +18,58 @@ extension Latent {
         let (n, h, w, c) = (tensor.shape[0], tensor.shape[1], tensor.shape[2], tensor.shape[3])
         try self.init(shape: [n, c, h, w], values: tensor.toNCHW(), noise: noise, origin: origin)
     }
+}
+
+/// A latent's N×C×H×W shape, and its values moved between PyTorch's channels-first order (the
+/// wire's) and the networks' channels-last one.
+struct LatentLayout: Sendable {
+    let n: Int, c: Int, h: Int, w: Int
+
+    init(_ latent: Latent) {
+        (n, c, h, w) = (latent.batch, latent.channels, latent.height, latent.width)
+    }
+
+    var count: Int { n * c * h * w }
+
+    /// N×H×W×C, the batch repeated `repeats` times (a guided pair).
+    func channelsLastShape(repeats: Int = 1) -> [Int] { [repeats * n, h, w, c] }
+
+    /// N×C×H×W values in N×H×W×C order.
+    func channelsLast(_ values: [Float]) -> [Float] {
+        guard values.count == count else { return values }
+        var out = [Float](repeating: 0, count: count)
+        let plane = h * w
+        for b in 0..<n {
+            for ch in 0..<c {
+                let source = (b * c + ch) * plane
+                for p in 0..<plane { out[(b * plane + p) * c + ch] = values[source + p] }
+            }
+        }
+        return out
+    }
+
+    /// N×H×W×C values in N×C×H×W order.
+    func channelsFirst(_ values: [Float]) -> [Float] {
+        guard values.count == count else { return values }
+        var out = [Float](repeating: 0, count: count)
+        let plane = h * w
+        for b in 0..<n {
+            for ch in 0..<c {
+                let target = (b * c + ch) * plane
+                for p in 0..<plane { out[target + p] = values[(b * plane + p) * c + ch] }
+            }
+        }
+        return out
+    }
+}
+
+/// A stream's draws laid out channels-last: a draw of a whole latent's count is made in PyTorch's
+/// N×C×H×W order and moved, so a loop that keeps its latent channels-last gives every element the
+/// number diffusers' loop gives it. The stream advances exactly as it would undisturbed.
+struct ChannelsLastDraws<Source: NoiseSource>: NoiseSource {
+    var source: Source
+    let layout: LatentLayout
+
+    mutating func normal(count: Int) -> [Float] { layout.channelsLast(source.normal(count: count)) }
+    mutating func uniform(count: Int) -> [Float] { layout.channelsLast(source.uniform(count: count)) }
 }

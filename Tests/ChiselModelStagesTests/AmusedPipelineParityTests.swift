@@ -54,15 +54,7 @@ import Testing
         return (try? JSONDecoder().decode([Case].self, from: data)) ?? []
     }()
 
-    final class Run {
-        let model: AmusedModel
-        let context = StageContext(node: "n", run: RunInfo(), files: FileLedger(), events: { _ in })
-        init(_ model: AmusedModel) { self.model = model }
-
-        func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
-            StageCall(stage, params: params, inputs: [EncodePromptStage.model(model)] + inputs, context: context)
-        }
-    }
+    typealias Run = ModelStageRun<AmusedModel>
 
     static func expected(_ c: Case, _ key: String) throws -> SafeTensorsFile {
         try SafeTensorsFile(path: "\(fixtures)/\(c.file)")

@@ -96,17 +96,7 @@ import Testing
         return model.overridingScheduler(try JSONDecoder().decode(SchedulerConfig.self, from: Data(c.overrides.utf8)))
     }
 
-    final class Run {
-        let model: StableDiffusionModel
-        let context = StageContext(node: "n", run: RunInfo(), files: FileLedger(), events: { _ in })
-        init(_ model: StableDiffusionModel) { self.model = model }
-
-        func call(_ stage: any Stage.Type, _ params: [ParamSetting] = [], _ inputs: [InputSetting] = []) -> StageCall {
-            StageCall(stage, params: params, inputs: [DiffusionParamsKey.model(model)] + inputs, context: context)
-        }
-    }
-
-    enum DiffusionParamsKey { static let model = EncodePromptStage.model }
+    typealias Run = ModelStageRun<StableDiffusionModel>
 
     static func expected(_ c: Case, _ key: String) throws -> [Float] {
         try SafeTensorsFile(path: "\(fixtures)/\(c.file)").floats(key)

@@ -3,40 +3,25 @@ import ChiselBase
 /// What the ᾱ-indexed classes (DDIM, DDPM, PNDM, LCM) share: integer timesteps that index
 /// `alphas_cumprod` directly, identity model-input scaling, unit initial noise and the
 /// alpha-based `add_noise` (Ho et al. 2020, eq. 4).
-public class AlphaScheduler {
-    public let schedulerClass: SchedulerClass
-    public let noiseSchedule: NoiseSchedule
-    public let predictionType: PredictionType
-    let spacing: TimestepSpacing
-    let stepsOffset: Int
-    public internal(set) var timesteps: [Double]
-    /// `final_alpha_cumprod`, ᾱ "before" timestep 0 (DDIM, PNDM, LCM; DDPM uses 1).
-    let finalAlpha: Float
+public protocol AlphaIndexedScheduler: ScheduleTracking {
     /// diffusers' `num_inference_steps` (nil before `set_timesteps`).
-    var inferenceSteps: Int?
-    var cursor = StepCursor()
+    var inferenceSteps: Int? { get }
+    /// `final_alpha_cumprod`, ᾱ "before" timestep 0 (DDIM, PNDM, LCM; DDPM uses 1).
+    var finalAlpha: Float { get }
+}
 
-    init(config: SchedulerConfig, noiseSchedule: NoiseSchedule?, schedulerClass: SchedulerClass,
-         predictionTypes: [PredictionType]) throws {
-        self.schedulerClass = schedulerClass
-        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: schedulerClass)
-        predictionType = config.predictionType ?? .epsilon
-        try predictionType.check(allowed: predictionTypes, in: schedulerClass)
-        spacing = config.timestepSpacing ?? schedulerClass.defaults.timestepSpacing
-        stepsOffset = config.stepsOffset ?? 0
-        timesteps = (0..<self.noiseSchedule.trainSteps).reversed().map(Double.init)
-        finalAlpha = finalAlphaCumprod(config, schedulerClass, self.noiseSchedule)
-    }
-
+extension AlphaIndexedScheduler {
     public var sigmas: [Float]? { nil }
     public var initNoiseSigma: Float { 1 }
-    public var beginIndex: Int? { cursor.beginIndex }
-    public var stepIndex: Int? { cursor.stepIndex }
-    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
     public func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] { sample }
 
     public func addNoise(original: [Float], noise: [Float], timestep: Double) throws -> [Float] {
         try noiseSchedule.addNoise(original: original, noise: noise, timestep: timestep)
+    }
+
+    /// What diffusers holds before `set_timesteps`: every training timestep, noisiest first.
+    static func trainingTimesteps(_ basics: ScheduleBasics) -> [Double] {
+        (0..<basics.noiseSchedule.trainSteps).reversed().map(Double.init)
     }
 
     /// The step count, after diffusers' check against the training timesteps.

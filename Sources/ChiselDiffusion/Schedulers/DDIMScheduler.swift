@@ -2,7 +2,12 @@ import ChiselBase
 
 /// diffusers' `DDIMScheduler`: Song et al. 2021 (DDIM), eq. 12 — x_{t−1} = √ᾱ_{t−1}·x0 +
 /// √(1 − ᾱ_{t−1} − σ_t²)·ε + σ_t·z with σ_t = η·√((1−ᾱ_{t−1})/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_{t−1})) (eq. 16).
-public final class DDIMScheduler: AlphaScheduler, Scheduler {
+public final class DDIMScheduler: AlphaIndexedScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public let finalAlpha: Float
+    public internal(set) var inferenceSteps: Int?
+    public var cursor = StepCursor()
     let clip: Float?
     /// DDIM's η: 0 is deterministic DDIM, 1 is DDPM-like; the pipeline's `eta` argument.
     public var eta: Float = 0
@@ -13,7 +18,9 @@ public final class DDIMScheduler: AlphaScheduler, Scheduler {
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         clip = clipRange(config, .ddim)
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .ddim, predictionTypes: [.epsilon, .sample, .vPrediction])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .ddim, predictionTypes: [.epsilon, .sample, .vPrediction])
+        timesteps = Self.trainingTimesteps(basics)
+        finalAlpha = finalAlphaCumprod(config, .ddim, basics.noiseSchedule)
         try rejectThresholding(config, in: .ddim)
     }
 

@@ -5,14 +5,21 @@ import Foundation
 /// μ = √ᾱ_{t−1}·β_t/(1−ᾱ_t)·x0 + √α_t·(1−ᾱ_{t−1})/(1−ᾱ_t)·x_t, plus noise of the posterior
 /// variance β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t (`fixed_small`) or β_t (`fixed_large`), with the
 /// "previous" timestep being the next one in the schedule.
-public final class DDPMScheduler: AlphaScheduler, Scheduler {
+public final class DDPMScheduler: AlphaIndexedScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public let finalAlpha: Float
+    public internal(set) var inferenceSteps: Int?
+    public var cursor = StepCursor()
     let clip: Float?
     let varianceType: VarianceType
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         clip = clipRange(config, .ddpm)
         varianceType = config.varianceType ?? .fixedSmall
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .ddpm, predictionTypes: [.epsilon, .sample, .vPrediction])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .ddpm, predictionTypes: [.epsilon, .sample, .vPrediction])
+        timesteps = Self.trainingTimesteps(basics)
+        finalAlpha = finalAlphaCumprod(config, .ddpm, basics.noiseSchedule)
         try rejectThresholding(config, in: .ddpm)
         if varianceType == .learned || varianceType == .learnedRange {
             throw unsupportedConfigValue(.varianceType, "'\(varianceType.rawValue)'", in: .ddpm)

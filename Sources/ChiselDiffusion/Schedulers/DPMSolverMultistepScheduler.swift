@@ -5,10 +5,8 @@ import Foundation
 /// DPM-Solver++ (Lu et al. 2022, arXiv:2211.01095, Algorithm 2 "2M" and the 3M variant), with the
 /// SDE variants (`sde-dpmsolver++`, Lu et al. 2022 appendix / k-diffusion `sample_dpmpp_2m_sde`),
 /// midpoint or heun second-order corrections, Karras or uniform-λ sigmas.
-public final class DPMSolverMultistepScheduler: Scheduler {
-    public let schedulerClass = SchedulerClass.dpmSolverMultistep
-    public let noiseSchedule: NoiseSchedule
-    public let predictionType: PredictionType
+public final class DPMSolverMultistepScheduler: ScheduleTracking {
+    public let basics: ScheduleBasics
     let algorithm: DPMSolverAlgorithm
     let solverType: SolverType
     let solverOrder: Int
@@ -18,15 +16,13 @@ public final class DPMSolverMultistepScheduler: Scheduler {
     let useLuLambdas: Bool
     let finalSigmas: FinalSigmasType
     let lambdaMinClipped: Double
-    let spacing: TimestepSpacing
-    let stepsOffset: Int
     let roundsKarrasTimesteps: Bool
     let sigmaMinOverride: Double?
     let sigmaMaxOverride: Double?
 
     public private(set) var timesteps: [Double]
     var sigmaTable: [Float]
-    var cursor = StepCursor()
+    public var cursor = StepCursor()
     /// The last `solver_order` converted model outputs, oldest first (diffusers' `model_outputs`).
     var modelOutputs: [[Float]?]
     /// diffusers' `lower_order_nums`: how many steps have run, capped at the order (warm-up).
@@ -34,9 +30,8 @@ public final class DPMSolverMultistepScheduler: Scheduler {
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         let cls = SchedulerClass.dpmSolverMultistep
-        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: cls)
-        predictionType = config.predictionType ?? .epsilon
-        try predictionType.check(allowed: [.epsilon, .sample, .vPrediction], in: cls)
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: cls,
+                                    predictionTypes: [.epsilon, .sample, .vPrediction])
         try rejectThresholding(config, in: cls)
         try rejectUnimplementedSigmas(config, in: cls, flow: true)
         if config.useDynamicShifting == true { throw unsupportedConfigValue(.useDynamicShifting, "true", in: cls) }
@@ -63,22 +58,17 @@ public final class DPMSolverMultistepScheduler: Scheduler {
                               jsonPath: SchedulerConfig.CodingKeys.finalSigmasType.rawValue)
         }
         lambdaMinClipped = config.lambdaMinClipped ?? -.infinity
-        spacing = config.timestepSpacing ?? cls.defaults.timestepSpacing
-        stepsOffset = config.stepsOffset ?? 0
         roundsKarrasTimesteps = (config.betaSchedule ?? cls.defaults.betaSchedule) != .squaredcosCapV2
         sigmaMinOverride = config.sigmaMin
         sigmaMaxOverride = config.sigmaMax
-        sigmaTable = self.noiseSchedule.trainingSigmas
-        timesteps = (0..<self.noiseSchedule.trainSteps).reversed().map(Double.init)
+        sigmaTable = basics.noiseSchedule.trainingSigmas
+        timesteps = (0..<basics.noiseSchedule.trainSteps).reversed().map(Double.init)
         modelOutputs = Array(repeating: nil, count: solverOrder)
     }
 
     public var order: Int { 1 }
     public var sigmas: [Float]? { sigmaTable }
     public var initNoiseSigma: Float { 1 }
-    public var beginIndex: Int? { cursor.beginIndex }
-    public var stepIndex: Int? { cursor.stepIndex }
-    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
 
     public func setTimesteps(_ count: Int) throws {
         try checkStepCount(count, trainSteps: .max)

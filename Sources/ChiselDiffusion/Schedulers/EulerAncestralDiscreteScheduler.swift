@@ -3,10 +3,15 @@ import ChiselBase
 /// diffusers' `EulerAncestralDiscreteScheduler`: k-diffusion's `sample_euler_ancestral`
 /// (Karras et al. 2022 sampler with ancestral noise): an Euler step down to σ_down, then fresh
 /// noise of scale σ_up, where σ_up² = σ_next²(σ² − σ_next²)/σ² and σ_down² = σ_next² − σ_up².
-public final class EulerAncestralDiscreteScheduler: SigmaScheduler, Scheduler {
+public final class EulerAncestralDiscreteScheduler: SigmaSpaceScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public internal(set) var sigmaTable: [Float]
+    public var cursor = StepCursor()
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         // diffusers raises NotImplementedError for prediction_type "sample".
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .eulerAncestral, predictionTypes: [.epsilon, .vPrediction])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .eulerAncestral, predictionTypes: [.epsilon, .vPrediction])
+        (timesteps, sigmaTable) = Self.trainingSchedule(basics)
     }
 
     public var order: Int { 1 }

@@ -2,7 +2,11 @@ import ChiselBase
 
 /// diffusers' `EulerDiscreteScheduler`: Karras et al. 2022 (EDM), Algorithm 2 without churn —
 /// one Euler step of the probability-flow ODE dx/dσ = (x − x0)/σ per timestep.
-public final class EulerDiscreteScheduler: SigmaScheduler, Scheduler {
+public final class EulerDiscreteScheduler: SigmaSpaceScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public internal(set) var sigmaTable: [Float]
+    public var cursor = StepCursor()
     let useKarras: Bool
     let sigmaMinOverride: Double?
     let sigmaMaxOverride: Double?
@@ -13,7 +17,8 @@ public final class EulerDiscreteScheduler: SigmaScheduler, Scheduler {
         sigmaMinOverride = config.sigmaMin
         sigmaMaxOverride = config.sigmaMax
         finalSigmas = config.finalSigmasType ?? .zero
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .euler, predictionTypes: [.epsilon, .vPrediction, .sample])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .euler, predictionTypes: [.epsilon, .vPrediction, .sample])
+        (timesteps, sigmaTable) = Self.trainingSchedule(basics)
         try rejectUnimplementedSigmas(config, in: .euler)
         if config.interpolationType == .logLinear { throw unsupportedConfigValue(.interpolationType, "'log_linear'", in: .euler) }
         if config.timestepType == .continuous, predictionType == .vPrediction {
@@ -37,8 +42,8 @@ public final class EulerDiscreteScheduler: SigmaScheduler, Scheduler {
         let index = try cursor.current(for: timestep, in: timesteps, missing: .fail)
         let sigma = try element(sigmaTable, index, "sigma")
         let sigmaNext = try element(sigmaTable, index + 1, "sigma")
-        // s_churn = 0 (diffusers' default): gamma = 0, sigma_hat = sigma.
-        let sigmaHat = sigma * 1
+        // s_churn = 0 (diffusers' default): γ = 0, so σ̂ = σ·(γ + 1) is σ.
+        let sigmaHat = sigma
         let denoised = predictionType.denoisedSigmaSpace(modelOutput: modelOutput, sample: sample,
                                                          epsSigma: sigmaHat, vSigma: sigma)
         let dt = sigmaNext - sigmaHat

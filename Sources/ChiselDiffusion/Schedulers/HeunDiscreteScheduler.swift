@@ -4,7 +4,11 @@ import ChiselBase
 /// method on the probability-flow ODE. Each solver step is two model calls, so timesteps and
 /// sigmas are doubled (`[t0, t1, t1, t2, t2, …]`) and `order` is 2; the first call
 /// (`state_in_first_order`) takes an Euler step and keeps its derivative, the second averages.
-public final class HeunDiscreteScheduler: SigmaScheduler, Scheduler {
+public final class HeunDiscreteScheduler: SigmaSpaceScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public internal(set) var sigmaTable: [Float]
+    public var cursor = StepCursor()
     let useKarras: Bool
     let sigmaMinOverride: Double?
     let sigmaMaxOverride: Double?
@@ -17,7 +21,8 @@ public final class HeunDiscreteScheduler: SigmaScheduler, Scheduler {
         sigmaMinOverride = config.sigmaMin
         sigmaMaxOverride = config.sigmaMax
         clipSample = (config.clipSample ?? false) ? Float(config.clipSampleRange ?? 1) : nil
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .heun, predictionTypes: [.epsilon, .vPrediction, .sample])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .heun, predictionTypes: [.epsilon, .vPrediction, .sample])
+        (timesteps, sigmaTable) = Self.trainingSchedule(basics)
         try rejectUnimplementedSigmas(config, in: .heun)
         try setTimesteps(self.noiseSchedule.trainSteps)
     }

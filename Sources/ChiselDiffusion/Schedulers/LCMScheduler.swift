@@ -4,7 +4,12 @@ import ChiselBase
 /// multistep consistency sampling (Song et al. 2023, Algorithm 1): each step maps to the
 /// consistency-boundary output c_skip·x + c_out·x0 (`denoised`), then re-noises it to the next
 /// timestep with fresh noise, except after the last step.
-public final class LCMScheduler: AlphaScheduler, Scheduler {
+public final class LCMScheduler: AlphaIndexedScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public let finalAlpha: Float
+    public internal(set) var inferenceSteps: Int?
+    public var cursor = StepCursor()
     let clip: Float?
     let originalInferenceSteps: Int
     let timestepScaling: Float
@@ -13,7 +18,9 @@ public final class LCMScheduler: AlphaScheduler, Scheduler {
         clip = clipRange(config, .lcm)
         originalInferenceSteps = config.originalInferenceSteps ?? 50
         timestepScaling = Float(config.timestepScaling ?? 10)
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .lcm, predictionTypes: [.epsilon, .sample, .vPrediction])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .lcm, predictionTypes: [.epsilon, .sample, .vPrediction])
+        timesteps = Self.trainingTimesteps(basics)
+        finalAlpha = finalAlphaCumprod(config, .lcm, basics.noiseSchedule)
         try rejectThresholding(config, in: .lcm)
     }
 

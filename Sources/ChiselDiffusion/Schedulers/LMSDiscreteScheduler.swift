@@ -4,7 +4,11 @@ import ChiselBase
 /// after Crowson): x_{i+1} = x_i + Σ_j c_j·d_{i−j}, where c_j integrates the Lagrange basis
 /// polynomial of the last `order` sigmas over [σ_i, σ_{i+1}] (diffusers uses scipy's quad; we
 /// integrate the polynomial exactly).
-public final class LMSDiscreteScheduler: SigmaScheduler, Scheduler {
+public final class LMSDiscreteScheduler: SigmaSpaceScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public internal(set) var sigmaTable: [Float]
+    public var cursor = StepCursor()
     let useKarras: Bool
     /// diffusers' `step(order=4)` default.
     let maxOrder = 4
@@ -12,7 +16,8 @@ public final class LMSDiscreteScheduler: SigmaScheduler, Scheduler {
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         useKarras = config.useKarrasSigmas ?? false
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .lms, predictionTypes: [.epsilon, .vPrediction, .sample])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .lms, predictionTypes: [.epsilon, .vPrediction, .sample])
+        (timesteps, sigmaTable) = Self.trainingSchedule(basics)
         try rejectUnimplementedSigmas(config, in: .lms)
     }
 

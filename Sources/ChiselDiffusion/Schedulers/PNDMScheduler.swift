@@ -4,7 +4,12 @@ import ChiselBase
 /// transfer φ(x, ε, t, t−δ) driven by pseudo linear multistep (PLMS, eq. 12: Adams–Bashforth on
 /// ε) after either three pseudo Runge–Kutta warm-up steps (PRK, 12 model calls) or, with
 /// `skip_prk_steps` (SD 1.x), the first step taken twice (an improved-Euler start).
-public final class PNDMScheduler: AlphaScheduler, Scheduler {
+public final class PNDMScheduler: AlphaIndexedScheduler {
+    public let basics: ScheduleBasics
+    public internal(set) var timesteps: [Double]
+    public let finalAlpha: Float
+    public internal(set) var inferenceSteps: Int?
+    public var cursor = StepCursor()
     let skipPRK: Bool
     var prkTimesteps: [Double] = []
     /// diffusers' `counter`, `ets`, `cur_model_output`, `cur_sample`.
@@ -15,7 +20,9 @@ public final class PNDMScheduler: AlphaScheduler, Scheduler {
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         skipPRK = config.skipPrkSteps ?? false
-        try super.init(config: config, noiseSchedule: noiseSchedule, schedulerClass: .pndm, predictionTypes: [.epsilon, .vPrediction])
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: .pndm, predictionTypes: [.epsilon, .vPrediction])
+        timesteps = Self.trainingTimesteps(basics)
+        finalAlpha = finalAlphaCumprod(config, .pndm, basics.noiseSchedule)
     }
 
     public var order: Int { 1 }

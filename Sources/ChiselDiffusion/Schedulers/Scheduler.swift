@@ -68,10 +68,52 @@ extension Scheduler {
     }
 }
 
+/// What every class reads from its config the same way: the noise schedule (or the one given),
+/// the prediction type (checked against those the class implements), the timestep spacing and
+/// offset (the class's own defaults where the config is silent).
+public struct ScheduleBasics: Sendable {
+    public let schedulerClass: SchedulerClass
+    public let noiseSchedule: NoiseSchedule
+    public let predictionType: PredictionType
+    let spacing: TimestepSpacing
+    let stepsOffset: Int
+
+    init(config: SchedulerConfig, noiseSchedule: NoiseSchedule?, schedulerClass: SchedulerClass,
+         predictionTypes: [PredictionType]) throws {
+        self.schedulerClass = schedulerClass
+        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: schedulerClass)
+        predictionType = config.predictionType ?? .epsilon
+        try predictionType.check(allowed: predictionTypes, in: schedulerClass)
+        spacing = config.timestepSpacing ?? schedulerClass.defaults.timestepSpacing
+        stepsOffset = config.stepsOffset ?? 0
+    }
+}
+
+/// The two small requirements the shared scheduler code builds on, as protocol extensions: the
+/// config facts every class reads the same way, and the step position every class keeps.
+public protocol ScheduleTracking: Scheduler {
+    var basics: ScheduleBasics { get }
+    /// diffusers' `_step_index` and `_begin_index`.
+    var cursor: StepCursor { get set }
+}
+
+extension ScheduleTracking {
+    public var schedulerClass: SchedulerClass { basics.schedulerClass }
+    public var noiseSchedule: NoiseSchedule { basics.noiseSchedule }
+    public var predictionType: PredictionType { basics.predictionType }
+    var spacing: TimestepSpacing { basics.spacing }
+    var stepsOffset: Int { basics.stepsOffset }
+    public var beginIndex: Int? { cursor.beginIndex }
+    public var stepIndex: Int? { cursor.stepIndex }
+    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
+}
+
 /// `_step_index` / `_begin_index` bookkeeping shared by the classes that track their position.
-struct StepCursor {
+public struct StepCursor: Sendable {
     var beginIndex: Int?
     var stepIndex: Int?
+
+    public init() {}
 
     /// What `index_for_timestep` does when the timestep is not in the schedule.
     enum Missing {

@@ -3,36 +3,17 @@ import Foundation
 
 /// What the Karras-style classes (Euler, Euler ancestral, LMS, Heun) share: sigma-space state
 /// x = x0 + σ·ε, the model input scaled by 1/√(σ²+1), `add_noise` as x0 + σ·noise, and the
-/// `_step_index`/`_begin_index` bookkeeping. Subclasses build the schedule and take the step.
-public class SigmaScheduler {
-    public let schedulerClass: SchedulerClass
-    public let noiseSchedule: NoiseSchedule
-    public let predictionType: PredictionType
-    let spacing: TimestepSpacing
-    let stepsOffset: Int
-    public internal(set) var timesteps: [Double] = []
-    var sigmaTable: [Float] = []
-    var cursor = StepCursor()
+/// discrete sigma schedule of `set_timesteps`. A class keeps its timesteps and sigmas; the rest
+/// comes from this extension.
+public protocol SigmaSpaceScheduler: ScheduleTracking {
+    var timesteps: [Double] { get }
+    /// The sigma of each timestep, then the final sigma.
+    var sigmaTable: [Float] { get }
+}
 
-    init(config: SchedulerConfig, noiseSchedule: NoiseSchedule?, schedulerClass: SchedulerClass,
-         predictionTypes: [PredictionType]) throws {
-        self.schedulerClass = schedulerClass
-        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: schedulerClass)
-        predictionType = config.predictionType ?? .epsilon
-        try predictionType.check(allowed: predictionTypes, in: schedulerClass)
-        spacing = config.timestepSpacing ?? schedulerClass.defaults.timestepSpacing
-        stepsOffset = config.stepsOffset ?? 0
-        // Before set_timesteps diffusers holds the full training schedule; so do we.
-        let train = self.noiseSchedule.trainingSigmas
-        sigmaTable = train.reversed() + [0]
-        timesteps = (0..<self.noiseSchedule.trainSteps).reversed().map(Double.init)
-    }
-
+extension SigmaSpaceScheduler {
     public var sigmas: [Float]? { sigmaTable }
     public var initNoiseSigma: Float { SigmaSchedule.initNoiseSigma(sigmaTable, spacing: spacing) }
-    public var beginIndex: Int? { cursor.beginIndex }
-    public var stepIndex: Int? { cursor.stepIndex }
-    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
 
     /// `scale_model_input`: sample / √(σ²+1) at the current step (initialising the step index as diffusers does).
     public func scaleModelInput(_ sample: [Float], timestep: Double) throws -> [Float] {
@@ -44,6 +25,11 @@ public class SigmaScheduler {
     public func addNoise(original: [Float], noise: [Float], timestep: Double) throws -> [Float] {
         let index = try cursor.noiseIndex(for: timestep, in: timesteps, missing: .fail)
         return try SigmaSchedule.addNoise(original: original, noise: noise, sigma: try element(sigmaTable, index, "sigma"))
+    }
+
+    /// What diffusers holds before `set_timesteps`: the full training schedule, noisiest first.
+    static func trainingSchedule(_ basics: ScheduleBasics) -> (timesteps: [Double], sigmas: [Float]) {
+        ((0..<basics.noiseSchedule.trainSteps).reversed().map(Double.init), basics.noiseSchedule.trainingSigmas.reversed() + [0])
     }
 
     /// The discrete-timestep sigma schedule of `set_timesteps` shared by the Karras-style classes:

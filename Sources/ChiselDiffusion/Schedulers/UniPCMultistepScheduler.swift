@@ -5,10 +5,8 @@ import Foundation
 /// predictor (Algorithm 2) followed, from the second step on, by the UniC corrector (Algorithm 1)
 /// applied to the previous step's result (`last_sample`) once the new model output is known;
 /// B(h) = e^h − 1 (bh2, default) or h (bh1); data prediction (`predict_x0`) by default.
-public final class UniPCMultistepScheduler: Scheduler {
-    public let schedulerClass = SchedulerClass.uniPCMultistep
-    public let noiseSchedule: NoiseSchedule
-    public let predictionType: PredictionType
+public final class UniPCMultistepScheduler: ScheduleTracking {
+    public let basics: ScheduleBasics
     let solverOrder: Int
     let predictX0: Bool
     let bh2: Bool
@@ -16,14 +14,12 @@ public final class UniPCMultistepScheduler: Scheduler {
     let disableCorrector: Set<Int>
     let useKarras: Bool
     let finalSigmas: FinalSigmasType
-    let spacing: TimestepSpacing
-    let stepsOffset: Int
     let sigmaMinOverride: Double?
     let sigmaMaxOverride: Double?
 
     public private(set) var timesteps: [Double]
     var sigmaTable: [Float]
-    var cursor = StepCursor()
+    public var cursor = StepCursor()
     /// The last `solver_order` converted model outputs, oldest first.
     var modelOutputs: [[Float]?]
     public private(set) var lowerOrderNums = 0
@@ -34,9 +30,8 @@ public final class UniPCMultistepScheduler: Scheduler {
 
     public init(config: SchedulerConfig, noiseSchedule: NoiseSchedule? = nil) throws {
         let cls = SchedulerClass.uniPCMultistep
-        self.noiseSchedule = try noiseSchedule ?? NoiseSchedule(config: config, for: cls)
-        predictionType = config.predictionType ?? .epsilon
-        try predictionType.check(allowed: [.epsilon, .sample, .vPrediction], in: cls)
+        basics = try ScheduleBasics(config: config, noiseSchedule: noiseSchedule, schedulerClass: cls,
+                                    predictionTypes: [.epsilon, .sample, .vPrediction])
         try rejectThresholding(config, in: cls)
         try rejectUnimplementedSigmas(config, in: cls, flow: true)
         if config.useDynamicShifting == true { throw unsupportedConfigValue(.useDynamicShifting, "true", in: cls) }
@@ -53,21 +48,16 @@ public final class UniPCMultistepScheduler: Scheduler {
         disableCorrector = Set(config.disableCorrector ?? [])
         useKarras = config.useKarrasSigmas ?? false
         finalSigmas = config.finalSigmasType ?? .zero
-        spacing = config.timestepSpacing ?? cls.defaults.timestepSpacing
-        stepsOffset = config.stepsOffset ?? 0
         sigmaMinOverride = config.sigmaMin
         sigmaMaxOverride = config.sigmaMax
-        sigmaTable = self.noiseSchedule.trainingSigmas
-        timesteps = (0..<self.noiseSchedule.trainSteps).reversed().map(Double.init)
+        sigmaTable = basics.noiseSchedule.trainingSigmas
+        timesteps = (0..<basics.noiseSchedule.trainSteps).reversed().map(Double.init)
         modelOutputs = Array(repeating: nil, count: solverOrder)
     }
 
     public var order: Int { 1 }
     public var sigmas: [Float]? { sigmaTable }
     public var initNoiseSigma: Float { 1 }
-    public var beginIndex: Int? { cursor.beginIndex }
-    public var stepIndex: Int? { cursor.stepIndex }
-    public func setBeginIndex(_ index: Int) { cursor.beginIndex = index }
 
     public func setTimesteps(_ count: Int) throws {
         try checkStepCount(count, trainSteps: .max)
