@@ -25,10 +25,10 @@ struct EditOptions: ParsableArguments {
     var image: String
 
     @Option(help: "What the result should show.")
-    var prompt: String = ""
+    var prompt: String?
 
     @Option(help: "What it should not show.")
-    var negativePrompt: String = ""
+    var negativePrompt: String?
 
     @Option(help: ArgumentHelp("Inference steps of the schedule (with --strength-mode cut, int(steps × strength) of them run); "
                                + "default \(EditGraphs.diffusersSteps) (diffusers' pipelines), "
@@ -54,7 +54,7 @@ struct EditOptions: ParsableArguments {
     var scheduler: String?
 
     @Option(help: "Seed, 0…18446744073709551615 (PyTorch's range); -1 draws one at random and reports it.", transform: Seed.parse)
-    var seed: Seed = .random
+    var seed: Seed?
 
     @Option(help: ArgumentHelp(VAEEncodeStage.rng.help))
     var rng: RNGKind?
@@ -138,12 +138,12 @@ struct EditOptions: ParsableArguments {
         if !loras.isEmpty { request.modelOptions.append(("loras", LoRAArgument.graphValue(loras, cwd: cwd))) }
         if let vae { request.modelOptions.append(("vae", .string(cwd.resolve(vae)))) }
         if !embeddings.isEmpty { request.modelOptions.append(("embeddings", .array(embeddings.map { .string(cwd.resolve($0)) }))) }
-        request.prompt = prompt
-        request.negativePrompt = negativePrompt
+        request.prompt = try EncodePromptStage.prompt.value(or: prompt)
+        request.negativePrompt = try EncodePromptStage.negativePrompt.value(or: negativePrompt)
         request.steps = steps
         request.guidance = guidance
         request.scheduler = scheduler
-        request.seed = seed
+        request.seed = try VAEEncodeStage.seed.value(or: seed)
         request.rng = rng
         request.strengthMode = strengthMode
         request.clipSkip = clipSkip
@@ -248,7 +248,7 @@ struct InpaintCommand: AsyncParsableCommand {
     var mask: String
 
     @Option(help: "How far into the noise the edit goes; 1 repaints from pure noise.")
-    var strength: Double = 1.0
+    var strength: Double = EditGraphs.diffusersInpaintStrength
 
     @Option(help: ArgumentHelp("Gaussian blur of the mask used to paste the result back: " + FeatherMaskStage.radius.help))
     var maskBlur: Double?

@@ -64,7 +64,7 @@ struct RefineCommand: AsyncParsableCommand {
     var confidenceOutput: String?
 
     @Option(help: "A prompt to judge the image against (default: none).")
-    var prompt: String = ""
+    var prompt: String?
 
     @Option(help: ArgumentHelp(RefineTokensStage.iterations.help))
     var iterations: Int?
@@ -88,7 +88,7 @@ struct RefineCommand: AsyncParsableCommand {
     var temperature: Double?
 
     @Option(help: "Seed (used when --temperature > 0), 0…18446744073709551615; -1 draws one.", transform: Seed.parse)
-    var seed: Seed = .random
+    var seed: Seed?
 
     @Option(help: "fp32 or bf16.")
     var dtype: EditOptions.DType = .fp32
@@ -127,7 +127,7 @@ struct RefineCommand: AsyncParsableCommand {
         }
         var request = RefineRequest(model: BuiltinModelLocation.name(in: model) != nil ? model : folder, dtype: dtype.rawValue,
                                     image: cwd.resolve(image), output: cwd.resolve(output))
-        request.prompt = prompt
+        request.prompt = try EncodePromptStage.prompt.value(or: prompt)
         request.iterations = iterations
         request.fraction = fraction
         request.threshold = threshold
@@ -135,7 +135,7 @@ struct RefineCommand: AsyncParsableCommand {
         request.evidence = evidence
         request.scoringStride = scoringStride
         request.temperature = temperature
-        request.seed = seed
+        request.seed = try RefineTokensStage.seed.value(or: seed)
         request.pasteBack = pasteBack
         request.maskBlur = maskBlur
         request.maskBlurMode = maskBlurMode

@@ -13,27 +13,23 @@ public struct NoiseState: Sendable, Equatable {
     public var timestep: Double
     /// The noise standard deviation at `stepIndex` (σ in the Karras et al. 2022 formulation).
     public var sigma: Double
-    /// The seed the noise was drawn from, so that later stages can continue the same stream.
-    public var seed: UInt64?
     /// The strength of the edit that put the latent here (1 for text-to-image).
     public var strength: Double
 
     public init(scheduler: SchedulerKind, predictionType: PredictionType, steps: Int, stepIndex: Int,
-                timestep: Double, sigma: Double, seed: UInt64? = nil, strength: Double = 1) {
+                timestep: Double, sigma: Double, strength: Double = 1) {
         self.scheduler = scheduler
         self.predictionType = predictionType
         self.steps = steps
         self.stepIndex = stepIndex
         self.timestep = timestep
         self.sigma = sigma
-        self.seed = seed
         self.strength = strength
     }
 
-    /// `euler, step 5 of 20 (t 749, σ 2.54), seed 7`, for logs and messages.
+    /// `euler, step 5 of 20 (t 749, σ 2.54)`, for logs and messages; the seed is the stream's
+    /// (`DiffusionState.summary` names both).
     public var summary: String {
-        var text = "\(scheduler.rawValue), step \(stepIndex) of \(steps) (t \(timestep), σ \(sigma))"
-        if let seed { text += ", seed \(seed)" }
-        return text
+        "\(scheduler.rawValue), step \(stepIndex) of \(steps) (t \(timestep), σ \(sigma))"
     }
 }

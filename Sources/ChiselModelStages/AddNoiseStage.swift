@@ -36,10 +36,17 @@ public enum AddNoiseStage: Stage {
         inputs: [model, latent], outputs: [noised], params: [scheduler, steps, strength, strengthMode, pureNoise, seed, rng])
 
     public static func validate(_ check: inout StageCheck) throws {
-        _ = DiffusionParams.facts(&check)
+        let facts = DiffusionParams.facts(&check)
         let name = try check[scheduler]
-        if name != "auto" {
-            do { _ = try SchedulerKind(named: name) } catch let error as ChiselError { check.reject(scheduler, error.message) }
+        do {
+            // auto runs the checkpoint's own scheduler, which must be one Chisel implements.
+            if name != "auto" {
+                _ = try SchedulerKind(named: name)
+            } else if let facts {
+                _ = try SchedulerKind.declared(by: facts.scheduler)
+            }
+        } catch let error as ChiselError {
+            check.reject(scheduler, error.message)
         }
         let (steps, strength) = (try check[Self.steps], try check[Self.strength])
         guard strength > 0 else {
@@ -87,8 +94,7 @@ public enum AddNoiseStage: Stage {
             ? noise.map { $0 * scheduler.initNoiseSigma }
             : try scheduler.addNoise(original: clean.values, noise: noise, timestep: timestep)
         let state = NoiseState(scheduler: kind, predictionType: sd.predictionType, steps: total, stepIndex: begin,
-                               timestep: timestep, sigma: Double(scheduler.sigmas?[begin] ?? 0), seed: stream.seed,
-                               strength: strength)
+                               timestep: timestep, sigma: Double(scheduler.sigmas?[begin] ?? 0), strength: strength)
         return [noised(try Latent(shape: clean.shape, values: values,
                                   noise: DiffusionState(stream: stream, schedule: state, initialNoise: noise),
                                   origin: clean.origin))]

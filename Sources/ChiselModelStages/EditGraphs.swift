@@ -58,7 +58,7 @@ public struct InpaintRequest: Sendable {
     }
 
     public var mask: String
-    public var strength: Double = 1
+    public var strength = EditGraphs.diffusersInpaintStrength
     public var maskBlur: Double?
     public var maskBlurMode: FeatherMaskStage.Mode?
     public var pasteBack = true
@@ -113,6 +113,8 @@ public enum EditGraphs {
     public static let diffusersSteps = 50
     /// diffusers' img2img strength, the command's default for Stable Diffusion.
     public static let diffusersImg2ImgStrength = 0.8
+    /// diffusers' inpainting strength, the command's default.
+    public static let diffusersInpaintStrength = 1.0
     /// aMUSEd's img2img pipeline's strength.
     public static let amusedImg2ImgStrength = 0.5
 

@@ -81,9 +81,9 @@ import Testing
         #expect(noised.params[AddNoiseStage.strength.name] == .float(EditGraphs.diffusersImg2ImgStrength))
     }
 
-    static func check(_ stage: any Stage.Type, model: String, params: [String: ParamValue] = [:],
+    static func check(_ stage: any Stage.Type, model: String, options: [String: JSONValue] = [:], params: [String: ParamValue] = [:],
                       connected: [String] = []) throws -> StageCheck {
-        var sources: [String: StageCheck.Source] = [DenoiseStage.model.name: .model(ModelSpec(name: "m", path: model))]
+        var sources: [String: StageCheck.Source] = [DenoiseStage.model.name: .model(ModelSpec(name: "m", path: model, options: options))]
         for input in connected { sources[input] = .node("x", stage: "x", port: "x") }
         var values: [String: ParamValue] = [:]
         for spec in stage.schema.params { values[spec.name] = spec.defaultValue }
@@ -113,6 +113,19 @@ import Testing
         let amused = try Self.check(EncodePromptStage.self, model: Self.amused, params: params)
         #expect(Set(amused.problems.compactMap(\.param)) == [EncodePromptStage.mode.name, EncodePromptStage.clipSkip.name])
         #expect(try Self.check(EncodePromptStage.self, model: Self.reference + "/sd1-tiny", params: params).problems.isEmpty)
+    }
+
+    /// scheduler auto runs the checkpoint's scheduler class: one Chisel does not implement is a
+    /// validation error, and the model entry's scheduler_config is taken into account.
+    @Test func autoSchedulerIsCheckedAgainstTheCheckpointsScheduler() throws {
+        let path = Self.reference + "/sd1-tiny"
+        #expect(try Self.check(AddNoiseStage.self, model: path).problems.isEmpty)
+        let foreign: [String: JSONValue] = ["scheduler_config": .object([JSONMember(key: "_class_name", value: "KDPM2DiscreteScheduler")])]
+        let refused = try Self.check(AddNoiseStage.self, model: path, options: foreign)
+        #expect(refused.problems.map(\.param) == [AddNoiseStage.scheduler.name], "\(refused.problems)")
+        let named = try Self.check(AddNoiseStage.self, model: path, options: foreign,
+                                   params: [AddNoiseStage.scheduler.name: .string("euler")])
+        #expect(named.problems.isEmpty, "a named scheduler does not depend on the checkpoint's")
     }
 
     @Test func emptyLatentHasTheModelsChannelsAtItsDownscale() async throws {

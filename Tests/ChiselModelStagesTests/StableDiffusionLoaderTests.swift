@@ -107,13 +107,15 @@ import Testing
 
     @Test func noiseStateTravelsAndTakesPartInEquality() throws {
         let state = NoiseState(scheduler: .euler, predictionType: .epsilon, steps: 20, stepIndex: 5, timestep: 749,
-                               sigma: 2.5, seed: 7)
+                               sigma: 2.5)
         let noised = try Latent(shape: [1, 4, 2, 2], values: [Float](repeating: 0, count: 16), noise: DiffusionState(schedule: state))
         #expect(noised.noiseState == state)
         var other = state
         other.stepIndex = 6
         #expect(noised != (try Latent(shape: [1, 4, 2, 2], values: [Float](repeating: 0, count: 16), noise: DiffusionState(schedule: other))))
         #expect(noised != (try Latent(shape: [1, 4, 2, 2], values: [Float](repeating: 0, count: 16))))
-        #expect(state.summary == "euler, step 5 of 20 (t 749.0, σ 2.5), seed 7")
+        // The seed is stored once, in the stream; the latent's summary names it with the schedule.
+        #expect(DiffusionState(stream: NoiseStream(seed: 7), schedule: state).summary
+                == "euler, step 5 of 20 (t 749.0, σ 2.5), cpu stream from seed 7")
     }
 }

@@ -1,4 +1,5 @@
 import ChiselBase
+import ChiselDiffusion
 import Foundation
 
 /// What a Stable Diffusion checkpoint is, read from its configs (a folder's config.json files,
@@ -18,8 +19,12 @@ public struct StableDiffusionFacts: Sendable, Equatable {
     /// `AutoencoderTiny` (TAESD) when the model's `vae` option names one.
     public var vaeClass: String
 
-    /// A 9-channel inpainting UNet: the latent, the mask and the masked image's latent.
-    public var isInpainting: Bool { unetChannels == 2 * latentChannels + 1 }
+    /// A 9-channel inpainting UNet: the latent, the mask and the masked image's latent
+    /// (`UNetConfig.isInpainting` decides).
+    public var isInpainting: Bool
+    /// The scheduler config the checkpoint ships (or the family's, for a single file), which
+    /// `scheduler: auto` runs.
+    public var scheduler: SchedulerConfig
 
     /// Whether the VAE can run over tiles (diffusers' `enable_tiling` is AutoencoderKL's).
     public var vaeTiles: Bool { vaeClass == "AutoencoderKL" }
@@ -30,16 +35,20 @@ public struct StableDiffusionFacts: Sendable, Equatable {
         let kl = try source.vae().config
         family = StableDiffusionModel.Family(textEncoder: text)
         unetChannels = unet.inChannels
+        isInpainting = unet.isInpainting
         latentChannels = kl.latentChannels
         contextWidth = unet.crossAttentionDim
         vaeDownscale = kl.downscale
         vaeClass = vae.flatMap(VAESource.className(path:)) ?? "AutoencoderKL"
+        scheduler = try source.schedulerConfig(family: family)
     }
 
     /// A model already built (random weights, benchmarks).
     public init(model: StableDiffusionModel) {
         family = model.family
         unetChannels = model.unet.config.inChannels
+        isInpainting = model.unet.config.isInpainting
+        scheduler = model.schedulerConfig
         latentChannels = model.vae.latentChannels
         contextWidth = model.unet.config.crossAttentionDim
         vaeDownscale = model.vae.downscale
