@@ -124,8 +124,6 @@ struct EditOptions: ParsableArguments {
             try ModelFacts(path: modelPath, hints: KeyValueArgument.dictionary(hints), vae: vae.map { cwd.resolve($0) })
         }
     }
-    /// Whether --model is an aMUSEd folder: the commands then run a masked-token edit.
-    var isAmused: Bool { (try? modelPath).map(AmusedModel.isFolder) ?? false }
 
     /// The edit as the graph builders take it, saving to `output`.
     func request(output: String) throws -> EditRequest {
