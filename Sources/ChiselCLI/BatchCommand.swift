@@ -38,8 +38,18 @@ struct BatchCommand: AsyncParsableCommand {
     @Option(help: "The loader node that receives each mask (default: the graph's batch.mask, or its only mask loader).")
     var maskNode: String?
 
-    @Option(help: "Where to write the JSON-lines report (default: OUTPUT/chisel-batch.jsonl).")
+    @Option(help: "Where to write the JSON-lines report; may use {shard} (default: OUTPUT/chisel-batch.jsonl, with --shard OUTPUT/chisel-batch-{shard}.jsonl).")
     var report: String?
+
+    @Option(help: ArgumentHelp(
+        "Edit only shard I of N of the items (0 ≤ I < N), or auto: the SLURM array task's or Kubernetes Indexed Job's.",
+        discussion: "Items are assigned by a hash of their path relative to --input, so each belongs to one shard on every "
+            + "machine and re-run; shards may share --output. See docs/cluster.md.",
+        valueName: "I/N|auto"))
+    var shard: String?
+
+    @Option(help: "With --shard auto: how many shards (a Kubernetes Indexed Job's completions; SLURM arrays tell it).")
+    var shardCount: Int?
 
     @Flag(help: "Run items even when their outputs exist.")
     var overwrite = false
@@ -56,12 +66,29 @@ struct BatchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let shardCount, shardCount < 1 { throw ValidationError("--shard-count must be at least 1") }
+        if shardCount != nil, shard != "auto" { throw ValidationError("--shard-count goes with --shard auto") }
+        _ = try chosenShard()
         if let promptFromTxt, promptFromTxt.isEmpty || promptFromTxt.hasPrefix(".") || promptFromTxt.hasSuffix(".") {
             throw ValidationError("--prompt-from-txt takes NODE or NODE.PARAM")
         }
     }
 
+    /// The shard this process edits: --shard I/N, or auto from the engine's environment.
+    func chosenShard() throws -> BatchShard {
+        do {
+            switch shard {
+            case nil: return .all
+            case "auto"?: return try BatchShard.fromEnvironment(ProcessInfo.processInfo.environment, count: shardCount)
+            case let text?: return try BatchShard(parsing: text)
+            }
+        } catch let error as ShardError {
+            throw ValidationError("--shard \(shard ?? ""): \(error.description)")
+        }
+    }
+
     func run() async throws {
+        let shard = try chosenShard()
         let cwd = PathResolver.workingDirectory
         let outputRoot = cwd.resolve(output)
         let registry = try ChiselCLI.makeRegistry()
@@ -80,21 +107,29 @@ struct BatchCommand: AsyncParsableCommand {
                                    outputRoot: outputRoot, allowOutsideOutput: allowOutsideOutput)
         let plan = try graph.compile(registry: registry, batch: binding)
         RunCommand.announce(plan)
-        let items = try BatchItem.list(folder: inputFolder,
-                                       masks: masks.map(cwd.resolve))
-        if items.isEmpty {
+        let all = try BatchItem.list(folder: inputFolder, masks: masks.map(cwd.resolve))
+        if all.isEmpty {
             throw ChiselError(.io, "no PNG or JPEG files in the input folder", file: input)
         }
+        // Indices (and so seeds) come from the whole folder, whatever the sharding.
+        let items = all.filter { shard.owns(relativePath: $0.relativePath) }
         do {
             try FileManager.default.createDirectory(atPath: outputRoot, withIntermediateDirectories: true)
         } catch {
             throw ChiselError(.io, "cannot create the output folder: \(String(cString: strerror(errno)))", file: outputRoot)
         }
-        // One batch at a time per output folder: a second would redo the same items and overwrite the report.
-        let lock = try FolderLock(folder: outputRoot)
+        // One process per shard and output folder: a second would redo the same items and overwrite
+        // the report. Shards of one job share the folder and need no lock between them.
+        let lock = try FolderLock(folder: outputRoot, name: shard == .all ? FolderLock.fileName : ".chisel-batch-\(shard.label).lock")
         defer { withExtendedLifetime(lock) {} }
-        let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd).resolve(report ?? "chisel-batch.jsonl")
-        let reportFile = try ReportFile(path: reportPath)
+        let reportTemplate = report ?? (shard == .all ? "chisel-batch.jsonl" : "chisel-batch-{shard}.jsonl")
+        let reportPath = (report == nil ? PathResolver(base: outputRoot) : cwd)
+            .resolve(reportTemplate.replacingOccurrences(of: "{shard}", with: shard.label))
+        // A shard's report keeps every attempt (a requeued task appends), so `chisel report` sees its whole history.
+        let reportFile = try ReportFile(path: reportPath, append: shard != .all)
+        if shard != .all {
+            Terminal.err("shard \(shard): \(items.count) of the \(all.count) images")
+        }
         let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
         var textParam: (node: String, param: String)?
         if let promptFromTxt {
@@ -109,7 +144,7 @@ struct BatchCommand: AsyncParsableCommand {
         }
         let runner = BatchRunner(plan: plan, registry: registry, jobs: jobs, maxPixels: settings.maxPixels,
                                  overwrite: overwrite, variations: variations, events: { progress.handle($0) })
-        let summary = try await runner.run(items, report: { reportFile.append($0.json) })
+        let summary = try await runner.run(items, of: shard == .all ? nil : all, report: { reportFile.append($0.json) })
         progress.finish()
         let reportFailure = reportFile.close()
         Terminal.err("\(summary.total) images: \(summary.done) done, \(summary.skipped) skipped "
@@ -132,18 +167,36 @@ final class ReportFile: @unchecked Sendable {
     private var failure: String?
     private var written = 0
 
-    init(path: String) throws {
+    /// A new report at `path`, or with `append` the existing one continued.
+    init(path: String, append: Bool = false) throws {
         self.path = path
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if let reason = OutputPolicy.unwritable(path) { throw ChiselError(.io, "cannot write the batch report: \(reason)", file: path) }
-        guard FileManager.default.createFile(atPath: path, contents: nil),
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard append && exists || FileManager.default.createFile(atPath: path, contents: nil),
             let handle = FileHandle(forWritingAtPath: path)
         else {
             throw ChiselError(.io, "cannot write the batch report: \(String(cString: strerror(errno)))", file: path)
         }
+        if append {
+            _ = try? handle.seekToEnd()
+            // A line a killed attempt left half-written ends here, so the next one starts on its own.
+            if let size = try? handle.offset(), size > 0,
+                let last = try? FileHandle(forReadingAtPath: path).map({ reader -> Data in
+                    try reader.seek(toOffset: size - 1)
+                    return reader.readData(ofLength: 1)
+                }), last != Data("\n".utf8)
+            {
+                try? handle.write(contentsOf: Data("\n".utf8))
+            }
+        }
         self.handle = handle
+        self.keep = append && exists
     }
+
+    /// Whether the file held lines before this run (an appended report is never removed).
+    private let keep: Bool
 
     func append(_ json: JSONValue) {
         lock.lock()
@@ -177,7 +230,7 @@ final class ReportFile: @unchecked Sendable {
             do { try handle.synchronize() } catch { failure = String(cString: strerror(errno)) }
         }
         try? handle.close()
-        if failure != nil, written == 0 { unlink(path) }
+        if failure != nil, written == 0, !keep { unlink(path) }
         return failure
     }
 }

@@ -71,6 +71,22 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes the temporaries left for `outputs` only (by a killed writer of those files), so
+    /// that processes sharing a folder — shards of one batch — never touch each other's.
+    @discardableResult
+    public static func removeStaleTemporaries(for outputs: [String]) -> Int {
+        var removed = 0
+        let byFolder = Dictionary(grouping: outputs) { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        for (folder, paths) in byFolder {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+            let prefixes = paths.map { "." + URL(fileURLWithPath: $0).lastPathComponent + "." }
+            for name in names where name.hasSuffix(temporarySuffix) && prefixes.contains(where: { name.hasPrefix($0) }) {
+                if unlink(folder + "/" + name) == 0 { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     /// Removes temporary files left in `folder` by an interrupted run; returns how many.
     @discardableResult
     public static func removeStaleTemporaries(in folder: String) -> Int {

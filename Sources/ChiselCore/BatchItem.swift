@@ -8,6 +8,9 @@ public struct BatchItem: Sendable, Equatable {
     /// Whether a mask was asked for (`--masks`): an item without one then fails.
     public var expectsMask: Bool
     public var stem: String { ImageOrigin(path: image).stem }
+    /// The image's path relative to the input folder (which is read flat: its file name), the
+    /// key that assigns the item to a shard.
+    public var relativePath: String { (image as NSString).lastPathComponent }
 
     public init(index: Int, image: String, mask: String? = nil, expectsMask: Bool? = nil) {
         self.index = index

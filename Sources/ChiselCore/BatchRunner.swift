@@ -79,13 +79,22 @@ public struct BatchRunner: Sendable {
         return all
     }
 
-    /// Runs every item; each report is also passed to `report` as soon as the item ends.
-    public func run(_ items: [BatchItem], report: @escaping @Sendable (BatchItemReport) -> Void = { _ in })
-        async throws -> BatchSummary
+    /// Runs `items`; each report is also passed to `report` as soon as the item ends. `all` is
+    /// the whole batch when `items` is one shard of it: outputs are checked across every item,
+    /// so two shards never write one file, and only the shard's own stale temporaries are removed.
+    public func run(_ items: [BatchItem], of all: [BatchItem]? = nil,
+                    report: @escaping @Sendable (BatchItemReport) -> Void = { _ in }) async throws -> BatchSummary
     {
-        let outputs = try plannedOutputs(items)
-        for folder in Set(outputs.joined().map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
-            AtomicFile.removeStaleTemporaries(in: folder)
+        let everyOutput = try plannedOutputs(all ?? items)
+        let plannedByIndex = Dictionary((all ?? items).map(\.index).enumerated().map { ($1, everyOutput[$0]) },
+                                        uniquingKeysWith: { first, _ in first })
+        let outputs = items.map { plannedByIndex[$0.index] ?? [] }
+        if all == nil {
+            for folder in Set(outputs.joined().map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
+                AtomicFile.removeStaleTemporaries(in: folder)
+            }
+        } else {
+            AtomicFile.removeStaleTemporaries(for: Array(outputs.joined()))
         }
         let ledger = FileLedger()
         for item in items {

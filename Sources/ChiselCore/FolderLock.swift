@@ -12,9 +12,10 @@ public final class FolderLock: Sendable {
     private let descriptor: Int32
     public let path: String
 
-    /// Takes the lock on `folder` (which must exist), or throws naming the process that holds it.
-    public init(folder: String, purpose: String = "chisel batch") throws {
-        path = URL(fileURLWithPath: folder).appendingPathComponent(FolderLock.fileName).path
+    /// Takes the lock named `name` on `folder` (which must exist), or throws naming the process
+    /// that holds it. Shards of one batch each take their own.
+    public init(folder: String, name: String = FolderLock.fileName, purpose: String = "chisel batch") throws {
+        path = URL(fileURLWithPath: folder).appendingPathComponent(name).path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw ChiselError(.io, "cannot create the folder's lock file: \(String(cString: strerror(errno)))", file: path)
