@@ -1,9 +1,11 @@
+#define _GNU_SOURCE
 #include "chisel_kernels.h"
 #include "simd_math.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -854,13 +856,14 @@ typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 typedef int (*omp_int_fn)(void);
 
 static gomp_parallel_fn gomp_parallel;
-static omp_int_fn omp_thread_num, omp_num_threads;
+static omp_int_fn omp_thread_num, omp_num_threads, omp_max_threads;
 static pthread_once_t omp_once = PTHREAD_ONCE_INIT;
 
 static void find_omp(void) {
     gomp_parallel = (gomp_parallel_fn)dlsym(RTLD_DEFAULT, "GOMP_parallel");
     omp_thread_num = (omp_int_fn)dlsym(RTLD_DEFAULT, "omp_get_thread_num");
     omp_num_threads = (omp_int_fn)dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+    omp_max_threads = (omp_int_fn)dlsym(RTLD_DEFAULT, "omp_get_max_threads");
     if (!omp_thread_num || !omp_num_threads) gomp_parallel = NULL;
 }
 
@@ -883,4 +886,16 @@ int chisel_parallel_chunks(int64_t count, int64_t chunks, chisel_chunk_body body
     chunk_job job = {body, context, count, chunks};
     gomp_parallel(chunk_entry, &job, (unsigned)chunks, 0);
     return 1;
+}
+
+int chisel_openmp_max_threads(void) {
+    pthread_once(&omp_once, find_omp);
+    return omp_max_threads ? omp_max_threads() : 0;
+}
+
+int chisel_affinity_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChiselCore
 import ChiselModelStages
+import ChiselTensor
 import Foundation
 
 extension BatchVariations.Seeds: ExpressibleByArgument {}
@@ -130,6 +131,7 @@ struct BatchCommand: AsyncParsableCommand {
         if shard != .all {
             Terminal.err("shard \(shard): \(items.count) of the \(all.count) images")
         }
+        Terminal.err("kernel threads: \(CPUBudget.summary)")
         let progress = ProgressRenderer(mode: settings.progress, total: items.count, unit: "images")
         var textParam: (node: String, param: String)?
         if let promptFromTxt {

@@ -47,6 +47,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
+    @Option(help: "Kernel threads (default: the CPUs the process may use — affinity mask and cgroup quota; CHISEL_THREADS sets it too).")
+    var threads: Int?
+
     @Option(help: "Only this precision (f32 or bf16); by default both, each in a child process.")
     var precision: Precision?
 
@@ -71,6 +74,7 @@ struct BenchCommand: AsyncParsableCommand {
     var tokenizer: String?
 
     func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard editRepeats >= 1 else { throw ValidationError("--edit-repeats must be at least 1") }
         guard size >= 64, size % 64 == 0 else { throw ValidationError("--size must be a multiple of 64") }
@@ -103,6 +107,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         var results: [(Precision, [ModelBenchmark.Row], Int)] = []
         let log: (String) -> Void = { if !json { Terminal.err($0) } }
+        log("kernel threads: \(CPUBudget.summary)")
         let tokenizerFolder = edits.isEmpty ? nil : tokenizer
         if !edits.isEmpty {
             log("edit prompts: tokenized with " + (tokenizerFolder ?? "the bundled CLIP vocabulary"))
@@ -178,7 +183,9 @@ struct BenchCommand: AsyncParsableCommand {
         .object([
             JSONMember(key: "model", value: "stable-diffusion-1.5 (random weights)"),
             JSONMember(key: "size", value: .int(size)),
-            JSONMember(key: "threads", value: .int(ProcessInfo.processInfo.activeProcessorCount)),
+            JSONMember(key: "threads", value: .int(CPUBudget.threads)),
+            JSONMember(key: "threads_reason", value: .string(CPUBudget.reason)),
+            JSONMember(key: "openmp_threads", value: .int(CPUBudget.openMPThreads)),
             JSONMember(key: "results", value: .array(results.map { precision, rows, peak in
                 .object([
                     JSONMember(key: "precision", value: .string(precision.rawValue)),

@@ -23,6 +23,7 @@ public enum ChiselCLI {
     public static func main(name: String = "chisel", stages: [StageRegistration] = []) async -> Never {
         Setup.current.withLock { $0 = Setup(commandName: name, registrations: stages) }
         Allocator.keepLargeBlocks()
+        ThreadBudget.apply(arguments: Array(CommandLine.arguments.dropFirst()), name: name)
         do {
             let arguments = OptionCheck.joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst()))
             var command = try ChiselCommand.parseAsRoot(arguments)

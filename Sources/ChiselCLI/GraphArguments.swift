@@ -95,7 +95,11 @@ struct RunSettings: ParsableArguments {
     @Option(help: "Refuse images with more pixels than this (decompression bombs).")
     var maxPixels: Int = RunInfo.defaultMaxPixels
 
+    @Option(help: "Kernel threads (default: the CPUs the process may use — affinity mask and cgroup quota; CHISEL_THREADS sets it too).")
+    var threads: Int?
+
     func validate() throws {
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 }

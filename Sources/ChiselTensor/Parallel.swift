@@ -5,7 +5,8 @@ import Foundation
 
 /// Splits `count` independent pieces of work over the CPU's cores.
 public enum Parallel {
-    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The threads the process may use (`CPUBudget`), not the machine's core count.
+    public static let cores = CPUBudget.threads
 
     private struct Unchecked<T>: @unchecked Sendable { let value: T }
 

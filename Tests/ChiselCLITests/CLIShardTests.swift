@@ -173,3 +173,46 @@ import Testing
         #expect(absent.status == 1 && absent.stderr.contains("no such report"), "\(absent.stderr)")
     }
 }
+
+/// The kernel thread count a process uses, as `chisel bench --json` reports it.
+@Suite struct CLIThreadTests {
+    static func threads(_ arguments: [String], prefix: [String] = [], environment: [String: String] = [:]) throws
+        -> (chisel: Int, openMP: Int, reason: String)
+    {
+        let bench = ["bench", "--json", "--part", "kernels", "--size", "64", "--repeats", "1", "--precision", "f32"]
+        let result: CLIResult
+        if prefix.isEmpty {
+            result = try CLI.run(bench + arguments, environment: environment)
+        } else {
+            // Through another program (taskset): the built binary as its argument.
+            result = try CLI.run(Array(prefix.dropFirst()) + [CLI.executable.path] + bench + arguments,
+                                 executable: URL(fileURLWithPath: prefix[0]), environment: environment)
+        }
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONParser.parse(result.stdout)
+        guard case .int(let chisel)? = json["threads"], case .int(let openMP)? = json["openmp_threads"],
+              let reason = json["threads_reason"]?.stringValue else {
+            throw ChiselError(.internal, "bench --json has no thread counts: \(result.stdout)")
+        }
+        return (chisel, openMP, reason)
+    }
+
+    @Test func oneAllowedCPUIsOneThread() throws {
+        let taskset = "/usr/bin/taskset"
+        guard FileManager.default.isExecutableFile(atPath: taskset) else {
+            Issue.record("taskset (util-linux) is not installed")
+            return
+        }
+        let pinned = try Self.threads([], prefix: [taskset, "-c", "0"])
+        #expect(pinned.chisel == 1 && pinned.openMP == 1, "\(pinned)")
+    }
+
+    @Test func threadsOptionAndVariableSetTheCount() throws {
+        let option = try Self.threads(["--threads", "1"])
+        #expect(option.chisel == 1 && option.openMP == 1 && option.reason == "CHISEL_THREADS", "\(option)")
+        let variable = try Self.threads([], environment: ["CHISEL_THREADS": "1"])
+        #expect(variable.chisel == 1 && variable.openMP == 1, "\(variable)")
+        let bad = try CLI.run(["bench", "--part", "kernels"], environment: ["CHISEL_THREADS": "none"])
+        #expect(bad.status == 64 && bad.stderr.contains("CHISEL_THREADS='none'"), "\(bad.stderr)")
+    }
+}

@@ -148,6 +148,12 @@ int chisel_bf16_emulated(void);
 typedef void (*chisel_chunk_body)(void *context, int64_t begin, int64_t end);
 int chisel_parallel_chunks(int64_t count, int64_t chunks, chisel_chunk_body body, void *context);
 
+/// OpenMP's thread count for the next parallel region of the calling thread (0 without the runtime).
+int chisel_openmp_max_threads(void);
+
+/// The CPUs the process's affinity mask allows (taskset, SLURM's --cpus-per-task); 0 if unknown.
+int chisel_affinity_cpu_count(void);
+
 /// torch.multinomial(p, 1) on the CPU for one row of n probabilities: the first index of the
 /// largest p[j] / (float)(-log1p(-u[j])), u[j] the 53-bit uniform of the words (2j, 2j + 1),
 /// high word first. `bounds` is scratch for n floats.
