@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages Chisel builds against (Debian/Ubuntu), only if missing.
+# --cluster adds what scripts/cluster-test.sh runs on: a one-node SLURM (slurm-wlm, munge) and
+# python3-yaml to read the Kubernetes sample.
 set -euo pipefail
 packages=(libpng-dev libjpeg-dev libdnnl-dev pkg-config)
+if [ "${1:-}" = "--cluster" ]; then packages+=(slurm-wlm munge python3-yaml); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
