@@ -16,6 +16,8 @@ typedef struct jpeg_encode_ctx {
     uint32_t height;
     int channels;
     int quality;
+    const uint8_t *app1;
+    size_t app1_length;
 } jpeg_encode_ctx;
 
 static cic_status jpeg_encode_run(jpeg_encode_ctx *ctx) {
@@ -40,6 +42,9 @@ static cic_status jpeg_encode_run(jpeg_encode_ctx *ctx) {
         cinfo->comp_info[0].v_samp_factor = 1;
     }
     jpeg_start_compress(cinfo, TRUE);
+    if (ctx->app1 != NULL && ctx->app1_length > 0) {
+        jpeg_write_marker(cinfo, JPEG_APP0 + 1, ctx->app1, (unsigned int)ctx->app1_length);
+    }
     size_t stride = (size_t)ctx->width * (size_t)ctx->channels;
     while (cinfo->next_scanline < cinfo->image_height) {
         JSAMPROW row = (JSAMPROW)(ctx->samples + (size_t)cinfo->next_scanline * stride);
@@ -50,12 +55,12 @@ static cic_status jpeg_encode_run(jpeg_encode_ctx *ctx) {
 }
 
 cic_status cic_jpeg_encode(const uint8_t *samples, uint32_t width, uint32_t height, int channels,
-                           int quality, cic_buffer *out, char *message) {
+                           int quality, const uint8_t *app1, size_t app1_length, cic_buffer *out, char *message) {
     if (out == NULL || message == NULL) return CIC_BAD_ARGUMENT;
     memset(out, 0, sizeof(*out));
     message[0] = '\0';
     if (samples == NULL || width == 0 || height == 0 || (channels != 1 && channels != 3) ||
-        quality < 1 || quality > 100) {
+        quality < 1 || quality > 100 || app1_length > 65533) {
         cic_set_message(message, "invalid arguments for JPEG encoding");
         return CIC_BAD_ARGUMENT;
     }
@@ -69,6 +74,8 @@ cic_status cic_jpeg_encode(const uint8_t *samples, uint32_t width, uint32_t heig
     ctx->height = height;
     ctx->channels = channels;
     ctx->quality = quality;
+    ctx->app1 = app1;
+    ctx->app1_length = app1_length;
     ctx->cinfo.err = cic_jpeg_error_init(&ctx->error, message, NULL, NULL);
     cic_status status = jpeg_encode_run(ctx);
     if (ctx->created) jpeg_destroy_compress(&ctx->cinfo);

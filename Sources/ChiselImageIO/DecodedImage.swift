@@ -6,7 +6,8 @@ public struct DecodedImage: Sendable {
     public var image: Image
     /// The format found from the file's bytes.
     public var format: ImageFormat
-    /// PNG text chunks (tEXt, zTXt, iTXt) in file order; empty for JPEG.
+    /// PNG text chunks (tEXt, zTXt, iTXt) in file order; for JPEG, `parameters` from EXIF's
+    /// UserComment when there is one.
     public var text: [(key: String, value: String)]
     /// The EXIF orientation tag found in the file (1 to 8), 1 when there is none or it is unreadable.
     public var orientation: Int

@@ -9,8 +9,9 @@ public struct ImageEncodeOptions: Sendable {
     /// Text entries for PNG files, written in order before the image data.
     ///
     /// Keys must be 1 to 79 Latin-1 characters without leading, trailing or doubled spaces.
-    /// Latin-1 values go into tEXt chunks, others into iTXt (UTF-8); values of 1 KiB or more
-    /// are deflated (zTXt / compressed iTXt). Ignored for JPEG.
+    /// ASCII values go into tEXt chunks, others into iTXt (UTF-8), never compressed, so every
+    /// reader (AUTOMATIC1111's, ComfyUI's) finds every key. JPEG carries only `parameters`, in
+    /// EXIF's UserComment.
     public var text: [(key: String, value: String)]
     /// PNG deflate level, 0 (fastest) to 9 (smallest); nil for the libpng default (6).
     public var pngCompressionLevel: Int?

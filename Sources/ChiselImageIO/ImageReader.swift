@@ -57,7 +57,8 @@ public enum ImageReader {
                                            name: name)
         }
         var image = try makeImage(raw, name: name)
-        let orientation = raw.exif.map { ExifOrientation.orientation(tiff: Array(UnsafeBufferPointer(start: $0, count: raw.exif_length))) } ?? 1
+        let exif = raw.exif.map { Array(UnsafeBufferPointer(start: $0, count: raw.exif_length)) }
+        let orientation = exif.map { ExifOrientation.orientation(tiff: $0) } ?? 1
         let apply = options.applyOrientation && orientation != 1
         if apply { image = image.applyingExifOrientation(orientation) }
         var warnings: [String] = []
@@ -65,7 +66,12 @@ public enum ImageReader {
             warnings.append(CodecFailure.string(fromCBuffer: raw.warning))
             if raw.warning_count > 1 { warnings.append("and \(raw.warning_count - 1) more warnings") }
         }
-        return DecodedImage(image: image, format: format, text: texts(raw), orientation: orientation,
+        // A JPEG's infotext is EXIF's UserComment (AUTOMATIC1111's place for `parameters`).
+        var text = texts(raw)
+        if format == .jpeg, let comment = exif.flatMap(ExifUserComment.read(tiff:)), !comment.isEmpty {
+            text.append((key: ExifUserComment.key, value: comment))
+        }
+        return DecodedImage(image: image, format: format, text: text, orientation: orientation,
                             orientationApplied: apply, warnings: warnings)
     }
 

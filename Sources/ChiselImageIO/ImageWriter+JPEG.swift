@@ -3,7 +3,8 @@ import ChiselCore
 import Foundation
 
 extension ImageWriter {
-    /// Baseline JPEG, 8-bit gray or RGB; alpha is dropped (not composited), text is not written.
+    /// Baseline JPEG, 8-bit gray or RGB; alpha is dropped (not composited). The `parameters` text
+    /// (the infotext) goes into EXIF's UserComment as AUTOMATIC1111 writes it; other text is not written.
     static func encodeJPEG(_ image: Image, options: ImageEncodeOptions) throws -> Data {
         guard (1...100).contains(options.jpegQuality) else {
             throw ChiselError(.invalidParameter, "JPEG quality must be 1 to 100, not \(options.jpegQuality)")
@@ -19,9 +20,12 @@ extension ImageWriter {
         var buffer = cic_buffer()
         defer { cic_buffer_free(&buffer) }
         var message = [CChar](repeating: 0, count: Int(CIC_MESSAGE_SIZE))
+        let app1 = options.text.last { $0.key == ExifUserComment.key }.flatMap { ExifUserComment.app1Segment($0.value) } ?? []
         let status = PixelPacking.interleaved8(image, channels: channels).withUnsafeBufferPointer { samples in
-            cic_jpeg_encode(samples.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels),
-                            Int32(options.jpegQuality), &buffer, &message)
+            app1.withUnsafeBufferPointer { exif in
+                cic_jpeg_encode(samples.baseAddress, UInt32(image.width), UInt32(image.height), Int32(channels),
+                                Int32(options.jpegQuality), exif.count > 0 ? exif.baseAddress : nil, exif.count, &buffer, &message)
+            }
         }
         guard status == CIC_OK else {
             throw CodecFailure.encodeError(status, format: .jpeg, message: CodecFailure.string(fromCBuffer: message))

@@ -3,9 +3,6 @@ import ChiselCore
 import Foundation
 
 extension ImageWriter {
-    /// Text values at least this long (in bytes) are deflated: zTXt or compressed iTXt.
-    static let textCompressionThreshold = 1024
-
     /// A text entry ready for libpng: encoded bytes and chunk kind.
     struct PNGTextEntry {
         var key: [UInt8]
@@ -49,7 +46,9 @@ extension ImageWriter {
         return data(of: buffer)
     }
 
-    /// Checks a key and picks tEXt (Latin-1) or iTXt (UTF-8) for the value.
+    /// Checks a key and picks the chunk: tEXt for an ASCII value, iTXt (UTF-8) for any other, both
+    /// uncompressed whatever the length — ComfyUI's reader finds no key in a compressed chunk,
+    /// and a Latin-1 tEXt of non-ASCII text is misread as UTF-8 by readers that assume it.
     static func pngTextEntry(_ entry: (key: String, value: String)) throws -> PNGTextEntry {
         guard let key = Latin1.encode(entry.key), (1...79).contains(key.count),
               key.allSatisfy({ (32...126).contains($0) || (161...255).contains($0) }),
@@ -62,12 +61,8 @@ extension ImageWriter {
         guard !entry.value.unicodeScalars.contains("\u{0}") else {
             throw ChiselError(.invalidParameter, "PNG text value for '\(entry.key)' contains a NUL character")
         }
-        if let latin1 = Latin1.encode(entry.value) {
-            return PNGTextEntry(key: key, value: latin1, isUTF8: false,
-                                compress: latin1.count >= textCompressionThreshold)
-        }
         let utf8 = Array(entry.value.utf8)
-        return PNGTextEntry(key: key, value: utf8, isUTF8: true, compress: utf8.count >= textCompressionThreshold)
+        return PNGTextEntry(key: key, value: utf8, isUTF8: !utf8.allSatisfy { $0 < 0x80 }, compress: false)
     }
 
     /// Calls `body` with NUL-terminated C copies of `entries` that live for the call.

@@ -75,9 +75,10 @@ public enum SaveImageStage: Stage {
                                    : "output exists and overwrite is false", code: .io, file: path)
         }
         var options = ImageEncodeOptions(format: format)
+        // AUTOMATIC1111's infotext: a PNG text chunk, or a JPEG's EXIF UserComment.
+        if let generation = image.generation { options.text.append((key: "parameters", value: generation.parametersText)) }
         if format == .png {
-            // AUTOMATIC1111's PNG info, and the graph that made the image (`chisel run --from`).
-            if let generation = image.generation { options.text.append((key: "parameters", value: generation.parametersText)) }
+            // The graph that made the image (`chisel run --from`).
             if let provenance = call.context.provenance {
                 options.text.append((key: Self.graphTextKey, value: provenance.resolvedGraph.serialized()))
             }

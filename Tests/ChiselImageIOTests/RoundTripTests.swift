@@ -123,10 +123,37 @@ struct RoundTripTests {
         let decoded = try ImageReader.decode(data, name: "text.png")
         #expect(decoded.text.map(\.key) == entries.map(\.key))
         #expect(decoded.text.map(\.value) == entries.map(\.value))
-        // Chunk kinds: Latin-1 in tEXt, others in iTXt, long values compressed.
-        let kinds = ByteSurgery.pngChunks([UInt8](data)).map(\.type).filter { $0.hasSuffix("Xt") || $0.hasSuffix("XT") }
-        #expect(kinds == ["tEXt", "iTXt", "iTXt", "zTXt", "iTXt", "tEXt", "tEXt"])
-        #expect(data.count < long.utf8.count + cjkLong.utf8.count)
+        // Chunk kinds: ASCII in tEXt, anything else in iTXt (UTF-8), and nothing compressed at any
+        // length, so that ComfyUI's reader (which skips compressed chunks) finds every key.
+        let bytes = [UInt8](data)
+        let chunks = ByteSurgery.pngChunks(bytes).filter { $0.type.hasSuffix("Xt") || $0.type.hasSuffix("XT") }
+        #expect(chunks.map(\.type) == ["tEXt", "iTXt", "iTXt", "iTXt", "iTXt", "tEXt", "tEXt"])
+        for chunk in chunks where chunk.type == "iTXt" {
+            // The keyword, its NUL, then the compression flag: 0.
+            let body = bytes[(chunk.offset + 8)..<(chunk.offset + 8 + chunk.length)]
+            let flag = body[(body.firstIndex(of: 0) ?? body.startIndex) + 1]
+            #expect(flag == 0, "an iTXt chunk is compressed")
+        }
+    }
+
+    @Test("JPEG carries the infotext in EXIF's UserComment, as AUTOMATIC1111 writes it")
+    func jpegInfotext() throws {
+        let infotext = "a lake, (oil:1.2), \"quoted\" — 日本 🎨\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, Seed: 7"
+        let image = try Image(width: 8, height: 8, layout: .rgb, filledWith: 0.5)
+        let data = try ImageWriter.encode(image, options: ImageEncodeOptions(format: .jpeg, text: [("parameters", infotext)]))
+        let bytes = [UInt8](data)
+        // An APP1 "Exif" segment right after SOI/APP0, big-endian TIFF, UserComment "UNICODE\0" + UTF-16BE.
+        let exif = try #require(bytes.indices.first { i in i + 10 < bytes.count && bytes[i] == 0xFF && bytes[i + 1] == 0xE1 })
+        #expect(Array(bytes[(exif + 4)..<(exif + 10)]) == Array("Exif".utf8) + [0, 0])
+        #expect(Array(bytes[(exif + 10)..<(exif + 12)]) == Array("MM".utf8))
+        let unicode = Array("UNICODE".utf8) + [0] + infotext.utf16.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        #expect(bytes.firstRange(of: unicode) != nil)
+        let decoded = try ImageReader.decode(data, name: "info.jpg")
+        #expect(decoded.text.first { $0.key == "parameters" }?.value == infotext)
+        // Too long for one APP1 segment: no EXIF rather than a broken one.
+        let huge = String(repeating: "x", count: 40_000)
+        let plain = try ImageWriter.encode(image, options: ImageEncodeOptions(format: .jpeg, text: [("parameters", huge)]))
+        #expect(try ImageReader.decode(plain, name: "huge.jpg").text.isEmpty)
     }
 
     @Test("bad text keys and values are refused")

@@ -117,9 +117,10 @@ cic_status cic_png_encode(const void *samples, uint32_t width, uint32_t height, 
 /// Encodes 8-bit interleaved gray (channels 1) or RGB (channels 3) samples as a baseline JPEG.
 ///
 /// quality is 1 to 100; chroma is subsampled 4:2:0 below quality 90 and kept 4:4:4 from 90 on.
-/// Huffman tables are optimised.
+/// Huffman tables are optimised. `app1` (NULL for none), at most 65533 bytes, is written as an
+/// APP1 segment (EXIF: "Exif\0\0" and a TIFF structure) right after the SOI/JFIF header.
 cic_status cic_jpeg_encode(const uint8_t *samples, uint32_t width, uint32_t height, int channels,
-                           int quality, cic_buffer *out, char *message);
+                           int quality, const uint8_t *app1, size_t app1_length, cic_buffer *out, char *message);
 
 #ifdef __cplusplus
 }
