@@ -25,11 +25,15 @@ public struct Conditioning: Sendable, Equatable {
     /// The prompts they were encoded from, kept for metadata and logs.
     public var prompt: String
     public var negativePrompt: String
+    /// What the encoding adds to the image's AUTOMATIC1111 infotext (`Clip skip`, `Emphasis`).
+    public var settings: [GenerationInfo.Setting]
 
-    public init(positive: TextEmbedding, negative: TextEmbedding?, prompt: String, negativePrompt: String) {
+    public init(positive: TextEmbedding, negative: TextEmbedding?, prompt: String, negativePrompt: String,
+                settings: [GenerationInfo.Setting] = []) {
         self.positive = positive
         self.negative = negative
         self.prompt = prompt
         self.negativePrompt = negativePrompt
+        self.settings = settings
     }
 }

@@ -142,27 +142,32 @@ public enum DenoiseStage: Stage {
             next.timestep = scheduler.timesteps[end]
             next.sigma = Double(scheduler.sigmas?[end] ?? 0)
         }
+        // An edit of an image (img2img, inpainting) says its strength even at 1, as A1111 does.
+        let edit = state.strength < 1 || inpaint.blend != nil || inpaint.extraChannels != nil || start.origin != nil
         let generation = GenerationInfo(
             prompt: conditioning.prompt, negativePrompt: conditioning.negativePrompt,
             settings: Self.settings(state: state, stream: stream, guidance: scale, model: sd,
-                                    size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale))
-                .map { GenerationInfo.Setting($0.key, $0.value) })
+                                    size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale),
+                                    edit: edit, eta: try call[eta], encoding: conditioning.settings))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
     }
 
-    /// AUTOMATIC1111's infotext keys for this run: Steps, Sampler, CFG scale, Seed, Size, Model,
-    /// Denoising strength (edits only), RNG.
+    /// AUTOMATIC1111's infotext keys for this run, in its order: Steps, Sampler, Schedule type,
+    /// CFG scale, Seed, Size, Model, Denoising strength (edits, also at 1), the encoding's (Clip
+    /// skip, Emphasis), Eta DDIM (when not 0), RNG (always: A1111 reads a missing one as GPU).
     static func settings(state: NoiseState, stream: NoiseStream, guidance: Double, model: StableDiffusionModel,
-                         size: (Int, Int)) -> [(key: String, value: String)] {
-        var settings: [(key: String, value: String)] = [
-            ("Steps", String(state.steps)), ("Sampler", state.scheduler.a1111Name),
-            ("CFG scale", Self.number(guidance)), ("Seed", String(stream.seed)), ("Size", "\(size.0)x\(size.1)"),
-            ("Model", model.name),
-        ]
-        if state.strength < 1 { settings.append(("Denoising strength", Self.number(state.strength))) }
-        settings.append(("RNG", stream.kind == .cpu ? "CPU" : "NV"))
+                         size: (Int, Int), edit: Bool, eta: Double, encoding: [GenerationInfo.Setting]) -> [GenerationInfo.Setting] {
+        var settings = [GenerationInfo.Setting("Steps", String(state.steps)),
+                        GenerationInfo.Setting("Sampler", state.scheduler.a1111Sampler)]
+        if let type = state.scheduler.a1111ScheduleType { settings.append(GenerationInfo.Setting("Schedule type", type)) }
+        settings += [GenerationInfo.Setting("CFG scale", Self.number(guidance)), GenerationInfo.Setting("Seed", String(stream.seed)),
+                     GenerationInfo.Setting("Size", "\(size.0)x\(size.1)"), GenerationInfo.Setting("Model", model.name)]
+        if edit { settings.append(GenerationInfo.Setting("Denoising strength", Self.number(state.strength))) }
+        settings += encoding
+        if state.scheduler.schedulerClass == .ddim, eta != 0 { settings.append(GenerationInfo.Setting("Eta DDIM", Self.number(eta))) }
+        settings.append(GenerationInfo.Setting("RNG", stream.kind == .cpu ? "CPU" : "NV"))
         return settings
     }
 

@@ -63,15 +63,32 @@ public enum EncodePromptStage: Stage {
         func embedding(_ e: PromptEmbedding) throws -> TextEmbedding {
             try TextEmbedding(shape: e.hiddenStates.shape, hiddenStates: e.hiddenStates.data)
         }
+        let settings = try Self.infotext(call)
         guard try call[encodeNegative] else {
             return [conditioning(Conditioning(positive: try embedding(encoder.encode(positive: expandedPositive)), negative: nil,
-                                              prompt: positive, negativePrompt: negative))]
+                                              prompt: positive, negativePrompt: negative, settings: settings))]
         }
         let encoded = try encoder.encode(
             positive: expandedPositive,
             negative: TextualInversion.expanding(negative, embeddings: sd.embeddings, tokenizer: tokenizer))
         return [conditioning(Conditioning(positive: try embedding(encoded.positive), negative: try embedding(encoded.negative),
-                                          prompt: positive, negativePrompt: negative))]
+                                          prompt: positive, negativePrompt: negative, settings: settings))]
+    }
+
+    /// AUTOMATIC1111's infotext for this encoding. `Clip skip` counts from 1 there (1 = none
+    /// skipped). `Emphasis: None` says the prompt was taken verbatim (truncate mode), so that
+    /// A1111 does not apply `(word:1.2)` weights this encoding did not apply; `No norm` is
+    /// A1111's emphasis without the mean restored.
+    static func infotext(_ call: StageCall) throws -> [GenerationInfo.Setting] {
+        var settings: [GenerationInfo.Setting] = []
+        let skip = try call[clipSkip]
+        if skip > 0 { settings.append(GenerationInfo.Setting("Clip skip", String(skip + 1))) }
+        switch (try call[mode], try call[weighting]) {
+        case (.truncate, _): settings.append(GenerationInfo.Setting("Emphasis", "None"))
+        case (.chunk, .a1111NoNorm): settings.append(GenerationInfo.Setting("Emphasis", "No norm"))
+        default: break
+        }
+        return settings
     }
 
     /// aMUSEd's `encode_prompt`: 77 tokens, truncated; the penultimate hidden states and the

@@ -46,7 +46,7 @@ import Testing
         let png = try Self.decoded(out)
         #expect(png.text(forKey: "parameters") == """
             an old stone lighthouse on a cliff at sunset
-            Steps: 10, Sampler: Euler a, CFG scale: 7.5, Seed: 107, Size: 48x32, Model: sd1-tiny, Denoising strength: 0.8, RNG: CPU
+            Steps: 10, Sampler: Euler a, Schedule type: Uniform, CFG scale: 7.5, Seed: 107, Size: 48x32, Model: sd1-tiny, Denoising strength: 0.8, Emphasis: None, RNG: CPU
             """)
         #expect(png.text(forKey: "chisel-graph")?.contains("\"stage\":\"denoise\"") == true)
     }

@@ -113,6 +113,32 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
     public var overrides: SchedulerConfig { entry.overrides }
     /// The name AUTOMATIC1111 shows, as its infotext's `Sampler` writes it.
     public var a1111Name: String { entry.aliases.first ?? rawValue }
+
+    /// The `Sampler` AUTOMATIC1111 1.9+ writes for this kind: the sampler without its schedule
+    /// (`Schedule type` carries that). Kinds A1111 does not have keep names it does not know
+    /// (DDPM, DPM++ 3M), so that it refuses them rather than taking them for another.
+    public var a1111Sampler: String {
+        switch self {
+        case .lmsKarras: "LMS"
+        case .eulerKarras: "Euler"
+        case .heunKarras: "Heun"
+        case .dpmpp2MKarras: "DPM++ 2M"
+        case .dpmpp2MSDEKarras: "DPM++ 2M SDE"
+        case .dpmpp3MKarras: "DPM++ 3M"
+        default: a1111Name
+        }
+    }
+
+    /// The `Schedule type` AUTOMATIC1111 1.9+ writes: Karras for the Karras-sigma kinds, Uniform
+    /// for the other σ-based ones (A1111's "Automatic" would read DPM++ 2M as Karras and the SDE
+    /// samplers as Exponential), none for DDIM, DDPM, PLMS, UniPC and LCM, which have their own.
+    public var a1111ScheduleType: String? {
+        switch self {
+        case .lmsKarras, .eulerKarras, .heunKarras, .dpmpp2MKarras, .dpmpp2MSDEKarras, .dpmpp3MKarras: "Karras"
+        case .lms, .euler, .eulerAncestral, .heun, .dpmpp2M, .dpmpp2MSDE, .dpmpp3M: "Uniform"
+        case .ddim, .ddpm, .pndm, .unipc, .lcm: nil
+        }
+    }
     /// Every name this kind answers to: canonical first, then A1111 and ComfyUI names.
     public var names: [String] { [rawValue] + entry.aliases }
 

@@ -92,6 +92,8 @@ public enum PredictTokensStage: Stage {
             ("Temperature", "\(DenoiseStage.number(try call[temperature]))-\(DenoiseStage.number(try call[temperatureEnd]))"),
         ]
         if let plan, plan.strength < 1 { settings.append(("Denoising strength", DenoiseStage.number(plan.strength))) }
+        // aMUSEd draws from PyTorch's CPU generator; A1111 would read a missing RNG as GPU.
+        settings.append(("RNG", "CPU"))
         let generation = GenerationInfo(prompt: conditioningValue.prompt, negativePrompt: conditioningValue.negativePrompt,
                                         settings: settings.map { GenerationInfo.Setting($0.key, $0.value) })
         var result = grid
