@@ -3,7 +3,8 @@ import ChiselCore
 import Foundation
 
 /// `NAME=VALUE` on the command line (`--var`, `--hint`): VALUE as JSON when it parses as a JSON
-/// scalar, a plain string otherwise. A malformed one is a command-line error (exit 64).
+/// scalar or list (`unet.attention_head_dim=[5,10,20,20]`), a plain string otherwise. A malformed
+/// one is a command-line error (exit 64).
 struct KeyValueArgument: ExpressibleByArgument, Sendable {
     var key: String
     var value: JSONValue
@@ -11,7 +12,12 @@ struct KeyValueArgument: ExpressibleByArgument, Sendable {
     init?(argument: String) {
         guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex else { return nil }
         key = String(argument[..<equals])
-        value = parseLooseJSON(String(argument[argument.index(after: equals)...]))
+        let text = String(argument[argument.index(after: equals)...])
+        if case .array(let items)? = try? JSONParser.parse(text) {
+            value = .array(items)
+        } else {
+            value = parseLooseJSON(text)
+        }
     }
 
     /// The arguments as a dictionary; a key given twice keeps its last value.

@@ -27,6 +27,13 @@ import Testing
                                   "--hint", "unet.attention_head_dim=8", "--hint", "text_encoder.num_attention_heads=4"])
         #expect(hinted.status == 0, "\(hinted.stderr)")
         #expect(hinted.stdout.contains("inpainting:        yes (9-channel UNet)"))
+        // A hint may be a list, as a config.json holds it.
+        let listed = try CLI.run(["model", "inspect", file, "--hint", "vae.norm_num_groups=8", "--hint", "unet.norm_num_groups=8",
+                                  "--hint", "unet.attention_head_dim=[8,8]", "--hint", "text_encoder.num_attention_heads=4"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        let wrong = try CLI.run(["model", "inspect", file, "--hint", "vae.norm_num_groups=8", "--hint", "unet.norm_num_groups=8",
+                                 "--hint", "unet.attention_head_dim=[8,8,8]", "--hint", "text_encoder.num_attention_heads=4"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("'attention_head_dim' has 3 entries, expected 2"), "\(wrong.stderr)")
     }
 
     @Test func damagedWeightsAreNamedWithFileAndTensor() throws {
