@@ -33,7 +33,13 @@ public enum PixelLayout: String, Sendable, Equatable, CaseIterable {
 public struct ImageOrigin: Sendable, Equatable {
     /// The absolute path of the file the image was read from.
     public var path: String
-    public init(path: String) { self.path = path }
+    /// The file's bit depth (8, or 16 for a 16-bit PNG): what images a model makes from it are
+    /// saved at, so an edit keeps its input's depth whether or not it is pasted back.
+    public var bitDepth: Int
+    public init(path: String, bitDepth: Int = 8) {
+        self.path = path
+        self.bitDepth = bitDepth
+    }
 
     /// The file name without folder and extension: `photo` for `/a/photo.jpg`.
     public var stem: String {

@@ -20,7 +20,7 @@ public enum ImageReader {
     public static func read(path: String, options: ImageDecodeOptions = .init()) throws -> DecodedImage {
         let data = try FileBytes.read(path: path)
         var decoded = try decode(data, name: path, options: options)
-        decoded.image.origin = ImageOrigin(path: FileBytes.absolutePath(path))
+        decoded.image.origin = ImageOrigin(path: FileBytes.absolutePath(path), bitDepth: decoded.image.bitDepth)
         return decoded
     }
 

@@ -79,7 +79,8 @@ enum VAEPixels {
                 pixels[c * n + i] = min(1, max(0, normalized ? v / 2 + 0.5 : v))
             }
         }
-        return try Image(width: w, height: h, layout: .rgb, pixels: pixels, origin: origin)
+        // A model's image keeps the depth of the file its latent came from (16-bit PNG in, 16-bit out).
+        return try Image(width: w, height: h, layout: .rgb, pixels: pixels, bitDepth: origin?.bitDepth ?? 8, origin: origin)
     }
 }
 

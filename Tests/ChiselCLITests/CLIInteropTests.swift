@@ -68,3 +68,27 @@ import Testing
         #expect(c.a1111["Size-1"] == "48" && c.a1111["Size-2"] == "32")
     }
 }
+
+/// An edit keeps its input's bit depth whether or not it is pasted back: img2img (the model's
+/// image) and refine (pasted onto the input) write a 16-bit PNG for a 16-bit one, 8-bit for 8-bit.
+@Suite struct CLIBitDepthTests {
+    static func depth(_ path: String) throws -> UInt8 {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)).prefix(25))
+        return bytes[24]  // IHDR's bit depth
+    }
+
+    @Test func editsKeepTheInputsBitDepth() throws {
+        let temp = try TemporaryFolder()
+        let sixteen = CLI.repository.appendingPathComponent("Tests/ChiselImageIOTests/Fixtures/rgb16.png").path
+        let eight = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png").path
+        let model = CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny").path
+        for (input, expected) in [(sixteen, UInt8(16)), (eight, UInt8(8))] {
+            let img2img = temp.path("img2img-\(expected).png"), refine = temp.path("refine-\(expected).png")
+            let a = try CLI.run(["img2img", "--model", model, "--image", input, "--steps", "2", "--seed", "1", "--output", img2img])
+            #expect(a.status == 0, "\(a.stderr)")
+            let b = try CLI.run(["refine", "--image", input, "--iterations", "1", "--seed", "1", "--output", refine])
+            #expect(b.status == 0, "\(b.stderr)")
+            #expect(try Self.depth(img2img) == expected && (try Self.depth(refine)) == expected, "\(input)")
+        }
+    }
+}
