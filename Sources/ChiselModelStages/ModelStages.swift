@@ -17,5 +17,6 @@ public enum ModelStages {
         try registry.register(modelLoader: StableDiffusionLoader())
         for model in BundledModel.all { try registry.register(builtinModel: model) }
         try registry.register(all)
+        registry.register(textExporter: ComfyExport())
     }
 }

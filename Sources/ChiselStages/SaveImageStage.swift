@@ -81,6 +81,8 @@ public enum SaveImageStage: Stage {
             // The graph that made the image (`chisel run --from`).
             if let provenance = call.context.provenance {
                 options.text.append((key: Self.graphTextKey, value: provenance.resolvedGraph.serialized()))
+                // The same graph in other tools' languages (ComfyUI's `prompt`), where they have one.
+                options.text += provenance.exportedText
             }
         }
         options.jpegQuality = try call[quality]

@@ -92,3 +92,74 @@ import Testing
         }
     }
 }
+
+/// What ComfyUI finds in Chisel's outputs: its PNG reader takes tEXt and uncompressed iTXt
+/// chunks only, and loads the API-format `prompt` it finds as a workflow.
+@Suite struct CLIComfyTests {
+    /// The text chunks a reader that skips compressed ones sees, as ComfyUI's does.
+    static func uncompressedText(_ path: String) throws -> [String: String] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        var text: [String: String] = [:]
+        var offset = 8
+        while offset + 12 <= bytes.count {
+            let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+            let type = String(decoding: bytes[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            let body = Array(bytes[(offset + 8)..<(offset + 8 + length)])
+            if let nul = body.firstIndex(of: 0) {
+                let key = String(decoding: body[..<nul], as: UTF8.self)
+                if type == "tEXt" {
+                    text[key] = String(decoding: body[(nul + 1)...], as: UTF8.self)
+                } else if type == "iTXt", body[nul + 1] == 0 {
+                    // compression flag 0, method, language tag \0, translated keyword \0, text
+                    var rest = Array(body[(nul + 3)...])
+                    for _ in 0..<2 { if let end = rest.firstIndex(of: 0) { rest = Array(rest[(end + 1)...]) } }
+                    text[key] = String(decoding: rest, as: UTF8.self)
+                }
+            }
+            offset += 12 + length
+        }
+        return text
+    }
+
+    static let model = CLI.repository.appendingPathComponent("Tests/ChiselModelsTests/Fixtures/reference/sd1-tiny").path
+    static let image = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/pipelines/image.png").path
+    static let mask = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/pipelines/mask.png").path
+
+    @Test(arguments: [20, 3000])
+    func comfyFindsPromptAndParametersAtEveryLength(words: Int) throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let prompt = (0..<words).map { "wörd\($0)" }.joined(separator: " ")
+        let result = try CLI.run(["img2img", "--model", Self.model, "--image", Self.image, "--prompt", prompt, "--steps", "10",
+                                  "--strength", "0.6", "--guidance", "6", "--seed", "5", "--scheduler", "dpmpp_2m_karras",
+                                  "--clip-skip", "1", "--output", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try Self.uncompressedText(out)
+        #expect(text["parameters"]?.hasPrefix(prompt) == true)
+        let api = try JSONParser.parse(try #require(text["prompt"], "no prompt chunk a ComfyUI reader finds"))
+        let nodes = try #require(api.members).compactMap { $0.value }
+        func node(_ type: String) -> JSONValue? { nodes.first { $0["class_type"]?.stringValue == type } }
+        let sampler = try #require(node("KSamplerAdvanced"))["inputs"]
+        #expect(sampler?["noise_seed"] == .int(5) && sampler?["steps"] == .int(10))
+        #expect(sampler?["start_at_step"] == .int(4), "the last int(10 × 0.6) = 6 of 10 steps, as Chisel ran them")
+        #expect(sampler?["sampler_name"] == "dpmpp_2m" && sampler?["scheduler"] == "karras")
+        #expect(sampler?["cfg"]?.doubleValue == 6)
+        #expect(node("CLIPSetLastLayer")?["inputs"]?["stop_at_clip_layer"] == .int(-2))
+        let texts: [String] = nodes.filter { $0["class_type"] == "CLIPTextEncode" }.compactMap { $0["inputs"]?["text"]?.stringValue }
+        #expect(texts.contains(prompt))
+        for type in ["CheckpointLoaderSimple", "LoadImage", "VAEEncode", "VAEDecode", "SaveImage"] {
+            #expect(node(type) != nil, "no \(type)")
+        }
+    }
+
+    /// Masks and paste-back have no ComfyUI core equivalent here: no prompt rather than a wrong one.
+    @Test func graphsWithoutAnEquivalentGetNoPrompt() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("out.png")
+        let result = try CLI.run(["inpaint", "--model", Self.model, "--image", Self.image, "--mask", Self.mask, "--prompt", "x",
+                                  "--steps", "2", "--seed", "1", "--output", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try Self.uncompressedText(out)
+        #expect(text["prompt"] == nil && text["parameters"] != nil)
+    }
+}

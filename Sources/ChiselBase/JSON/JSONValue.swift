@@ -36,6 +36,25 @@ public indirect enum JSONValue: Sendable, Equatable {
         members?.last(where: { $0.key == key })?.value
     }
 
+    /// The value as an integer (an integral number), or nil.
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): i
+        case .double(let d) where d == d.rounded() && abs(d) < 9e15: Int(d)
+        default: nil
+        }
+    }
+
+    /// The value as a number, or nil.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .uint(let u): Double(u)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil

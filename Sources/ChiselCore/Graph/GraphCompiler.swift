@@ -173,6 +173,7 @@ public struct GraphCompiler {
         plan.outputPolicy = options.outputPolicy
         plan.notes = notes
         plan.warnings = warnings
+        plan.textExporters = registry.textExporters
         // A batch's paths depend on each item; its sample item finds clashes between nodes, and
         // the batch checks every item's own paths before it runs.
         let sample = options.batch == nil ? plan.runInfo() : plan.runInfo(isBatch: true)

@@ -42,7 +42,7 @@ public struct GraphRunner: Sendable {
             userEvents(event)
         }
 
-        let provenance = Provenance(graph: plan.graphDocument)
+        let provenance = Provenance(graph: plan.graphDocument, exporters: plan.textExporters)
         var pending = nodes.map(\.dependencyCount)
         var ready = (0..<nodes.count).filter { pending[$0] == 0 }
         var store: [Int: [String: Value]] = [:]

@@ -55,6 +55,8 @@ public struct Plan: Sendable {
     public var notes: [String] = []
     /// What validation found that has no effect but does not stop the graph ("node 'x': …").
     public var warnings: [String] = []
+    /// The registry's exporters, for the images the run saves (`Provenance.exportedText`).
+    public var textExporters: [any GraphTextExporter] = []
 
     public func index(of node: String) -> Int? { nodes.firstIndex { $0.id == node } }
 

@@ -3,8 +3,20 @@
 public final class Provenance: Sendable {
     private let graph: JSONValue
     private let resolved = Locked<[String: [String: ParamValue]]>([:])
+    private let exporters: [any GraphTextExporter]
 
-    public init(graph: JSONValue) { self.graph = graph }
+    public init(graph: JSONValue, exporters: [any GraphTextExporter] = []) {
+        self.graph = graph
+        self.exporters = exporters
+    }
+
+    /// The resolved graph in other tools' languages (ComfyUI's `prompt`), as text entries for
+    /// the images the run saves; empty where no exporter can say it.
+    public var exportedText: [(key: String, value: String)] {
+        guard !exporters.isEmpty else { return [] }
+        let document = resolvedGraph
+        return exporters.flatMap { $0.text(for: document) }
+    }
 
     /// Notes that `node` ran with `param` = `value` where the graph left it to be chosen.
     public func record(node: String, param: String, value: ParamValue) {

@@ -8,6 +8,12 @@ public struct StageRegistry: Sendable {
     public private(set) var modelLoaders: [any ModelLoader] = []
     /// The models that ship with the program, in registration order.
     public private(set) var builtinModels: [any BuiltinModel] = []
+    /// What writes a run's graph in other tools' languages into the images it saves.
+    public private(set) var textExporters: [any GraphTextExporter] = []
+
+    public mutating func register(textExporter: any GraphTextExporter) {
+        textExporters.append(textExporter)
+    }
 
     public init() {}
 
