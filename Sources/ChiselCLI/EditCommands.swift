@@ -53,6 +53,9 @@ struct EditOptions: ParsableArguments {
     @Option(help: ArgumentHelp(AddNoiseStage.scheduler.help))
     var scheduler: String?
 
+    @Option(help: "AUTOMATIC1111's Schedule type for --scheduler: automatic, uniform or karras (\"--scheduler 'DPM++ 2M' --schedule-type karras\").")
+    var scheduleType: String?
+
     @Option(help: "Seed, 0…18446744073709551615 (PyTorch's range); -1 draws one at random and reports it.", transform: Seed.parse)
     var seed: Seed?
 
@@ -141,6 +144,20 @@ struct EditOptions: ParsableArguments {
         request.steps = steps
         request.guidance = guidance
         request.scheduler = scheduler
+        if let scheduleType {
+            let name = scheduler ?? "auto"
+            var kind: SchedulerKind
+            if name == "auto" {
+                guard case .stableDiffusion(let sd) = try facts else {
+                    throw ChiselError(.invalidParameter, "--schedule-type applies to Stable Diffusion models")
+                }
+                kind = try SchedulerKind.declared(by: sd.scheduler)
+            } else {
+                kind = try SchedulerKind(named: name)
+            }
+            kind = try kind.withScheduleType(scheduleType)
+            request.scheduler = kind.rawValue
+        }
         request.seed = try VAEEncodeStage.seed.value(or: seed)
         request.rng = rng
         request.strengthMode = strengthMode

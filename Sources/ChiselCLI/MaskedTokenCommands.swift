@@ -16,6 +16,7 @@ extension EditOptions {
             if let value, value != param.defaultValue { set.append(option) }
         }
         given(scheduler, AddNoiseStage.scheduler, "--scheduler")
+        if scheduleType != nil { set.append("--schedule-type") }
         given(rng, VAEEncodeStage.rng, "--rng")
         given(strengthMode, AddNoiseStage.strengthMode, "--strength-mode")
         given(clipSkip, EncodePromptStage.clipSkip, "--clip-skip")

@@ -7,10 +7,12 @@ import ChiselModels
 /// 2022). The latent records where it sits, so `denoise` continues from there.
 public enum AddNoiseStage: Stage {
     public enum StrengthMode: String, ParamChoice {
-        /// diffusers and AUTOMATIC1111: run the last int(steps × strength) steps of a `steps`-step schedule.
+        /// diffusers: run the last int(steps × strength) steps of a `steps`-step schedule.
         case cut
         /// ComfyUI's denoise: build the schedule for int(steps ÷ strength) steps and run exactly `steps`.
         case exact
+        /// AUTOMATIC1111's img2img: the last int(steps × min(strength, 0.999)) + 1 steps of a `steps`-step schedule.
+        case a1111
     }
 
     public static let model = DiffusionParams.model
@@ -82,6 +84,12 @@ public enum AddNoiseStage: Stage {
             total = max(steps, Int(Double(steps) / strength))
             try scheduler.setTimesteps(total)
             begin = (total - steps) * scheduler.order
+            scheduler.setBeginIndex(begin)
+        case .a1111:
+            total = steps
+            try scheduler.setTimesteps(total)
+            let run = min(steps, Int(min(strength, 0.999) * Double(steps)) + 1)
+            begin = (steps - run) * scheduler.order
             scheduler.setBeginIndex(begin)
         }
         guard begin < scheduler.timesteps.count else {

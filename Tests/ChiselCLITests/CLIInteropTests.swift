@@ -163,3 +163,24 @@ import Testing
         #expect(text["prompt"] == nil && text["parameters"] != nil)
     }
 }
+
+/// AUTOMATIC1111's sampler labels and schedule types on the command line.
+@Suite struct CLIA1111NameTests {
+    static let base = ["img2img", "--model", CLIComfyTests.model, "--image", CLIComfyTests.image, "--print-graph"]
+
+    @Test func samplerAndScheduleTypeNameTheKind() throws {
+        let printed = try CLI.run(Self.base + ["--scheduler", "DPM++ 2M", "--schedule-type", "Karras"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        #expect(printed.stdout.contains("\"scheduler\": \"dpmpp_2m_karras\""), "\(printed.stdout)")
+        let alias = try CLI.run(Self.base + ["--scheduler", "k_euler_a", "--strength-mode", "a1111"])
+        #expect(alias.status == 0 && alias.stdout.contains("\"strength_mode\": \"a1111\""), "\(alias.stderr)")
+    }
+
+    @Test func samplersAndSchedulesChiselLacksAreNamed() throws {
+        // Found when the graph is validated, before anything runs.
+        let dpm2 = try CLI.run(Array(Self.base.dropLast()) + ["--scheduler", "DPM2 a", "--output", "/tmp/never-written.png"])
+        #expect(dpm2.status != 0 && dpm2.stderr.contains("AUTOMATIC1111's sampler 'DPM2 a' is not implemented"), "\(dpm2.stderr)")
+        let exponential = try CLI.run(Self.base + ["--scheduler", "Euler", "--schedule-type", "Exponential"])
+        #expect(exponential.status != 0 && exponential.stderr.contains("schedule type 'Exponential'"), "\(exponential.stderr)")
+    }
+}

@@ -80,3 +80,37 @@ import Testing
         #expect(again.useKarras)
     }
 }
+
+/// AUTOMATIC1111's sampler labels, `k_*` aliases and schedule types.
+@Suite struct A1111SamplerNameTests {
+    @Test(arguments: [("k_euler_a", SchedulerKind.eulerAncestral), ("k_euler", .euler), ("k_lms", .lms), ("k_heun", .heun),
+                      ("k_dpmpp_2m", .dpmpp2M), ("k_dpmpp_2m_ka", .dpmpp2MKarras), ("DPM++ 2M SDE", .dpmpp2MSDE), ("PLMS", .pndm)])
+    func labelsAndAliasesName(_ name: String, _ kind: SchedulerKind) throws {
+        #expect(try SchedulerKind(named: name) == kind)
+    }
+
+    @Test(arguments: ["DPM++ SDE", "DPM++ 2S a", "DPM2", "DPM2 a Karras", "Restart", "DDIM CFG++", "DPM fast"])
+    func samplersChiselLacksAreRefusedByName(_ name: String) {
+        do {
+            _ = try SchedulerKind(named: name)
+            Issue.record("\(name) was accepted")
+        } catch let error as ChiselError {
+            #expect(error.message.contains("AUTOMATIC1111's sampler") && error.message.contains("not implemented"), "\(error)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func scheduleTypesPickTheVariant() throws {
+        #expect(try SchedulerKind.dpmpp2M.withScheduleType("Karras") == .dpmpp2MKarras)
+        #expect(try SchedulerKind.dpmpp2MKarras.withScheduleType("uniform") == .dpmpp2M)
+        #expect(try SchedulerKind.euler.withScheduleType("Automatic") == .euler)
+        #expect(throws: ChiselError.self) { try SchedulerKind.ddim.withScheduleType("karras") }
+        #expect(throws: ChiselError.self) { try SchedulerKind.euler.withScheduleType("Exponential") }
+        // What Chisel writes reads back as the kind it ran.
+        for kind in SchedulerKind.allCases {
+            guard let type = kind.a1111ScheduleType else { continue }
+            #expect(try SchedulerKind(named: kind.a1111Sampler).withScheduleType(type) == kind, "\(kind)")
+        }
+    }
+}

@@ -128,6 +128,20 @@ import Testing
         #expect(named.problems.isEmpty, "a named scheduler does not depend on the checkpoint's")
     }
 
+    /// How many of a 10-step schedule each strength mode runs at strength 0.5: diffusers 5,
+    /// AUTOMATIC1111 int(10 × 0.5) + 1 = 6, ComfyUI exactly 10 (of a 20-step schedule).
+    @Test(arguments: [(AddNoiseStage.StrengthMode.cut, 5, 10), (.a1111, 6, 10), (.exact, 10, 20)])
+    func strengthModesRunTheStepsEachToolRuns(mode: AddNoiseStage.StrengthMode, run: Int, schedule: Int) async throws {
+        let model = try StableDiffusionModel.load(path: Self.reference + "/sd1-tiny")
+        let stage = ModelStageRun(model)
+        let latent = try Latent(shape: [1, 4, 4, 4], values: [Float](repeating: 0.1, count: 64))
+        let out = try await AddNoiseStage.run(stage.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(10), AddNoiseStage.strength(0.5), AddNoiseStage.strengthMode(mode),
+            AddNoiseStage.seed(.fixed(1))], [AddNoiseStage.latent(latent)]))
+        let state = try #require(out[AddNoiseStage.noised]?.noiseState)
+        #expect(state.steps == schedule && state.steps - state.stepIndex == run, "\(state.summary)")
+    }
+
     @Test func emptyLatentHasTheModelsChannelsAtItsDownscale() async throws {
         let model = try StableDiffusionModel.load(path: Self.reference + "/sd1-tiny")
         let run = ModelStageRun(model)

@@ -78,25 +78,25 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
             Entry(kind: .ddim, schedulerClass: .ddim, overrides: none, aliases: ["DDIM"]),
             Entry(kind: .ddpm, schedulerClass: .ddpm, overrides: none, aliases: ["DDPM"]),
             Entry(kind: .pndm, schedulerClass: .pndm, overrides: none, aliases: ["PLMS"]),
-            Entry(kind: .lms, schedulerClass: .lms, overrides: none, aliases: ["LMS"]),
+            Entry(kind: .lms, schedulerClass: .lms, overrides: none, aliases: ["LMS", "k_lms"]),
             Entry(kind: .lmsKarras, schedulerClass: .lms, overrides: karras, aliases: ["LMS Karras"]),
-            Entry(kind: .euler, schedulerClass: .euler, overrides: none, aliases: ["Euler"]),
+            Entry(kind: .euler, schedulerClass: .euler, overrides: none, aliases: ["Euler", "k_euler"]),
             Entry(kind: .eulerKarras, schedulerClass: .euler, overrides: karras, aliases: ["Euler Karras"]),
             Entry(kind: .eulerAncestral, schedulerClass: .eulerAncestral, overrides: none,
-                  aliases: ["Euler a", "euler_ancestral"]),
-            Entry(kind: .heun, schedulerClass: .heun, overrides: none, aliases: ["Heun"]),
+                  aliases: ["Euler a", "euler_ancestral", "k_euler_a", "k_euler_ancestral"]),
+            Entry(kind: .heun, schedulerClass: .heun, overrides: none, aliases: ["Heun", "k_heun"]),
             Entry(kind: .heunKarras, schedulerClass: .heun, overrides: karras, aliases: ["Heun Karras"]),
-            Entry(kind: .dpmpp2M, schedulerClass: .dpmSolverMultistep, overrides: none, aliases: ["DPM++ 2M"]),
+            Entry(kind: .dpmpp2M, schedulerClass: .dpmSolverMultistep, overrides: none, aliases: ["DPM++ 2M", "k_dpmpp_2m"]),
             Entry(kind: .dpmpp2MKarras, schedulerClass: .dpmSolverMultistep, overrides: karras,
-                  aliases: ["DPM++ 2M Karras"]),
-            Entry(kind: .dpmpp2MSDE, schedulerClass: .dpmSolverMultistep, overrides: sde, aliases: ["DPM++ 2M SDE"]),
+                  aliases: ["DPM++ 2M Karras", "k_dpmpp_2m_ka"]),
+            Entry(kind: .dpmpp2MSDE, schedulerClass: .dpmSolverMultistep, overrides: sde, aliases: ["DPM++ 2M SDE", "k_dpmpp_2m_sde"]),
             Entry(kind: .dpmpp2MSDEKarras, schedulerClass: .dpmSolverMultistep, overrides: sdeKarras,
-                  aliases: ["DPM++ 2M SDE Karras"]),
+                  aliases: ["DPM++ 2M SDE Karras", "k_dpmpp_2m_sde_ka"]),
             Entry(kind: .dpmpp3M, schedulerClass: .dpmSolverMultistep, overrides: third, aliases: ["DPM++ 3M"]),
             Entry(kind: .dpmpp3MKarras, schedulerClass: .dpmSolverMultistep, overrides: thirdKarras,
                   aliases: ["DPM++ 3M Karras"]),
             Entry(kind: .unipc, schedulerClass: .uniPCMultistep, overrides: none, aliases: ["UniPC", "uni_pc"]),
-            Entry(kind: .lcm, schedulerClass: .lcm, overrides: none, aliases: ["LCM"]),
+            Entry(kind: .lcm, schedulerClass: .lcm, overrides: none, aliases: ["LCM", "k_lcm"]),
         ]
     }()
 
@@ -129,6 +129,27 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
         }
     }
 
+    /// This sampler with A1111's `Schedule type` (`--schedule-type`): Karras picks the Karras-sigma
+    /// variant, Uniform or Automatic the plain one; the schedules Chisel does not implement
+    /// (Exponential, SGM Uniform, …) are refused by name.
+    public func withScheduleType(_ type: String) throws -> SchedulerKind {
+        let wanted = type.trimmingCharacters(in: .whitespaces).lowercased().replacingOccurrences(of: " ", with: "_")
+        let plain: [SchedulerKind: SchedulerKind] = [.lmsKarras: .lms, .eulerKarras: .euler, .heunKarras: .heun,
+                                                     .dpmpp2MKarras: .dpmpp2M, .dpmpp2MSDEKarras: .dpmpp2MSDE, .dpmpp3MKarras: .dpmpp3M]
+        let base = plain[self] ?? self
+        switch wanted {
+        case "automatic", "uniform":
+            return base
+        case "karras":
+            guard let karras = plain.first(where: { $0.value == base })?.key else {
+                throw ChiselError(.invalidParameter, "\(base.a1111Sampler) has no Karras schedule in Chisel")
+            }
+            return karras
+        default:
+            throw ChiselError(.invalidParameter, "schedule type '\(type)' is not implemented by Chisel; it has Automatic, Uniform and Karras")
+        }
+    }
+
     /// The `Schedule type` AUTOMATIC1111 1.9+ writes: Karras for the Karras-sigma kinds, Uniform
     /// for the other σ-based ones (A1111's "Automatic" would read DPM++ 2M as Karras and the SDE
     /// samplers as Exponential), none for DDIM, DDPM, PLMS, UniPC and LCM, which have their own.
@@ -145,9 +166,20 @@ public enum SchedulerKind: String, Sendable, CaseIterable {
     /// Every accepted name, for error messages and help.
     public static var acceptedNames: [String] { table.flatMap { [$0.kind.rawValue] + $0.aliases } }
 
+    /// AUTOMATIC1111's samplers Chisel does not implement, refused by name rather than taken
+    /// for another.
+    public static let unimplementedA1111 = ["DPM++ SDE", "DPM++ 2S a", "DPM2", "DPM2 a", "DPM fast", "DPM adaptive", "Restart",
+                                            "DDIM CFG++", "DPM++ 3M SDE", "Euler CFG++", "Heun PP2", "LMS Karras PP2"]
+
     /// The kind called `name` (canonical, A1111 or ComfyUI spelling, any case).
     public init(named name: String) throws {
         let wanted = name.trimmingCharacters(in: .whitespaces).lowercased()
+        // The longest label that names it ("DPM2 a Karras" is DPM2 a's, not DPM2's).
+        if let a1111 = Self.unimplementedA1111.filter({ wanted == $0.lowercased() || wanted.hasPrefix($0.lowercased() + " ") })
+            .max(by: { $0.count < $1.count }) {
+            throw ChiselError(.invalidParameter, "AUTOMATIC1111's sampler '\(a1111)' is not implemented by Chisel; "
+                              + "it runs DDIM, DDPM, PLMS, LMS, Euler, Euler a, Heun, DPM++ 2M, DPM++ 2M SDE, DPM++ 3M, UniPC and LCM")
+        }
         guard let row = Self.table.first(where: { row in
             row.kind.rawValue == wanted || row.aliases.contains { $0.lowercased() == wanted }
         }) else {
