@@ -1,6 +1,8 @@
 import ArgumentParser
 import ChiselCore
 import ChiselImageIO
+import ChiselModels
+import ChiselModelStages
 import ChiselStages
 import Foundation
 
@@ -57,7 +59,7 @@ struct GraphArguments: ParsableArguments {
     /// nothing) says where it may write, and a batch keeps it under its output folder.
     func compile(registry: StageRegistry, batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) throws -> Plan {
         if let fromImage {
-            let (path, json) = try Self.embeddedGraph(fromImage)
+            let (path, json) = try Self.embeddedGraph(fromImage, models: models)
             let policy = outputs ?? OutputPolicy.fromImage(root: batch?.outputRoot ?? PathResolver.workingDirectory.base,
                                                            replaceExisting: batch != nil)
             return try GraphCompiler.compile(json, file: path, directory: (path as NSString).deletingLastPathComponent,
@@ -66,15 +68,32 @@ struct GraphArguments: ParsableArguments {
         return try GraphCompiler.compile(file: graph, registry: registry, options: options(batch: batch, outputs: outputs))
     }
 
-    /// The path of an image and the graph in its `chisel-graph` text chunk.
-    static func embeddedGraph(_ image: String) throws -> (path: String, graph: JSONValue) {
+    /// The path of an image and the graph in its `chisel-graph` text chunk or, for an image
+    /// AUTOMATIC1111 made, the graph its `parameters` describe (`A1111Import`), with the
+    /// checkpoint `--model sd=PATH` names.
+    static func embeddedGraph(_ image: String, models: [KeyValueArgument] = []) throws -> (path: String, graph: JSONValue) {
         let path = PathResolver.workingDirectory.resolve(image)
         let decoded = try ImageReader.read(path: path)
-        guard let text = decoded.text(forKey: SaveImageStage.graphTextKey) else {
-            throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk: "
-                              + "it was not saved by a Chisel graph", file: path)
+        if let text = decoded.text(forKey: SaveImageStage.graphTextKey) {
+            return (path, try JSONParser.parse(text, file: path))
         }
-        return (path, try JSONParser.parse(text, file: path))
+        guard let parameters = decoded.text(forKey: "parameters"), let info = GenerationInfo.parse(parameters) else {
+            throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk and no "
+                              + "AUTOMATIC1111 parameters: it was not saved by Chisel or AUTOMATIC1111", file: path)
+        }
+        guard let location = KeyValueArgument.dictionary(models)["sd"]?.stringValue else {
+            throw ChiselError(.invalidArgument, "an AUTOMATIC1111 image names its checkpoint '\(info.value("Model") ?? "?")' only: "
+                              + "give --model sd=PATH for it", file: path)
+        }
+        let model = try ModelArgument.resolve(location, cwd: .workingDirectory)
+        guard case .stableDiffusion(let facts) = try ModelFacts(path: model) else {
+            throw ChiselError(.invalidArgument, "--model sd=\(location) is not a Stable Diffusion checkpoint")
+        }
+        let stem = ImageOrigin(path: path).stem
+        let graph = try A1111Import.graph(info, model: BuiltinModelLocation.name(in: location) != nil ? location : model,
+                                          facts: facts, image: "GIVE --set \(A1111Import.inputNode).path=THE-IMAGE-IT-EDITED",
+                                          output: "\(stem)-chisel.png")
+        return (path, graph)
     }
 }
 

@@ -26,6 +26,8 @@ public struct EditRequest: Sendable {
     public var eta: Double?
     public var guidanceRescale: Double?
     public var tiling: VAETiling?
+    /// How the prompt is read: diffusers' truncate (the default) or A1111's chunks and emphasis.
+    public var promptMode: EncodePromptStage.Mode?
     /// aMUSEd: the Gumbel-noise temperatures of the first and last decoding steps.
     public var temperature: Double?
     public var temperatureEnd: Double?
@@ -187,6 +189,7 @@ public enum EditGraphs {
         return Start(model: "sd", request, multiple: facts.vaeDownscale,
                      // Unguided, the negative side is never used: diffusers does not encode it.
                      promptParams: [EncodePromptStage.clipSkip(try EncodePromptStage.clipSkip.value(or: request.clipSkip))]
+                         + (request.promptMode.map { [EncodePromptStage.mode($0)] } ?? [])
                          + (guidance <= 1 ? [EncodePromptStage.encodeNegative(false)] : []))
     }
 

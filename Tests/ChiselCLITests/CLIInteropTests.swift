@@ -184,3 +184,63 @@ import Testing
         #expect(exponential.status != 0 && exponential.stderr.contains("schedule type 'Exponential'"), "\(exponential.stderr)")
     }
 }
+
+/// `chisel run --from` on an image AUTOMATIC1111 made: the graph its `parameters` describe.
+@Suite struct CLIA1111ImportTests {
+    static func a1111Image(_ infotext: String, in temp: TemporaryFolder, name: String = "a1111.png") throws -> String {
+        let path = temp.path(name)
+        let image = try Image(width: 32, height: 32, layout: .rgb, filledWith: 0.5)
+        try ImageWriter.write(image, to: path, options: ImageEncodeOptions(format: .png, text: [("parameters", infotext)]))
+        return path
+    }
+
+    @Test func txt2imgParametersBecomeTheGraphAndRun() throws {
+        let temp = try TemporaryFolder()
+        let image = try Self.a1111Image("""
+            a lake at dawn, (mist:1.2)
+            Negative prompt: blurry
+            Steps: 4, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 32x32, Model hash: 0123456789, Model: sd15, Clip skip: 2, RNG: CPU, Version: v1.10.1
+            """, in: temp)
+        let printed = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let graph = try JSONParser.parse(printed.stdout)
+        let nodes = try #require(graph["nodes"])
+        #expect(nodes["noised"]?["params"]?["scheduler"] == "dpmpp_2m_karras")
+        #expect(nodes["noised"]?["params"]?["steps"] == .int(4) && nodes["noised"]?["params"]?["seed"] == .int(42))
+        #expect(nodes["edited"]?["params"]?["guidance"]?.doubleValue == 7)
+        #expect(nodes["text"]?["params"]?["clip_skip"] == .int(1) && nodes["text"]?["params"]?["mode"] == "chunk",
+                "A1111's clip skip 2 and its emphasis")
+        #expect(nodes["text"]?["params"]?["prompt"] == "a lake at dawn, (mist:1.2)")
+        #expect(nodes["latent"]?["params"]?["width"] == .int(32))
+        let ran = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--output", temp.path("out")])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        #expect(FileManager.default.fileExists(atPath: temp.path("out/a1111-chisel.png")))
+    }
+
+    @Test func img2imgParametersTakeTheirImageAndA1111sStepCount() throws {
+        let temp = try TemporaryFolder()
+        let image = try Self.a1111Image("""
+            a boat
+            Steps: 6, Sampler: Euler a, CFG scale: 5.5, Seed: 7, Size: 48x32, Model: sd15, Denoising strength: 0.5, Emphasis: None, RNG: NV
+            """, in: temp)
+        let printed = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let nodes = try #require(try JSONParser.parse(printed.stdout)["nodes"])
+        #expect(nodes["noised"]?["params"]?["strength_mode"] == "a1111" && nodes["noised"]?["params"]?["rng"] == "cuda")
+        #expect(nodes["text"]?["params"]?["mode"] == "truncate", "Emphasis: None is diffusers' verbatim prompt")
+        let ran = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--output", temp.path("out"),
+                               "--set", "input.path=\(CLIComfyTests.image)"])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let without = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--output", temp.path("out2")])
+        #expect(without.status != 0 && without.stderr.contains("input.path"), "\(without.stderr)")
+    }
+
+    @Test func whatCannotBeRunIsNamed() throws {
+        let temp = try TemporaryFolder()
+        let image = try Self.a1111Image("x\nSteps: 4, Sampler: DPM2 a, CFG scale: 7, Seed: 1, Size: 32x32", in: temp)
+        let noModel = try CLI.run(["run", "--from", image, "--print-graph"])
+        #expect(noModel.status != 0 && noModel.stderr.contains("give --model sd=PATH"), "\(noModel.stderr)")
+        let sampler = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
+        #expect(sampler.status != 0 && sampler.stderr.contains("'DPM2 a' is not implemented"), "\(sampler.stderr)")
+    }
+}
