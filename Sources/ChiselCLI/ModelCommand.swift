@@ -42,6 +42,9 @@ struct InspectCommand: AsyncParsableCommand {
         if let prediction = report.predictionType { Terminal.out("  prediction type:   \(prediction)") }
         if let latent = report.latentChannels { Terminal.out("  latent channels:   \(latent)") }
         if let context = report.contextDimension { Terminal.out("  context dimension: \(context)") }
+        if !report.guessed.isEmpty {
+            Terminal.out("  assumed:           \(report.guessed.joined(separator: ", ")) (a single file cannot tell; --hint KEY=VALUE)")
+        }
         for component in report.components {
             let dtypes = component.dtypes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
             Terminal.out("  \(component.name): \(Self.grouped(component.parameters)) parameters in \(component.tensors) tensors (\(dtypes))")

@@ -37,11 +37,15 @@ public protocol ModelLoader: Sendable {
     /// What is wrong with the spec's options (dtype, variant, …), found when the graph is
     /// validated; each problem names its option key.
     func problems(with spec: ModelSpec) -> [ModelOptionProblem]
+    /// What validation should say about the spec without refusing it (values a single file
+    /// cannot tell, assumed), one line each.
+    func warnings(with spec: ModelSpec) -> [String]
     func load(_ spec: ModelSpec) async throws -> any LoadedModel
 }
 
 extension ModelLoader {
     public func problems(with spec: ModelSpec) -> [ModelOptionProblem] { [] }
+    public func warnings(with spec: ModelSpec) -> [String] { [] }
 }
 
 /// A problem with one option of a model entry, reported at `models.NAME.KEY`.

@@ -45,6 +45,16 @@ public struct StableDiffusionLoader: ModelLoader {
         return path.hasSuffix(".safetensors")
     }
 
+    /// A single file's assumed config values, said once when the graph is validated.
+    public func warnings(with spec: ModelSpec) -> [String] {
+        let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        guard let source = try? StableDiffusionSource(path: spec.path, hints: hints) else { return [] }
+        let guessed = source.guessedConfig()
+        guard !guessed.isEmpty else { return [] }
+        return ["a single file cannot tell \(guessed.count) config value\(guessed.count == 1 ? "" : "s"); assumed "
+                + guessed.joined(separator: ", ") + " (give --hint KEY=VALUE, or the graph's hints, where the checkpoint differs)"]
+    }
+
     public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
         var problems: [ModelOptionProblem] = []
         for (key, value) in spec.options.sorted(by: { $0.key < $1.key }) {

@@ -34,6 +34,22 @@ import Testing
         let wrong = try CLI.run(["model", "inspect", file, "--hint", "vae.norm_num_groups=8", "--hint", "unet.norm_num_groups=8",
                                  "--hint", "unet.attention_head_dim=[8,8,8]", "--hint", "text_encoder.num_attention_heads=4"])
         #expect(wrong.status == 1 && wrong.stderr.contains("'attention_head_dim' has 3 entries, expected 2"), "\(wrong.stderr)")
+        // What the tensors cannot tell and no hint gave is listed as assumed; hinted, it is not.
+        let norms = ["--hint", "vae.norm_num_groups=8", "--hint", "unet.norm_num_groups=8"]
+        let assumed = try CLI.run(["model", "inspect", file] + norms)
+        #expect(assumed.stdout.contains("assumed:           unet.attention_head_dim=8, text_encoder.num_attention_heads=1"),
+                "\(assumed.stdout)")
+        #expect(!hinted.stdout.contains("assumed:"), "\(hinted.stdout)")
+        // A graph on that file says it once, as a validation warning.
+        let temp = try TemporaryFolder()
+        let graph = try temp.write("""
+            {"chisel": 1, "models": {"sd": {"path": "\(file)", "hints": {"vae.norm_num_groups": 8, "unet.norm_num_groups": 8}}},
+             "nodes": {"text": {"stage": "encode_prompt", "inputs": {"model": "sd"}, "params": {"prompt": "x"}}}}
+            """, to: "g.json")
+        let validated = try CLI.run(["validate", graph])
+        #expect(validated.status == 0, "\(validated.stderr)")
+        let warnings = validated.stderr.split(separator: "\n").filter { $0.hasPrefix("warning: model 'sd': a single file cannot tell") }
+        #expect(warnings.count == 1 && warnings.first?.contains("unet.attention_head_dim=8") == true, "\(validated.stderr)")
     }
 
     @Test func damagedWeightsAreNamedWithFileAndTensor() throws {

@@ -126,6 +126,7 @@ extension GraphCompiler {
             for problem in loader?.problems(with: spec) ?? [] {
                 report(problem.message, at: "\(path).\(problem.key)", code: .model)
             }
+            for warning in loader?.warnings(with: spec) ?? [] { warnings.append("model '\(member.key)': \(warning)") }
             specs.append(spec)
         }
         return specs

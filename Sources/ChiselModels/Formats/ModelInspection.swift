@@ -25,6 +25,8 @@ public struct ModelInspection: Sendable {
     public var predictionType: String?
     public var latentChannels: Int?
     public var contextDimension: Int?
+    /// For a single file, the config values its tensors cannot tell that were assumed (`key=value`).
+    public var guessed: [String] = []
     public var components: [Component] = []
     public var problems: [ChiselError] = []
 
@@ -62,6 +64,7 @@ public struct ModelInspection: Sendable {
             if let pipeline = try source.pipelineClass() { report.layout += " (\(pipeline))" }
         }
         attempt { report in report.problems += try source.indexProblems() }
+        report.guessed = source.guessedConfig()
         attempt { report in
             if let prediction = try source.predictionType() {
                 report.predictionType = prediction.rawValue

@@ -43,6 +43,24 @@ public struct StableDiffusionSource: Sendable {
         }
     }
 
+    /// For a single file, the config values its tensors cannot tell and no hint gave: what
+    /// Chisel assumed (`unet.attention_head_dim`, the norms' groups, the text encoder's heads),
+    /// as `key=value` for `--hint`. Empty for folders, whose config.json files say everything.
+    public func guessedConfig() -> [String] {
+        guard let checkpoint else { return [] }
+        var guessed: [String] = []
+        func note(_ key: String, _ value: @autoclosure () throws -> String) {
+            guard checkpoint.hints[key] == nil, let text = try? value() else { return }
+            guessed.append("\(key)=\(text)")
+        }
+        let unet = try? checkpoint.unetConfig()
+        note("unet.attention_head_dim", try unet.map { Set($0.heads).count == 1 ? String($0.heads[0]) : "\($0.heads)" } ?? "?")
+        note("unet.norm_num_groups", String(unet?.normGroups ?? 32))
+        note("vae.norm_num_groups", String((try? checkpoint.vaeConfig())?.normGroups ?? 32))
+        note("text_encoder.num_attention_heads", String((try? checkpoint.textConfig())?.heads ?? 0))
+        return guessed
+    }
+
     /// For folders: the pipeline class `model_index.json` names, after checking it lists the
     /// components; nil for single files.
     public func pipelineClass() throws -> String? {
