@@ -97,6 +97,13 @@ public struct GenerationInfo: Sendable, Equatable {
         return settings
     }
 
+    /// Adds `key: value` settings written as A1111 writes them; an existing key takes the new value.
+    public mutating func append(infotext: String) {
+        for setting in Self.pairs(infotext) {
+            if let i = settings.firstIndex(where: { $0.key == setting.key }) { settings[i] = setting } else { settings.append(setting) }
+        }
+    }
+
     /// The value of a setting, or nil.
     public func value(_ key: String) -> String? { settings.last { $0.key == key }?.value }
 

@@ -177,8 +177,10 @@ public enum EditGraphs {
                        inputs: [FeatherMaskStage.mask(fitted[MatchMaskStage.matched])])
         }
 
-        mutating func save(_ image: Wire<Image>, to path: String, id: String = "save") {
-            graph.node(id, SaveImageStage.self, params: [SaveImageStage.path(path)], inputs: [SaveImageStage.image(image)])
+        mutating func save(_ image: Wire<Image>, to path: String, id: String = "save", infotext: String = "") {
+            graph.node(id, SaveImageStage.self,
+                       params: [SaveImageStage.path(path)] + (infotext.isEmpty ? [] : [SaveImageStage.infotext(infotext)]),
+                       inputs: [SaveImageStage.image(image)])
         }
     }
 
@@ -326,8 +328,24 @@ public enum EditGraphs {
         } else if inpaint.pasteBack {
             result = try start.pasteBack(result, mask: fitted, blur: inpaint.maskBlur, mode: inpaint.maskBlurMode)
         }
-        start.save(result, to: request.output)
+        start.save(result, to: request.output, infotext: try a1111Inpainting(inpaint))
         return start.graph.graph(description: "inpaint: \(request.prompt)")
+    }
+
+    /// AUTOMATIC1111's inpainting settings for the infotext: Mask blur (0 without paste-back),
+    /// Masked content, and Inpaint area with its padding (Masked area padding) for only-masked.
+    static func a1111Inpainting(_ inpaint: InpaintRequest) throws -> String {
+        let blur = inpaint.pasteBack ? try FeatherMaskStage.radius.value(or: inpaint.maskBlur) : 0
+        let content = switch inpaint.maskedContent {
+        case .original: "original"
+        case .fill: "fill"
+        case .latentNoise: "latent noise"
+        case .latentNothing: "latent nothing"
+        }
+        let blurText = blur == blur.rounded() ? String(Int(blur)) : String(blur)
+        var settings = ["Mask blur: \(blurText)", "Masked content: \(content)"]
+        if let crop = inpaint.onlyMasked { settings += ["Inpaint area: Only masked", "Masked area padding: \(crop.padding)"] }
+        return settings.joined(separator: ", ")
     }
 
     // MARK: aMUSEd

@@ -22,10 +22,13 @@ public enum SaveImageStage: Stage {
                                               "PNG sample depth; auto keeps the source's (16-bit in, 16-bit out).")
     public static let overwrite = Param<Bool>("overwrite", default: true,
                                               "Replace an existing output file (input files are never replaced).")
+    public static let infotext = Param<String>(
+        "infotext", default: "",
+        "Settings added to the image's AUTOMATIC1111 infotext, as A1111 writes them (\"Mask blur: 4, Masked content: fill\"): what the graph did around the denoising that the parameters text should tell.")
 
     public static let schema = StageSchema(
         "save_image", "Write a PNG or JPEG (to a temporary name, then renamed; never over an input).",
-        inputs: [image], params: [path, format, quality, bitDepth, overwrite])
+        inputs: [image], params: [path, format, quality, bitDepth, overwrite, infotext])
 
     /// The format and extension must agree; an extension written with a template field is
     /// known only when the path is expanded, at run time.
@@ -76,7 +79,10 @@ public enum SaveImageStage: Stage {
         }
         var options = ImageEncodeOptions(format: format)
         // AUTOMATIC1111's infotext: a PNG text chunk, or a JPEG's EXIF UserComment.
-        if let generation = image.generation { options.text.append((key: "parameters", value: generation.parametersText)) }
+        if var generation = image.generation {
+            generation.append(infotext: try call[infotext])
+            options.text.append((key: "parameters", value: generation.parametersText))
+        }
         if format == .png {
             // The graph that made the image (`chisel run --from`).
             if let provenance = call.context.provenance {

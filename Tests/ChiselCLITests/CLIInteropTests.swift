@@ -28,7 +28,7 @@ import Testing
         }
     }()
 
-    @Test func thereAreCases() { #expect(Self.cases.count >= 6) }
+    @Test func thereAreCases() { #expect(Self.cases.count >= 7) }
 
     /// Sampler and Schedule type A1111 1.9+ must read for each scheduler Chisel ran.
     static let samplers: [String: (String, String)] = [
@@ -65,7 +65,16 @@ import Testing
         let expected = try #require(Self.samplers[option("--scheduler") ?? ""], "no expectation for \(option("--scheduler") ?? "")")
         #expect(c.a1111["Sampler"] == expected.0 && c.a1111["Schedule type"] == expected.1,
                 "\(c.a1111["Sampler"] ?? "") / \(c.a1111["Schedule type"] ?? "")")
-        #expect(c.a1111["Size-1"] == "48" && c.a1111["Size-2"] == "32")
+        // The size the model worked at: the image's, or only-masked's --width × --height (as A1111 writes it).
+        #expect(c.a1111["Size-1"] == (option("--width") ?? "48") && c.a1111["Size-2"] == (option("--height") ?? "32"))
+        if c.arguments[0] == "inpaint" {
+            // Inpainting's own settings, read back as run (A1111's names: latent noise, Masked area padding).
+            #expect(c.a1111["Mask blur"] == (option("--mask-blur") ?? "4"))
+            #expect(c.a1111["Masked content"] == (option("--masked-content") ?? "original").replacingOccurrences(of: "_", with: " "))
+            let onlyMasked = c.arguments.contains("--only-masked")
+            #expect(c.a1111["Inpaint area"] == (onlyMasked ? "Only masked" : "Whole picture"))
+            if onlyMasked { #expect(c.a1111["Masked area padding"] == option("--only-masked-padding")) }
+        }
     }
 }
 

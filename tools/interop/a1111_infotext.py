@@ -50,10 +50,15 @@ CASES = {
     "inpaint-4-channel-partial": ["inpaint", "--model", f"{REF}/sd1-tiny", "--image", IMAGE, "--mask", MASK,
                                   "--prompt", "a bowl of oranges", "--steps", "6", "--strength", "0.75", "--guidance", "7",
                                   "--seed", "3", "--scheduler", "heun_karras"],
+    "inpaint-only-masked-fill": ["inpaint", "--model", f"{REF}/sd1-tiny", "--image", IMAGE, "--mask", MASK,
+                                 "--prompt", "a bowl of oranges", "--steps", "4", "--strength", "0.9", "--guidance", "7",
+                                 "--seed", "4", "--scheduler", "euler", "--masked-content", "fill", "--mask-blur", "6",
+                                 "--only-masked", "--only-masked-padding", "16", "--width", "32", "--height", "32"],
 }
 
 KEYS = ["Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size-1", "Size-2",
-        "Model", "Denoising strength", "Clip skip", "Emphasis", "Eta DDIM", "RNG"]
+        "Model", "Denoising strength", "Clip skip", "Emphasis", "Eta DDIM", "RNG", "Mask blur", "Masked content",
+        "Inpaint area", "Masked area padding"]
 
 
 def load_parser(webui):
