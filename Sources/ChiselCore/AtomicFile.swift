@@ -79,8 +79,14 @@ public enum AtomicFile {
         let byFolder = Dictionary(grouping: outputs) { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
         for (folder, paths) in byFolder {
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
-            let prefixes = paths.map { "." + URL(fileURLWithPath: $0).lastPathComponent + "." }
-            for name in names where name.hasSuffix(temporarySuffix) && prefixes.contains(where: { name.hasPrefix($0) }) {
+            // `.NAME.PID-SERIAL.chisel-tmp`, exactly: a temporary of another file whose name starts
+            // like one of ours (`a.png` and `a.png.png`) is not ours.
+            let targets = Set(paths.map { URL(fileURLWithPath: $0).lastPathComponent })
+            for name in names where name.hasPrefix(".") && name.hasSuffix(temporarySuffix) {
+                let core = name.dropFirst().dropLast(temporarySuffix.count)
+                guard let dot = core.lastIndex(of: "."), targets.contains(String(core[..<dot])) else { continue }
+                let stamp = core[core.index(after: dot)...].split(separator: "-")
+                guard stamp.count == 2, stamp.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) else { continue }
                 if unlink(folder + "/" + name) == 0 { removed += 1 }
             }
         }

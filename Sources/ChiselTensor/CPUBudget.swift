@@ -6,10 +6,12 @@ import Foundation
 /// quota (Kubernetes' `resources.limits.cpu`: cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`),
 /// whichever is smaller, rounded up to whole CPUs; `CHISEL_THREADS` (or `--threads`) overrides it.
 public enum CPUBudget {
+    /// The count and its reason, read once (the cgroup files and the affinity mask).
+    private static let decided = decide()
     /// The kernels' thread count, fixed at first use.
-    public static let threads: Int = decide().threads
+    public static var threads: Int { decided.threads }
     /// Why it is that many: "CHISEL_THREADS", "affinity mask", "cgroup quota" or "all cores".
-    public static let reason: String = decide().reason
+    public static var reason: String { decided.reason }
 
     /// The CPUs the affinity mask allows (all online cores when it cannot be read).
     public static var affinityCPUs: Int {

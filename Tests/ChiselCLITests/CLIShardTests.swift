@@ -140,6 +140,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: output + "/thumbs", withIntermediateDirectories: true)
         let foreign = output + "/thumbs/.img-99.png.123-1.chisel-tmp"
         FileManager.default.createFile(atPath: foreign, contents: Data([1, 2, 3]))
+        // …and one a killed writer of shard 0 left beside one of its own outputs.
+        let ownOutput = try #require(try CLIBatchTests.reportLines(output + "/chisel-batch-0-of-2.jsonl").first?["outputs"].flatMap { if case .array(let items) = $0 { items.first?.stringValue } else { nil } })
+        let own = (ownOutput as NSString).deletingLastPathComponent + "/." + (ownOutput as NSString).lastPathComponent + ".123-1.chisel-tmp"
+        FileManager.default.createFile(atPath: own, contents: Data([1, 2, 3]))
         // A half-written last line, as a killed attempt could leave.
         let handle = try #require(FileHandle(forWritingAtPath: output + "/chisel-batch-0-of-2.jsonl"))
         try handle.seekToEnd()
@@ -148,6 +152,7 @@ import Testing
         let again = try Self.batch(graph, input, output, ["--shard", "0/2"])
         #expect(again.status == 0, "\(again.stderr)")
         #expect(FileManager.default.fileExists(atPath: foreign), "shard 0 removed a temporary that is not its own")
+        #expect(!FileManager.default.fileExists(atPath: own), "shard 0 left its own stale temporary")
         let report = try String(contentsOfFile: output + "/chisel-batch-0-of-2.jsonl", encoding: .utf8)
         let lines = report.split(separator: "\n")
         #expect(lines.count == 2 * first + 1)
