@@ -80,6 +80,7 @@ struct ChiselCommand: AsyncParsableCommand {
                 anything failed, 64 for a wrong command line.
                 """,
             subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, ReportCommand.self, Img2ImgCommand.self,
-                          InpaintCommand.self, RefineCommand.self, SheetCommand.self, StagesCommand.self, ModelCommand.self, BenchCommand.self])
+                          InpaintCommand.self, RefineCommand.self, SheetCommand.self, StagesCommand.self, ModelCommand.self, ImportCommand.self,
+                          BenchCommand.self])
     }
 }

@@ -12,7 +12,7 @@ struct GraphArguments: ParsableArguments {
     var graphFile: String?
 
     @Option(name: .customLong("from"), help: ArgumentHelp(
-        "Instead of a graph file: the PNG whose embedded graph to run again (written by save_image).",
+        "Instead of a graph file: a PNG whose graph to run again (Chisel's, ComfyUI's or AUTOMATIC1111's), or a ComfyUI API-format workflow JSON.",
         discussion: "Its outputs go by file name under --output (run) and replace nothing without --overwrite; "
             + "see docs/graph-format.md#graphs-from-images."))
     var fromImage: String?
@@ -68,18 +68,32 @@ struct GraphArguments: ParsableArguments {
         return try GraphCompiler.compile(file: graph, registry: registry, options: options(batch: batch, outputs: outputs))
     }
 
-    /// The path of an image and the graph in its `chisel-graph` text chunk or, for an image
-    /// AUTOMATIC1111 made, the graph its `parameters` describe (`A1111Import`), with the
-    /// checkpoint `--model sd=PATH` names.
-    static func embeddedGraph(_ image: String, models: [KeyValueArgument] = []) throws -> (path: String, graph: JSONValue) {
-        let path = PathResolver.workingDirectory.resolve(image)
+    /// The path of an image and the graph in its `chisel-graph` text chunk; for a ComfyUI
+    /// API-format workflow (a JSON file, or the `prompt` chunk of a ComfyUI PNG), its translation
+    /// (`ComfyImport`); for an image AUTOMATIC1111 made, the graph its `parameters` describe
+    /// (`A1111Import`). Checkpoints named by the file alone take `--model NAME=PATH`.
+    static func embeddedGraph(_ source: String, models: [KeyValueArgument] = []) throws -> (path: String, graph: JSONValue) {
+        let path = PathResolver.workingDirectory.resolve(source)
+        if let json = try Self.jsonDocument(path) {
+            if ComfyImport.isAPIWorkflow(json) { return (path, try comfyGraph(json, file: path, models: models)) }
+            if ComfyImport.isUIWorkflow(json) {
+                throw ChiselError(.invalidArgument, "this is a ComfyUI workflow in the editor's format, which names no node's "
+                                  + "inputs: save it from ComfyUI with Workflow → Export (API) and give that file", file: path)
+            }
+            throw ChiselError(.invalidArgument, "--from takes an image or a ComfyUI API-format workflow; a Chisel graph "
+                              + "file is given without --from", file: path)
+        }
         let decoded = try ImageReader.read(path: path)
         if let text = decoded.text(forKey: SaveImageStage.graphTextKey) {
             return (path, try JSONParser.parse(text, file: path))
         }
+        if let prompt = decoded.text(forKey: ComfyExport.key), let json = try? JSONParser.parse(prompt), ComfyImport.isAPIWorkflow(json) {
+            return (path, try comfyGraph(json, file: path, models: models))
+        }
         guard let parameters = decoded.text(forKey: "parameters"), let info = GenerationInfo.parse(parameters) else {
-            throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk and no "
-                              + "AUTOMATIC1111 parameters: it was not saved by Chisel or AUTOMATIC1111", file: path)
+            throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk, no ComfyUI "
+                              + "'prompt' and no AUTOMATIC1111 parameters: it was not saved by Chisel, ComfyUI or AUTOMATIC1111",
+                              file: path)
         }
         guard let location = KeyValueArgument.dictionary(models)["sd"]?.stringValue else {
             throw ChiselError(.invalidArgument, "an AUTOMATIC1111 image names its checkpoint '\(info.value("Model") ?? "?")' only: "
@@ -94,6 +108,35 @@ struct GraphArguments: ParsableArguments {
                                           facts: facts, image: "GIVE --set \(A1111Import.inputNode).path=THE-IMAGE-IT-EDITED",
                                           output: "\(stem)-chisel.png")
         return (path, graph)
+    }
+
+    /// The file's JSON when it is a JSON document (starts with `{` after white space), else nil.
+    static func jsonDocument(_ path: String) throws -> JSONValue? {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ChiselError(.io, "cannot read the file", file: path)
+        }
+        let head = (try? handle.read(upToCount: 64)) ?? Data()
+        try? handle.close()
+        guard head.first(where: { !" \t\r\n".utf8.contains($0) }) == UInt8(ascii: "{") else { return nil }
+        return try JSONParser.parse(String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self), file: path)
+    }
+
+    /// A ComfyUI workflow's translation; every node it cannot translate, and every checkpoint
+    /// `--model` does not name, is an error here.
+    static func comfyGraph(_ workflow: JSONValue, file: String, models: [KeyValueArgument]) throws -> JSONValue {
+        let result = ComfyImport.translate(workflow, folder: (file as NSString).deletingLastPathComponent)
+        if !result.problems.isEmpty {
+            throw ChiselError(.invalidArgument, "the ComfyUI workflow has nodes Chisel cannot translate:\n  "
+                              + result.problems.map(\.description).joined(separator: "\n  "), file: file)
+        }
+        let given = KeyValueArgument.dictionary(models)
+        let missing = result.checkpoints.filter { given[$0.model] == nil }
+        if !missing.isEmpty {
+            throw ChiselError(.invalidArgument, "the workflow names its checkpoints by file name only: give "
+                              + missing.map { "--model \($0.model)=PATH (for '\($0.file)')" }.joined(separator: ", "), file: file)
+        }
+        guard let graph = result.graph else { throw ChiselError(.invalidArgument, "the workflow saves no image", file: file) }
+        return graph
     }
 }
 
