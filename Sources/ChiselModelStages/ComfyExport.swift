@@ -16,12 +16,16 @@ import Foundation
 /// tokens) and schedulers it lacks (PLMS, DPM++ 3M) get no `prompt`, rather than a wrong one.
 public struct ComfyExport: GraphTextExporter {
     public static let key = "prompt"
+    /// The editor-format workflow ComfyUI's frontend loads (`ComfyWorkflow`).
+    public static let workflowKey = "workflow"
 
     public init() {}
 
     public func text(for graph: JSONValue) -> [(key: String, value: String)] {
         guard let prompt = Self.prompt(for: graph) else { return [] }
-        return [(Self.key, prompt.serialized())]
+        var texts = [(key: Self.key, value: prompt.serialized())]
+        if let workflow = ComfyWorkflow.workflow(for: prompt) { texts.append((Self.workflowKey, workflow.serialized())) }
+        return texts
     }
 
     /// A ComfyUI node input: a literal value, or output `slot` of node `id`.
@@ -131,6 +135,35 @@ public struct ComfyExport: GraphTextExporter {
                     ] + common)
                 }
                 wires["\(id).\(DenoiseStage.denoised.name)"] = .link(n, 0)
+            case KSamplerStage.schema.name:
+                // Chisel's ksampler is ComfyUI's KSampler (KSamplerAdvanced when its step range or noise is set).
+                guard let latent = wire(KSamplerStage.latent.name),
+                      let text = inputs[KSamplerStage.conditioning.name].flatMap({ conditioning[$0] }),
+                      let model = inputs[KSamplerStage.model.name], let ckpt = checkpoint(model) else { return nil }
+                func param(_ name: String, _ fallback: JSONValue) -> JSONValue { params[name] ?? fallback }
+                let seed = param(KSamplerStage.seed.name, .int(0))
+                let common: [(String, Input)] = [
+                    ("steps", .value(param(KSamplerStage.steps.name, .int(20)))), ("cfg", .value(param(KSamplerStage.cfg.name, .double(8)))),
+                    ("sampler_name", .value(param(KSamplerStage.sampler.name, "euler"))),
+                    ("scheduler", .value(param(KSamplerStage.scheduler.name, "normal"))),
+                    ("model", .link(ckpt, 0)), ("positive", text.positive), ("negative", text.negative), ("latent_image", latent),
+                ]
+                let advanced = [KSamplerStage.startAtStep, KSamplerStage.endAtStep].contains { params[$0.name] != nil && params[$0.name] != .null }
+                    || params[KSamplerStage.addNoise.name] == .bool(false) || params[KSamplerStage.leftoverNoise.name] == .bool(true)
+                let n: Int
+                if advanced {
+                    n = add("KSamplerAdvanced", [
+                        ("add_noise", .value(params[KSamplerStage.addNoise.name] == .bool(false) ? "disable" : "enable")),
+                        ("noise_seed", .value(seed)),
+                    ] + common + [
+                        ("start_at_step", .value(param(KSamplerStage.startAtStep.name, .int(0)))),
+                        ("end_at_step", .value(param(KSamplerStage.endAtStep.name, .int(10000)))),
+                        ("return_with_leftover_noise", .value(params[KSamplerStage.leftoverNoise.name] == .bool(true) ? "enable" : "disable")),
+                    ])
+                } else {
+                    n = add("KSampler", [("seed", .value(seed))] + common + [("denoise", .value(param(KSamplerStage.denoise.name, .double(1))))])
+                }
+                wires["\(id).\(KSamplerStage.denoised.name)"] = .link(n, 0)
             case VAEDecodeStage.schema.name:
                 guard let model = inputs[VAEDecodeStage.model.name], let ckpt = checkpoint(model),
                       let samples = wire(VAEDecodeStage.latent.name) else { return nil }

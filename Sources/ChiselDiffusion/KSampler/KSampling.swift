@@ -38,6 +38,14 @@ public struct KModelSampling: Sendable {
         self.logSigmas = logs
     }
 
+    /// No sigmas (for a test's fallback).
+    static let empty = KModelSampling(sigmas: [], logSigmas: [])
+
+    private init(sigmas: [Float], logSigmas: [Float]) {
+        self.sigmas = sigmas
+        self.logSigmas = logSigmas
+    }
+
     /// `torch.linspace` in float64: from the start below the middle, from the end above it.
     static func linspace(_ start: Double, _ end: Double, _ count: Int) -> [Double] {
         guard count > 1 else { return count == 1 ? [start] : [] }
