@@ -26,7 +26,17 @@ struct GraphArguments: ParsableArguments {
         case (_?, _?): throw ValidationError("give a graph file or --from, not both")
         default: break
         }
+        if fromImage == nil, image != nil || mask != nil {
+            throw ValidationError("--image and --mask go with --from (an AUTOMATIC1111 image); a graph file names its own inputs")
+        }
     }
+
+    @Option(name: .customLong("image"), help: ArgumentHelp(
+        "With --from: the image an AUTOMATIC1111 img2img or inpainting run edited, or the file a ComfyUI workflow's LoadImage loads."))
+    var image: String?
+
+    @Option(name: .customLong("mask"), help: ArgumentHelp("With --from an AUTOMATIC1111 inpainting image: its mask (white = repaint)."))
+    var mask: String?
 
     @Option(name: .customLong("set"),
             help: ArgumentHelp("Override a parameter: NODE.PARAM=VALUE (VALUE as JSON if it parses, else a string). Repeatable.",
@@ -45,7 +55,7 @@ struct GraphArguments: ParsableArguments {
     func options(batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) -> GraphOptions {
         let cwd = PathResolver.workingDirectory
         var modelPaths: [String: String] = [:]
-        for model in models {
+        for model in models where !model.key.hasPrefix("lora:") {
             let location = model.value.stringValue ?? model.value.serialized()
             modelPaths[model.key] = BuiltinModelLocation.name(in: location) != nil ? location : cwd.resolve(location)
         }
@@ -59,7 +69,7 @@ struct GraphArguments: ParsableArguments {
     /// nothing) says where it may write, and a batch keeps it under its output folder.
     func compile(registry: StageRegistry, batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) throws -> Plan {
         if let fromImage {
-            let (path, json) = try Self.embeddedGraph(fromImage, models: models)
+            let (path, json) = try embeddedGraph(fromImage)
             let policy = outputs ?? OutputPolicy.fromImage(root: batch?.outputRoot ?? PathResolver.workingDirectory.base,
                                                            replaceExisting: batch != nil)
             return try GraphCompiler.compile(json, file: path, directory: (path as NSString).deletingLastPathComponent,
@@ -72,10 +82,10 @@ struct GraphArguments: ParsableArguments {
     /// API-format workflow (a JSON file, or the `prompt` chunk of a ComfyUI PNG), its translation
     /// (`ComfyImport`); for an image AUTOMATIC1111 made, the graph its `parameters` describe
     /// (`A1111Import`). Checkpoints named by the file alone take `--model NAME=PATH`.
-    static func embeddedGraph(_ source: String, models: [KeyValueArgument] = []) throws -> (path: String, graph: JSONValue) {
+    func embeddedGraph(_ source: String) throws -> (path: String, graph: JSONValue) {
         let path = PathResolver.workingDirectory.resolve(source)
         if let json = try Self.jsonDocument(path) {
-            if ComfyImport.isAPIWorkflow(json) { return (path, try comfyGraph(json, file: path, models: models)) }
+            if ComfyImport.isAPIWorkflow(json) { return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) })) }
             if ComfyImport.isUIWorkflow(json) {
                 throw ChiselError(.invalidArgument, "this is a ComfyUI workflow in the editor's format, which names no node's "
                                   + "inputs: save it from ComfyUI with Workflow → Export (API) and give that file", file: path)
@@ -88,7 +98,7 @@ struct GraphArguments: ParsableArguments {
             return (path, try JSONParser.parse(text, file: path))
         }
         if let prompt = decoded.text(forKey: ComfyExport.key), let json = try? JSONParser.parse(prompt), ComfyImport.isAPIWorkflow(json) {
-            return (path, try comfyGraph(json, file: path, models: models))
+            return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) }))
         }
         guard let parameters = decoded.text(forKey: "parameters"), let info = GenerationInfo.parse(parameters) else {
             throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk, no ComfyUI "
@@ -104,9 +114,14 @@ struct GraphArguments: ParsableArguments {
             throw ChiselError(.invalidArgument, "--model sd=\(location) is not a Stable Diffusion checkpoint")
         }
         let stem = ImageOrigin(path: path).stem
+        let cwd = PathResolver.workingDirectory
+        var loras: [String: String] = [:]
+        for model in models where model.key.hasPrefix("lora:") {
+            loras[String(model.key.dropFirst("lora:".count))] = cwd.resolve(model.value.stringValue ?? model.value.serialized())
+        }
         let graph = try A1111Import.graph(info, model: BuiltinModelLocation.name(in: location) != nil ? location : model,
-                                          facts: facts, image: "GIVE --set \(A1111Import.inputNode).path=THE-IMAGE-IT-EDITED",
-                                          output: "\(stem)-chisel.png")
+                                          facts: facts, image: image.map { cwd.resolve($0) }, mask: mask.map { cwd.resolve($0) },
+                                          loras: loras, output: "\(stem)-chisel.png")
         return (path, graph)
     }
 
@@ -123,8 +138,8 @@ struct GraphArguments: ParsableArguments {
 
     /// A ComfyUI workflow's translation; every node it cannot translate, and every checkpoint
     /// `--model` does not name, is an error here.
-    static func comfyGraph(_ workflow: JSONValue, file: String, models: [KeyValueArgument]) throws -> JSONValue {
-        let result = ComfyImport.translate(workflow, folder: (file as NSString).deletingLastPathComponent)
+    static func comfyGraph(_ workflow: JSONValue, file: String, models: [KeyValueArgument], image: String? = nil) throws -> JSONValue {
+        let result = ComfyImport.translate(workflow, folder: (file as NSString).deletingLastPathComponent, image: image)
         if !result.problems.isEmpty {
             throw ChiselError(.invalidArgument, "the ComfyUI workflow has nodes Chisel cannot translate:\n  "
                               + result.problems.map(\.description).joined(separator: "\n  "), file: file)

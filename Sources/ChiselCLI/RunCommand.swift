@@ -32,7 +32,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         if printGraph, let image = graph.fromImage {
-            Terminal.out(try GraphArguments.embeddedGraph(image, models: graph.models).graph.prettySerialized())
+            Terminal.out(try graph.embeddedGraph(image).graph.prettySerialized())
             return
         }
         let registry = try ChiselCLI.makeRegistry()

@@ -2,6 +2,7 @@ import ChiselCore
 import ChiselDiffusion
 import ChiselModels
 import ChiselStages
+import Foundation
 
 /// A graph from an AUTOMATIC1111 image's `parameters`: what `chisel run --from` builds for a PNG
 /// or JPEG made by A1111 (which carries no Chisel graph). Its settings map to Chisel's:
@@ -10,19 +11,71 @@ import ChiselStages
 /// - `Clip skip` (A1111 counts from 1), `Emphasis: None` to diffusers' verbatim prompt, otherwise
 ///   A1111's chunks and emphasis;
 /// - `RNG`: CPU is PyTorch's CPU generator, GPU and NV are A1111's NV Philox;
+/// - `<lora:NAME:SCALE>` in the prompt to the model's `loras` (A1111 takes them out of the text
+///   before encoding, and so does this), each file given as `--model lora:NAME=PATH`;
 /// - `Denoising strength` makes it img2img, run as A1111 counts steps (`strength_mode` a1111); the
-///   image it started from is not in the file: the graph's `input` node takes it
-///   (`--set input.path=PHOTO`).
+///   image it started from is not in the file: `image` (`--image`) names it, else the graph's
+///   `input` node waits for `--set input.path=PHOTO`;
+/// - `Mask blur` or `Masked content` make it inpainting, with `Inpaint area: Only masked` and
+///   `Masked area padding`; `mask` (`--mask`) names the mask.
 /// Sampler names Chisel does not implement are refused by name.
 public enum A1111Import {
     /// The image node an img2img graph loads its input with.
     public static let inputNode = "input"
 
-    public static func graph(_ info: GenerationInfo, model: String, facts: StableDiffusionFacts, image: String,
-                             output: String) throws -> JSONValue {
-        var request = EditRequest(model: model, image: image, output: output)
-        request.prompt = info.prompt
+    /// A LoRA named in a prompt: `<lora:NAME>` or `<lora:NAME:SCALE>`.
+    public struct LoRATag: Sendable, Equatable {
+        public var name: String
+        public var scale: Double
+    }
+
+    /// The prompt without its `<lora:…>` tags (and the space around them), and the tags.
+    public static func loraTags(in prompt: String) throws -> (prompt: String, tags: [LoRATag]) {
+        var text = prompt
+        var tags: [LoRATag] = []
+        while let open = text.range(of: "<lora:", options: .caseInsensitive),
+              let close = text[open.upperBound...].firstIndex(of: ">") {
+            let parts = text[open.upperBound..<close].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard let name = parts.first, !name.isEmpty else {
+                throw ChiselError(.invalidParameter, "the prompt's LoRA tag '\(text[open.lowerBound...close])' names no LoRA")
+            }
+            var scale = 1.0
+            if parts.count >= 2 {
+                guard let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) else {
+                    throw ChiselError(.invalidParameter, "the LoRA tag of '\(name)' has scale '\(parts[1])', not a number")
+                }
+                scale = value
+            }
+            if parts.count >= 3, Double(parts[2]) != scale {
+                throw ChiselError(.invalidParameter, "the LoRA tag of '\(name)' gives the text encoder and the UNet different "
+                                  + "scales; Chisel applies one scale to both")
+            }
+            tags.append(LoRATag(name: name, scale: scale))
+            text.removeSubrange(open.lowerBound...close)
+        }
+        let cleaned = text.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        return (tags.isEmpty ? prompt : cleaned, tags)
+    }
+
+    /// The graph for `info`. `loras` maps a LoRA tag's name to its file; `image` and `mask` are
+    /// the files an img2img or inpainting run edited (nil leaves a placeholder to `--set`).
+    public static func graph(_ info: GenerationInfo, model: String, facts: StableDiffusionFacts, image: String?, mask: String? = nil,
+                             loras: [String: String] = [:], output: String) throws -> JSONValue {
+        let (prompt, tags) = try loraTags(in: info.prompt)
+        var request = EditRequest(model: model, image: image ?? "GIVE --image PHOTO (or --set \(inputNode).path=PHOTO)", output: output)
+        request.prompt = prompt
         request.negativePrompt = info.negativePrompt
+        if !tags.isEmpty {
+            let missing = tags.filter { loras[$0.name] == nil }.map(\.name)
+            guard missing.isEmpty else {
+                throw ChiselError(.invalidArgument, "the prompt applies LoRA \(missing.map { "'\($0)'" }.joined(separator: ", ")) by name: "
+                                  + "give " + missing.map { "--model lora:\($0)=PATH" }.joined(separator: " "))
+            }
+            request.modelOptions.append(("loras", .array(tags.map { tag in
+                .object([JSONMember(key: "path", value: .string(loras[tag.name] ?? tag.name)),
+                         JSONMember(key: "scale", value: .double(tag.scale))])
+            })))
+        }
         func number(_ key: String) throws -> Double? {
             guard let text = info.value(key) else { return nil }
             guard let value = Double(text) else { throw ChiselError(.invalidParameter, "the infotext's \(key) '\(text)' is not a number") }
@@ -43,14 +96,38 @@ public enum A1111Import {
         request.rng = info.value("RNG") == "CPU" ? .cpu : .cuda
         request.promptMode = info.value("Emphasis") == "None" ? .truncate : .chunk
         request.strengthMode = .a1111
+        let size = info.value("Size").flatMap { size -> (Int, Int)? in
+            guard let x = size.firstIndex(of: "x"), let width = Int(size[..<x]), let height = Int(size[size.index(after: x)...]) else {
+                return nil
+            }
+            return (width, height)
+        }
+        if info.value("Mask blur") != nil || info.value("Masked content") != nil || mask != nil {
+            var inpaint = InpaintRequest(mask: mask ?? "GIVE --mask MASK.png")
+            inpaint.strength = try number("Denoising strength") ?? 1
+            // A1111 always pastes the result back through the blurred mask.
+            if let blur = try number("Mask blur") { inpaint.maskBlur = blur }
+            if let content = info.value("Masked content") {
+                let contents: [String: InpaintRequest.MaskedContent] = ["original": .original, "fill": .fill,
+                                                                        "latent noise": .latentNoise, "latent nothing": .latentNothing]
+                guard let value = contents[content] else {
+                    throw ChiselError(.invalidParameter, "the infotext's Masked content '\(content)' is not one A1111 writes")
+                }
+                inpaint.maskedContent = value
+            }
+            if info.value("Inpaint area") == "Only masked" {
+                guard let size else { throw ChiselError(.invalidParameter, "only-masked inpainting needs the infotext's Size") }
+                inpaint.onlyMasked = (Int(try number("Masked area padding") ?? number("Only masked padding, pixels") ?? 32), size.0, size.1)
+            }
+            return try EditGraphs.inpaint(request, inpaint, facts: facts)
+        }
         if let strength = try number("Denoising strength") {
             return try EditGraphs.img2img(request, facts: facts, strength: strength)
         }
-        guard let size = info.value("Size"), let x = size.firstIndex(of: "x"), let width = Int(size[..<x]),
-              let height = Int(size[size.index(after: x)...]) else {
+        guard let size else {
             throw ChiselError(.invalidParameter, "the infotext has no Size (WIDTHxHEIGHT) for text-to-image")
         }
-        return try EditGraphs.txt2img(request, facts: facts, width: width, height: height)
+        return try EditGraphs.txt2img(request, facts: facts, width: size.0, height: size.1)
     }
 }
 

@@ -55,10 +55,22 @@ public enum ComfyImport {
     /// Translates `workflow`. `checkpoints` maps a ckpt_name to the path to load (a name not in
     /// it stays as written; `--model` replaces it by the graph's model name); `folder` is where
     /// LoadImage's names and LoraLoader's files are looked for.
-    public static func translate(_ workflow: JSONValue, checkpoints: [String: String] = [:], folder: String? = nil) -> Result {
+    /// `image`, when given, is loaded in place of the one LoadImage node's file.
+    public static func translate(_ workflow: JSONValue, checkpoints: [String: String] = [:], folder: String? = nil,
+                                 image: String? = nil) -> Result {
         var translator = Translator(workflow: workflow, checkpointPath: checkpoints, folder: folder)
+        translator.image = image
+        let loaders = (workflow.members ?? []).filter { $0.value["class_type"]?.stringValue == "LoadImage" }
+        if image != nil, loaders.count > 1 {
+            return Result(graph: nil, problems: loaders.map {
+                Problem(id: $0.key, classType: "LoadImage", reason: "the workflow loads \(loaders.count) images; --image replaces one only")
+            }, checkpoints: [])
+        }
         translator.run()
-        return Result(graph: translator.saved > 0 ? translator.builder.graph(description: translator.description) : nil,
+        // (A ternary with nil would make JSON null here: JSONValue takes nil literals.)
+        var graph: JSONValue?
+        if translator.saved > 0 { graph = translator.builder.graph(description: translator.description) }
+        return Result(graph: graph,
                       problems: translator.problems, checkpoints: translator.checkpointNames)
     }
 
@@ -100,6 +112,7 @@ public enum ComfyImport {
         var reported: Set<String> = []
         var saved = 0
         var description = "from a ComfyUI workflow"
+        var image: String?
 
         init(workflow: JSONValue, checkpointPath: [String: String], folder: String?) {
             self.workflow = workflow
@@ -251,7 +264,7 @@ public enum ComfyImport {
                 return .conditioning(text: try string(id, type, inputs, "text"), clip: checkpoint, skip: skip)
             case ("LoadImage", 0):
                 let name = try string(id, type, inputs, "image")
-                let node = builder.node("load_\(id)", LoadImageStage.self, params: [LoadImageStage.path(path(name))])
+                let node = builder.node("load_\(id)", LoadImageStage.self, params: [LoadImageStage.path(image ?? path(name))])
                 return .image(node[LoadImageStage.image])
             case ("ImageScale", 0):
                 guard case .image(let image) = try input(id, type, inputs, "image") else { throw fail(id, type, "its image is not an image") }

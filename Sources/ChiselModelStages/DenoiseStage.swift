@@ -145,25 +145,28 @@ public enum DenoiseStage: Stage {
         // An edit of an image (img2img, inpainting) says its strength even at 1, as A1111 does.
         let edit = state.strength < 1 || inpaint.blend != nil || inpaint.extraChannels != nil || start.origin != nil
         let generation = GenerationInfo(
-            prompt: conditioning.prompt, negativePrompt: conditioning.negativePrompt,
+            prompt: A1111Resources.prompt(conditioning.prompt, model: sd), negativePrompt: conditioning.negativePrompt,
             settings: Self.settings(state: state, stream: stream, guidance: scale, model: sd,
                                     size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale),
-                                    edit: edit, eta: try call[eta], encoding: conditioning.settings))
+                                    edit: edit, eta: try call[eta],
+                                    encoding: conditioning.settings
+                                        + A1111Resources.networks(sd, prompts: [conditioning.prompt, conditioning.negativePrompt])))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
     }
 
     /// AUTOMATIC1111's infotext keys for this run, in its order: Steps, Sampler, Schedule type,
-    /// CFG scale, Seed, Size, Model, Denoising strength (edits, also at 1), the encoding's (Clip
-    /// skip, Emphasis), Eta DDIM (when not 0), RNG (always: A1111 reads a missing one as GPU).
+    /// CFG scale, Seed, Size, Model hash, Model, VAE hash, VAE, Denoising strength (edits, also at
+    /// 1), the encoding's (Clip skip, Emphasis) and networks' (Lora hashes, TI hashes), Eta DDIM
+    /// (when not 0), RNG (always: A1111 reads a missing one as GPU).
     static func settings(state: NoiseState, stream: NoiseStream, guidance: Double, model: StableDiffusionModel,
                          size: (Int, Int), edit: Bool, eta: Double, encoding: [GenerationInfo.Setting]) -> [GenerationInfo.Setting] {
         var settings = [GenerationInfo.Setting("Steps", String(state.steps)),
                         GenerationInfo.Setting("Sampler", state.scheduler.a1111Sampler)]
         if let type = state.scheduler.a1111ScheduleType { settings.append(GenerationInfo.Setting("Schedule type", type)) }
         settings += [GenerationInfo.Setting("CFG scale", Self.number(guidance)), GenerationInfo.Setting("Seed", String(stream.seed)),
-                     GenerationInfo.Setting("Size", "\(size.0)x\(size.1)"), GenerationInfo.Setting("Model", model.name)]
+                     GenerationInfo.Setting("Size", "\(size.0)x\(size.1)")] + A1111Resources.model(model)
         if edit { settings.append(GenerationInfo.Setting("Denoising strength", Self.number(state.strength))) }
         settings += encoding
         if state.scheduler.schedulerClass == .ddim, eta != 0 { settings.append(GenerationInfo.Setting("Eta DDIM", Self.number(eta))) }

@@ -108,7 +108,8 @@ public enum KSamplerStage: Stage {
         }
         let stream = NoiseStream(seed: seedValue, kind: .cpu)
         let generation = GenerationInfo(
-            prompt: (try? call[conditioning].prompt) ?? "", negativePrompt: (try? call[conditioning].negativePrompt) ?? "",
+            prompt: A1111Resources.prompt((try? call[conditioning].prompt) ?? "", model: sd),
+            negativePrompt: (try? call[conditioning].negativePrompt) ?? "",
             settings: try Self.settings(call, kind: kind, schedule: schedule, seed: seedValue, model: sd,
                                         size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale)))
         return [denoised(try Latent(shape: start.shape, values: latents,
@@ -153,11 +154,12 @@ public enum KSamplerStage: Stage {
         var settings = [GenerationInfo.Setting("Steps", String(try call[steps])), GenerationInfo.Setting("Sampler", samplerName),
                         GenerationInfo.Setting("Schedule type", scheduleName),
                         GenerationInfo.Setting("CFG scale", DenoiseStage.number(try call[cfg])),
-                        GenerationInfo.Setting("Seed", String(seed)), GenerationInfo.Setting("Size", "\(size.0)x\(size.1)"),
-                        GenerationInfo.Setting("Model", model.name)]
+                        GenerationInfo.Setting("Seed", String(seed)), GenerationInfo.Setting("Size", "\(size.0)x\(size.1)")]
+            + A1111Resources.model(model)
         let strength = try call[denoise]
         if strength < 1 { settings.append(GenerationInfo.Setting("Denoising strength", DenoiseStage.number(strength))) }
-        settings += (try? call[conditioning].settings) ?? []
+        let text = try call[conditioning]
+        settings += text.settings + A1111Resources.networks(model, prompts: [text.prompt, text.negativePrompt])
         settings.append(GenerationInfo.Setting("RNG", "CPU"))
         return settings
     }

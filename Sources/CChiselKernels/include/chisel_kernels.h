@@ -159,4 +159,16 @@ int chisel_affinity_cpu_count(void);
 /// high word first. `bounds` is scratch for n floats.
 int64_t chisel_multinomial_row(const float *p, const uint32_t *words, int64_t n, float *bounds);
 
+/// SHA-256 (FIPS 180-4), streamed: init, update with the bytes in order, final.
+typedef struct chisel_sha256 {
+    uint32_t state[8];
+    uint64_t length;
+    uint8_t buffer[64];
+    size_t buffered;
+} chisel_sha256;
+
+void chisel_sha256_init(chisel_sha256 *ctx);
+void chisel_sha256_update(chisel_sha256 *ctx, const uint8_t *data, size_t count);
+void chisel_sha256_final(chisel_sha256 *ctx, uint8_t digest[32]);
+
 #endif

@@ -256,14 +256,14 @@ public enum KDiffusion {
                 let t = -Foundation.log(sigma), tNext = -Foundation.log(next)
                 let h = tNext - t
                 let ratio = Foundation.exp(-tNext) / Foundation.exp(-t)
-                let factor = -Foundation.expm1(-h)
+                let factor = -Foundation.expm1(-h)   // x ← (σ_next/σ)·x − expm1(−h)·D
                 if let old = oldDenoised, next != 0 {
                     let hLast = t + Foundation.log(sigmas[i - 1])
                     let r = hLast / h
                     let (a, b) = (1 + 1 / (2 * r), 1 / (2 * r))
-                    for j in x.indices { x[j] = ratio * x[j] - factor * (a * denoised[j] - b * old[j]) }
+                    for j in x.indices { x[j] = ratio * x[j] + factor * (a * denoised[j] - b * old[j]) }
                 } else {
-                    for j in x.indices { x[j] = ratio * x[j] - factor * denoised[j] }
+                    for j in x.indices { x[j] = ratio * x[j] + factor * denoised[j] }
                 }
                 oldDenoised = denoised
             case .lcm:

@@ -23,6 +23,10 @@ public final class StableDiffusionModel: Sendable {
     public let tokenizer: CLIPTokenizer?
     /// Textual-inversion embeddings whose tokens the tokenizer and text encoder carry.
     public let embeddings: [TextualInversion]
+    /// The LoRAs merged into the weights, with their scales (for the infotext's `<lora:…>` and `Lora hashes`).
+    public let loras: [LoRAApplication]
+    /// The VAE file or folder used instead of the checkpoint's, if any.
+    public let vaePath: String?
 
     public enum Family: String, Sendable {
         case sd1 = "Stable Diffusion 1.x"
@@ -35,9 +39,12 @@ public final class StableDiffusionModel: Sendable {
 
     init(path: String, family: Family, textEncoder: CLIPTextModel, vae: any LatentAutoencoder, unet: UNet2DConditionModel,
          predictionType: PredictionType, schedulerConfig: SchedulerConfig, precision: Precision,
-         tokenizer: CLIPTokenizer? = nil, embeddings: [TextualInversion] = []) {
+         tokenizer: CLIPTokenizer? = nil, embeddings: [TextualInversion] = [], loras: [LoRAApplication] = [],
+         vaePath: String? = nil) {
         self.tokenizer = tokenizer
         self.embeddings = embeddings
+        self.loras = loras
+        self.vaePath = vaePath
         self.path = path
         self.family = family
         self.textEncoder = textEncoder
@@ -54,7 +61,7 @@ public final class StableDiffusionModel: Sendable {
         StableDiffusionModel(path: path, family: family, textEncoder: textEncoder, vae: vae, unet: unet,
                              predictionType: overrides.predictionType ?? predictionType,
                              schedulerConfig: schedulerConfig.overridden(by: overrides), precision: precision,
-                             tokenizer: tokenizer, embeddings: embeddings)
+                             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath)
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
@@ -135,7 +142,7 @@ public final class StableDiffusionModel: Sendable {
                 precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
-            tokenizer: tokenizer, embeddings: embeddings)
+            tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath)
     }
 }
 
