@@ -137,7 +137,7 @@ public struct ComfyExport: GraphTextExporter {
                 wires["\(id).\(DenoiseStage.denoised.name)"] = .link(n, 0)
             case KSamplerStage.schema.name:
                 // Chisel's ksampler is ComfyUI's KSampler (KSamplerAdvanced when its step range or noise is set).
-                guard let latent = wire(KSamplerStage.latent.name),
+                guard inputs[KSamplerStage.mask.name] == nil, let latent = wire(KSamplerStage.latent.name),
                       let text = inputs[KSamplerStage.conditioning.name].flatMap({ conditioning[$0] }),
                       let model = inputs[KSamplerStage.model.name], let ckpt = checkpoint(model) else { return nil }
                 func param(_ name: String, _ fallback: JSONValue) -> JSONValue { params[name] ?? fallback }

@@ -14,7 +14,10 @@ import Foundation
 /// | CLIPTextEncode (positive and negative of a sampler) | `encode_prompt`, chunk mode, ComfyUI's weighting |
 /// | LoadImage | `load_image` |
 /// | ImageScale | `resize` |
+/// | LoadImage's MASK, LoadImageMask | `load_mask` (alpha: 1 − alpha; red, green, blue) |
 /// | VAEEncode | `resize` to multiples of 8, `vae_encode` (sampling mean, as ComfyUI's encoder) |
+/// | VAEEncodeForInpaint | `vae_encode_for_inpaint` (its latent and grown mask to `ksampler`) |
+/// | SetLatentNoiseMask | `ksampler`'s mask input |
 /// | EmptyLatentImage | `empty_latent` |
 /// | KSampler, KSamplerAdvanced | `ksampler` (ComfyUI's noise, schedulers, samplers) |
 /// | VAEDecode | `vae_decode` |
@@ -80,7 +83,10 @@ public enum ComfyImport {
         case vae(Checkpoint)
         case conditioning(text: String, clip: Checkpoint, skip: Int)
         case image(Wire<Image>)
+        case mask(Wire<Mask>)
         case latent(Wire<Latent>)
+        /// A latent with a noise mask (SetLatentNoiseMask, VAEEncodeForInpaint).
+        case masked(Wire<Latent>, Wire<Mask>)
         /// An EmptyLatentImage: made for the model of the sampler that takes it.
         case empty(id: String, width: Int, height: Int)
     }
@@ -266,6 +272,37 @@ public enum ComfyImport {
                 let name = try string(id, type, inputs, "image")
                 let node = builder.node("load_\(id)", LoadImageStage.self, params: [LoadImageStage.path(image ?? path(name))])
                 return .image(node[LoadImageStage.image])
+            case ("LoadImage", 1):
+                // ComfyUI's mask of a loaded image: 1 − alpha.
+                let name = try string(id, type, inputs, "image")
+                let node = builder.node("alpha_\(id)", LoadMaskStage.self,
+                                        params: [LoadMaskStage.path(image ?? path(name)), MaskSource.source(.alpha)])
+                return .mask(node[LoadMaskStage.mask])
+            case ("LoadImageMask", 0):
+                let name = try string(id, type, inputs, "image")
+                let channels: [String: MaskSource] = ["red": .red, "green": .green, "blue": .blue, "alpha": .alpha]
+                let channel = try string(id, type, inputs, "channel")
+                guard let source = channels[channel] else { throw fail(id, type, "channel '\(channel)' is not red, green, blue or alpha") }
+                let node = builder.node("mask_\(id)", LoadMaskStage.self, params: [LoadMaskStage.path(path(name)), MaskSource.source(source)])
+                return .mask(node[LoadMaskStage.mask])
+            case ("SetLatentNoiseMask", 0):
+                guard case .mask(let mask) = try input(id, type, inputs, "mask") else { throw fail(id, type, "its mask is not a mask") }
+                switch try input(id, type, inputs, "samples") {
+                case .latent(let latent), .masked(let latent, _): return .masked(latent, mask)
+                default: throw fail(id, type, "its samples must be an encoded image's latent")
+                }
+            case ("VAEEncodeForInpaint", 0):
+                guard case .image(let image) = try input(id, type, inputs, "pixels"),
+                      case .vae(let checkpoint) = try input(id, type, inputs, "vae"),
+                      case .mask(let mask) = try input(id, type, inputs, "mask") else {
+                    throw fail(id, type, "its pixels must be an image, its vae a checkpoint's and its mask a mask")
+                }
+                let sd = try model(checkpoint)
+                let node = builder.node("encode_\(id)", VAEEncodeForInpaintStage.self,
+                                        params: [VAEEncodeForInpaintStage.growMaskBy(try integer(id, type, inputs, "grow_mask_by"))],
+                                        inputs: [VAEEncodeForInpaintStage.model(sd), VAEEncodeForInpaintStage.image(image),
+                                                 VAEEncodeForInpaintStage.mask(mask)])
+                return .masked(node[VAEEncodeForInpaintStage.latent], node[VAEEncodeForInpaintStage.grownMask])
             case ("ImageScale", 0):
                 guard case .image(let image) = try input(id, type, inputs, "image") else { throw fail(id, type, "its image is not an image") }
                 let method = try string(id, type, inputs, "upscale_method")
@@ -318,7 +355,7 @@ public enum ComfyImport {
         /// A latent input's wire; an EmptyLatentImage's latent is made for the model that takes it.
         mutating func realized(_ value: Value, model sd: ModelRef, _ id: String, _ type: String) throws -> Wire<Latent> {
             switch value {
-            case .latent(let wire): return wire
+            case .latent(let wire), .masked(let wire, _): return wire
             case .empty(let source, let width, let height):
                 let key = "empty:\(source):\(sd.name)"
                 if case .latent(let made)? = values[key] { return made }
@@ -383,10 +420,12 @@ public enum ComfyImport {
             } else {
                 params.append(KSamplerStage.denoise(try number(id, type, inputs, "denoise")))
             }
-            let node = builder.node("sample_\(id)", KSamplerStage.self, params: params, inputs: [
+            var connections = [
                 KSamplerStage.model(sd), KSamplerStage.latent(try realized(latent, model: sd, id, type)),
                 KSamplerStage.conditioning(text[EncodePromptStage.conditioning]),
-            ])
+            ]
+            if case .masked(_, let mask) = latent { connections.append(KSamplerStage.mask(mask)) }
+            let node = builder.node("sample_\(id)", KSamplerStage.self, params: params, inputs: connections)
             if description == "from a ComfyUI workflow" { description = "from a ComfyUI workflow: \(positive)" }
             return node[KSamplerStage.denoised]
         }

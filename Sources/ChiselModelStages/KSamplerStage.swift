@@ -19,6 +19,9 @@ public enum KSamplerStage: Stage {
     public static let latent = Input<Latent>(
         "latent", "The clean latent to start from: vae_encode (sampling mean, as ComfyUI's VAEEncode) or empty_latent.")
     public static let conditioning = Input<Conditioning>("conditioning", "The prompt's and the negative prompt's embeddings.")
+    public static let mask = OptionalInput<Mask>(
+        "mask", "ComfyUI's noise mask (SetLatentNoiseMask, vae_encode_for_inpaint): where to sample (1); elsewhere the "
+            + "latent is kept, noised to each step's level. At the image's size; scaled to the latent grid bilinearly.")
     public static let denoised = Output<Latent>("latent", "The sampled latent.")
     public static let seed = Param<Seed>(seed: "seed", "The noise seed (ComfyUI's seed / noise_seed); -1 draws one at random (reported).")
     public static let steps = Param<Int>("steps", default: 20, range: 1...10000, "Steps of the schedule (before denoise's cut).")
@@ -36,7 +39,7 @@ public enum KSamplerStage: Stage {
 
     public static let schema = StageSchema(
         "ksampler", "Sample as ComfyUI's KSampler / KSamplerAdvanced do: its noise, schedulers, samplers and denoise.",
-        inputs: [model, latent, conditioning], outputs: [denoised],
+        inputs: [model, latent, conditioning, mask], outputs: [denoised],
         params: [seed, steps, cfg, sampler, scheduler, denoise, startAtStep, endAtStep, addNoise, leftoverNoise])
 
     public static func validate(_ check: inout StageCheck) throws {
@@ -87,20 +90,53 @@ public enum KSamplerStage: Stage {
                 initial = layout.channelsLast(generator.normal(count: layout.count))
             }
             let x = KDiffusion.noised(clean, noise: initial, sigma: sigmas[0], model: sampling)
+            // Inpainting (KSamplerX0Inpaint): the model sees the latent, noised to σ with the
+            // initial noise (ddim: a draw from seed + 1), outside the mask, and its prediction
+            // there is the latent.
+            var blend: (mask: [Float], noise: [Float])?
+            if let noiseMask = try call[mask] {
+                let small = Self.latentMask(noiseMask, width: start.width, height: start.height)
+                var expanded = [Float](repeating: 0, count: layout.count)
+                for b in 0..<start.batch {
+                    for p in 0..<(start.width * start.height) {
+                        for c in 0..<start.channels { expanded[(b * start.width * start.height + p) * start.channels + c] = small[p] }
+                    }
+                }
+                var blendNoise = initial
+                if kind == .ddim {
+                    var generator = TorchGenerator(seed: seedValue &+ 1)
+                    blendNoise = layout.channelsLast(generator.normal(count: layout.count))
+                }
+                blend = (expanded, blendNoise)
+            }
             var ancestral = TorchGenerator(seed: seedValue)
             var calls = 0
             let sampled = try KDiffusion.sample(
                 kind, x: x, sigmas: sigmas, noise: &ancestral, reorder: layout.channelsLast,
                 progress: { done, total in call.context.progress(completed: done, total: total) }
-            ) { x, sigma in
+            ) { current, sigma in
                 calls += 1
+                var x = current
+                if let blend {
+                    for j in x.indices {
+                        let m = blend.mask[j]
+                        x[j] = x[j] * m + (blend.noise[j] * sigma + clean[j]) * (1 - m)
+                    }
+                }
                 let inputScale = 1 / (sigma * sigma + 1).squareRoot()
                 let scaled = x.map { $0 * inputScale }
                 let input = try Tensor(shape: layout.channelsLastShape(repeats: guided ? 2 : 1), data: guided ? scaled + scaled : scaled)
                 let t = Double(sampling.timestep(sigma: sigma))
                 let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: nil).data
                 try FiniteCheck.require(output, network: "UNet", step: "call \(calls) (sigma \(sigma), timestep \(Int(t)))", call)
-                return Self.denoised(x, output: output, sigma: sigma, cfg: Float(scale), guided: guided)
+                var prediction = Self.denoised(x, output: output, sigma: sigma, cfg: Float(scale), guided: guided)
+                if let blend {
+                    for j in prediction.indices {
+                        let m = blend.mask[j]
+                        prediction[j] = prediction[j] * m + clean[j] * (1 - m)
+                    }
+                }
+                return prediction
             }
             latents = layout.channelsFirst(sampled)
         } else {
@@ -114,6 +150,30 @@ public enum KSamplerStage: Stage {
                                         size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale)))
         return [denoised(try Latent(shape: start.shape, values: latents,
                                     noise: DiffusionState(stream: stream, generation: generation), origin: start.origin))]
+    }
+
+    /// A mask at the image's size on the latent grid, as `torch.nn.functional.interpolate(mode:
+    /// "bilinear")` scales it (half-pixel centres, no antialiasing), as ComfyUI's `reshape_mask` does.
+    static func latentMask(_ mask: Mask, width: Int, height: Int) -> [Float] {
+        func taps(_ count: Int, _ source: Int) -> [(Int, Int, Float)] {
+            let scale = Float(source) / Float(count)
+            return (0..<count).map { i in
+                let position = max(scale * (Float(i) + 0.5) - 0.5, 0)
+                let low = min(Int(position), source - 1)
+                let high = low < source - 1 ? low + 1 : low
+                return (low, high, position - Float(low))
+            }
+        }
+        let rows = taps(height, mask.height), columns = taps(width, mask.width)
+        var out = [Float](repeating: 0, count: width * height)
+        for (y, row) in rows.enumerated() {
+            for (x, column) in columns.enumerated() {
+                let top = (1 - column.2) * mask.values[row.0 * mask.width + column.0] + column.2 * mask.values[row.0 * mask.width + column.1]
+                let bottom = (1 - column.2) * mask.values[row.1 * mask.width + column.0] + column.2 * mask.values[row.1 * mask.width + column.1]
+                out[y * width + x] = (1 - row.2) * top + row.2 * bottom
+            }
+        }
+        return out
     }
 
     /// x₀ = x − σ·ε for each half of the batch, combined as ComfyUI's `cfg_function`:

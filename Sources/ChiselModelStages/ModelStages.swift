@@ -6,7 +6,7 @@ import ChiselCore
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
-        AddNoiseStage.self, DenoiseStage.self, KSamplerStage.self, FillLatentStage.self,
+        AddNoiseStage.self, DenoiseStage.self, KSamplerStage.self, VAEEncodeForInpaintStage.self, FillLatentStage.self,
         VQEncodeStage.self, VQDecodeStage.self, EmptyTokensStage.self, MaskTokensStage.self, PredictTokensStage.self,
         RefineTokensStage.self,
     ]

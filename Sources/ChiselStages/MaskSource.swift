@@ -28,10 +28,8 @@ public enum MaskSource: String, ParamChoice {
             }
             values = alphaPlane.map { 1 - $0 }
         case .red, .green, .blue:
-            let channel = source == .red ? 0 : source == .green ? 1 : 2
-            guard layout.colorChannels == 3 else {
-                throw ChiselError(.invalidParameter, "a gray image has no \(source.rawValue) channel; use source \"luminance\"")
-            }
+            // A gray image's colour channels are its gray (as converting it to RGB makes them).
+            let channel = layout.colorChannels == 3 ? (source == .red ? 0 : source == .green ? 1 : 2) : 0
             values = Array(image.pixels[image.planeRange(channel)])
         }
         if let threshold {
