@@ -69,7 +69,7 @@ struct GraphArguments: ParsableArguments {
     /// nothing) says where it may write, and a batch keeps it under its output folder.
     func compile(registry: StageRegistry, batch: BatchBinding? = nil, outputs: OutputPolicy? = nil) throws -> Plan {
         if let fromImage {
-            let (path, json) = try embeddedGraph(fromImage)
+            let (path, json) = try embeddedGraph(fromImage, batch: batch != nil)
             let policy = outputs ?? OutputPolicy.fromImage(root: batch?.outputRoot ?? PathResolver.workingDirectory.base,
                                                            replaceExisting: batch != nil)
             return try GraphCompiler.compile(json, file: path, directory: (path as NSString).deletingLastPathComponent,
@@ -82,10 +82,10 @@ struct GraphArguments: ParsableArguments {
     /// API-format workflow (a JSON file, or the `prompt` chunk of a ComfyUI PNG), its translation
     /// (`ComfyImport`); for an image AUTOMATIC1111 made, the graph its `parameters` describe
     /// (`A1111Import`). Checkpoints named by the file alone take `--model NAME=PATH`.
-    func embeddedGraph(_ source: String) throws -> (path: String, graph: JSONValue) {
+    func embeddedGraph(_ source: String, batch: Bool = false) throws -> (path: String, graph: JSONValue) {
         let path = PathResolver.workingDirectory.resolve(source)
         if let json = try Self.jsonDocument(path) {
-            if ComfyImport.isAPIWorkflow(json) { return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) })) }
+            if ComfyImport.isAPIWorkflow(json) { return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) }, batch: batch)) }
             if ComfyImport.isUIWorkflow(json) {
                 throw ChiselError(.invalidArgument, "this is a ComfyUI workflow in the editor's format, which names no node's "
                                   + "inputs: save it from ComfyUI with Workflow → Export (API) and give that file", file: path)
@@ -98,7 +98,7 @@ struct GraphArguments: ParsableArguments {
             return (path, try JSONParser.parse(text, file: path))
         }
         if let prompt = decoded.text(forKey: ComfyExport.key), let json = try? JSONParser.parse(prompt), ComfyImport.isAPIWorkflow(json) {
-            return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) }))
+            return (path, try Self.comfyGraph(json, file: path, models: models, image: image.map { PathResolver.workingDirectory.resolve($0) }, batch: batch))
         }
         guard let parameters = decoded.text(forKey: "parameters"), let info = GenerationInfo.parse(parameters) else {
             throw ChiselError(.invalidArgument, "the image holds no '\(SaveImageStage.graphTextKey)' text chunk, no ComfyUI "
@@ -138,8 +138,9 @@ struct GraphArguments: ParsableArguments {
 
     /// A ComfyUI workflow's translation; every node it cannot translate, and every checkpoint
     /// `--model` does not name, is an error here.
-    static func comfyGraph(_ workflow: JSONValue, file: String, models: [KeyValueArgument], image: String? = nil) throws -> JSONValue {
-        let result = ComfyImport.translate(workflow, folder: (file as NSString).deletingLastPathComponent, image: image)
+    static func comfyGraph(_ workflow: JSONValue, file: String, models: [KeyValueArgument], image: String? = nil,
+                           batch: Bool = false) throws -> JSONValue {
+        let result = ComfyImport.translate(workflow, folder: (file as NSString).deletingLastPathComponent, image: image, batch: batch)
         if !result.problems.isEmpty {
             throw ChiselError(.invalidArgument, "the ComfyUI workflow has nodes Chisel cannot translate:\n  "
                               + result.problems.map(\.description).joined(separator: "\n  "), file: file)

@@ -27,8 +27,8 @@ enum ExifUserComment {
     }
 
     /// The UserComment of a TIFF structure (an APP1 segment after "Exif\0\0"), decoded by its
-    /// character-code prefix: UNICODE (UTF-16 in the structure's byte order, as piexif writes
-    /// big-endian), ASCII, or undefined (read as UTF-8). Nil when there is none.
+    /// character-code prefix: UNICODE (UTF-16: big-endian as piexif writes it, or the
+    /// structure's byte order), ASCII, or undefined (read as UTF-8). Nil when there is none.
     static func read(tiff: [UInt8]) -> String? {
         guard tiff.count >= 8 else { return nil }
         let big: Bool
@@ -61,13 +61,22 @@ enum ExifUserComment {
         let bytes = Array(tiff[start..<(start + comment.count)])
         let prefix = Array(bytes.prefix(8)), body = Array(bytes.dropFirst(8))
         if prefix == unicodePrefix {
-            var units: [UInt16] = []
-            var i = 0
-            while i + 1 < body.count {
-                units.append(big ? UInt16(body[i]) << 8 | UInt16(body[i + 1]) : UInt16(body[i + 1]) << 8 | UInt16(body[i]))
-                i += 2
+            // piexif (AUTOMATIC1111) writes UTF-16BE whatever the structure's byte order, others
+            // the structure's: take the order in which more code units are Latin-1 (text, not CJK
+            // made of swapped bytes), the structure's on a tie.
+            func units(bigEndian: Bool) -> [UInt16] {
+                var out: [UInt16] = []
+                var i = 0
+                while i + 1 < body.count {
+                    let (first, second) = (UInt16(body[i]), UInt16(body[i + 1]))
+                    out.append(bigEndian ? first << 8 | second : second << 8 | first)
+                    i += 2
+                }
+                return out
             }
-            return String(decoding: units, as: UTF16.self)
+            let own = units(bigEndian: big), swapped = units(bigEndian: !big)
+            func latin(_ units: [UInt16]) -> Int { units.filter { $0 < 0x100 }.count }
+            return String(decoding: latin(swapped) > latin(own) ? swapped : own, as: UTF16.self)
         }
         return String(decoding: body.prefix { $0 != 0 }, as: UTF8.self)
     }

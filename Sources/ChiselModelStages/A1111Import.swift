@@ -29,7 +29,7 @@ public enum A1111Import {
         public var scale: Double
     }
 
-    /// The prompt without its `<lora:…>` tags (and the space around them), and the tags.
+    /// The prompt without its `<lora:…>` tags, and the tags.
     public static func loraTags(in prompt: String) throws -> (prompt: String, tags: [LoRATag]) {
         var text = prompt
         var tags: [LoRATag] = []
@@ -53,8 +53,8 @@ public enum A1111Import {
             tags.append(LoRATag(name: name, scale: scale))
             text.removeSubrange(open.lowerBound...close)
         }
-        let cleaned = text.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-        return (tags.isEmpty ? prompt : cleaned, tags)
+        // A1111 removes the tags and nothing else (the spaces around them stay).
+        return (text, tags)
     }
 
     /// The graph for `info`. `loras` maps a LoRA tag's name to its file; `image` and `mask` are

@@ -59,10 +59,13 @@ public enum ComfyImport {
     /// it stays as written; `--model` replaces it by the graph's model name); `folder` is where
     /// LoadImage's names and LoraLoader's files are looked for.
     /// `image`, when given, is loaded in place of the one LoadImage node's file.
+    /// `batch` names saved files `PREFIX_{stem}.png` (each input's stem) instead of ComfyUI's first
+    /// `PREFIX_00001_.png`, for `chisel batch`.
     public static func translate(_ workflow: JSONValue, checkpoints: [String: String] = [:], folder: String? = nil,
-                                 image: String? = nil) -> Result {
+                                 image: String? = nil, batch: Bool = false) -> Result {
         var translator = Translator(workflow: workflow, checkpointPath: checkpoints, folder: folder)
         translator.image = image
+        translator.batch = batch
         let loaders = (workflow.members ?? []).filter { $0.value["class_type"]?.stringValue == "LoadImage" }
         if image != nil, loaders.count > 1 {
             return Result(graph: nil, problems: loaders.map {
@@ -119,6 +122,7 @@ public enum ComfyImport {
         var saved = 0
         var description = "from a ComfyUI workflow"
         var image: String?
+        var batch = false
 
         init(workflow: JSONValue, checkpointPath: [String: String], folder: String?) {
             self.workflow = workflow
@@ -138,7 +142,18 @@ public enum ComfyImport {
             }
         }
 
+        /// For each checkpoint loader, the one LoRA variant its samplers use: its VAE is that
+        /// model entry's, so that one entry loads (a LoRA leaves the VAE as it is).
+        var variants: [String: Checkpoint] = [:]
+
         mutating func run() {
+            var seen: [String: Set<Checkpoint>] = [:]
+            for id in ids where ["KSampler", "KSamplerAdvanced"].contains(workflow[id]?["class_type"]?.stringValue ?? "") {
+                if let inputs = workflow[id]?["inputs"], case .model(let checkpoint)? = try? input(id, "KSampler", inputs, "model") {
+                    seen[checkpoint.node, default: []].insert(checkpoint)
+                }
+            }
+            for (node, used) in seen where used.count == 1 { variants[node] = used.first }
             for id in ids {
                 let type = workflow[id]?["class_type"]?.stringValue ?? "?"
                 guard type == "SaveImage" else { continue }
@@ -239,7 +254,7 @@ public enum ComfyImport {
             switch (type, slot) {
             case ("CheckpointLoaderSimple", 0): return .model(Checkpoint(node: id))
             case ("CheckpointLoaderSimple", 1): return .clip(Checkpoint(node: id), skip: 0)
-            case ("CheckpointLoaderSimple", 2): return .vae(Checkpoint(node: id))
+            case ("CheckpointLoaderSimple", 2): return .vae(variants[id] ?? Checkpoint(node: id))
             case ("LoraLoader", 0), ("LoraLoader", 1):
                 guard case .model(var checkpoint) = try input(id, type, inputs, "model"),
                       case .clip(let clipCheckpoint, let skip) = try input(id, type, inputs, "clip") else {
@@ -436,7 +451,8 @@ public enum ComfyImport {
             let prefix = (inputs["filename_prefix"]?.stringValue ?? "ComfyUI")
             // ComfyUI's first file name for the prefix; a folder in the prefix is not kept.
             let stem = (prefix as NSString).lastPathComponent
-            builder.node("save_\(id)", SaveImageStage.self, params: [SaveImageStage.path("\(stem.isEmpty ? "ComfyUI" : stem)_00001_.png")],
+            let name = stem.isEmpty ? "ComfyUI" : stem
+            builder.node("save_\(id)", SaveImageStage.self, params: [SaveImageStage.path(batch ? "\(name)_{stem}.png" : "\(name)_00001_.png")],
                          inputs: [SaveImageStage.image(image)])
         }
     }

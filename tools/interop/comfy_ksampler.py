@@ -9,8 +9,11 @@ ComfyUI cannot build sd1-tiny from its weights (its UNet and VAE hard-code Group
 only knows real SD configurations), so this script runs ComfyUI's own code with diffusers' networks plugged in:
 
 ComfyUI code that runs unchanged
-  nodes.LoadImage.load_image, nodes.VAEEncode.encode, nodes.VAEDecode.decode, nodes.KSampler.sample,
-  nodes.KSamplerAdvanced.sample, nodes.common_ksampler, comfy.sample.prepare_noise / sample,
+  nodes.LoadImage.load_image, nodes.LoadImageMask.load_image, nodes.VAEEncode.encode,
+  nodes.VAEEncodeForInpaint.encode, nodes.SetLatentNoiseMask.set_mask, nodes.VAEDecode.decode,
+  nodes.KSampler.sample, nodes.KSamplerAdvanced.sample, nodes.common_ksampler, folder_paths (input directory =
+  Tests/ChiselModelStagesTests/Fixtures/pipelines for the inpaint cases), comfy.sample.prepare_noise / sample,
+  comfy.sampler_helpers.prepare_mask + comfy.utils.reshape_mask,
   comfy.samplers.* (KSampler.set_steps / calculate_sigmas / sample, the schedulers, CFGGuider, KSAMPLER,
   KSamplerX0Inpaint, sampling_function, calc_cond_batch, cfg_function), comfy.k_diffusion.sampling.*,
   comfy.extra_samplers.uni_pc, comfy.model_base.BaseModel (apply_model: c_in, timestep(), calculate_denoised,
@@ -29,9 +32,11 @@ Stand-ins
     runs ComfyUI's own comfy.sd1_clip SDTokenizer + SDClipModel on the same tiny text encoder and records
     the difference (cases.json -> clip_check).
   * Only for recording, these are wrapped (each wrapper calls the original and returns its result):
-    comfy.samplers.KSAMPLER.sample (records sigmas, noise and latent_image on entry),
-    comfy.k_diffusion.sampling.default_noise_sampler (records the per-step noise draws) and
-    latent_preview.prepare_callback (records the step-0 denoised).
+    comfy.samplers.KSAMPLER.sample (records sigmas, noise, latent_image and denoise_mask on entry),
+    comfy.k_diffusion.sampling.default_noise_sampler (records the per-step noise draws),
+    latent_preview.prepare_callback (records the step-0 denoised), comfy.sampler_helpers.prepare_mask (records
+    its input and output), comfy.samplers.KSamplerX0Inpaint.__call__ (records the noise it blends with) and, for
+    the VAEEncodeForInpaint call only, the VAE object's encode (records the grey-filled pixels).
   * Afterwards every case is re-run from COMFY.md's formulas alone (no ComfyUI code) and compared
     (cases.json -> doc_check).
   * If torchvision / av are not installed, empty stand-in modules are registered for them: ComfyUI imports them
@@ -52,7 +57,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference" / "sd1-tiny"
-IMAGE = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines" / "image.png"
+PIPELINES = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines"
+IMAGE = PIPELINES / "image.png"
 OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "comfy"
 
 COMFY_COMMIT = "a125cd84b054a57729b5eecab930ca9408719832"
@@ -100,9 +106,16 @@ SEED = 42
 CFG = 7.5
 
 
-def case(name, kind, sampler, scheduler, steps, denoise=1.0, seed=SEED, cfg=CFG, advanced=None):
+def case(name, kind, sampler, scheduler, steps, denoise=1.0, seed=SEED, cfg=CFG, advanced=None, inpaint=None):
     return dict(name=name, kind=kind, sampler=sampler, scheduler=scheduler, steps=steps, denoise=denoise,
-                seed=seed, cfg=cfg, advanced=advanced)
+                seed=seed, cfg=cfg, advanced=advanced, inpaint=inpaint)
+
+
+def inpaint_case(name, chain, mask, sampler, scheduler, steps, denoise, grow_mask_by=None):
+    """chain "setmask": LoadImage -> VAEEncode -> SetLatentNoiseMask(LoadImageMask(mask, red)) -> KSampler;
+    chain "vaeforinpaint": LoadImage + LoadImageMask(mask, red) -> VAEEncodeForInpaint(grow_mask_by) -> KSampler."""
+    return case(name, "inpaint", sampler, scheduler, steps, denoise=denoise,
+                inpaint=dict(chain=chain, mask=mask, grow_mask_by=grow_mask_by))
 
 
 CASES = [
@@ -126,6 +139,15 @@ CASES = [
          advanced=dict(add_noise="enable", start_at_step=4, end_at_step=10000, return_with_leftover_noise="disable")),
     case("adv_img2img_euler_ancestral_normal_start4_end7_leftover", "img2img", "euler_ancestral", "normal", 10,
          advanced=dict(add_noise="enable", start_at_step=4, end_at_step=7, return_with_leftover_noise="enable")),
+    inpaint_case("inpaint_setmask_euler_normal_d060", "setmask", "mask.png", "euler", "normal", 10, 0.6),
+    inpaint_case("inpaint_setmask_ddim_ddim_uniform_d060", "setmask", "mask.png", "ddim", "ddim_uniform", 10, 0.6),
+    inpaint_case("inpaint_setmask_euler_ancestral_karras_d080", "setmask", "mask.png", "euler_ancestral", "karras",
+                 10, 0.8),
+    inpaint_case("inpaint_setmask_soft_heun_normal_d070", "setmask", "mask-soft.png", "heun", "normal", 6, 0.7),
+    inpaint_case("inpaint_vaeforinpaint_euler_normal", "vaeforinpaint", "mask.png", "euler", "normal", 8, 1.0,
+                 grow_mask_by=6),
+    inpaint_case("inpaint_vaeforinpaint_grow0_dpmpp_2m_karras", "vaeforinpaint", "mask.png", "dpmpp_2m", "karras",
+                 8, 1.0, grow_mask_by=0),
 ]
 
 
@@ -330,6 +352,7 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
         entry["noise"] = noise.detach().clone()
         entry["latent_image"] = latent_image.detach().clone()
         entry["seed"] = extra_args.get("seed")
+        entry["denoise_mask"] = None if denoise_mask is None else denoise_mask.detach().clone()
         return orig_ksampler_sample(self, model_wrap, sigmas, extra_args, callback, noise, latent_image,
                                     denoise_mask, disable_pbar)
 
@@ -358,9 +381,27 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
             return inner(step, x0, x, total_steps)
         return callback
 
+    import comfy.sampler_helpers
+    orig_prepare_mask = comfy.sampler_helpers.prepare_mask
+
+    def recording_prepare_mask(noise_mask, shape, device):
+        out = orig_prepare_mask(noise_mask, shape, device)
+        entry["prepare_mask_in"] = noise_mask.detach().clone()
+        entry["prepare_mask_out"] = out.detach().clone()
+        return out
+
+    orig_x0_call = comfy.samplers.KSamplerX0Inpaint.__call__
+
+    def recording_x0_call(self, *args, **kwargs):
+        if "blend_noise" not in entry:
+            entry["blend_noise"] = self.noise.detach().clone()
+        return orig_x0_call(self, *args, **kwargs)
+
     comfy.samplers.KSAMPLER.sample = recording_ksampler_sample
     kds.default_noise_sampler = recording_default_noise_sampler
     latent_preview.prepare_callback = recording_prepare_callback
+    comfy.sampler_helpers.prepare_mask = recording_prepare_mask
+    comfy.samplers.KSamplerX0Inpaint.__call__ = recording_x0_call
     comfy.utils.PROGRESS_BAR_ENABLED = False
 
     # ---- image and VAEEncode ----------------------------------------------------------------------------------
@@ -378,6 +419,12 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
         "img2img_latent": img_latent["samples"].contiguous(),
     }
 
+    # the inpaint cases load image and masks by name from ComfyUI's input directory
+    import folder_paths
+    folder_paths.set_input_directory(str(PIPELINES))
+    (pixels_by_name, _) = nodes.LoadImage().load_image("image.png")
+    assert torch.equal(pixels_by_name, pixels)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     noise_by_seed = {}
@@ -385,7 +432,31 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
         calls.clear()
         draws.clear()
         entry.clear()
-        latent = empty_latent if c["kind"] == "txt2img" else img_latent
+        inp = c["inpaint"]
+        filled = None
+        if c["kind"] == "txt2img":
+            latent = empty_latent
+        elif inp is None:
+            latent = img_latent
+        else:
+            (mask,) = nodes.LoadImageMask().load_image(inp["mask"], "red")
+            assert mask.shape == (1, H, W) and mask.dtype == torch.float32, mask.shape
+            with torch.no_grad():
+                if inp["chain"] == "setmask":
+                    (latent,) = nodes.SetLatentNoiseMask().set_mask(img_latent, mask)
+                else:
+                    seen = {}
+                    vae_encode = vae.encode
+
+                    def recording_vae_encode(p):
+                        seen["pixels"] = p.detach().clone()
+                        return vae_encode(p)
+                    vae.encode = recording_vae_encode  # instance attribute: only this call sees it
+                    try:
+                        (latent,) = nodes.VAEEncodeForInpaint().encode(vae, pixels_by_name, mask, inp["grow_mask_by"])
+                    finally:
+                        del vae.encode
+                    filled = seen["pixels"]
         with torch.no_grad():
             if c["advanced"] is None:
                 (res,) = nodes.KSampler().sample(model, c["seed"], c["steps"], c["cfg"], c["sampler"],
@@ -405,7 +476,7 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
         else:
             shared[noise_key] = entry["noise"].contiguous()
         latent_in = entry["latent_image"]
-        scaled = latent["samples"] * 0.18215 if c["kind"] == "img2img" else latent["samples"]
+        scaled = latent["samples"] * 0.18215 if c["kind"] != "txt2img" else latent["samples"]
         assert torch.equal(latent_in, scaled), c["name"]
 
         sig = entry["sigmas"].float()
@@ -419,6 +490,16 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
             "samples": samples,
             "image": image.float().contiguous(),
         }
+        if inp is not None:
+            info = inpaint_record(c, latent, mask, filled, pixels_by_name, samples, entry, torch)
+            nm, dm = latent["noise_mask"], entry["denoise_mask"]
+            tensors["noise_mask"] = nm.float().contiguous()
+            tensors["denoise_mask"] = dm.float().contiguous()
+            tensors["latent_image"] = latent["samples"].float().contiguous()
+            if filled is not None:
+                tensors["pixels_filled"] = filled.float().contiguous()
+            if not torch.equal(entry["blend_noise"], entry["noise"]):
+                tensors["inpaint_noise"] = entry["blend_noise"].float().contiguous()
         save_file(tensors, str(out_dir / f"{c['name']}.safetensors"))
 
         step_noise = []
@@ -440,8 +521,10 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
             **{k: c[k] for k in ("name", "kind", "sampler", "scheduler", "steps", "denoise", "seed", "cfg")},
             "node": "KSampler" if c["advanced"] is None else "KSamplerAdvanced",
             "advanced": c["advanced"],
-            "latent_input": "shared.safetensors:img2img_latent" if c["kind"] == "img2img"
-                            else "zeros (1, 4, 16, 24)",
+            "latent_input": "zeros (1, 4, 16, 24)" if c["kind"] == "txt2img"
+                            else "shared.safetensors:img2img_latent" if inp is None
+                            else "shared.safetensors:img2img_latent (= case key latent_image)"
+                            if inp["chain"] == "setmask" else "case key latent_image (VAEEncodeForInpaint output)",
             "noise_key": f"shared.safetensors:{noise_key}" if c["advanced"] is None
                          or c["advanced"]["add_noise"] == "enable" else None,
             "n_sigmas": int(sig.numel()),
@@ -455,12 +538,16 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
             "samples_abs_max": float(samples.abs().max()),
             "image_mean": float(image.mean()),
         })
+        if inp is not None:
+            results[-1]["inpaint"] = info
         print(f"{c['name']}: {sig.numel() - 1} steps, {len(calls)} UNet calls, "
               f"{len(step_noise)} noise draws, |samples|max {float(samples.abs().max()):.4f}")
 
     comfy.samplers.KSAMPLER.sample = orig_ksampler_sample
     kds.default_noise_sampler = orig_default_noise_sampler
     latent_preview.prepare_callback = orig_prepare_callback
+    comfy.sampler_helpers.prepare_mask = orig_prepare_mask
+    comfy.samplers.KSamplerX0Inpaint.__call__ = orig_x0_call
 
     save_file({k: v.contiguous() for k, v in shared.items()}, str(out_dir / "shared.safetensors"))
 
@@ -469,7 +556,7 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
         mode = vae_net.encode(pixels.movedim(-1, 1) * 2 - 1).latent_dist.mean
     assert torch.equal(mode, img_latent["samples"])
 
-    doc_check = check_against_doc(unet, cond, uncond, shared, results, out_dir)
+    doc_check = check_against_doc(unet, vae_net, cond, uncond, shared, results, out_dir)
 
     doc = {
         "generator": "tools/interop/comfy_ksampler.py",
@@ -513,8 +600,37 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
             "image": "(1, 32, 48, 3) float32 NHWC in [0,1]: nodes.VAEDecode(samples) = "
                      "clamp((vae.decode(samples) + 1) / 2, 0, 1)",
         },
+        "inpaint_inputs": {
+            "directory": "Tests/ChiselModelStagesTests/Fixtures/pipelines (folder_paths.set_input_directory)",
+            "image": "image.png (48x32 RGB) via nodes.LoadImage('image.png') (= shared.safetensors:pixels)",
+            "masks": {"mask.png": "48x32 L, 0/255, white = repaint",
+                      "mask-soft.png": "48x32 L, Gaussian-blurred rectangle, 91 gray levels"},
+            "mask_loader": "nodes.LoadImageMask(image, channel='red'): L converted to RGBA, red channel = the gray "
+                           "value; float32 value / 255, shape (1, H, W); 1 = repaint",
+        },
+        "inpaint_case_keys": {
+            "noise_mask": "(1, 1, 32, 48) float32: the LATENT's noise_mask as the node returned it, at pixel size. "
+                          "SetLatentNoiseMask: the loaded mask reshaped, values unchanged. VAEEncodeForInpaint: "
+                          "round(clamp(conv2d(round(mask), ones(g, g), padding=ceil((g-1)/2)), 0, 1)[:H, :W]) "
+                          "(g = grow_mask_by; g = 0: round(mask))",
+            "denoise_mask": "(1, 4, 16, 24) float32: comfy.sampler_helpers.prepare_mask(noise_mask, noise.shape) = "
+                            "reshape_mask: F.interpolate(noise_mask, (16, 24), mode='bilinear') (align_corners False, "
+                            "no antialias; for this exact 2x: the mean of each 2x2 pixel block) repeated to 4 "
+                            "channels; what KSAMPLER.sample / KSamplerX0Inpaint get",
+            "latent_image": "(1, 4, 16, 24) float32: the LATENT['samples'] the KSampler got, UNSCALED (VAEEncode "
+                            "output for setmask = shared img2img_latent; VAEEncodeForInpaint output for "
+                            "vaeforinpaint); the sampler's latent_in = 0.18215 * this",
+            "pixels_filled": "(1, 32, 48, 3) float32 NHWC in [0,1], VAEEncodeForInpaint cases only: the pixels "
+                             "handed to vae.encode = (pixels - 0.5) * (1 - round(mask)) + 0.5 (grey 0.5 where the "
+                             "undilated mask rounds to 1); vae.encode then applies * 2 - 1",
+            "inpaint_noise": "(1, 4, 16, 24) float32, ddim cases only: the noise KSamplerX0Inpaint blends with = "
+                             "torch.randn(shape, generator=torch.manual_seed(seed + 1)); for the other samplers it "
+                             "is the initial noise (shared noise_seed42) and not stored",
+            "denoised_step0": "as for the other cases, but it is the blended x0: D(x_in) * m + latent_in * (1 - m)",
+        },
         "start_latent": "x_start = 0.18215 * latent + noise * start_scale (txt2img: latent = 0; start_scale = "
-                        "sqrt(1 + sigmas[0]^2) if max_denoise else sigmas[0])",
+                        "sqrt(1 + sigmas[0]^2) if max_denoise else sigmas[0]); inpaint: latent = case key "
+                        "latent_image, and the first model call blends it with the mask (COMFY.md section 6)",
         "cases": results,
     }
     (out_dir / "cases.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
@@ -522,7 +638,84 @@ def run(out_dir, comfy_dir, versions, hashes, finder):
     print(f"wrote {len(list(out_dir.iterdir()))} files, {total} bytes to {out_dir}")
 
 
-def check_against_doc(unet, cond, uncond, shared, results, out_dir):
+def inpaint_record(c, latent, mask, filled, pixels, samples, entry, torch):
+    """Checks what the inpaint nodes handed the sampler and describes it for cases.json."""
+    import math
+    inp = c["inpaint"]
+    nm, dm = latent["noise_mask"], entry["denoise_mask"]
+    H, W = pixels.shape[1], pixels.shape[2]
+    # the sampler got the LATENT's noise_mask, through prepare_mask, at the latent size, over all 4 channels
+    assert nm.shape == (1, 1, H, W) and nm.dtype == torch.float32, nm.shape
+    assert torch.equal(entry["prepare_mask_in"], nm) and torch.equal(entry["prepare_mask_out"], dm)
+    assert dm.shape == (1, 4, H // 2, W // 2) and all(torch.equal(dm[:, k], dm[:, 0]) for k in range(4))
+    seed = c["seed"] + 1 if c["sampler"] == "ddim" else None
+    if seed is None:
+        assert torch.equal(entry["blend_noise"], entry["noise"]), c["name"]
+    else:
+        g = torch.Generator().manual_seed(seed)
+        assert torch.equal(entry["blend_noise"], torch.randn(entry["noise"].shape, generator=g)), c["name"]
+    chain = ["LoadImage('image.png')"]
+    if inp["chain"] == "setmask":
+        chain += ["VAEEncode", f"LoadImageMask('{inp['mask']}', channel='red')", "SetLatentNoiseMask"]
+    else:
+        chain += [f"LoadImageMask('{inp['mask']}', channel='red')",
+                  f"VAEEncodeForInpaint(grow_mask_by={inp['grow_mask_by']})"]
+    chain += ["KSampler", "VAEDecode"]
+    levels = torch.unique(dm)
+    keep = dm == 0
+    info = {
+        "chain": inp["chain"],
+        "nodes": chain,
+        "mask_file": f"Tests/ChiselModelStagesTests/Fixtures/pipelines/{inp['mask']}",
+        "mask_channel": "red",
+        "grow_mask_by": inp["grow_mask_by"],
+        "mask_levels": int(torch.unique(mask).numel()),
+        "noise_mask_shape": list(nm.shape),
+        "noise_mask_levels": int(torch.unique(nm).numel()),
+        "noise_mask_sum": float(nm.sum()),
+        "noise_mask_equals_loaded_mask": bool(torch.equal(nm[:, 0], mask)),
+        "denoise_mask_shape": list(dm.shape),
+        "denoise_mask_levels": int(levels.numel()),
+        "denoise_mask_values": [float(v) for v in levels] if levels.numel() <= 8
+                               else {"min": float(levels[0]), "max": float(levels[-1])},
+        "denoise_mask_zeros_per_channel": int(keep[:, 0].sum()),
+        "inpaint_noise": "noise_seed42 (KSamplerX0Inpaint blends with the initial noise)" if seed is None else
+                         f"seed + 1 = {seed}: torch.randn(shape, generator=torch.manual_seed({seed})) on CPU "
+                         "(ksampler('euler', inpaint_options={'random': True})); case key inpaint_noise",
+        "inpaint_noise_first4": [float(v) for v in entry["blend_noise"].flatten()[:4]],
+        "inpaint_noise_fnv1a64_f32le": fnv1a64_f32le(entry["blend_noise"]),
+        # where denoise_mask is 0 the result should be the input latent (up to the last step's rounding)
+        "unmasked_samples_max_abs_diff": float((samples - latent["samples"])[keep].abs().max()),
+    }
+    if inp["chain"] == "vaeforinpaint":
+        g = inp["grow_mask_by"]
+        ratio = 2
+        r = mask.round()
+        changed = (filled != pixels) & (r[..., None] == 0).expand_as(pixels)
+        info["vae_encode_for_inpaint"] = {
+            "downscale_ratio": ratio,
+            "crop": {"to_height": (H // ratio) * ratio, "to_width": (W // ratio) * ratio,
+                     "offset": [(H % ratio) // 2, (W % ratio) // 2],
+                     "applied": (H // ratio) * ratio != H or (W // ratio) * ratio != W},
+            "mask_interpolated_to_pixels": "bilinear (align_corners False) to (H, W) = "
+                                           f"({H}, {W}), before the crop; same size here, values unchanged",
+            "dilation": None if g == 0 else {
+                "kernel": [g, g], "padding": math.ceil((g - 1) / 2),
+                "conv2d_output": [H + 2 * math.ceil((g - 1) / 2) - g + 1, W + 2 * math.ceil((g - 1) / 2) - g + 1],
+                "kept": f"[:{(H // ratio) * ratio}, :{(W // ratio) * ratio}] (top-left)",
+                "window_rows_cols": [-math.ceil((g - 1) / 2), g - 1 - math.ceil((g - 1) / 2)]},
+            "fill": "pixels = (pixels - 0.5) * (1 - round(mask)) + 0.5 per channel, in [0, 1], before vae.encode's "
+                    "* 2 - 1; the fill uses the NOT dilated round(mask)",
+            "filled_pixels": int(r.sum()),
+            "fill_equals_0_5": bool(torch.all(filled[(r[..., None] == 1).expand_as(filled)] == 0.5)),
+            "unmasked_pixels_changed_by_rounding": int(changed.sum()),
+            "unmasked_pixels_max_abs_change": float((filled - pixels)[(r[..., None] == 0).expand_as(pixels)]
+                                                    .abs().max()),
+        }
+    return info
+
+
+def check_against_doc(unet, vae_net, cond, uncond, shared, results, out_dir):
     """Re-implements the cases from COMFY.md's formulas alone (no ComfyUI code) and compares with what ComfyUI
     computed: the sigma lists must match exactly, the latents to float rounding."""
     import math
@@ -632,6 +825,51 @@ def check_against_doc(unet, cond, uncond, shared, results, out_dir):
                 return None
         return x
 
+    def inpaint_inputs(c, entry, stored):
+        """SetLatentNoiseMask / VAEEncodeForInpaint and prepare_mask from the formulas in section 6."""
+        import numpy as np
+        from PIL import Image
+        inp = c["inpaint"]
+        gray = np.array(Image.open(PIPELINES / inp["mask"]))
+        assert gray.dtype == np.uint8 and gray.ndim == 2
+        mask = torch.from_numpy(gray.astype(np.float32) / 255.0)[None, None]      # 1 x 1 x H x W, 1 = repaint
+        pixels = shared["pixels"]
+        if inp["chain"] == "setmask":
+            noise_mask = mask
+            latent = shared["img2img_latent"]
+        else:
+            # no crop: 32 and 48 are multiples of the VAE's downscale ratio (2); mask already at pixel size
+            g = inp["grow_mask_by"]
+            r = mask.round()
+            filled = (pixels - 0.5) * (1 - r)[:, 0, :, :, None] + 0.5
+            if g == 0:
+                noise_mask = r
+            else:   # conv2d(ones(g, g), padding p) of a 0/1 mask, clamped to 1 = max over rows/cols [i-p, i-p+g-1]
+                p = math.ceil((g - 1) / 2)
+                noise_mask = torch.nn.functional.max_pool2d(
+                    torch.nn.functional.pad(r, (p, g - 1 - p, p, g - 1 - p)), g, stride=1).round()
+            latent = vae_net.encode(filled.movedim(-1, 1) * 2 - 1).latent_dist.mode()
+            entry["pixels_filled_equal"] = bool(torch.equal(filled, stored["pixels_filled"]))
+            entry["latent_image_max_abs_diff"] = float((latent - stored["latent_image"]).abs().max())
+        # reshape_mask: bilinear (align_corners False) 32x48 -> 16x24 = the mean of each 2x2 block
+        box = (noise_mask[..., 0::2, 0::2] + noise_mask[..., 0::2, 1::2]
+               + noise_mask[..., 1::2, 0::2] + noise_mask[..., 1::2, 1::2]) / 4
+        denoise_mask = box.expand(1, 4, -1, -1)
+        entry["noise_mask_equal"] = bool(torch.equal(noise_mask, stored["noise_mask"]))
+        entry["denoise_mask_max_abs_diff"] = float((denoise_mask - stored["denoise_mask"]).abs().max())
+        entry["latent_image_equal"] = bool(torch.equal(latent, stored["latent_image"]))
+        assert entry["noise_mask_equal"] and entry["denoise_mask_max_abs_diff"] < 1e-6, (c["name"], entry)
+        assert entry.get("pixels_filled_equal", True), (c["name"], entry)
+        assert torch.allclose(latent, stored["latent_image"], rtol=0, atol=1e-5), (c["name"], entry)
+        return latent * 0.18215, denoise_mask
+
+    def inpaint_denoiser(D, latent_in, m, blend_noise):
+        """KSamplerX0Inpaint: blend x before and x0 after every model call."""
+        def Dm(x, sig):
+            x_in = x * m + (blend_noise * sig + latent_in) * (1. - m)
+            return D(x_in, sig) * m + latent_in * (1. - m)
+        return Dm
+
     noise = shared["noise_seed42"]
     assert SEED == 42 and torch.equal(noise, torch.randn((1, 4, 16, 24), generator=torch.Generator().manual_seed(42)))
     out = {}
@@ -640,12 +878,20 @@ def check_against_doc(unet, cond, uncond, shared, results, out_dir):
         stored = load_file(str(out_dir / f"{c['name']}.safetensors"))
         sig = sigmas_for(c)
         entry = {"sigmas_equal": bool(torch.equal(sig, stored["sigmas"]))}
-        latent = torch.zeros(1, 4, 16, 24) if c["kind"] == "txt2img" else shared["img2img_latent"] * 0.18215
+        D = denoiser(c["cfg"])
+        if c["kind"] == "inpaint":
+            with torch.no_grad():
+                latent, m = inpaint_inputs(c, entry, stored)
+            g = torch.Generator().manual_seed(c["seed"] + 1)
+            blend = torch.randn((1, 4, 16, 24), generator=g) if c["sampler"] == "ddim" else noise
+            D = inpaint_denoiser(D, latent, m, blend)
+        else:
+            latent = torch.zeros(1, 4, 16, 24) if c["kind"] == "txt2img" else shared["img2img_latent"] * 0.18215
         s0 = sig[0]
         max_denoise = math.isclose(smax, float(s0), rel_tol=1e-5) or float(s0) > smax
         x = latent + noise * ((1 + s0 ** 2) ** 0.5 if max_denoise else s0)
         with torch.no_grad():
-            x = run_sampler(c["sampler"], denoiser(c["cfg"]), x, sig, c["seed"])
+            x = run_sampler(c["sampler"], D, x, sig, c["seed"])
         if x is not None:
             samples = x / 0.18215
             ref = stored["samples"]
@@ -657,7 +903,11 @@ def check_against_doc(unet, cond, uncond, shared, results, out_dir):
     return {"what": "each case re-run from COMFY.md's formulas alone (own sigma table, schedulers, argmin "
                     "timestep, c_in, [uncond, cond] CFG batch, sampler steps, fresh torch.Generator(seed) for the "
                     "step noise); compared with the ComfyUI result (samples_rel_diff = max|diff| / max|ref|). "
-                    "Samplers without a re-implementation here (uni_pc) only get the sigma check.",
+                    "Samplers without a re-implementation here (uni_pc) only get the sigma check. Inpaint cases: "
+                    "the masks are read from the PNGs (gray / 255), VAEEncodeForInpaint's fill and dilation "
+                    "(as a max-pool over the same window) and prepare_mask (as a 2x2 block mean) are recomputed, "
+                    "the latent re-encoded with diffusers' VAE, and every model call is wrapped in the "
+                    "KSamplerX0Inpaint blend (ddim: blend noise from torch.Generator().manual_seed(seed + 1)).",
             "cases": out}
 
 
