@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "ChiselDiffusion", dependencies: ["ChiselBase", "ChiselTensor", "CChiselKernels"]),
         // Checkpoints and networks: safetensors, model formats, tokenizer, text encoders, VAE, UNet.
         .target(
-            name: "ChiselModels", dependencies: ["ChiselBase", "ChiselTensor", "ChiselDiffusion"],
+            name: "ChiselModels", dependencies: ["ChiselBase", "ChiselTensor", "ChiselDiffusion", "CChiselKernels"],
             resources: [.copy("Resources")]),
         // The stages that use models, and the model loaders they register.
         .target(name: "ChiselModelStages", dependencies: ["ChiselCore", "ChiselImageIO", "ChiselStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor"]),

@@ -28,7 +28,7 @@ import Testing
         }
     }()
 
-    @Test func thereAreCases() { #expect(Self.cases.count >= 7) }
+    @Test func thereAreCases() { #expect(Self.cases.count >= 8) }
 
     /// Sampler and Schedule type A1111 1.9+ must read for each scheduler Chisel ran.
     static let samplers: [String: (String, String)] = [
@@ -50,7 +50,18 @@ import Testing
             c.arguments.firstIndex(of: flag).map { c.arguments[$0 + 1] }
         }
         func number(_ key: String) -> Double? { c.a1111[key].flatMap(Double.init) }
-        #expect(c.a1111["Prompt"] == option("--prompt"))
+        // A1111 reads LoRAs from the prompt: each --lora PATH:SCALE as <lora:NAME:SCALE>, its hash in Lora hashes.
+        let loras = c.arguments.indices.filter { c.arguments[$0] == "--lora" }.map { c.arguments[$0 + 1] }
+        let tags = loras.map { lora -> String in
+            let (path, scale) = (String(lora[..<(lora.lastIndex(of: ":") ?? lora.endIndex)]), lora.split(separator: ":").last ?? "1")
+            return "<lora:\(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent):\(scale)>"
+        }
+        #expect(c.a1111["Prompt"] == ([option("--prompt") ?? ""] + tags).joined(separator: " "))
+        for tag in tags {
+            let name = tag.dropFirst("<lora:".count).prefix { $0 != ":" }
+            let hashes = c.a1111["Lora hashes"] ?? ""
+            #expect(hashes.hasPrefix("\(name): ") && hashes.dropFirst(name.count + 2).prefix(12).allSatisfy(\.isHexDigit), "\(hashes)")
+        }
         #expect(c.a1111["Negative prompt"] == (option("--negative-prompt") ?? ""))
         #expect(c.a1111["Steps"] == option("--steps"))
         #expect(number("CFG scale") == option("--guidance").flatMap(Double.init))

@@ -50,6 +50,9 @@ CASES = {
     "inpaint-4-channel-partial": ["inpaint", "--model", f"{REF}/sd1-tiny", "--image", IMAGE, "--mask", MASK,
                                   "--prompt", "a bowl of oranges", "--steps", "6", "--strength", "0.75", "--guidance", "7",
                                   "--seed", "3", "--scheduler", "heun_karras"],
+    "img2img-lora": ["img2img", "--model", f"{REF}/sd1-tiny", "--image", IMAGE, "--prompt", "a fox in snow",
+                     "--lora", "Tests/ChiselModelsTests/Fixtures/lora/kohya-sd1.safetensors:0.8",
+                     "--steps", "4", "--strength", "0.7", "--guidance", "7", "--seed", "12", "--scheduler", "euler"],
     "inpaint-only-masked-fill": ["inpaint", "--model", f"{REF}/sd1-tiny", "--image", IMAGE, "--mask", MASK,
                                  "--prompt", "a bowl of oranges", "--steps", "4", "--strength", "0.9", "--guidance", "7",
                                  "--seed", "4", "--scheduler", "euler", "--masked-content", "fill", "--mask-blur", "6",
@@ -58,7 +61,7 @@ CASES = {
 
 KEYS = ["Prompt", "Negative prompt", "Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size-1", "Size-2",
         "Model", "Denoising strength", "Clip skip", "Emphasis", "Eta DDIM", "RNG", "Mask blur", "Masked content",
-        "Inpaint area", "Masked area padding"]
+        "Inpaint area", "Masked area padding", "Lora hashes"]
 
 
 def load_parser(webui):

@@ -848,7 +848,9 @@ def check_against_doc(unet, vae_net, cond, uncond, shared, results, out_dir):
                 p = math.ceil((g - 1) / 2)
                 noise_mask = torch.nn.functional.max_pool2d(
                     torch.nn.functional.pad(r, (p, g - 1 - p, p, g - 1 - p)), g, stride=1).round()
-            latent = vae_net.encode(filled.movedim(-1, 1) * 2 - 1).latent_dist.mode()
+            # contiguous: the posterior's mode is a strided view, and the UNet's convolutions round differently
+            # on such a layout; ComfyUI's VAE.encode copies into a fresh tensor
+            latent = vae_net.encode(filled.movedim(-1, 1) * 2 - 1).latent_dist.mode().contiguous()
             entry["pixels_filled_equal"] = bool(torch.equal(filled, stored["pixels_filled"]))
             entry["latent_image_max_abs_diff"] = float((latent - stored["latent_image"]).abs().max())
         # reshape_mask: bilinear (align_corners False) 32x48 -> 16x24 = the mean of each 2x2 block
