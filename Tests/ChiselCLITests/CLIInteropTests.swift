@@ -170,6 +170,14 @@ import Testing
         for type in ["CheckpointLoaderSimple", "LoadImage", "VAEEncode", "VAEDecode", "SaveImage"] {
             #expect(node(type) != nil, "no \(type)")
         }
+        // The editor's workflow beside it: the same nodes, linked.
+        let workflow = try JSONParser.parse(try #require(text["workflow"], "no workflow chunk a ComfyUI reader finds"))
+        guard case .array(let uiNodes)? = workflow["nodes"] else {
+            Issue.record("the workflow has no nodes")
+            return
+        }
+        #expect(uiNodes.count == nodes.count)
+        #expect(uiNodes.contains { $0["type"] == "CLIPTextEncode" && $0["widgets_values"] == .array([.string(prompt)]) })
     }
 
     /// Masks and paste-back have no ComfyUI core equivalent here: no prompt rather than a wrong one.
