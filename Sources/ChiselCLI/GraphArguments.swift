@@ -113,7 +113,7 @@ struct GraphArguments: ParsableArguments {
         guard case .stableDiffusion(let facts) = try ModelFacts(path: model) else {
             throw ChiselError(.invalidArgument, "--model sd=\(location) is not a Stable Diffusion checkpoint")
         }
-        if let expected = info.value("Model hash"), BuiltinModelLocation.name(in: location) == nil, A1111Hash.isFile(model),
+        if let expected = info.value("Model hash"), BuiltinModelLocation.name(in: location) == nil, FileHash.isFile(model),
            let actual = try? FileHash.hex(.sha256, of: model), !actual.hasPrefix(expected.lowercased()) {
             Terminal.err("warning: the image was made with a checkpoint of hash \(expected) ('\(info.value("Model") ?? "?")'); "
                          + "--model sd=\(location) has hash \(actual.prefix(10)): the result will differ")
@@ -158,13 +158,6 @@ struct GraphArguments: ParsableArguments {
         }
         guard let graph = result.graph else { throw ChiselError(.invalidArgument, "the workflow saves no image", file: file) }
         return graph
-    }
-}
-
-enum A1111Hash {
-    static func isFile(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && !folder.boolValue
     }
 }
 

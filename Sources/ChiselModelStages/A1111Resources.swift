@@ -16,11 +16,6 @@ enum A1111Resources {
         return name
     }
 
-    static func isFile(_ path: String) -> Bool {
-        var folder: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && !folder.boolValue
-    }
-
     static func scale(_ value: Float) -> String { String(format: "%g", Double(value)) }
 
     /// The prompt with a `<lora:NAME:SCALE>` tag for each LoRA it does not already name.
@@ -33,12 +28,12 @@ enum A1111Resources {
     /// `Model hash` (single files only) and `Model`, then the VAE given in place of the checkpoint's.
     static func model(_ model: StableDiffusionModel) -> [GenerationInfo.Setting] {
         var settings: [GenerationInfo.Setting] = []
-        if isFile(model.path), let hash = try? FileHash.hex(.sha256, of: model.path) {
+        if FileHash.isFile(model.path), let hash = try? FileHash.hex(.sha256, of: model.path) {
             settings.append(GenerationInfo.Setting("Model hash", String(hash.prefix(10))))
         }
         settings.append(GenerationInfo.Setting("Model", model.name))
         if let vae = model.vaePath {
-            if isFile(vae), let hash = try? FileHash.hex(.sha256, of: vae) {
+            if FileHash.isFile(vae), let hash = try? FileHash.hex(.sha256, of: vae) {
                 settings.append(GenerationInfo.Setting("VAE hash", String(hash.prefix(10))))
             }
             settings.append(GenerationInfo.Setting("VAE", (vae as NSString).lastPathComponent))

@@ -35,6 +35,12 @@ public enum FileHash {
         return hash
     }
 
+    /// Whether `path` is a file (not a folder): what has a hash.
+    public static func isFile(_ path: String) -> Bool {
+        var folder: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &folder) && !folder.boolValue
+    }
+
     /// SHA-256 of `bytes` as hex (for tests and small data).
     public static func sha256(_ bytes: [UInt8]) -> String {
         var context = chisel_sha256()
