@@ -154,7 +154,7 @@ public enum KSamplerStage: Stage {
 
     /// A mask at the image's size on the latent grid, as `torch.nn.functional.interpolate(mode:
     /// "bilinear")` scales it (half-pixel centres, no antialiasing), as ComfyUI's `reshape_mask` does.
-    static func latentMask(_ mask: Mask, width: Int, height: Int) -> [Float] {
+    public static func latentMask(_ mask: Mask, width: Int, height: Int) -> [Float] {
         func taps(_ count: Int, _ source: Int) -> [(Int, Int, Float)] {
             let scale = Float(source) / Float(count)
             return (0..<count).map { i in

@@ -32,6 +32,10 @@ import Testing
         var end: Int?
         var addNoise = true
         var leftover = false
+        /// Inpainting: "setmask" (VAEEncode + SetLatentNoiseMask) or "vaeforinpaint", the mask file and growth.
+        var chain: String?
+        var mask: String?
+        var grow = 6
         var testDescription: String { name }
     }
 
@@ -52,6 +56,11 @@ import Testing
                 c.addNoise = advanced["add_noise"]?.stringValue != "disable"
                 c.leftover = advanced["return_with_leftover_noise"]?.stringValue == "enable"
             }
+            if let inpaint = entry["inpaint"] {
+                c.chain = inpaint["chain"]?.stringValue
+                c.mask = inpaint["mask_file"]?.stringValue
+                c.grow = inpaint["grow_mask_by"]?.intValue ?? 6
+            }
             return c
         }
     }()
@@ -66,7 +75,7 @@ import Testing
     }
 
     @Test func theFixturesAreThere() {
-        #expect(Self.cases.count >= 17, "cases.json lists the ComfyUI runs")
+        #expect(Self.cases.count >= 24, "cases.json lists the ComfyUI runs")
     }
 
     @Test(arguments: cases.filter { KSamplerKind(rawValue: $0.sampler) != nil })
@@ -83,7 +92,31 @@ import Testing
         #expect(Self.maxDifference(conditioning.negative?.hiddenStates ?? [], try Self.tensor("shared.safetensors", "uncond")) < 1e-4)
 
         let latent: Latent
-        if c.kind == "txt2img" {
+        var noiseMask: Mask?
+        let file = "\(c.name).safetensors"
+        if let chain = c.chain, let maskFile = c.mask {
+            let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let maskImage = try ImageReader.read(path: repository.appendingPathComponent(maskFile).path).image
+            let mask = try MaskSource.red.mask(from: maskImage, threshold: nil, invert: false)   // LoadImageMask(channel red)
+            let image = try ImageReader.read(path: Self.image).image.converted(to: .rgb)
+            if chain == "vaeforinpaint" {
+                let encoded = try await VAEEncodeForInpaintStage.run(run.call(VAEEncodeForInpaintStage.self,
+                    [VAEEncodeForInpaintStage.growMaskBy(c.grow)], [VAEEncodeForInpaintStage.image(image), VAEEncodeForInpaintStage.mask(mask)]))
+                latent = try #require(encoded[VAEEncodeForInpaintStage.latent])
+                noiseMask = try #require(encoded[VAEEncodeForInpaintStage.grownMask])
+                #expect(noiseMask?.values == (try Self.tensor(file, "noise_mask")), "VAEEncodeForInpaint's grown mask")
+            } else {
+                let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.sampling(.mean)],
+                                                                    [VAEEncodeStage.image(image)]))
+                latent = try #require(encoded[VAEEncodeStage.latent])
+                noiseMask = mask
+            }
+            let comfyLatent = try Self.tensor(file, "latent_image").map { $0 * Self.scale }
+            #expect(Self.maxDifference(latent.values, comfyLatent) < 1e-4, "the latent the sampler got")
+            let small = KSamplerStage.latentMask(try #require(noiseMask), width: latent.width, height: latent.height)
+            let comfyMask = Array(try Self.tensor(file, "denoise_mask").prefix(small.count))
+            #expect(Self.maxDifference(small, comfyMask) < 1e-6, "the mask on the latent grid")
+        } else if c.kind == "txt2img" {
             let empty = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [EmptyLatentStage.width(48), EmptyLatentStage.height(32)]))
             latent = try #require(empty[EmptyLatentStage.latent])
         } else {
@@ -94,7 +127,6 @@ import Testing
             let comfy = try Self.tensor("shared.safetensors", "img2img_latent").map { $0 * Self.scale }
             #expect(Self.maxDifference(latent.values, comfy) < 1e-4, "VAEEncode's posterior mode")
         }
-        let file = "\(c.name).safetensors"
         let kind = try #require(KSamplerKind(rawValue: c.sampler))
         let schedule = try #require(KSchedule(rawValue: c.scheduler))
         var params: [ParamSetting] = [
@@ -116,8 +148,9 @@ import Testing
         let callSigmas = try Self.tensor(file, "call_sigmas")
         #expect(callSigmas.map { Float(sampling.timestep(sigma: $0)) } == timesteps, "the nearest integer timestep")
 
-        let out = try await KSamplerStage.run(run.call(KSamplerStage.self, params,
-                                                       [KSamplerStage.latent(latent), KSamplerStage.conditioning(conditioning)]))
+        var inputs = [KSamplerStage.latent(latent), KSamplerStage.conditioning(conditioning)]
+        if let noiseMask { inputs.append(KSamplerStage.mask(noiseMask)) }
+        let out = try await KSamplerStage.run(run.call(KSamplerStage.self, params, inputs))
         let sampled = try #require(out[KSamplerStage.denoised])
         let expected = try Self.tensor(file, "samples").map { $0 * Self.scale }
         let bound = 1e-3 * max(1, expected.map(abs).max() ?? 1)
