@@ -31,11 +31,24 @@ public enum DenoiseStage: Stage {
             + "joins the denoising once the timestep falls to m × the first one, and the result is blended by m.")
     public static let stopAt = Param<Int?>("stop_at", range: 1...10000,
                                            "Stop before this step of the schedule and hand the latent on; unset runs to the end.")
+    public static let originalWidth = Param<Int?>("original_width", range: 1...65536,
+                                                  "SDXL's original_size width (default: the latent's pixel width).")
+    public static let originalHeight = Param<Int?>("original_height", range: 1...65536,
+                                                   "SDXL's original_size height (default: the latent's pixel height).")
+    public static let targetWidth = Param<Int?>("target_width", range: 1...65536, "SDXL's target_size width (default: the latent's).")
+    public static let targetHeight = Param<Int?>("target_height", range: 1...65536, "SDXL's target_size height (default: the latent's).")
+    public static let cropTop = Param<Int>("crop_top", default: 0, range: 0...65536, "SDXL's crops_coords_top_left, top.")
+    public static let cropLeft = Param<Int>("crop_left", default: 0, range: 0...65536, "SDXL's crops_coords_top_left, left.")
+    public static let aestheticScore = Param<Double>("aesthetic_score", default: 6, range: 0...10,
+                                                     "SDXL refiner: the aesthetic score conditioning the prompt.")
+    public static let negativeAestheticScore = Param<Double>("negative_aesthetic_score", default: 2.5, range: 0...10,
+                                                             "SDXL refiner: the aesthetic score conditioning the negative prompt.")
 
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
         inputs: [model, latent, conditioning, mask, original, maskedImage, stream], outputs: [denoised],
-        params: [guidance, guidanceRescale, eta, softMask, stopAt])
+        params: [guidance, guidanceRescale, eta, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
+                 cropLeft, aestheticScore, negativeAestheticScore])
 
     public static func validate(_ check: inout StageCheck) throws {
         if check.isConnected(original) || check.isConnected(maskedImage), !check.isConnected(mask) {
@@ -94,6 +107,8 @@ public enum DenoiseStage: Stage {
         let distilled = sd.unet.config.timeConditionDim
         let guided = scale > 1 && distilled == nil
         let context = try Self.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
+        let added = try Self.added(call, sd: sd, conditioning: conditioning, guided: guided,
+                                   size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale))
         let batch = start.batch
         // The loop keeps the latent channels-last, the UNet's layout: the schedulers' arithmetic
         // is element-wise, and their draws are laid out channels-last as they are made
@@ -107,7 +122,7 @@ public enum DenoiseStage: Stage {
             var input = try Tensor(shape: layout.channelsLastShape(repeats: guided ? 2 : 1), data: guided ? scaled + scaled : scaled)
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
-            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition).data
+            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition, added: added).data
             try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
             let prediction = guided ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
             latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample
@@ -195,6 +210,33 @@ public enum DenoiseStage: Stage {
         }
         return try Tensor(shape: [positive.shape[0] * 2, positive.shape[1], width],
                           data: negative.hiddenStates + positive.hiddenStates)
+    }
+
+    /// SDXL's added conditioning, as its pipelines' `_get_add_time_ids` make it: the pooled text
+    /// embeddings ([negative, positive] when guided) and per row the original size, the crop's
+    /// top-left corner and the target size (height before width), or for the refiner the
+    /// original size, the crop and the aesthetic score (negative_aesthetic_score for the negative
+    /// row). Sizes default to the image's; the negative row is the same but for the refiner's
+    /// score. Nil for SD 1.x/2.x.
+    static func added(_ call: StageCall, sd: StableDiffusionModel, conditioning: Conditioning, guided: Bool,
+                      size: (width: Int, height: Int)) throws -> (textEmbeds: Tensor, timeIds: [[Double]])? {
+        guard sd.unet.config.textTime != nil else { return nil }
+        guard let positive = conditioning.positive.pooled else {
+            throw call.failure("the conditioning has no pooled text embedding: encode the prompt with this SDXL checkpoint",
+                               code: .invalidParameter)
+        }
+        let original = (Double(try call[originalHeight] ?? size.height), Double(try call[originalWidth] ?? size.width))
+        let target = (Double(try call[targetHeight] ?? size.height), Double(try call[targetWidth] ?? size.width))
+        let crop = (Double(try call[cropTop]), Double(try call[cropLeft]))
+        let refiner = sd.xl?.requiresAestheticsScore ?? false
+        let ids = refiner ? [original.0, original.1, crop.0, crop.1, try call[aestheticScore]]
+            : [original.0, original.1, crop.0, crop.1, target.0, target.1]
+        guard guided else { return (try Tensor(shape: [1, positive.count], data: positive), [ids]) }
+        guard let negative = conditioning.negative?.pooled, negative.count == positive.count else {
+            throw call.failure("guidance > 1 needs the negative prompt's pooled embedding", code: .invalidParameter)
+        }
+        let negativeIds = refiner ? [original.0, original.1, crop.0, crop.1, try call[negativeAestheticScore]] : ids
+        return (try Tensor(shape: [2, positive.count], data: negative + positive), [negativeIds, ids])
     }
 
     /// noise = uncond + s·(cond − uncond) (`Ops.guided`), rescaled by φ as diffusers' `rescale_noise_cfg`.

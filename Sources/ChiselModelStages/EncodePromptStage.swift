@@ -39,6 +39,9 @@ public enum EncodePromptStage: Stage {
         inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack, encodeNegative])
 
     public static func validate(_ check: inout StageCheck) throws {
+        if case .stableDiffusion(let facts)? = ModelFacts(check.source(of: model)), facts.family.isXL, try check[mode] != .truncate {
+            check.reject(mode, "SDXL prompts are encoded as diffusers does (mode truncate); A1111's chunks for SDXL are not implemented yet")
+        }
         guard case .amused? = ModelFacts(check.source(of: model)) else { return }
         // aMUSEd's pipelines encode 77 tokens verbatim from the penultimate layer: refused, not ignored.
         if try check[mode] != .truncate {
@@ -52,6 +55,7 @@ public enum EncodePromptStage: Stage {
     public static func run(_ call: StageCall) async throws -> StageOutputs {
         if let amused = try? call.model(model, as: AmusedModel.self) { return try encodeForAmused(amused, call) }
         let sd = try DiffusionParams.stableDiffusion(call)
+        if sd.family.isXL { return try encodeForXL(sd, call) }
         // Single files carry no tokenizer: the CLIP vocabulary that ships with Chisel stands in.
         let tokenizer = try sd.tokenizer ?? CLIPTokenizer.bundled(family: sd.family)
         let promptMode: PromptMode = try call[mode] == .truncate ? .truncate : .chunk(commaBacktrack: call[commaBacktrack])
@@ -89,6 +93,55 @@ public enum EncodePromptStage: Stage {
         default: break
         }
         return settings
+    }
+
+    /// SDXL's `encode_prompt` (diffusers' StableDiffusionXL pipelines): each text encoder's
+    /// `hidden_states[-(clip_skip + 2)]` of the 77-token prompt, side by side (the refiner has
+    /// only the second), and the second encoder's pooled projection. The negative prompt takes
+    /// `hidden_states[-2]` whatever the clip skip, as diffusers does; an empty one is zeros when
+    /// the checkpoint says `force_zeros_for_empty_prompt` (diffusers' default of no negative prompt).
+    static func encodeForXL(_ sd: StableDiffusionModel, _ call: StageCall) throws -> StageOutputs {
+        guard try call[mode] == .truncate else {
+            throw call.failure("SDXL prompts are encoded as diffusers does (mode truncate); A1111's chunks for SDXL are not "
+                               + "implemented yet", code: .invalidParameter)
+        }
+        let refiner = sd.family == .sdxlRefiner
+        let first = try sd.tokenizer ?? CLIPTokenizer.bundled(family: refiner ? .sdxlRefiner : .sdxl)
+        var pairs = [(first, sd.textEncoder)]
+        if let second = sd.textEncoder2 { pairs.append((try sd.tokenizer2 ?? CLIPTokenizer.bundled(family: .sdxlRefiner), second)) }
+        func encode(_ text: String, skip: Int) throws -> TextEmbedding {
+            var parts: [Tensor] = []
+            var pooled: [Float]?
+            for (tokenizer, encoder) in pairs {
+                let ids = [tokenizer(text, maxLength: 77)]
+                if encoder.hasProjection {
+                    let (states, embeds) = try encoder.encodeWithProjection(ids, skip: skip)
+                    parts.append(states)
+                    pooled = embeds.data
+                } else {
+                    parts.append(try encoder.hiddenStates(ids, skip: skip).penultimate)
+                }
+            }
+            guard let pooled else { throw call.failure("no SDXL text encoder with a projection gives the pooled embedding", code: .model) }
+            let joined = parts.count == 1 ? parts[0] : try Ops.concatChannels(parts[0], parts[1])
+            return try TextEmbedding(shape: joined.shape, hiddenStates: joined.data, pooled: pooled)
+        }
+        let (positive, negative) = (try call[prompt], try call[negativePrompt])
+        let settings = try Self.infotext(call)
+        let encoded = try encode(positive, skip: try call[clipSkip])
+        guard try call[encodeNegative] else {
+            return [conditioning(Conditioning(positive: encoded, negative: nil, prompt: positive, negativePrompt: negative,
+                                              settings: settings))]
+        }
+        let uncond: TextEmbedding
+        if negative.isEmpty, sd.xl?.forceZerosForEmptyPrompt == true {
+            uncond = try TextEmbedding(shape: encoded.shape, hiddenStates: [Float](repeating: 0, count: encoded.hiddenStates.count),
+                                       pooled: encoded.pooled.map { [Float](repeating: 0, count: $0.count) })
+        } else {
+            uncond = try encode(negative, skip: 0)
+        }
+        return [conditioning(Conditioning(positive: encoded, negative: uncond, prompt: positive, negativePrompt: negative,
+                                          settings: settings))]
     }
 
     /// aMUSEd's `encode_prompt`: 77 tokens, truncated; the penultimate hidden states and the

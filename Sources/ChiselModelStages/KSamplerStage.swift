@@ -44,6 +44,9 @@ public enum KSamplerStage: Stage {
 
     public static func validate(_ check: inout StageCheck) throws {
         guard let facts = DiffusionParams.facts(&check) else { return }
+        if facts.family.isXL {
+            check.reject(input: model, "ksampler takes Stable Diffusion 1.x/2.x checkpoints; SDXL's is not implemented yet", code: .model)
+        }
         if facts.isInpainting {
             check.reject(input: model, "ksampler takes 4-channel models; this \(facts.unetChannels)-channel inpainting UNet "
                          + "needs its mask channels (use denoise with masked_image)", code: .model)

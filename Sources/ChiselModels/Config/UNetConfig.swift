@@ -1,7 +1,8 @@
 import ChiselBase
 
-/// diffusers' `UNet2DConditionModel` config for Stable Diffusion 1.x and 2.x, with its defaults.
-/// Features of other families (class or added embeddings, dual cross-attention) are refused.
+/// diffusers' `UNet2DConditionModel` config for Stable Diffusion 1.x, 2.x and XL, with its
+/// defaults. Features of other families (class embeddings, other added embeddings, dual
+/// cross-attention) are refused.
 public struct UNetConfig: Sendable, Equatable {
     public enum BlockKind: String, Sendable {
         case crossAttnDown = "CrossAttnDownBlock2D", down = "DownBlock2D"
@@ -30,6 +31,20 @@ public struct UNetConfig: Sendable, Equatable {
     /// The width of a guidance embedding added to the timestep's (`time_cond_proj_dim`, the
     /// guidance-distilled LCM UNets); nil for SD's.
     public var timeConditionDim: Int?
+    /// SDXL's added embedding (`addition_embed_type: "text_time"`): the width of each size or
+    /// score's sinusoidal embedding (`addition_time_embed_dim`) and the width of the pooled
+    /// text embedding plus those (`projection_class_embeddings_input_dim`); nil for SD 1.x/2.x.
+    public var textTime: (timeDim: Int, inputDim: Int)?
+
+    public static func == (a: UNetConfig, b: UNetConfig) -> Bool {
+        a.inChannels == b.inChannels && a.outChannels == b.outChannels && a.blockOutChannels == b.blockOutChannels
+            && a.downBlocks == b.downBlocks && a.upBlocks == b.upBlocks && a.layersPerBlock == b.layersPerBlock
+            && a.normGroups == b.normGroups && a.normEpsilon == b.normEpsilon && a.crossAttentionDim == b.crossAttentionDim
+            && a.heads == b.heads && a.transformerLayers == b.transformerLayers && a.useLinearProjection == b.useLinearProjection
+            && a.upcastAttention == b.upcastAttention && a.flipSinToCos == b.flipSinToCos && a.freqShift == b.freqShift
+            && a.downsamplePadding == b.downsamplePadding && a.timeConditionDim == b.timeConditionDim
+            && a.textTime?.timeDim == b.textTime?.timeDim && a.textTime?.inputDim == b.textTime?.inputDim
+    }
 
     public init(reader r: ConfigReader) throws {
         inChannels = try r.size("in_channels", default: 4)
@@ -78,8 +93,17 @@ public struct UNetConfig: Sendable, Equatable {
         } else {
             timeConditionDim = nil
         }
-        for key in ["class_embed_type", "addition_embed_type", "encoder_hid_dim"] where r.has(key) {
-            throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x/2.x only)")
+        if r.has("addition_embed_type") {
+            let type = try r.string("addition_embed_type")
+            guard type == "text_time" else {
+                throw r.failure("addition_embed_type", "'\(type)' is not supported (SDXL's text_time is)")
+            }
+            textTime = (try r.size("addition_time_embed_dim"), try r.size("projection_class_embeddings_input_dim"))
+        } else {
+            textTime = nil
+        }
+        for key in ["class_embed_type", "encoder_hid_dim"] where r.has(key) {
+            throw r.failure(key, "is set: this UNet family is not supported (Stable Diffusion 1.x, 2.x and XL only)")
         }
         if try r.bool("dual_cross_attention", default: false) { throw r.failure("dual_cross_attention", "is not supported") }
         if try r.bool("only_cross_attention", default: false) { throw r.failure("only_cross_attention", "is not supported") }

@@ -33,7 +33,8 @@ public struct StableDiffusionFacts: Sendable, Equatable {
         let text = try source.textEncoder().config
         let unet = try source.unet().config
         let kl = try source.vae().config
-        family = StableDiffusionModel.Family(textEncoder: text)
+        _ = text
+        family = try source.family()
         unetChannels = unet.inChannels
         isInpainting = unet.isInpainting
         latentChannels = kl.latentChannels

@@ -78,11 +78,22 @@ public struct ModelInspection: Sendable {
         attempt { report in
             let text = try source.textEncoder()
             let config = text.config
-            report.family = StableDiffusionModel.Family(textEncoder: config).rawValue
+            report.family = ((try? source.family()) ?? StableDiffusionModel.Family(textEncoder: config)).rawValue
             let name = source.layout == .folder ? "CLIP" : config.activation == .gelu ? "OpenCLIP" : "CLIP"
             report.components.append(component(
                 text, details: ["\(name) text model: \(config.layers) layers\(source.layout == .singleFile ? " used" : ""), "
-                                + "width \(config.hiddenSize), \(config.heads) heads, \(config.activation.rawValue)"],
+                                + "width \(config.hiddenSize), \(config.heads) heads, \(config.activation.rawValue)"
+                                + (config.projectionDim > 0 && text.weights.names.contains("text_projection.weight")
+                                   ? ", projection \(config.projectionDim)" : "")],
+                build: { _ = try CLIPTextModel(config: config, weights: $0, precision: checkPrecision) },
+                problems: &report.problems))
+        }
+        attempt { report in
+            guard let text = try source.textEncoder2() else { return }
+            let config = text.config
+            report.components.append(component(
+                text, details: ["CLIP text model with projection: \(config.layers) layers, width \(config.hiddenSize), "
+                                + "\(config.heads) heads, \(config.activation.rawValue), projection \(config.projectionDim)"],
                 build: { _ = try CLIPTextModel(config: config, weights: $0, precision: checkPrecision) },
                 problems: &report.problems))
         }
@@ -103,7 +114,9 @@ public struct ModelInspection: Sendable {
             report.contextDimension = config.crossAttentionDim
             report.components.append(component(
                 unet, details: ["UNet2DConditionModel: channels \(config.blockOutChannels), in \(config.inChannels), "
-                                + "context \(config.crossAttentionDim), heads \(config.heads), linear projection \(config.useLinearProjection)"],
+                                + "context \(config.crossAttentionDim), heads \(config.heads), linear projection \(config.useLinearProjection)"
+                                + (config.textTime.map { ", transformer layers \(config.transformerLayers), added text/time embedding "
+                                    + "(\($0.inputDim) features)" } ?? "")],
                 build: { _ = try UNet2DConditionModel(config: config, weights: $0, precision: checkPrecision) },
                 problems: &report.problems))
         }

@@ -28,6 +28,11 @@ public struct SingleFileCheckpoint: Sendable {
         self.path = path
         self.file = try SafeTensorsFile(path: path)
         self.hints = hints
+        if file.names.contains(where: { $0.hasPrefix("conditioner.embedders.") }) {
+            throw ChiselError(.unsupportedFormat, "an SDXL single file (conditioner.embedders.* text encoders): Chisel reads "
+                              + "SDXL from diffusers folders so far; convert it with diffusers' from_single_file and save_pretrained",
+                              file: path)
+        }
         for prefix in [Self.unetPrefix, Self.vaePrefix] where !file.names.contains(where: { $0.hasPrefix(prefix) }) {
             throw ChiselError(.model, "no '\(prefix)*' tensors: not a Stable Diffusion single-file checkpoint", file: path)
         }

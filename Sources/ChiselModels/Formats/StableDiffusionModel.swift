@@ -3,12 +3,20 @@ import ChiselDiffusion
 import ChiselTensor
 import Foundation
 
-/// A Stable Diffusion 1.x or 2.x checkpoint, loaded: text encoder, VAE and UNet.
+/// A Stable Diffusion 1.x, 2.x or XL checkpoint, loaded: text encoder(s), VAE and UNet.
 public final class StableDiffusionModel: Sendable {
     public let kind = "stable_diffusion"
     public let path: String
     public let family: Family
+    /// SD's text encoder; SDXL's first (CLIP ViT-L), or a refiner's only one (OpenCLIP ViT-bigG).
     public let textEncoder: CLIPTextModel
+    /// SDXL base's second text encoder (OpenCLIP ViT-bigG with projection), whose pooled
+    /// projection conditions the UNet too.
+    public let textEncoder2: CLIPTextModel?
+    /// SDXL base's second tokenizer (`tokenizer_2/`, padding with `!`).
+    public let tokenizer2: CLIPTokenizer?
+    /// SDXL's pipeline settings: an empty negative prompt as zeros, and the refiner's aesthetic score.
+    public let xl: XLSettings?
     /// The VAE edits encode and decode with: the checkpoint's `AutoencoderKL`, or the one the
     /// model entry's `vae` option names (another AutoencoderKL, or TAESD's AutoencoderTiny).
     public let vae: any LatentAutoencoder
@@ -31,6 +39,23 @@ public final class StableDiffusionModel: Sendable {
     public enum Family: String, Sendable {
         case sd1 = "Stable Diffusion 1.x"
         case sd2 = "Stable Diffusion 2.x"
+        case sdxl = "Stable Diffusion XL"
+        case sdxlRefiner = "Stable Diffusion XL refiner"
+
+        public var isXL: Bool { self == .sdxl || self == .sdxlRefiner }
+    }
+
+    /// `model_index.json`'s SDXL settings.
+    public struct XLSettings: Sendable, Equatable {
+        /// An empty negative prompt is zeros (pooled too) rather than the encoding of "".
+        public var forceZerosForEmptyPrompt: Bool
+        /// The UNet takes an aesthetic score in place of the target size (the refiner).
+        public var requiresAestheticsScore: Bool
+
+        public init(forceZerosForEmptyPrompt: Bool, requiresAestheticsScore: Bool) {
+            self.forceZerosForEmptyPrompt = forceZerosForEmptyPrompt
+            self.requiresAestheticsScore = requiresAestheticsScore
+        }
     }
 
     public var summary: String {
@@ -40,7 +65,10 @@ public final class StableDiffusionModel: Sendable {
     init(path: String, family: Family, textEncoder: CLIPTextModel, vae: any LatentAutoencoder, unet: UNet2DConditionModel,
          predictionType: PredictionType, schedulerConfig: SchedulerConfig, precision: Precision,
          tokenizer: CLIPTokenizer? = nil, embeddings: [TextualInversion] = [], loras: [LoRAApplication] = [],
-         vaePath: String? = nil) {
+         vaePath: String? = nil, textEncoder2: CLIPTextModel? = nil, tokenizer2: CLIPTokenizer? = nil, xl: XLSettings? = nil) {
+        self.textEncoder2 = textEncoder2
+        self.tokenizer2 = tokenizer2
+        self.xl = xl
         self.tokenizer = tokenizer
         self.embeddings = embeddings
         self.loras = loras
@@ -61,7 +89,8 @@ public final class StableDiffusionModel: Sendable {
         StableDiffusionModel(path: path, family: family, textEncoder: textEncoder, vae: vae, unet: unet,
                              predictionType: overrides.predictionType ?? predictionType,
                              schedulerConfig: schedulerConfig.overridden(by: overrides), precision: precision,
-                             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath)
+                             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath,
+                             textEncoder2: textEncoder2, tokenizer2: tokenizer2, xl: xl)
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
@@ -86,7 +115,7 @@ public final class StableDiffusionModel: Sendable {
         if let problem = try source.indexProblems().first { throw problem }
         let text = try source.textEncoder()
         let unet = try source.unet()
-        guard unet.config.crossAttentionDim == text.config.hiddenSize else {
+        guard unet.config.textTime != nil || unet.config.crossAttentionDim == text.config.hiddenSize else {
             throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) does not match the "
                               + "text encoder's hidden_size \(text.config.hiddenSize)", file: source.path)
         }
@@ -103,7 +132,20 @@ public final class StableDiffusionModel: Sendable {
             let vae = try source.vae()
             autoencoder = try AutoencoderKL(config: vae.config, weights: vae.weights, precision: precision)
         }
-        let family = Family(textEncoder: text.config)
+        let family = try source.family()
+        let text2 = try source.textEncoder2()
+        if family.isXL {
+            // The UNet attends to both encoders' hidden states side by side.
+            let width = text.config.hiddenSize + (text2?.config.hiddenSize ?? 0)
+            guard unet.config.crossAttentionDim == width else {
+                throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) is not the text encoders' "
+                                  + "hidden sizes together (\(width))", file: source.path)
+            }
+            if !loras.isEmpty { throw ChiselError(.unsupportedFormat, "LoRAs on SDXL checkpoints are not supported yet", file: source.path) }
+            if !embeddings.isEmpty {
+                throw ChiselError(.unsupportedFormat, "textual-inversion embeddings on SDXL checkpoints are not supported yet", file: source.path)
+            }
+        }
         var textEncoder = try CLIPTextModel(
             config: text.config,
             weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
@@ -142,7 +184,14 @@ public final class StableDiffusionModel: Sendable {
                 precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
-            tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath)
+            tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath,
+            textEncoder2: try text2.map { try CLIPTextModel(config: $0.config, weights: $0.weights, precision: precision) },
+            tokenizer2: try source.tokenizer2(),
+            xl: family.isXL ? {
+                let settings = source.xlSettings(family: family)
+                return XLSettings(forceZerosForEmptyPrompt: settings.forceZerosForEmptyPrompt,
+                                  requiresAestheticsScore: settings.requiresAestheticsScore)
+            }() : nil)
     }
 }
 

@@ -66,10 +66,44 @@ public struct StableDiffusionSource: Sendable {
     public func pipelineClass() throws -> String? {
         guard layout == .folder else { return nil }
         let index = try ConfigReader(file: path + "/model_index.json")
-        for component in ["unet", "vae", "text_encoder"] where !index.has(component) {
+        for component in ["unet", "vae"] where !index.has(component) {
             throw index.failure(component, "is missing: not a Stable Diffusion pipeline folder")
         }
+        guard index.has("text_encoder") || index.has("text_encoder_2") else {
+            throw index.failure("text_encoder", "is missing: not a Stable Diffusion pipeline folder")
+        }
         return try index.string("_class_name", default: "unknown pipeline")
+    }
+
+    /// Whether a component is present: a folder's `model_index.json` lists it with a class (SDXL
+    /// refiners list `text_encoder` as [null, null]), a single file holds its tensors.
+    func has(_ component: String) -> Bool {
+        if checkpoint != nil { return component != "text_encoder_2" && component != "tokenizer_2" }
+        guard let index = try? ConfigReader(file: path + "/model_index.json"), case .array(let entry)? = index.json[component],
+              entry.count == 2, case .string = entry[1] else { return false }
+        return true
+    }
+
+    /// The family: SDXL when the UNet takes the added text-and-size embedding (the refiner when
+    /// that embedding holds 5 values, an aesthetic score in place of the target size), else SD 1.x
+    /// or 2.x by the text encoder.
+    public func family() throws -> StableDiffusionModel.Family {
+        let unet = try self.unet().config
+        if let textTime = unet.textTime {
+            let pooled = try textEncoder2()?.config.projectionDim ?? textEncoder().config.projectionDim
+            return (textTime.inputDim - pooled) == 5 * textTime.timeDim ? .sdxlRefiner : .sdxl
+        }
+        return StableDiffusionModel.Family(textEncoder: try textEncoder().config)
+    }
+
+    /// SDXL pipeline settings of `model_index.json`: `force_zeros_for_empty_prompt` (an empty
+    /// negative prompt is zeros, not the encoding of "") and `requires_aesthetics_score`; single
+    /// files take the public base's and refiner's.
+    public func xlSettings(family: StableDiffusionModel.Family) -> (forceZerosForEmptyPrompt: Bool, requiresAestheticsScore: Bool) {
+        let refiner = family == .sdxlRefiner
+        guard layout == .folder, let index = try? ConfigReader(file: path + "/model_index.json") else { return (!refiner, refiner) }
+        return ((try? index.bool("force_zeros_for_empty_prompt", default: !refiner)) ?? !refiner,
+                (try? index.bool("requires_aesthetics_score", default: refiner)) ?? refiner)
     }
 
     /// The classes Chisel reads for each component a Stable Diffusion folder's `model_index.json`
@@ -78,7 +112,9 @@ public struct StableDiffusionSource: Sendable {
         "unet": ["UNet2DConditionModel"],
         "vae": ["AutoencoderKL"],
         "text_encoder": ["CLIPTextModel", "CLIPTextModelWithProjection"],
+        "text_encoder_2": ["CLIPTextModelWithProjection"],
         "tokenizer": ["CLIPTokenizer", "CLIPTokenizerFast"],
+        "tokenizer_2": ["CLIPTokenizer", "CLIPTokenizerFast"],
     ]
 
     /// For folders: what `model_index.json` says that loading would trip on — a component Chisel
@@ -112,17 +148,42 @@ public struct StableDiffusionSource: Sendable {
         return problems
     }
 
+    /// The (first) text encoder: SD's, SDXL's CLIP ViT-L, or a refiner's only one (OpenCLIP
+    /// ViT-bigG with projection, in `text_encoder_2/`).
     public func textEncoder() throws -> ComponentSource<CLIPTextConfig> {
+        if layout == .folder, !has("text_encoder"), has("text_encoder_2") { return try folderTextEncoder("text_encoder_2") }
         if let checkpoint {
             let config = try checkpoint.textConfig()
             let rules = try checkpoint.textLayout() == .openCLIP
                 ? SingleFileCheckpoint.openCLIPRules(layers: config.layers) : SingleFileCheckpoint.clipRules
             return try checkpoint.component("text_encoder", config: config, rules: rules)
         }
-        let folder = try DiffusersComponent(folder: path + "/text_encoder", base: "model", variant: variant,
-                                            rename: { $0.hasSuffix("position_ids") ? nil : $0.hasPrefix("text_model.") ? $0 : "text_model." + $0 })
-        return ComponentSource(name: "text_encoder", config: try CLIPTextConfig(reader: folder.config),
-                               weights: folder.weights, files: folder.files)
+        return try folderTextEncoder("text_encoder")
+    }
+
+    /// SDXL base's second text encoder (OpenCLIP ViT-bigG with projection); nil for SD 1.x/2.x
+    /// and for refiners, whose only encoder `textEncoder()` returns.
+    public func textEncoder2() throws -> ComponentSource<CLIPTextConfig>? {
+        guard layout == .folder, has("text_encoder"), has("text_encoder_2") else { return nil }
+        return try folderTextEncoder("text_encoder_2")
+    }
+
+    func folderTextEncoder(_ name: String) throws -> ComponentSource<CLIPTextConfig> {
+        // transformers' names, `text_projection.weight` kept at the top level as the network reads it.
+        let folder = try DiffusersComponent(folder: path + "/" + name, base: "model", variant: variant,
+                                            rename: { name in
+                                                if name.hasSuffix("position_ids") { return nil }
+                                                return name.hasPrefix("text_model.") || name.hasPrefix("text_projection.")
+                                                    ? name : "text_model." + name
+                                            })
+        return ComponentSource(name: name, config: try CLIPTextConfig(reader: folder.config), weights: folder.weights,
+                               files: folder.files)
+    }
+
+    /// SDXL base's `tokenizer_2/` (its own padding token, `!`); nil when there is none.
+    public func tokenizer2() throws -> CLIPTokenizer? {
+        guard layout == .folder, has("tokenizer_2"), FileManager.default.fileExists(atPath: path + "/tokenizer_2") else { return nil }
+        return try CLIPTokenizer(folder: path + "/tokenizer_2")
     }
 
     public func vae() throws -> ComponentSource<VAEConfig> {
@@ -183,7 +244,7 @@ public struct StableDiffusionSource: Sendable {
             }
         } else {
             config = SchedulerConfig()
-            config.className = family == .sd2 ? SchedulerClass.ddim.rawValue : SchedulerClass.pndm.rawValue
+            config.className = family == .sd1 ? SchedulerClass.pndm.rawValue : SchedulerClass.ddim.rawValue
             config.numTrainTimesteps = 1000
             config.betaStart = 0.00085
             config.betaEnd = 0.012
@@ -209,8 +270,11 @@ public struct StableDiffusionSource: Sendable {
 
     /// A folder's `tokenizer/`; single files carry none.
     public func tokenizer() throws -> CLIPTokenizer? {
-        guard layout == .folder, FileManager.default.fileExists(atPath: path + "/tokenizer") else { return nil }
-        return try CLIPTokenizer(folder: path + "/tokenizer")
+        guard layout == .folder else { return nil }
+        // A refiner's only tokenizer is tokenizer_2/.
+        let name = !has("text_encoder") && has("text_encoder_2") ? "tokenizer_2" : "tokenizer"
+        guard FileManager.default.fileExists(atPath: path + "/" + name) else { return nil }
+        return try CLIPTokenizer(folder: path + "/" + name)
     }
 }
 

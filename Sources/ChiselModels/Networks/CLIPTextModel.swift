@@ -98,14 +98,14 @@ public final class CLIPTextModel: Sendable {
     /// The pooled position is transformers' (`CLIPTextTransformer.forward`): with `eos_token_id`
     /// 2, the first position of the row's largest id; otherwise the first position holding
     /// `eos_token_id` (position 0 when there is none).
-    public func encodeWithProjection(_ ids: [[Int]]) throws -> (penultimate: Tensor, textEmbeds: Tensor) {
+    ///
+    /// `skip` > 0 takes `hidden_states[-(skip + 2)]` instead, as SDXL's pipelines do for `clip_skip`.
+    public func encodeWithProjection(_ ids: [[Int]], skip: Int = 0) throws -> (penultimate: Tensor, textEmbeds: Tensor) {
         guard let projection else {
             throw ChiselError(.model, "this text encoder has no text_projection weights (not a CLIPTextModelWithProjection)")
         }
-        var x = try embed(ids)
-        for layer in layers.dropLast() { x = try layer(x) }
-        let penultimate = x
-        if let last = layers.last { x = try last(x) }
+        let (penultimate, last) = try hiddenStates(ids, skip: skip)
+        var x = last
         let d = config.hiddenSize, length = ids[0].count
         var pooled = Tensor(zeros: [ids.count, d])
         for (b, row) in ids.enumerated() {
@@ -114,6 +114,21 @@ public final class CLIPTextModel: Sendable {
             pooled.data.replaceSubrange((b * d)..<((b + 1) * d), with: x.data[source..<(source + d)])
         }
         return (penultimate, try projection(finalNorm(pooled)))
+    }
+
+    /// `hidden_states[-(skip + 2)]` (no final LayerNorm) and the last layer's output, for `ids`:
+    /// what SDXL's pipelines take from each text encoder.
+    public func hiddenStates(_ ids: [[Int]], skip: Int = 0) throws -> (penultimate: Tensor, last: Tensor) {
+        guard (0..<max(1, config.layers)).contains(skip) else {
+            throw ChiselError(.invalidParameter, "clip skip \(skip) is outside 0..<\(config.layers)")
+        }
+        var x = try embed(ids)
+        var penultimate = x
+        for (i, layer) in layers.enumerated() {
+            if i == layers.count - 1 - skip { penultimate = x }
+            x = try layer(x)
+        }
+        return (penultimate, x)
     }
 
     /// `argmax`: the first position of the largest value.

@@ -2,12 +2,15 @@ import ChiselBase
 import ChiselTensor
 import Foundation
 
-/// diffusers' `UNet2DConditionModel` as Stable Diffusion 1.x and 2.x configure it.
+/// diffusers' `UNet2DConditionModel` as Stable Diffusion 1.x, 2.x and XL configure it.
 public final class UNet2DConditionModel: Sendable {
     public let config: UNetConfig
     let timeLinear1: Linear, timeLinear2: Linear
     /// `time_embedding.cond_proj`: the guidance embedding's projection (LCM UNets).
     let timeCondition: Linear?
+    /// SDXL's `add_embedding` (linear_1, SiLU, linear_2) of the pooled text embedding and the
+    /// sinusoidal embeddings of the size (or aesthetic-score) conditioning.
+    let addEmbedding: (Linear, Linear)?
     let convIn: Conv2D
     let down: [DownBlock]
     let midFirst: ResnetBlock, midTransformer: SpatialTransformer, midSecond: ResnetBlock
@@ -48,6 +51,10 @@ public final class UNet2DConditionModel: Sendable {
         timeLinear2 = try Load.linear(weights, "time_embedding.linear_2", in: timeDim, out: timeDim, precision: precision)
         timeCondition = try config.timeConditionDim.map {
             try Load.linear(weights, "time_embedding.cond_proj", in: $0, out: channels[0], precision: precision)
+        }
+        addEmbedding = try config.textTime.map { textTime in
+            (try Load.linear(weights, "add_embedding.linear_1", in: textTime.inputDim, out: timeDim, precision: precision),
+             try Load.linear(weights, "add_embedding.linear_2", in: timeDim, out: timeDim, precision: precision))
         }
         convIn = try Load.conv(weights, "conv_in", in: config.inChannels, out: channels[0], kernel: 3, padding: 1,
                                precision: precision)
@@ -143,8 +150,13 @@ public final class UNet2DConditionModel: Sendable {
     /// one timestep per sample, and `context` (N×L×crossAttentionDim text hidden states).
     /// `timestepCondition` (N×time_cond_proj_dim, `guidanceEmbedding`) is required by UNets with
     /// a guidance embedding and refused by others.
+    ///
+    /// SDXL's UNets (`textTime`) take `added`: the pooled text embedding (N×width) and the
+    /// micro-conditioning values per sample (N×6: original size, crop corner and target size, or
+    /// N×5 for the refiner: original size, crop corner and aesthetic score), as diffusers'
+    /// `added_cond_kwargs` `text_embeds` and `time_ids`.
     public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor,
-                               timestepCondition: Tensor? = nil) throws -> Tensor {
+                               timestepCondition: Tensor? = nil, added: (textEmbeds: Tensor, timeIds: [[Double]])? = nil) throws -> Tensor {
         defer { Allocator.releaseWorkBuffers() }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
@@ -173,7 +185,38 @@ public final class UNet2DConditionModel: Sendable {
         case (_?, nil):
             throw ChiselError(.invalidParameter, "this UNet (time_cond_proj_dim \(config.timeConditionDim ?? 0)) needs a guidance embedding")
         }
-        let temb = try Activation.silu(timeLinear2(Activation.silu(timeLinear1(embedded))))
+        var temb = try timeLinear2(Activation.silu(timeLinear1(embedded)))
+        switch (addEmbedding, added, config.textTime) {
+        case (let (linear1, linear2)?, let added?, let textTime?):
+            let perSample = added.timeIds.first?.count ?? 0
+            let width = added.textEmbeds.shape.last ?? 0
+            guard added.timeIds.count == batch, added.timeIds.allSatisfy({ $0.count == perSample }),
+                  added.textEmbeds.shape == [batch, width], width + perSample * textTime.timeDim == textTime.inputDim else {
+                throw ChiselError(.invalidParameter, "SDXL's added conditioning must be \(batch) pooled embeddings and \(batch) rows "
+                                  + "of size values making \(textTime.inputDim) features, got \(added.textEmbeds.shape) and "
+                                  + "\(added.timeIds.count)×\(perSample)")
+            }
+            let values = added.timeIds.flatMap { $0.map { Float($0) } }
+            let sinusoids = SinusoidalEmbedding.embed(values, dim: textTime.timeDim, flipSinToCos: config.flipSinToCos,
+                                                      freqShift: config.freqShift)
+            var features = Tensor(zeros: [batch, textTime.inputDim])
+            let timeWidth = perSample * textTime.timeDim
+            for b in 0..<batch {
+                let row = b * textTime.inputDim
+                features.data.replaceSubrange(row..<(row + width), with: added.textEmbeds.data[(b * width)..<((b + 1) * width)])
+                features.data.replaceSubrange((row + width)..<(row + width + timeWidth),
+                                              with: sinusoids.data[(b * timeWidth)..<((b + 1) * timeWidth)])
+            }
+            let addition = try linear2(Activation.silu(linear1(features)))
+            for i in temb.data.indices { temb.data[i] += addition.data[i] }
+        case (nil, nil, _):
+            break
+        case (nil, _?, _):
+            throw ChiselError(.invalidParameter, "this UNet takes no added conditioning (it is not an SDXL UNet)")
+        default:
+            throw ChiselError(.invalidParameter, "this SDXL UNet needs the pooled text embedding and the size conditioning")
+        }
+        temb = try Activation.silu(temb)
 
         var h = try convIn(sample)
         var skips = [h]

@@ -21,8 +21,8 @@ extension CLIPTokenizer {
         let folder = try bundledFolder()
         let configuration: String
         switch family {
-        case .sd1: configuration = "sd1"
-        case .sd2: configuration = "sd2"
+        case .sd1, .sdxl: configuration = "sd1"
+        case .sd2, .sdxlRefiner: configuration = "sd2"
         }
         return try CLIPTokenizer(
             vocabularyPath: TokenizerFile.path(folder, "vocab.json"), mergesPath: TokenizerFile.path(folder, "merges.txt"),

@@ -1,0 +1,179 @@
+import ChiselCore
+import ChiselDiffusion
+import ChiselImageIO
+import ChiselModels
+import ChiselModelStages
+import ChiselStages
+import ChiselTensor
+import Foundation
+import Testing
+
+/// Stable Diffusion XL against diffusers' StableDiffusionXL pipelines on tiny random-weight SDXL
+/// models (tools/reference/sdxl.py, tools/reference/SDXL.md): the prompt embeddings of both
+/// encoders and the pooled one, the micro-conditioning, the draws, the loop and the decoded
+/// output within 2/255 (max) and 0.5/255 (mean) in FP32.
+@Suite(.serialized) struct SDXLParityTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/sdxl").path
+    static let pipelines = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/pipelines").path
+    static let references = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ChiselModelsTests/Fixtures/reference").path
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var kind: String
+        var model: String
+        var scheduler: String
+        var steps: Int
+        var strength: Double
+        var guidance: Double
+        var prompt: String
+        var negativePrompt: String?
+        var seed: Int
+        var mask: String?
+        var width: Int
+        var height: Int
+        var file: String
+        var aesthetic: (Double, Double)?
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = {
+        guard let data = FileManager.default.contents(atPath: fixtures + "/cases.json"),
+              let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), case .array(let entries)? = json["cases"] else {
+            return []
+        }
+        return entries.compactMap { e in
+            guard let name = e["name"]?.stringValue, let kind = e["kind"]?.stringValue, let model = e["model"]?.stringValue,
+                  let steps = e["num_inference_steps"]?.intValue, let guidance = e["guidance_scale"]?.doubleValue,
+                  let prompt = e["prompt"]?.stringValue, let seed = e["seed"]?.intValue, let file = e["file"]?.stringValue,
+                  let width = e["width"]?.intValue, let height = e["height"]?.intValue else { return nil }
+            // The scheduler Chisel names for the case's class and overrides.
+            let className = e["scheduler"]?["class"]?.stringValue ?? ""
+            let karras = e["scheduler"]?["overrides"]?["use_karras_sigmas"] == .bool(true)
+            let scheduler = className == "DPMSolverMultistepScheduler" ? (karras ? "dpmpp_2m_karras" : "dpmpp_2m") : "euler"
+            var c = Case(name: name, kind: kind, model: model, scheduler: scheduler, steps: steps,
+                         strength: e["strength"]?.doubleValue ?? 1, guidance: guidance, prompt: prompt,
+                         negativePrompt: e["negative_prompt"]?.stringValue, seed: seed, mask: e["mask"]?.stringValue,
+                         width: width, height: height, file: file)
+            if let extra = e["extra_call_arguments"], let score = extra["aesthetic_score"]?.doubleValue {
+                c.aesthetic = (score, extra["negative_aesthetic_score"]?.doubleValue ?? 2.5)
+            }
+            return c
+        }
+    }()
+
+    /// The cases this test runs: img2img, txt2img and inpainting from folders, without extra
+    /// call arguments Chisel does not take (`prompt_2`, micro-conditioning overrides, the
+    /// explicit empty negative prompt, which Chisel reads as no negative prompt), LoRAs, the
+    /// single file and the base → refiner hand-off.
+    static let runnable: [Case] = cases.filter { c in
+        !c.name.contains("microcond") && !c.name.contains("negative_empty") && !c.name.contains("single_file")
+            && !c.name.contains("lora") && !c.name.hasPrefix("handoff")
+    }
+
+    static func expected(_ c: Case, _ key: String) throws -> [Float] {
+        try SafeTensorsFile(path: "\(fixtures)/\(c.file)").floats(key)
+    }
+
+    static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
+        guard a.count == b.count else { return .infinity }
+        return zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    @Test func theFixturesAreThere() {
+        #expect(Self.runnable.count >= 8, "\(Self.cases.map(\.name))")
+    }
+
+    @Test(arguments: runnable)
+    func matchesDiffusers(c: Case) async throws {
+        let model = try StableDiffusionModel.load(path: Self.references + "/" + c.model)
+        let run = ModelStageRun(model)
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt ?? "")]))
+        let conditioning = try #require(text[EncodePromptStage.conditioning])
+        #expect(Self.maxDifference(conditioning.positive.hiddenStates, try Self.expected(c, "prompt_embeds")) < 1e-4, "prompt_embeds")
+        #expect(Self.maxDifference(conditioning.negative?.hiddenStates ?? [], try Self.expected(c, "negative_prompt_embeds")) < 1e-4,
+                "negative_prompt_embeds")
+        #expect(Self.maxDifference(conditioning.positive.pooled ?? [], try Self.expected(c, "pooled_prompt_embeds")) < 1e-4, "pooled")
+        #expect(Self.maxDifference(conditioning.negative?.pooled ?? [], try Self.expected(c, "negative_pooled_prompt_embeds")) < 1e-4,
+                "negative pooled")
+
+        let image = try ImageReader.read(path: Self.pipelines + "/image.png").image.converted(to: .rgb)
+        var denoiseParams = [DenoiseStage.guidance(c.guidance)]
+        if let (score, negative) = c.aesthetic {
+            denoiseParams += [DenoiseStage.aestheticScore(score), DenoiseStage.negativeAestheticScore(negative)]
+        }
+        let denoised: Latent
+        switch c.kind {
+        case "txt2img":
+            let empty = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [EmptyLatentStage.width(c.width),
+                                                                                        EmptyLatentStage.height(c.height)]))
+            let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+                AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(1), AddNoiseStage.pureNoise(true),
+                AddNoiseStage.seed(.fixed(UInt64(c.seed)))], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
+            let noised = try #require(noisedOut[AddNoiseStage.noised])
+            #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
+            let out = try await DenoiseStage.run(run.call(DenoiseStage.self, denoiseParams,
+                                                          [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
+            denoised = try #require(out[DenoiseStage.denoised])
+        case "img2img":
+            let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))],
+                                                                [VAEEncodeStage.image(image)]))
+            let latent = try #require(encoded[VAEEncodeStage.latent])
+            #expect(Self.maxDifference(latent.values, try Self.expected(c, "image_latents")) < 1e-4, "image latents")
+            let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+                AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength)],
+                [AddNoiseStage.latent(latent)]))
+            let noised = try #require(noisedOut[AddNoiseStage.noised])
+            #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
+            let out = try await DenoiseStage.run(run.call(DenoiseStage.self, denoiseParams,
+                                                          [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
+            denoised = try #require(out[DenoiseStage.denoised])
+        default:
+            let maskOut = try await LoadMaskStage.run(run.call(LoadMaskStage.self, [LoadMaskStage.path(Self.pipelines + "/mask.png")]))
+            let mask = try #require(maskOut[LoadMaskStage.mask])
+            let nineChannel = model.unet.config.inChannels == 9
+            let full = c.strength >= 1
+            let clean: Latent
+            if !nineChannel || !full {
+                let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))],
+                                                                [VAEEncodeStage.image(image)]))
+                clean = try #require(out[VAEEncodeStage.latent])
+            } else {
+                let out = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [], [EmptyLatentStage.like(image)]))
+                clean = try #require(out[EmptyLatentStage.latent])
+            }
+            var noiseParams = [AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength),
+                               AddNoiseStage.pureNoise(full)]
+            if nineChannel && full { noiseParams.append(AddNoiseStage.seed(.fixed(UInt64(c.seed)))) }
+            let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams, [AddNoiseStage.latent(clean)]))
+            let noised = try #require(noisedOut[AddNoiseStage.noised])
+            #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
+            let out = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [], [
+                VAEEncodeStage.image(image), VAEEncodeStage.mask(mask), VAEEncodeStage.stream(noised)]))
+            let masked = try #require(out[VAEEncodeStage.latent])
+            #expect(Self.maxDifference(masked.values, try Self.expected(c, "masked_image_latents")) < 1e-4, "masked image latents")
+            var inputs = [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning), DenoiseStage.mask(mask),
+                          DenoiseStage.stream(masked)]
+            inputs.append(nineChannel ? DenoiseStage.maskedImage(masked) : DenoiseStage.original(clean))
+            let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, denoiseParams, inputs))
+            denoised = try #require(denoisedOut[DenoiseStage.denoised])
+        }
+        let final = try Self.expected(c, "latents_final")
+        #expect(Self.maxDifference(denoised.values, final) < 1e-3 * max(1, final.map(abs).max() ?? 1), "latents_final")
+        let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
+        let decoded = try #require(decodedOut[VAEDecodeStage.image])
+        let reference = try Self.expected(c, "output")
+        let n = decoded.width * decoded.height
+        var maxDiff: Float = 0, sum: Float = 0
+        for i in 0..<n {
+            for ch in 0..<3 {
+                let d = abs(decoded.pixels[ch * n + i] - reference[i * 3 + ch])
+                maxDiff = max(maxDiff, d)
+                sum += d
+            }
+        }
+        #expect(maxDiff <= 2 / 255, "max |Δ| \(maxDiff * 255)/255")
+        #expect(sum / Float(3 * n) <= 0.5 / 255, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
+    }
+}
