@@ -20,7 +20,8 @@ extension StableDiffusionModel: LoadedModel {
 /// the `.fp16` weight files; for single files `"hints"`, the config values their tensors cannot
 /// tell, as `chisel model inspect --hint` takes them (`{"prediction_type": "v_prediction",
 /// "unet.attention_head_dim": 8}`); `"tokenizer"`, a tokenizer folder (vocab.json + merges.txt)
-/// to use instead of the checkpoint's or the bundled one; `"scheduler_config"`, scheduler config keys that replace the
+/// to use instead of the checkpoint's or the bundled one (`"tokenizer_2"`, SDXL's second);
+/// `"scheduler_config"`, scheduler config keys that replace the
 /// checkpoint's (`{"clip_sample": false, "timestep_spacing": "trailing"}`), as diffusers'
 /// `X.from_config(config, **overrides)`; `"loras"`, LoRA files merged into the UNet and the text
 /// encoder as they load, each a path or `{"path": …, "scale": 0.8}` (scale default 1), as
@@ -81,9 +82,9 @@ public struct StableDiffusionLoader: ModelLoader {
                 } else {
                     problems.append(ModelOptionProblem(key: key, message: "vae must be the path of a VAE folder or TAESD file"))
                 }
-            case "tokenizer":
+            case "tokenizer", "tokenizer_2":
                 if value.stringValue?.isEmpty ?? true {
-                    problems.append(ModelOptionProblem(key: key, message: "tokenizer must be the path of a tokenizer folder"))
+                    problems.append(ModelOptionProblem(key: key, message: "\(key) must be the path of a tokenizer folder"))
                 }
             case "loras":
                 if let problem = Self.problem(key, { _ = try Self.loras(value) }) { problems.append(problem) }
@@ -94,7 +95,7 @@ public struct StableDiffusionLoader: ModelLoader {
                     problems.append(ModelOptionProblem(key: key, message: "hints apply to single-file checkpoints; a folder's configs say it all"))
                 }
             default:
-                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, scheduler_config, loras, vae, embeddings"))
+                problems.append(ModelOptionProblem(key: key, message: "unknown option '\(key)' for a Stable Diffusion model; it takes dtype, variant, hints, tokenizer, tokenizer_2, scheduler_config, loras, vae, embeddings"))
             }
         }
         return problems
@@ -110,6 +111,7 @@ public struct StableDiffusionLoader: ModelLoader {
         let model = try StableDiffusionModel.load(path: spec.path, precision: precision,
                                                   variant: spec.options["variant"]?.stringValue, hints: hints,
                                                   tokenizer: spec.options["tokenizer"]?.stringValue,
+                                                  tokenizer2: spec.options["tokenizer_2"]?.stringValue,
                                                   loras: try spec.options["loras"].map { try Self.loras($0) } ?? [],
                                                   vae: spec.options["vae"]?.stringValue,
                                                   embeddings: try spec.options["embeddings"].map { try Self.embeddings($0) } ?? [])

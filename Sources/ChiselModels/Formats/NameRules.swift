@@ -19,6 +19,9 @@ struct NameRules: Sendable {
         /// For a stored tensor that holds several of the network's, stacked along the first
         /// dimension (OpenCLIP's fused q/k/v): the names of the parts, in order; empty drops it.
         let parts: [String]?
+        /// A 2-D stored tensor kept as (rows × columns) where the network wants its transpose
+        /// (OpenCLIP's `text_projection`, applied as x·P, against a Linear weight).
+        var transposed = false
     }
 
     var rules: [Rule]
@@ -38,7 +41,7 @@ struct NameRules: Sendable {
                 guard rest.isEmpty else { continue }
                 return parts.enumerated().map { WeightName(name: target + $0.element, part: $0.offset, of: parts.count) }
             }
-            guard let inner = rule.inner else { return [WeightName(name: target + rest)] }
+            guard let inner = rule.inner else { return [WeightName(name: target + rest, transposed: rule.transposed)] }
             return inner.rename(String(rest)).map { WeightName(name: target + $0.name, part: $0.part, of: $0.parts) }
         }
         return unmatched == .keep ? [WeightName(name: name)] : []
@@ -68,11 +71,14 @@ public struct WeightName: Sendable, Equatable {
     /// Part `part` of `parts` equal slices along the stored tensor's first dimension.
     public var part: Int
     public var parts: Int
+    /// The stored 2-D tensor is the network's transposed.
+    public var transposed: Bool
 
-    public init(name: String, part: Int = 0, of parts: Int = 1) {
+    public init(name: String, part: Int = 0, of parts: Int = 1, transposed: Bool = false) {
         self.name = name
         self.part = part
         self.parts = parts
+        self.transposed = transposed
     }
 }
 
@@ -91,6 +97,13 @@ extension NameRules.Rule {
     /// The stored name `name` splits along its first dimension into `parts`.
     static func split(_ name: String, into parts: [String]) -> NameRules.Rule {
         NameRules.Rule(pattern: [Substring(name)], target: { _ in "" }, inner: nil, parts: parts)
+    }
+
+    /// The stored 2-D tensor `name` is the network's `target`, transposed.
+    static func transposed(_ name: String, _ target: String) -> NameRules.Rule {
+        var rule = NameRules.Rule(pattern: [Substring(name)], target: { _ in target }, inner: nil, parts: nil)
+        rule.transposed = true
+        return rule
     }
 
     /// Stored names starting with `pattern` are left out.

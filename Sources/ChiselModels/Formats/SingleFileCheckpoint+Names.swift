@@ -31,6 +31,7 @@ extension SingleFileCheckpoint {
         }
         let blocks = NameRules(unmatched: .drop, [
             .prefix("time_embed.0.", "time_embedding.linear_1."), .prefix("time_embed.2.", "time_embedding.linear_2."),
+            .prefix("label_emb.0.0.", "add_embedding.linear_1."), .prefix("label_emb.0.2.", "add_embedding.linear_2."),
             .prefix("out.0.", "conv_norm_out."), .prefix("out.2.", "conv_out."),
             .prefix("input_blocks.0.0.", "conv_in."),
             .prefix("input_blocks.#.0.op.") { i in
@@ -95,16 +96,29 @@ extension SingleFileCheckpoint {
 
     /// `cond_stage_model.transformer.*`: SD 1.x's CLIP in transformers' layout, with or without
     /// the `text_model.` level.
-    static let clipRules = NameRules(unmatched: .drop, [
-        .drop(clipPrefix + "text_model.embeddings.position_ids"), .drop(clipPrefix + "embeddings.position_ids"),
-        .prefix(clipPrefix + "text_model.", "text_model."),
-        .prefix(clipPrefix, "text_model."),
-    ])
+    static let clipRules = clipRules(prefix: clipPrefix)
+
+    static func clipRules(prefix: String) -> NameRules {
+        NameRules(unmatched: .drop, [
+            .drop(prefix + "text_model.embeddings.position_ids"), .drop(prefix + "embeddings.position_ids"),
+            .prefix(prefix + "text_model.", "text_model."),
+            .prefix(prefix, "text_model."),
+        ])
+    }
 
     /// `cond_stage_model.model.*`: SD 2.x's OpenCLIP ViT-H, whose attention stores q, k and v
     /// stacked in one `in_proj`. SD 2.x conditions on the penultimate layer, so blocks from
     /// `layers` on are left out, as diffusers' conversion does.
-    static func openCLIPRules(layers: Int) -> NameRules {
+    /// SDXL's OpenCLIP ViT-bigG under `prefix`: every layer, and `text_projection` (applied as
+    /// x·P, so the Linear weight is its transpose).
+    static func xlOpenCLIPRules(prefix: String) -> NameRules {
+        var rules = openCLIPRules(layers: Int.max, prefix: prefix)
+        rules.rules.insert(.transposed(prefix + "text_projection", "text_projection.weight"), at: 0)
+        return rules
+    }
+
+    static func openCLIPRules(layers: Int, prefix: String = openCLIPPrefix) -> NameRules {
+        let openCLIPPrefix = prefix
         let block = NameRules(unmatched: .drop, [
             .prefix("ln_1.", "layer_norm1."), .prefix("ln_2.", "layer_norm2."),
             .prefix("attn.out_proj.", "self_attn.out_proj."),

@@ -28,18 +28,35 @@ public struct SingleFileCheckpoint: Sendable {
         self.path = path
         self.file = try SafeTensorsFile(path: path)
         self.hints = hints
-        if file.names.contains(where: { $0.hasPrefix("conditioner.embedders.") }) {
-            throw ChiselError(.unsupportedFormat, "an SDXL single file (conditioner.embedders.* text encoders): Chisel reads "
-                              + "SDXL from diffusers folders so far; convert it with diffusers' from_single_file and save_pretrained",
-                              file: path)
-        }
         for prefix in [Self.unetPrefix, Self.vaePrefix] where !file.names.contains(where: { $0.hasPrefix(prefix) }) {
             throw ChiselError(.model, "no '\(prefix)*' tensors: not a Stable Diffusion single-file checkpoint", file: path)
         }
         _ = try textLayout()
     }
 
+    /// SDXL's layout: text encoders under `conditioner.embedders.N.` (`transformer.` for CLIP
+    /// ViT-L in transformers' names, `model.` for OpenCLIP ViT-bigG).
+    public var isXL: Bool { has(Self.xlPrefix) }
+    static let xlPrefix = "conditioner.embedders."
+
+    /// An SDXL file's text encoder prefixes: CLIP's (`conditioner.embedders.N.transformer.`,
+    /// base only) and OpenCLIP's (`conditioner.embedders.N.model.`).
+    func xlTextPrefixes() -> (clip: String?, openCLIP: String?) {
+        var clip: String?, openCLIP: String?
+        for i in indices(Self.xlPrefix) {
+            if has("\(Self.xlPrefix)\(i).transformer.") { clip = "\(Self.xlPrefix)\(i).transformer." }
+            if has("\(Self.xlPrefix)\(i).model.") { openCLIP = "\(Self.xlPrefix)\(i).model." }
+        }
+        return (clip, openCLIP)
+    }
+
     public func textLayout() throws -> TextLayout {
+        if isXL {
+            let prefixes = xlTextPrefixes()
+            if prefixes.clip != nil { return .clip }
+            if prefixes.openCLIP != nil { return .openCLIP }
+            throw ChiselError(.model, "no text encoder ('conditioner.embedders.*') in the SDXL checkpoint", file: path)
+        }
         if file.names.contains(where: { $0.hasPrefix(Self.openCLIPPrefix) }) { return .openCLIP }
         if file.names.contains(where: { $0.hasPrefix(Self.clipPrefix) }) { return .clip }
         throw ChiselError(.model, "no text encoder ('cond_stage_model.*') in the checkpoint", file: path)
@@ -100,7 +117,8 @@ public struct SingleFileCheckpoint: Sendable {
         let context = try shape(attentionBlock + "transformer_blocks.0.attn2.to_k.weight")[1]
         let linear = try shape(attentionBlock + "proj_in.weight").count == 2
         let sd2 = context == 1024
-        let heads: JSONValue = sd2
+        // SD 2.x and SDXL use 64-wide heads; SD 1.x 8 heads.
+        let heads: JSONValue = sd2 || isXL
             ? .array(layout.channels.map { .int(max(1, $0 / 64)) })
             : .int(8)
         func kinds(_ names: [String]) -> JSONValue { .array(names.map(JSONValue.string)) }
@@ -115,7 +133,36 @@ public struct SingleFileCheckpoint: Sendable {
             "down_block_types": kinds(layout.attention.map { $0 ? "CrossAttnDownBlock2D" : "DownBlock2D" }),
             "up_block_types": kinds(layout.attention.reversed().map { $0 ? "CrossAttnUpBlock2D" : "UpBlock2D" }),
         ]
-        return try UNetConfig(reader: config("unet", inferred))
+        return try UNetConfig(reader: config("unet", inferred.merging(try xlUNetConfig(layout), uniquingKeysWith: { $1 })))
+    }
+
+    /// SDXL's UNet keys: the added embedding (`label_emb.0.0` is its first linear: the pooled
+    /// projection's width plus 6 size values, or 5 for the refiner, each embedded
+    /// `addition_time_embed_dim` wide) and the transformer depth of each level (a level without
+    /// attention takes the middle block's, as diffusers' config would list it).
+    func xlUNetConfig(_ layout: UNetLayout) throws -> [String: JSONValue] {
+        guard isXL else { return [:] }
+        let p = Self.unetPrefix
+        let inputDim = try shape(p + "label_emb.0.0.weight")[1]
+        let prefixes = xlTextPrefixes()
+        guard let openCLIP = prefixes.openCLIP else {
+            throw ChiselError(.model, "an SDXL checkpoint without its OpenCLIP text encoder", file: path)
+        }
+        let pooled = try shape(openCLIP + "text_projection").last ?? 0
+        let values = prefixes.clip == nil ? 5 : 6
+        guard inputDim > pooled, (inputDim - pooled) % values == 0 else {
+            throw ChiselError(.model, "the UNet's added embedding takes \(inputDim) features, which \(pooled) pooled and \(values) "
+                              + "size values cannot make", file: path)
+        }
+        let middle = indices(p + "middle_block.1.transformer_blocks.").count
+        let depths: [JSONValue] = (0..<layout.levels).map { level in
+            let first = 1 + level * (layout.layers + 1)
+            return .int(layout.attention[level] ? indices("\(p)input_blocks.\(first).1.transformer_blocks.").count : middle)
+        }
+        return [
+            "addition_embed_type": "text_time", "addition_time_embed_dim": .int((inputDim - pooled) / values),
+            "projection_class_embeddings_input_dim": .int(inputDim), "transformer_layers_per_block": .array(depths),
+        ]
     }
 
     // MARK: VAE
@@ -135,15 +182,46 @@ public struct SingleFileCheckpoint: Sendable {
             "use_quant_conv": .bool(has(p + "quant_conv.")),
             "use_post_quant_conv": .bool(has(p + "post_quant_conv.")),
             // What diffusers' single-file loading gives SD checkpoints (their original image_size);
-            // the hint vae.sample_size sets another.
-            "sample_size": .int(512),
+            // the hint vae.sample_size sets another. SDXL's VAE: 1024, scaling 0.13025.
+            "sample_size": .int(isXL ? 1024 : 512),
+            "scaling_factor": .double(isXL ? 0.13025 : 0.18215),
         ]
         return try VAEConfig(reader: config("vae", inferred))
     }
 
     // MARK: Text encoder
 
+    /// An SDXL file's text encoders: CLIP ViT-L as transformers names it, and OpenCLIP ViT-bigG
+    /// with every layer (the pooled projection reads the last) and its `text_projection`; the
+    /// second's ids as SDXL's text_encoder_2 config has them (eos 2: pooled at the largest id).
+    func xlTextConfig(clip: Bool) throws -> CLIPTextConfig {
+        let prefixes = xlTextPrefixes()
+        if clip, let prefix = prefixes.clip {
+            let p = prefix + (has(prefix + "text_model.") ? "text_model." : "")
+            let token = try shape(p + "embeddings.token_embedding.weight")
+            return try CLIPTextConfig(reader: config("text_encoder", [
+                "vocab_size": .int(token[0]), "hidden_size": .int(token[1]),
+                "max_position_embeddings": .int(try shape(p + "embeddings.position_embedding.weight")[0]),
+                "num_hidden_layers": .int(indices(p + "encoder.layers.").count),
+                "intermediate_size": .int(try shape(p + "encoder.layers.0.mlp.fc1.weight")[0]),
+                "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "quick_gelu",
+            ]))
+        }
+        guard let p = prefixes.openCLIP else { throw ChiselError(.model, "no OpenCLIP text encoder in the SDXL checkpoint", file: path) }
+        let token = try shape(p + "token_embedding.weight")
+        return try CLIPTextConfig(reader: config(prefixes.clip == nil ? "text_encoder" : "text_encoder_2", [
+            "vocab_size": .int(token[0]), "hidden_size": .int(token[1]),
+            "max_position_embeddings": .int(try shape(p + "positional_embedding")[0]),
+            "num_hidden_layers": .int(indices(p + "transformer.resblocks.").count),
+            "intermediate_size": .int(try shape(p + "transformer.resblocks.0.mlp.c_fc.weight")[0]),
+            "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "gelu",
+            "projection_dim": .int(try shape(p + "text_projection").last ?? 0),
+            "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1,
+        ]))
+    }
+
     public func textConfig() throws -> CLIPTextConfig {
+        if isXL { return try xlTextConfig(clip: true) }
         switch try textLayout() {
         case .clip:
             let p = Self.clipPrefix + (has(Self.clipPrefix + "text_model.") ? "text_model." : "")

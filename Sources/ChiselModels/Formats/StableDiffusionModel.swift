@@ -94,13 +94,14 @@ public final class StableDiffusionModel: Sendable {
     }
 
     /// Opens a diffusers folder (with `model_index.json`) or a single-file checkpoint.
-    /// `tokenizer` names a tokenizer folder to use instead of the checkpoint's (single files carry none).
+    /// `tokenizer` (and SDXL's `tokenizer2`) name tokenizer folders to use instead of the
+    /// checkpoint's (single files carry none).
     public static func load(path: String, precision: Precision = .f32, variant: String? = nil,
-                            hints: [String: JSONValue] = [:], tokenizer: String? = nil,
+                            hints: [String: JSONValue] = [:], tokenizer: String? = nil, tokenizer2: String? = nil,
                             loras: [LoRAApplication] = [], vae: String? = nil,
                             embeddings: [TextualInversion] = []) throws -> StableDiffusionModel {
         try load(StableDiffusionSource(path: path, hints: hints, variant: variant), precision: precision, tokenizer: tokenizer,
-                 loras: loras, vae: vae, embeddings: embeddings)
+                 tokenizer2: tokenizer2, loras: loras, vae: vae, embeddings: embeddings)
     }
 
     /// Builds the networks from a checkpoint's components, with `loras` merged into the UNet's
@@ -108,7 +109,7 @@ public final class StableDiffusionModel: Sendable {
     /// given, in place of the checkpoint's, and `embeddings`' tokens added to the tokenizer and
     /// text encoder.
     public static func load(_ source: StableDiffusionSource, precision: Precision = .f32,
-                            tokenizer tokenizerFolder: String? = nil,
+                            tokenizer tokenizerFolder: String? = nil, tokenizer2 tokenizer2Folder: String? = nil,
                             loras: [LoRAApplication] = [], vae vaePath: String? = nil,
                             embeddings: [TextualInversion] = []) throws -> StableDiffusionModel {
         _ = try source.pipelineClass()
@@ -186,7 +187,7 @@ public final class StableDiffusionModel: Sendable {
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath,
             textEncoder2: try text2.map { try CLIPTextModel(config: $0.config, weights: $0.weights, precision: precision) },
-            tokenizer2: try source.tokenizer2(),
+            tokenizer2: try tokenizer2Folder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer2(),
             xl: family.isXL ? {
                 let settings = source.xlSettings(family: family)
                 return XLSettings(forceZerosForEmptyPrompt: settings.forceZerosForEmptyPrompt,

@@ -78,7 +78,16 @@ public struct StableDiffusionSource: Sendable {
     /// Whether a component is present: a folder's `model_index.json` lists it with a class (SDXL
     /// refiners list `text_encoder` as [null, null]), a single file holds its tensors.
     func has(_ component: String) -> Bool {
-        if checkpoint != nil { return component != "text_encoder_2" && component != "tokenizer_2" }
+        if let checkpoint {
+            guard checkpoint.isXL else { return component != "text_encoder_2" && component != "tokenizer_2" }
+            let prefixes = checkpoint.xlTextPrefixes()
+            switch component {
+            case "text_encoder": return prefixes.clip != nil
+            case "text_encoder_2": return prefixes.clip != nil && prefixes.openCLIP != nil
+            case "tokenizer", "tokenizer_2": return false
+            default: return true
+            }
+        }
         guard let index = try? ConfigReader(file: path + "/model_index.json"), case .array(let entry)? = index.json[component],
               entry.count == 2, case .string = entry[1] else { return false }
         return true
@@ -152,6 +161,16 @@ public struct StableDiffusionSource: Sendable {
     /// ViT-bigG with projection, in `text_encoder_2/`).
     public func textEncoder() throws -> ComponentSource<CLIPTextConfig> {
         if layout == .folder, !has("text_encoder"), has("text_encoder_2") { return try folderTextEncoder("text_encoder_2") }
+        if let checkpoint, checkpoint.isXL {
+            let prefixes = checkpoint.xlTextPrefixes()
+            if let clip = prefixes.clip {
+                return try checkpoint.component("text_encoder", config: try checkpoint.xlTextConfig(clip: true),
+                                                rules: SingleFileCheckpoint.clipRules(prefix: clip))
+            }
+            guard let openCLIP = prefixes.openCLIP else { throw ChiselError(.model, "no text encoder", file: path) }
+            return try checkpoint.component("text_encoder", config: try checkpoint.xlTextConfig(clip: false),
+                                            rules: SingleFileCheckpoint.xlOpenCLIPRules(prefix: openCLIP))
+        }
         if let checkpoint {
             let config = try checkpoint.textConfig()
             let rules = try checkpoint.textLayout() == .openCLIP
@@ -164,7 +183,11 @@ public struct StableDiffusionSource: Sendable {
     /// SDXL base's second text encoder (OpenCLIP ViT-bigG with projection); nil for SD 1.x/2.x
     /// and for refiners, whose only encoder `textEncoder()` returns.
     public func textEncoder2() throws -> ComponentSource<CLIPTextConfig>? {
-        guard layout == .folder, has("text_encoder"), has("text_encoder_2") else { return nil }
+        guard has("text_encoder"), has("text_encoder_2") else { return nil }
+        if let checkpoint, let openCLIP = checkpoint.xlTextPrefixes().openCLIP {
+            return try checkpoint.component("text_encoder_2", config: try checkpoint.xlTextConfig(clip: false),
+                                            rules: SingleFileCheckpoint.xlOpenCLIPRules(prefix: openCLIP))
+        }
         return try folderTextEncoder("text_encoder_2")
     }
 
@@ -231,8 +254,8 @@ public struct StableDiffusionSource: Sendable {
 
     /// The checkpoint's scheduler config: a folder's `scheduler/scheduler_config.json`; for a
     /// single file (which stores none) the config of the reference pipeline of its family —
-    /// SD 1.5's PNDM or SD 2.1's DDIM, both scaled-linear 0.00085…0.012 over 1000 steps — with
-    /// the `prediction_type` hint applied.
+    /// SD 1.5's PNDM, SD 2.1's DDIM or SDXL's Euler (leading spacing), all scaled-linear
+    /// 0.00085…0.012 over 1000 steps — with the `prediction_type` hint applied.
     public func schedulerConfig(family: StableDiffusionModel.Family) throws -> SchedulerConfig {
         var config: SchedulerConfig
         let file = path + "/scheduler/scheduler_config.json"
@@ -244,7 +267,10 @@ public struct StableDiffusionSource: Sendable {
             }
         } else {
             config = SchedulerConfig()
-            config.className = family == .sd1 ? SchedulerClass.pndm.rawValue : SchedulerClass.ddim.rawValue
+            // SDXL's pipelines ship Euler with leading spacing.
+            config.className = family == .sd1 ? SchedulerClass.pndm.rawValue
+                : family.isXL ? SchedulerClass.euler.rawValue : SchedulerClass.ddim.rawValue
+            if family.isXL { config.timestepSpacing = .leading }
             config.numTrainTimesteps = 1000
             config.betaStart = 0.00085
             config.betaEnd = 0.012
@@ -262,7 +288,7 @@ public struct StableDiffusionSource: Sendable {
     /// buffers and EMA counters are known extras.
     public func foreignTensors() -> [String]? {
         guard let checkpoint else { return nil }
-        let prefixes = [SingleFileCheckpoint.unetPrefix, SingleFileCheckpoint.vaePrefix, "cond_stage_model."]
+        let prefixes = [SingleFileCheckpoint.unetPrefix, SingleFileCheckpoint.vaePrefix, "cond_stage_model.", SingleFileCheckpoint.xlPrefix]
         return checkpoint.file.names.filter { name in
             !prefixes.contains { name.hasPrefix($0) } && !SingleFileCheckpoint.knownExtras.contains(name)
         }.sorted()
