@@ -64,16 +64,22 @@ import Testing
 
     /// The cases this test runs: img2img, txt2img and inpainting from folders, without extra
     /// call arguments Chisel does not take (`prompt_2`, micro-conditioning overrides, the
-    /// explicit empty negative prompt, which Chisel reads as no negative prompt), LoRAs and the
-    /// base → refiner hand-off.
+    /// explicit empty negative prompt, which Chisel reads as no negative prompt) and the base →
+    /// refiner hand-off.
     static let runnable: [Case] = cases.filter { c in
-        !c.name.contains("microcond") && !c.name.contains("negative_empty") && !c.name.contains("lora") && !c.name.hasPrefix("handoff")
+        !c.name.contains("microcond") && !c.name.contains("negative_empty") && !c.name.hasPrefix("handoff")
     }
 
     /// The case's model: its folder, or the same weights as one single file, with the config
     /// values its tensors cannot tell (the tiny model's heads and norm groups) and the folder's tokenizers.
     static func load(_ c: Case) throws -> StableDiffusionModel {
         let folder = references + "/" + c.model
+        if c.name.contains("lora_kohya") {
+            // kohya's SDXL names (lora_unet_input_blocks_…, lora_te1_, lora_te2_) at 0.8, as fuse_lora(lora_scale=0.8).
+            let lora = try LoRAFile(path: references + "/sdxl-tiny-lora-kohya.safetensors")
+            #expect(lora.layers(of: .unet).count == 258 && lora.layers(of: .textEncoder2).count == 12)
+            return try StableDiffusionModel.load(path: folder, loras: [LoRAApplication(file: lora, scale: 0.8)])
+        }
         guard c.name.contains("single_file") else { return try StableDiffusionModel.load(path: folder) }
         return try StableDiffusionModel.load(path: folder + ".safetensors",
                                              hints: ["unet.norm_num_groups": 4, "unet.attention_head_dim": .array([1, 2, 4]),
@@ -92,7 +98,7 @@ import Testing
     }
 
     @Test func theFixturesAreThere() {
-        #expect(Self.runnable.count >= 10, "\(Self.cases.map(\.name))")
+        #expect(Self.runnable.count >= 11, "\(Self.cases.map(\.name))")
     }
 
     @Test(arguments: runnable)

@@ -63,6 +63,42 @@ extension SingleFileCheckpoint {
         return NameRules(unmatched: .drop, [.prefix(unetPrefix, "", inner: blocks)])
     }
 
+    /// A UNet module as kohya names it after the original checkpoints (`input_blocks_4_1_…`,
+    /// `middle_block_0_in_layers_2`, `output_blocks_2_2_conv`, `label_emb_0_0`), as diffusers names
+    /// it with `_` separators; nil for other names. `layers` is the UNet's layers per block.
+    public static func diffusersModule(forOriginal module: String, layers: Int) -> String? {
+        let parts = module.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+        var dotted: String
+        var rest: ArraySlice<String>
+        func isIndex(_ i: Int) -> Bool { i < parts.count && Int(parts[i]) != nil }
+        if parts.count >= 5, ["input", "output"].contains(parts[0]), parts[1] == "blocks", isIndex(2), isIndex(3) {
+            dotted = "\(parts[0])_blocks.\(parts[2]).\(parts[3])."
+            rest = parts[4...]
+        } else if parts.count >= 4, parts[0] == "middle", parts[1] == "block", isIndex(2) {
+            dotted = "middle_block.\(parts[2])."
+            rest = parts[3...]
+        } else if parts.count == 3, parts[0] == "time", parts[1] == "embed", isIndex(2) {
+            dotted = "time_embed.\(parts[2])."
+            rest = []
+        } else if parts.count == 4, parts[0] == "label", parts[1] == "emb", isIndex(2), isIndex(3) {
+            dotted = "label_emb.\(parts[2]).\(parts[3])."
+            rest = []
+        } else if parts.count == 2, parts[0] == "out", isIndex(1) {
+            dotted = "out.\(parts[1])."
+            rest = []
+        } else {
+            return nil
+        }
+        // The ResNet's sequences are indexed (`in_layers.2`); the rest keeps its own names.
+        var inner = rest.joined(separator: "_")
+        for sequence in ["in_layers", "out_layers", "emb_layers"] where inner.hasPrefix(sequence + "_") {
+            inner = sequence + "." + inner.dropFirst(sequence.count + 1)
+        }
+        let stored = unetPrefix + dotted + (inner.isEmpty ? "" : inner + ".") + "weight"
+        guard let renamed = unetRules(layers: layers).rename(stored).first?.name, renamed.hasSuffix(".weight") else { return nil }
+        return String(renamed.dropLast(".weight".count)).replacingOccurrences(of: ".", with: "_")
+    }
+
     static let vaeResnet = NameRules(unmatched: .keep, [.prefix("nin_shortcut.", "conv_shortcut.")])
 
     static let vaeAttention = NameRules(unmatched: .keep, [

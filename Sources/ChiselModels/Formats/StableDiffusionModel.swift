@@ -135,6 +135,11 @@ public final class StableDiffusionModel: Sendable {
         }
         let family = try source.family()
         let text2 = try source.textEncoder2()
+        // A LoRA with layers for SDXL's second text encoder on a model that has none.
+        if family != .sdxl && family != .sdxlRefiner, let sdxl = loras.first(where: { !$0.file.layers(of: .textEncoder2).isEmpty }) {
+            throw ChiselError(.model, "has layers for a second text encoder (\(sdxl.file.layers(of: .textEncoder2).count)): "
+                              + "an SDXL LoRA, not one for Stable Diffusion 1.x/2.x", file: sdxl.file.path)
+        }
         if family.isXL {
             // The UNet attends to both encoders' hidden states side by side.
             let width = text.config.hiddenSize + (text2?.config.hiddenSize ?? 0)
@@ -142,15 +147,15 @@ public final class StableDiffusionModel: Sendable {
                 throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) is not the text encoders' "
                                   + "hidden sizes together (\(width))", file: source.path)
             }
-            if !loras.isEmpty { throw ChiselError(.unsupportedFormat, "LoRAs on SDXL checkpoints are not supported yet", file: source.path) }
             if !embeddings.isEmpty {
                 throw ChiselError(.unsupportedFormat, "textual-inversion embeddings on SDXL checkpoints are not supported yet", file: source.path)
             }
         }
+        // A refiner's only encoder is SDXL's second (lora_te2_ layers).
         var textEncoder = try CLIPTextModel(
             config: text.config,
-            weights: try LoRAWeights.merging(loras, component: .textEncoder, into: text.weights, names: text.weights.names,
-                                             networkName: "text encoder"),
+            weights: try LoRAWeights.merging(loras, component: family == .sdxlRefiner ? .textEncoder2 : .textEncoder, into: text.weights,
+                                             names: text.weights.names, networkName: "text encoder"),
             precision: precision)
         var tokenizer = try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer()
         if !embeddings.isEmpty {
@@ -181,12 +186,19 @@ public final class StableDiffusionModel: Sendable {
             unet: try UNet2DConditionModel(
                 config: unet.config,
                 weights: try LoRAWeights.merging(loras, component: .unet, into: unet.weights, names: unet.weights.names,
-                                                 networkName: "UNet"),
+                                                 networkName: "UNet", original: { [layers = unet.config.layersPerBlock] module in
+                                                     SingleFileCheckpoint.diffusersModule(forOriginal: module, layers: layers)
+                                                 }),
                 precision: precision),
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath,
-            textEncoder2: try text2.map { try CLIPTextModel(config: $0.config, weights: $0.weights, precision: precision) },
+            textEncoder2: try text2.map { text2 in
+                try CLIPTextModel(config: text2.config,
+                                  weights: try LoRAWeights.merging(loras, component: .textEncoder2, into: text2.weights,
+                                                                   names: text2.weights.names, networkName: "second text encoder"),
+                                  precision: precision)
+            },
             tokenizer2: try tokenizer2Folder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer2(),
             xl: family.isXL ? {
                 let settings = source.xlSettings(family: family)

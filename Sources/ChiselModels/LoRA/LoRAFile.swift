@@ -24,6 +24,8 @@ public struct LoRAFile: Sendable {
     public enum Component: String, Sendable, CaseIterable {
         case unet
         case textEncoder = "text_encoder"
+        /// SDXL's second text encoder (`lora_te2_…`, `text_encoder_2.…`).
+        case textEncoder2 = "text_encoder_2"
     }
 
     /// One adapted layer: its name in the file, its factors, and the factor applied to up · down.
@@ -89,7 +91,7 @@ public struct LoRAFile: Sendable {
                     let prefix = module.hasPrefix("lora_te_") ? "lora_te_" : "lora_te1_"
                     (component, name) = (.textEncoder, String(module.dropFirst(prefix.count)))
                 } else if module.hasPrefix("lora_te2_") {
-                    throw fail("has layers for a second text encoder (\(module)): an SDXL LoRA, not one for SD 1.x/2.x")
+                    (component, name) = (.textEncoder2, String(module.dropFirst("lora_te2_".count)))
                 } else {
                     throw fail("layer '\(module)' is neither lora_unet_… nor lora_te_…")
                 }
@@ -106,7 +108,7 @@ public struct LoRAFile: Sendable {
             for down in peft.sorted() {
                 let (module, up) = Self.peftModule(down)
                 guard let first = module.split(separator: ".").first, let component = Component(rawValue: String(first)) else {
-                    throw fail("layer '\(module)' is neither unet.… nor text_encoder.…")
+                    throw fail("layer '\(module)' is neither unet.…, text_encoder.… nor text_encoder_2.…")
                 }
                 let name = String(module.dropFirst(first.count + 1))
                 guard names.contains(up) else { throw fail("layer '\(module)' has its down factor but no up factor (\(up))") }

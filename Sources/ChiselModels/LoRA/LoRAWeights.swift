@@ -33,8 +33,12 @@ public struct LoRAWeights: WeightStore {
     /// listed in `names`), checking the shapes; a layer that matches nothing, or whose shape
     /// differs, is an error naming the file and the layer. Returns `base` itself when no LoRA
     /// adapts this network.
+    ///
+    /// `original` maps a UNet module named as the original (SGM) checkpoints name it — kohya's
+    /// SDXL LoRAs say `input_blocks_4_1_transformer_blocks_0_attn1_to_q` — to diffusers' name.
     public static func merging(_ loras: [LoRAApplication], component: LoRAFile.Component, into base: any WeightStore,
-                               names: [String], networkName: String) throws -> any WeightStore {
+                               names: [String], networkName: String,
+                               original: (String) -> String? = { _ in nil }) throws -> any WeightStore {
         // A module's weight by the module's name, with `.` (diffusers) and `_` (kohya) separators.
         var byModule: [String: String] = [:]
         for name in names where name.hasSuffix(".weight") {
@@ -46,7 +50,8 @@ public struct LoRAWeights: WeightStore {
         for lora in loras {
             var unmatched: [String] = []
             for layer in lora.file.layers(of: component) {
-                let candidates = [layer.module, "text_model." + layer.module, "text_model_" + layer.module]
+                var candidates = [layer.module, "text_model." + layer.module, "text_model_" + layer.module]
+                if let renamed = original(layer.module) { candidates.append(renamed) }
                 guard let target = candidates.lazy.compactMap({ byModule[$0] }).first else {
                     unmatched.append(layer.module)
                     continue
