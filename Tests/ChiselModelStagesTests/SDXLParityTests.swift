@@ -193,4 +193,39 @@ import Testing
         #expect(maxDiff <= 2 / 255, "max |Δ| \(maxDiff * 255)/255")
         #expect(sum / Float(3 * n) <= 0.5 / 255, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
     }
+
+    /// The base → refiner hand-off in latent space: the base stops before step 8 of 10
+    /// (diffusers' denoising_end 0.8, `stop_at` 8) and the refiner runs the rest of the same
+    /// schedule from that latent (denoising_start 0.8), adding no noise, with its own encoder and
+    /// aesthetic scores; an empty negative prompt is encoded, not zeros (the refiner's
+    /// force_zeros_for_empty_prompt is false).
+    @Test func baseHandsOffToTheRefiner() async throws {
+        let base = try #require(Self.cases.first { $0.name == "handoff_base_denoising_end080" })
+        let refinerCase = try #require(Self.cases.first { $0.name == "handoff_refiner_denoising_start080" })
+        let baseRun = ModelStageRun(try StableDiffusionModel.load(path: Self.references + "/sdxl-tiny"))
+        let text = try await EncodePromptStage.run(baseRun.call(EncodePromptStage.self, [EncodePromptStage.prompt(base.prompt)]))
+        let empty = try await EmptyLatentStage.run(baseRun.call(EmptyLatentStage.self, [EmptyLatentStage.width(base.width),
+                                                                                        EmptyLatentStage.height(base.height)]))
+        let noisedOut = try await AddNoiseStage.run(baseRun.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler("euler"), AddNoiseStage.steps(base.steps), AddNoiseStage.strength(1), AddNoiseStage.pureNoise(true),
+            AddNoiseStage.seed(.fixed(UInt64(base.seed)))], [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
+        let stoppedOut = try await DenoiseStage.run(baseRun.call(DenoiseStage.self, [DenoiseStage.guidance(base.guidance), DenoiseStage.stopAt(8)], [
+            DenoiseStage.latent(try #require(noisedOut[AddNoiseStage.noised])),
+            DenoiseStage.conditioning(try #require(text[EncodePromptStage.conditioning]))]))
+        let stopped = try #require(stoppedOut[DenoiseStage.denoised])
+        let handed = try Self.expected(base, "output")
+        #expect(Self.maxDifference(stopped.values, handed) < 1e-3 * max(1, handed.map(abs).max() ?? 1), "the base's latent at step 8")
+
+        let refinerRun = ModelStageRun(try StableDiffusionModel.load(path: Self.references + "/sdxl-refiner-tiny"))
+        let refinerText = try await EncodePromptStage.run(refinerRun.call(EncodePromptStage.self, [EncodePromptStage.prompt(refinerCase.prompt)]))
+        let conditioning = try #require(refinerText[EncodePromptStage.conditioning])
+        #expect(Self.maxDifference(conditioning.negative?.hiddenStates ?? [], try Self.expected(refinerCase, "negative_prompt_embeds")) < 1e-4,
+                "the refiner encodes the empty negative prompt")
+        let refinedOut = try await DenoiseStage.run(refinerRun.call(DenoiseStage.self, [
+            DenoiseStage.guidance(refinerCase.guidance), DenoiseStage.aestheticScore(6), DenoiseStage.negativeAestheticScore(2.5)], [
+            DenoiseStage.latent(stopped), DenoiseStage.conditioning(conditioning)]))
+        let refined = try #require(refinedOut[DenoiseStage.denoised])
+        let final = try Self.expected(refinerCase, "latents_final")
+        #expect(Self.maxDifference(refined.values, final) < 1e-3 * max(1, final.map(abs).max() ?? 1), "the refiner's last latent")
+    }
 }
