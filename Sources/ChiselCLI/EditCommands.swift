@@ -262,8 +262,8 @@ struct InpaintCommand: AsyncParsableCommand {
     @Option(help: "The mask: white (or transparent) = repaint.")
     var mask: String
 
-    @Option(help: "How far into the noise the edit goes; 1 repaints from pure noise.")
-    var strength: Double = EditGraphs.diffusersInpaintStrength
+    @Option(help: "How far into the noise the edit goes; 1 repaints from pure noise (default 1; SDXL 0.9999, as diffusers' SDXL inpainting).")
+    var strength: Double?
 
     @Option(help: ArgumentHelp("Gaussian blur of the mask used to paste the result back: " + FeatherMaskStage.radius.help))
     var maskBlur: Double?
@@ -303,7 +303,7 @@ struct InpaintCommand: AsyncParsableCommand {
     var height: Int = 512
 
     func validate() throws {
-        try OptionCheck.check(strength, "--strength", AddNoiseStage.strength)
+        if let strength { try OptionCheck.check(strength, "--strength", AddNoiseStage.strength) }
         try OptionCheck.check(maskBlur, "--mask-blur", FeatherMaskStage.radius)
         try OptionCheck.check(onlyMaskedPadding, "--only-masked-padding", CropStage.padding)
         try OptionCheck.check(Double(width), "--width", range: 8...16384)
@@ -313,7 +313,9 @@ struct InpaintCommand: AsyncParsableCommand {
     func run() async throws {
         let request = try edit.request(output: output)
         var inpaint = InpaintRequest(mask: edit.cwd.resolve(mask))
-        inpaint.strength = strength
+        let facts = try edit.facts
+        inpaint.strength = strength ?? (facts.stableDiffusion?.family.isXL == true ? EditGraphs.diffusersXLInpaintStrength
+                                        : EditGraphs.diffusersInpaintStrength)
         inpaint.maskBlur = maskBlur
         inpaint.maskBlurMode = maskBlurMode
         inpaint.pasteBack = pasteBack
@@ -321,13 +323,13 @@ struct InpaintCommand: AsyncParsableCommand {
         inpaint.tokenMode = tokenMode
         inpaint.softMask = softMask
         if onlyMasked { inpaint.onlyMasked = (try CropStage.padding.value(or: onlyMaskedPadding), width, height) }
-        switch try edit.facts {
+        switch facts {
         case .amused(let facts):
             guard maskedContent == .original || maskedContent == .fill, !softMask, !onlyMasked else {
                 throw ChiselError(.invalidParameter, "--masked-content latent_noise/latent_nothing, --soft-mask and --only-masked "
                                   + "apply to Stable Diffusion models (aMUSEd takes --masked-content original or fill)")
             }
-            guard tokenMode == .predict || strength == 1 else {
+            guard tokenMode == .predict || inpaint.strength == 1 else {
                 throw ChiselError(.invalidParameter, "--strength applies to --token-mode predict; refine re-predicts every token "
                                   + "under the mask from its starting token")
             }

@@ -117,6 +117,9 @@ public enum EditGraphs {
     public static let diffusersImg2ImgStrength = 0.8
     /// diffusers' inpainting strength, the command's default.
     public static let diffusersInpaintStrength = 1.0
+    /// diffusers' StableDiffusionXLInpaintPipeline's default strength: just under 1, so the edit
+    /// starts from the image noised to the first timestep rather than from pure noise.
+    public static let diffusersXLInpaintStrength = 0.9999
     /// aMUSEd's img2img pipeline's strength.
     public static let amusedImg2ImgStrength = 0.5
 
