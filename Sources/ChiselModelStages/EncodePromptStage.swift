@@ -39,9 +39,6 @@ public enum EncodePromptStage: Stage {
         inputs: [model], outputs: [conditioning], params: [prompt, negativePrompt, clipSkip, mode, weighting, commaBacktrack, encodeNegative])
 
     public static func validate(_ check: inout StageCheck) throws {
-        if case .stableDiffusion(let facts)? = ModelFacts(check.source(of: model)), facts.family.isXL, try check[mode] != .truncate {
-            check.reject(mode, "SDXL prompts are encoded as diffusers does (mode truncate); A1111's chunks for SDXL are not implemented yet")
-        }
         guard case .amused? = ModelFacts(check.source(of: model)) else { return }
         // aMUSEd's pipelines encode 77 tokens verbatim from the penultimate layer: refused, not ignored.
         if try check[mode] != .truncate {
@@ -101,14 +98,11 @@ public enum EncodePromptStage: Stage {
     /// `hidden_states[-2]` whatever the clip skip, as diffusers does; an empty one is zeros when
     /// the checkpoint says `force_zeros_for_empty_prompt` (diffusers' default of no negative prompt).
     static func encodeForXL(_ sd: StableDiffusionModel, _ call: StageCall) throws -> StageOutputs {
-        guard try call[mode] == .truncate else {
-            throw call.failure("SDXL prompts are encoded as diffusers does (mode truncate); A1111's chunks for SDXL are not "
-                               + "implemented yet", code: .invalidParameter)
-        }
         let refiner = sd.family == .sdxlRefiner
         let first = try sd.tokenizer ?? CLIPTokenizer.bundled(family: refiner ? .sdxlRefiner : .sdxl)
         var pairs = [(first, sd.textEncoder)]
         if let second = sd.textEncoder2 { pairs.append((try sd.tokenizer2 ?? CLIPTokenizer.bundled(family: .sdxlRefiner), second)) }
+        if try call[mode] == .chunk { return try encodeForXLInChunks(sd, call, pairs: pairs) }
         func encode(_ text: String, skip: Int) throws -> TextEmbedding {
             var parts: [Tensor] = []
             var pooled: [Float]?
@@ -141,6 +135,50 @@ public enum EncodePromptStage: Stage {
             uncond = try encode(negative, skip: 0)
         }
         return [conditioning(Conditioning(positive: encoded, negative: uncond, prompt: positive, negativePrompt: negative,
+                                          settings: settings))]
+    }
+
+    /// AUTOMATIC1111's SDXL conditioning: each encoder's 75-token chunks with the emphasis
+    /// syntax, from the penultimate layer without the final LayerNorm (A1111 leaves Clip skip out
+    /// for SDXL by default; `clip_skip` here goes further back), weighted per encoder, the two
+    /// side by side; the pooled embedding is the second encoder's projection of the first chunk,
+    /// unweighted; an empty negative prompt is zeros, pooled too (A1111's force_zero_negative_prompt).
+    static func encodeForXLInChunks(_ sd: StableDiffusionModel, _ call: StageCall,
+                                    pairs: [(CLIPTokenizer, CLIPTextModel)]) throws -> StageOutputs {
+        let (positive, negative) = (try call[prompt], try call[negativePrompt])
+        let chunking = PromptMode.chunk(commaBacktrack: try call[commaBacktrack])
+        var states: [(positive: Tensor, negative: Tensor)] = []
+        var pooled: (positive: [Float], negative: [Float])?
+        for (tokenizer, encoder) in pairs {
+            let prompts = try PromptEncoder(tokenizer: tokenizer, textModel: encoder, clipSkip: call[clipSkip], mode: chunking,
+                                            weighting: call[weighting], layer: .penultimate)
+            let encoded = try prompts.encode(positive: positive, negative: negative)
+            states.append((encoded.positive.hiddenStates, encoded.negative.hiddenStates))
+            if encoder.hasProjection {
+                let firsts = [encoded.positive.chunks[0].tokens, encoded.negative.chunks[0].tokens]
+                let projected = try encoder.encodeWithProjection(firsts).textEmbeds
+                let width = projected.lastDimension
+                pooled = (Array(projected.data[..<width]), Array(projected.data[width...]))
+            }
+        }
+        guard let pooled, let firstStates = states.first else {
+            throw call.failure("no SDXL text encoder with a projection gives the pooled embedding", code: .model)
+        }
+        func joined(_ pick: ((positive: Tensor, negative: Tensor)) -> Tensor) throws -> Tensor {
+            states.count == 1 ? pick(firstStates) : try Ops.concatChannels(pick(states[0]), pick(states[1]))
+        }
+        let positiveStates = try joined(\.positive), negativeStates = try joined(\.negative)
+        let settings = try Self.infotext(call)
+        let encodedPositive = try TextEmbedding(shape: positiveStates.shape, hiddenStates: positiveStates.data, pooled: pooled.positive)
+        guard try call[encodeNegative] else {
+            return [conditioning(Conditioning(positive: encodedPositive, negative: nil, prompt: positive, negativePrompt: negative,
+                                              settings: settings))]
+        }
+        let encodedNegative = negative.isEmpty
+            ? try TextEmbedding(shape: negativeStates.shape, hiddenStates: [Float](repeating: 0, count: negativeStates.data.count),
+                                pooled: [Float](repeating: 0, count: pooled.negative.count))
+            : try TextEmbedding(shape: negativeStates.shape, hiddenStates: negativeStates.data, pooled: pooled.negative)
+        return [conditioning(Conditioning(positive: encodedPositive, negative: encodedNegative, prompt: positive, negativePrompt: negative,
                                           settings: settings))]
     }
 

@@ -228,4 +228,32 @@ import Testing
         let final = try Self.expected(refinerCase, "latents_final")
         #expect(Self.maxDifference(refined.values, final) < 1e-3 * max(1, final.map(abs).max() ?? 1), "the refiner's last latent")
     }
+
+    /// AUTOMATIC1111's chunks for SDXL (no A1111 run here: the pieces are checked): an
+    /// unweighted prompt of one chunk is diffusers' encoding exactly, pooled too; a longer one has
+    /// one 77-token chunk per 75 tokens for both encoders side by side; weights change the hidden
+    /// states but not the pooled embedding; an empty negative prompt is zeros.
+    @Test func chunkModeComposesAUTOMATIC1111sPieces() async throws {
+        let run = ModelStageRun(try StableDiffusionModel.load(path: Self.references + "/sdxl-tiny"))
+        func encode(_ prompt: String, _ negative: String, chunk: Bool) async throws -> Conditioning {
+            let out = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+                EncodePromptStage.prompt(prompt), EncodePromptStage.negativePrompt(negative),
+                EncodePromptStage.mode(chunk ? .chunk : .truncate)]))
+            return try #require(out[EncodePromptStage.conditioning])
+        }
+        let plain = "a red fox sitting in a snowy forest"
+        let truncated = try await encode(plain, "blurry", chunk: false)
+        let chunked = try await encode(plain, "blurry", chunk: true)
+        #expect(Self.maxDifference(chunked.positive.hiddenStates, truncated.positive.hiddenStates) < 1e-6)
+        #expect(Self.maxDifference(chunked.negative?.hiddenStates ?? [], truncated.negative?.hiddenStates ?? []) < 1e-6)
+        #expect(Self.maxDifference(chunked.positive.pooled ?? [], truncated.positive.pooled ?? []) < 1e-6)
+        let long = try await encode(Array(repeating: "fox", count: 100).joined(separator: " "), "", chunk: true)
+        let tokens = long.positive.shape[1]
+        #expect(tokens > 77 && tokens % 77 == 0 && long.positive.shape[2] == 40 && long.negative?.shape == long.positive.shape,
+                "\(long.positive.shape)")
+        #expect(long.negative?.hiddenStates.allSatisfy { $0 == 0 } == true && long.negative?.pooled?.allSatisfy { $0 == 0 } == true)
+        let weighted = try await encode("a red (fox:1.5) sitting in a snowy forest", "blurry", chunk: true)
+        #expect(Self.maxDifference(weighted.positive.hiddenStates, chunked.positive.hiddenStates) > 1e-3)
+        #expect(Self.maxDifference(weighted.positive.pooled ?? [], chunked.positive.pooled ?? []) < 1e-6, "the pooled embedding is unweighted")
+    }
 }

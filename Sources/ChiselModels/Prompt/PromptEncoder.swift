@@ -18,6 +18,15 @@ public struct PromptEncoder: Sendable {
     public let textModel: CLIPTextModel
     public let clipSkip: Int
     public let weighting: PromptWeighting
+    /// Which hidden states a chunk gives.
+    public let layer: Layer
+
+    public enum Layer: Sendable {
+        /// `clipSkip` layers from the last, through the final LayerNorm (SD 1.x/2.x).
+        case normed
+        /// `hidden_states[-(clipSkip + 2)]`, no final LayerNorm (SDXL's encoders).
+        case penultimate
+    }
 
     public var tokenizer: CLIPTokenizer { chunker.tokenizer }
     public var mode: PromptMode { chunker.mode }
@@ -26,7 +35,7 @@ public struct PromptEncoder: Sendable {
     /// and a text model with fewer than 77 positions.
     public init(
         tokenizer: CLIPTokenizer, textModel: CLIPTextModel, clipSkip: Int = 0, mode: PromptMode = .a1111,
-        weighting: PromptWeighting = .a1111
+        weighting: PromptWeighting = .a1111, layer: Layer = .normed
     ) throws {
         let config = textModel.config
         guard (0..<config.layers).contains(clipSkip) else {
@@ -47,6 +56,7 @@ public struct PromptEncoder: Sendable {
         self.textModel = textModel
         self.clipSkip = clipSkip
         self.weighting = weighting
+        self.layer = layer
     }
 
     /// The hidden states of one prompt.
@@ -94,7 +104,7 @@ public struct PromptEncoder: Sendable {
         let needsEmpty = weighted && weighting == .comfy
         var ids = all.map(\.tokens)
         if needsEmpty { ids.append(try chunker.emptyChunk.tokens) }
-        let encoded = try textModel.encode(ids, skip: clipSkip)
+        let encoded = layer == .normed ? try textModel.encode(ids, skip: clipSkip) : try textModel.hiddenStates(ids, skip: clipSkip).penultimate
         let width = PromptChunk.length * encoded.lastDimension
         let empty = needsEmpty ? Array(encoded.data[(all.count * width)...]) : []
 
