@@ -102,7 +102,9 @@ public enum EncodePromptStage: Stage {
         let first = try sd.tokenizer ?? CLIPTokenizer.bundled(family: refiner ? .sdxlRefiner : .sdxl)
         var pairs = [(first, sd.textEncoder)]
         if let second = sd.textEncoder2 { pairs.append((try sd.tokenizer2 ?? CLIPTokenizer.bundled(family: .sdxlRefiner), second)) }
-        if try call[mode] == .chunk { return try encodeForXLInChunks(sd, call, pairs: pairs) }
+        // A multi-vector embedding's token stands for all its tokens (both tokenizers hold them).
+        let expand = { (text: String) in TextualInversion.expanding(text, embeddings: sd.embeddings, tokenizer: first) }
+        if try call[mode] == .chunk { return try encodeForXLInChunks(sd, call, pairs: pairs, expand: expand) }
         func encode(_ text: String, skip: Int) throws -> TextEmbedding {
             var parts: [Tensor] = []
             var pooled: [Float]?
@@ -122,7 +124,7 @@ public enum EncodePromptStage: Stage {
         }
         let (positive, negative) = (try call[prompt], try call[negativePrompt])
         let settings = try Self.infotext(call)
-        let encoded = try encode(positive, skip: try call[clipSkip])
+        let encoded = try encode(expand(positive), skip: try call[clipSkip])
         guard try call[encodeNegative] else {
             return [conditioning(Conditioning(positive: encoded, negative: nil, prompt: positive, negativePrompt: negative,
                                               settings: settings))]
@@ -132,7 +134,7 @@ public enum EncodePromptStage: Stage {
             uncond = try TextEmbedding(shape: encoded.shape, hiddenStates: [Float](repeating: 0, count: encoded.hiddenStates.count),
                                        pooled: encoded.pooled.map { [Float](repeating: 0, count: $0.count) })
         } else {
-            uncond = try encode(negative, skip: 0)
+            uncond = try encode(expand(negative), skip: 0)
         }
         return [conditioning(Conditioning(positive: encoded, negative: uncond, prompt: positive, negativePrompt: negative,
                                           settings: settings))]
@@ -143,8 +145,8 @@ public enum EncodePromptStage: Stage {
     /// for SDXL by default; `clip_skip` here goes further back), weighted per encoder, the two
     /// side by side; the pooled embedding is the second encoder's projection of the first chunk,
     /// unweighted; an empty negative prompt is zeros, pooled too (A1111's force_zero_negative_prompt).
-    static func encodeForXLInChunks(_ sd: StableDiffusionModel, _ call: StageCall,
-                                    pairs: [(CLIPTokenizer, CLIPTextModel)]) throws -> StageOutputs {
+    static func encodeForXLInChunks(_ sd: StableDiffusionModel, _ call: StageCall, pairs: [(CLIPTokenizer, CLIPTextModel)],
+                                    expand: (String) -> String) throws -> StageOutputs {
         let (positive, negative) = (try call[prompt], try call[negativePrompt])
         let chunking = PromptMode.chunk(commaBacktrack: try call[commaBacktrack])
         var states: [(positive: Tensor, negative: Tensor)] = []
@@ -152,7 +154,7 @@ public enum EncodePromptStage: Stage {
         for (tokenizer, encoder) in pairs {
             let prompts = try PromptEncoder(tokenizer: tokenizer, textModel: encoder, clipSkip: call[clipSkip], mode: chunking,
                                             weighting: call[weighting], layer: .penultimate)
-            let encoded = try prompts.encode(positive: positive, negative: negative)
+            let encoded = try prompts.encode(positive: expand(positive), negative: expand(negative))
             states.append((encoded.positive.hiddenStates, encoded.negative.hiddenStates))
             if encoder.hasProjection {
                 let firsts = [encoded.positive.chunks[0].tokens, encoded.negative.chunks[0].tokens]

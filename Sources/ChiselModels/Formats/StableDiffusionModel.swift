@@ -147,8 +147,9 @@ public final class StableDiffusionModel: Sendable {
                 throw ChiselError(.model, "the UNet's cross_attention_dim \(unet.config.crossAttentionDim) is not the text encoders' "
                                   + "hidden sizes together (\(width))", file: source.path)
             }
-            if !embeddings.isEmpty {
-                throw ChiselError(.unsupportedFormat, "textual-inversion embeddings on SDXL checkpoints are not supported yet", file: source.path)
+            if let single = embeddings.first(where: { $0.vectors2 == nil }) {
+                throw ChiselError(.model, "an embedding for one text encoder; SDXL needs one with clip_l and clip_g vectors",
+                                  file: single.path)
             }
         }
         // A refiner's only encoder is SDXL's second (lora_te2_ layers).
@@ -158,6 +159,11 @@ public final class StableDiffusionModel: Sendable {
                                              names: text.weights.names, networkName: "text encoder"),
             precision: precision)
         var tokenizer = try tokenizerFolder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer()
+        if !family.isXL, let xl = embeddings.first(where: { $0.vectors2 != nil }) {
+            throw ChiselError(.model, "an SDXL embedding (clip_l and clip_g), not one for Stable Diffusion 1.x/2.x", file: xl.path)
+        }
+        // The first encoder takes clip_l (SD: the only vectors); a refiner's only encoder clip_g.
+        let firstVectors: (TextualInversion) -> [[Float]] = { family == .sdxlRefiner ? ($0.vectors2 ?? $0.vectors) : $0.vectors }
         if !embeddings.isEmpty {
             // diffusers' load_textual_inversion: the tokens after the tokenizer's, their rows
             // appended to the text encoder's input embeddings.
@@ -167,7 +173,7 @@ public final class StableDiffusionModel: Sendable {
                                   + "\(textEncoder.config.vocabSize): cannot add embedding tokens", file: source.path)
             }
             for embedding in embeddings {
-                guard embedding.vectors.allSatisfy({ $0.count == text.config.hiddenSize }) else {
+                guard firstVectors(embedding).allSatisfy({ $0.count == text.config.hiddenSize }) else {
                     throw ChiselError(.model, "its vectors are \(embedding.vectors.first?.count ?? 0) wide; this model's text "
                                       + "encoder takes \(text.config.hiddenSize) (an embedding for another model?)",
                                       file: embedding.path)
@@ -176,8 +182,32 @@ public final class StableDiffusionModel: Sendable {
                     throw ChiselError(.model, error.message, file: embedding.path)
                 }
             }
-            textEncoder = try textEncoder.addingTokenEmbeddings(embeddings.flatMap(\.vectors))
+            textEncoder = try textEncoder.addingTokenEmbeddings(embeddings.flatMap(firstVectors))
             tokenizer = extended
+        }
+        // SDXL base's second encoder: its LoRA layers, and the embeddings' clip_g vectors under the same tokens.
+        var second: (encoder: CLIPTextModel, tokenizer: CLIPTokenizer?)?
+        if let text2 {
+            var encoder = try CLIPTextModel(config: text2.config,
+                                            weights: try LoRAWeights.merging(loras, component: .textEncoder2, into: text2.weights,
+                                                                             names: text2.weights.names, networkName: "second text encoder"),
+                                            precision: precision)
+            var tokenizer2 = try tokenizer2Folder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer2()
+            if !embeddings.isEmpty {
+                var extended = try tokenizer2 ?? CLIPTokenizer.bundled(family: .sdxlRefiner)
+                for embedding in embeddings {
+                    guard (embedding.vectors2 ?? []).allSatisfy({ $0.count == text2.config.hiddenSize }) else {
+                        throw ChiselError(.model, "its clip_g vectors are \(embedding.vectors2?.first?.count ?? 0) wide; this model's "
+                                          + "second text encoder takes \(text2.config.hiddenSize)", file: embedding.path)
+                    }
+                    do { extended = try extended.adding(tokens: embedding.tokens) } catch let error as ChiselError {
+                        throw ChiselError(.model, error.message, file: embedding.path)
+                    }
+                }
+                encoder = try encoder.addingTokenEmbeddings(embeddings.flatMap { $0.vectors2 ?? [] })
+                tokenizer2 = extended
+            }
+            second = (encoder, tokenizer2)
         }
         return StableDiffusionModel(
             path: source.path, family: family,
@@ -193,13 +223,7 @@ public final class StableDiffusionModel: Sendable {
             predictionType: try source.predictionType() ?? .epsilon,
             schedulerConfig: try source.schedulerConfig(family: family), precision: precision,
             tokenizer: tokenizer, embeddings: embeddings, loras: loras, vaePath: vaePath,
-            textEncoder2: try text2.map { text2 in
-                try CLIPTextModel(config: text2.config,
-                                  weights: try LoRAWeights.merging(loras, component: .textEncoder2, into: text2.weights,
-                                                                   names: text2.weights.names, networkName: "second text encoder"),
-                                  precision: precision)
-            },
-            tokenizer2: try tokenizer2Folder.map { try CLIPTokenizer(folder: $0) } ?? source.tokenizer2(),
+            textEncoder2: second?.encoder, tokenizer2: second?.tokenizer,
             xl: family.isXL ? {
                 let settings = source.xlSettings(family: family)
                 return XLSettings(forceZerosForEmptyPrompt: settings.forceZerosForEmptyPrompt,

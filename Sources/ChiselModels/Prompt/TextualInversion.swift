@@ -7,13 +7,16 @@ import Foundation
 /// Files: diffusers' `learned_embeds.safetensors` or `.bin` (one tensor, named by its token)
 /// and AUTOMATIC1111's `.pt` (`string_to_param`) or `.safetensors` (`emb_params`), whose token
 /// is the file's name, as AUTOMATIC1111 names it. Pickled files are read by `TorchArchive`,
-/// which runs nothing. A vector of n rows adds the tokens `T`, `T_1`, … `T_{n-1}`, and `T` in a prompt
-/// stands for all of them.
+/// which runs nothing; SDXL's `.safetensors` with `clip_l` and `clip_g` (one set of vectors per
+/// text encoder, the token the file's name). A vector of n rows adds the tokens `T`, `T_1`, …
+/// `T_{n-1}`, and `T` in a prompt stands for all of them.
 public struct TextualInversion: Sendable {
     public let path: String
     public let token: String
     /// n × width.
     public let vectors: [[Float]]
+    /// An SDXL embedding's vectors for the second text encoder (`clip_g`; `vectors` is `clip_l`).
+    public let vectors2: [[Float]]?
 
     /// The tokens the embedding adds: `token`, then `token_1` … for more vectors.
     public var tokens: [String] { [token] + (1..<max(1, vectors.count)).map { "\(token)_\($0)" } }
@@ -42,6 +45,18 @@ public struct TextualInversion: Sendable {
         }
         let file = try SafeTensorsFile(path: path)
         let name: String, tensor: String
+        if Set(file.names) == ["clip_l", "clip_g"] {
+            // SDXL: a set of vectors per text encoder; the token is the file's name, as A1111 names it.
+            let first = try TextualInversion(path: path, token: override ?? stem, shape: try file.info("clip_l").shape,
+                                             values: try file.floats("clip_l"))
+            let second = try TextualInversion(path: path, token: override ?? stem, shape: try file.info("clip_g").shape,
+                                              values: try file.floats("clip_g"))
+            guard first.vectors.count == second.vectors.count else {
+                throw fail("clip_l has \(first.vectors.count) vectors and clip_g \(second.vectors.count): they must match")
+            }
+            self.init(path: path, token: first.token, vectors: first.vectors, vectors2: second.vectors)
+            return
+        }
         if file.names.contains("emb_params") {
             tensor = "emb_params"
             name = stem
@@ -62,9 +77,15 @@ public struct TextualInversion: Sendable {
         guard !token.isEmpty, !token.contains(where: \.isWhitespace) else {
             throw ChiselError(.model, "the token '\(token)' must be one word", file: path)
         }
+        self.init(path: path, token: token, vectors: stride(from: 0, to: values.count, by: width).map { Array(values[$0..<($0 + width)]) },
+                  vectors2: nil)
+    }
+
+    private init(path: String, token: String, vectors: [[Float]], vectors2: [[Float]]?) {
         self.path = path
         self.token = token
-        vectors = stride(from: 0, to: values.count, by: width).map { Array(values[$0..<($0 + width)]) }
+        self.vectors = vectors
+        self.vectors2 = vectors2
     }
 
     /// `prompt` with each of `embeddings`' tokens that `tokenizer` finds in it followed by its
