@@ -35,6 +35,10 @@ struct BenchCommand: AsyncParsableCommand {
             AmusedImg2ImgPipeline run them (prompt encoding, VQ encode, the guided transformer \
             steps with their sampling, VQ decode).
 
+            --part unet-xl times SDXL 1.0's UNet (a CFG pair with its added text and size \
+            embedding) and --part vae-xl its VAE's decode, at --size (1024 and 768 are SDXL's), \
+            built from the public configs with random weights.
+
             --part recipes (or turbo-taesd, turbo, lcm) times the fast recipes, 512² img2img: \
             SD-Turbo (SD 2.1 UNet and text encoder, Euler with trailing spacing), 2 steps × \
             strength 0.5, guidance 0, with TAESD and with the full VAE; SD 1.5 + LCM-LoRA with \

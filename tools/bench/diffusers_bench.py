@@ -52,6 +52,18 @@ UNET_CONFIG = {
     "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
 }
+# The public unet/config.json of stabilityai/stable-diffusion-xl-base-1.0.
+SDXL_UNET_CONFIG = {
+    "act_fn": "silu", "addition_embed_type": "text_time", "addition_embed_type_num_heads": 64,
+    "addition_time_embed_dim": 256, "attention_head_dim": [5, 10, 20], "block_out_channels": [320, 640, 1280],
+    "center_input_sample": False, "cross_attention_dim": 2048,
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], "downsample_padding": 1,
+    "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2, "mid_block_scale_factor": 1,
+    "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "projection_class_embeddings_input_dim": 2816,
+    "sample_size": 128, "transformer_layers_per_block": [1, 2, 10],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "use_linear_projection": True,
+}
+
 VAE_CONFIG = {
     "act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
     "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3, "latent_channels": 4, "layers_per_block": 2,
@@ -331,6 +343,22 @@ def run_precision(precision, repeats, size, parts, edit_repeats=1):
             rows.append(timed(f"UNet, CFG pair (batch 2) {size}²", repeats,
                               lambda: unet(sample, steps, encoder_hidden_states=context)))
             del unet
+        if "unet-xl" in parts:
+            unet = UNet2DConditionModel.from_config(SDXL_UNET_CONFIG).eval().to(dtype)
+            sample = torch.randn(2, 4, latent, latent, dtype=dtype)
+            context = torch.randn(2, 77, 2048, dtype=dtype)
+            added = {"text_embeds": torch.randn(2, 1280, dtype=dtype),
+                     "time_ids": torch.tensor([[size, size, 0, 0, size, size]] * 2, dtype=dtype)}
+            steps = torch.tensor([500, 500])
+            rows.append(timed(f"SDXL UNet, CFG pair (batch 2) {size}²", repeats,
+                              lambda: unet(sample, steps, encoder_hidden_states=context, added_cond_kwargs=added)))
+            del unet
+        if "vae-xl" in parts:
+            # SDXL's VAE has SD's architecture; only its scaling factor differs.
+            vae = AutoencoderKL.from_config(dict(VAE_CONFIG, scaling_factor=0.13025, sample_size=1024)).eval().to(dtype)
+            code = torch.randn(1, 4, latent, latent, dtype=dtype)
+            rows.append(timed(f"SDXL VAE decode {size}²", repeats, lambda: vae.decode(code).sample))
+            del vae
         if "vae" in parts:
             vae = AutoencoderKL.from_config(VAE_CONFIG).eval().to(dtype)
             image = torch.rand(1, 3, size, size, dtype=dtype) * 2 - 1
@@ -359,8 +387,8 @@ def main():
     parser.add_argument("--precision", choices=["f32", "bf16"], help="run this precision here (the child process)")
     parser.add_argument("--only", choices=["f32", "bf16"], help="run only this precision (in a child process)")
     parser.add_argument("--part", action="append",
-                        choices=["unet", "vae", "img2img", "inpaint", "edit", "amused", "amused-256", "amused-512",
-                                 "turbo-taesd", "turbo", "lcm", "recipes", TILED],
+                        choices=["unet", "vae", "unet-xl", "vae-xl", "img2img", "inpaint", "edit", "amused", "amused-256",
+                                 "amused-512", "turbo-taesd", "turbo", "lcm", "recipes", TILED],
                         help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512; "
                              "recipes is turbo-taesd, turbo and lcm")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
@@ -382,7 +410,8 @@ def main():
             command += ["--part", part]
         output = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout
         results.append(json.loads(output))
-    models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) - set(RECIPES) else []) + [p for p in AMUSED if p in parts]
+    models = (["stable-diffusion-1.5"] if set(parts) - set(AMUSED) - set(RECIPES) - {"unet-xl", "vae-xl"} else [])
+    models += ["stable-diffusion-xl-base-1.0"] if set(parts) & {"unet-xl", "vae-xl"} else [] + [p for p in AMUSED if p in parts]
     models += ["SD-Turbo / SD 1.5 recipes"] if set(parts) & set(RECIPES + [TILED]) else []
     print(json.dumps({"model": " + ".join(models) + " (random weights)", "size": args.size,
                       "threads": args.threads, "torch": torch.__version__, "diffusers": diffusers.__version__,

@@ -24,6 +24,18 @@ public enum ModelBenchmark {
          "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"]}
         """
 
+    /// The public `unet/config.json` of Stable Diffusion XL 1.0 (base).
+    public static let sdxlUNetConfig = """
+        {"act_fn": "silu", "addition_embed_type": "text_time", "addition_embed_type_num_heads": 64,
+         "addition_time_embed_dim": 256, "attention_head_dim": [5, 10, 20], "block_out_channels": [320, 640, 1280],
+         "center_input_sample": false, "cross_attention_dim": 2048,
+         "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"], "downsample_padding": 1,
+         "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2, "mid_block_scale_factor": 1,
+         "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "projection_class_embeddings_input_dim": 2816,
+         "sample_size": 128, "transformer_layers_per_block": [1, 2, 10],
+         "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "use_linear_projection": true}
+        """
+
     public struct Row: Sendable {
         public var name: String
         public var precision: Precision
@@ -57,6 +69,10 @@ public enum ModelBenchmark {
         /// it takes minutes).
         case turboTAESD = "turbo-taesd", turbo, lcm, recipes, tiled2048 = "tiled-2048"
 
+        /// SDXL 1.0's UNet (a CFG pair with its added text/size embedding) and its VAE's decode,
+        /// at `--size`; run only when asked for.
+        case unetXL = "unet-xl", vaeXL = "vae-xl"
+
         /// The network parts `chisel bench` runs when none is named.
         public static let defaults: [Part] = [.unet, .vae]
     }
@@ -86,6 +102,28 @@ public enum ModelBenchmark {
             rows.append(try time("VAE encode \(size)²", precision, repeats, log) { _ = try vae.encode(image) })
             logProfile(log, runs: repeats + 1)
             rows.append(try time("VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
+            logProfile(log, runs: repeats + 1)
+        }
+        if parts.contains(.unetXL) {
+            log("building the SDXL 1.0 UNet (\(precision.rawValue), random weights)")
+            let config = try UNetConfig(reader: ConfigReader(json: JSONParser.parse(sdxlUNetConfig), file: "sdxl unet config"))
+            let unet = try UNet2DConditionModel(config: config, weights: RandomWeights(), precision: precision)
+            let sample = try Tensor(shape: [2, latent, latent, 4], data: noise(2 * latent * latent * 4, seed: 6))
+            let context = try Tensor(shape: [2, 77, 2048], data: noise(2 * 77 * 2048, seed: 7))
+            let pooled = try Tensor(shape: [2, 1280], data: noise(2 * 1280, seed: 8))
+            let ids = Array(repeating: [Double(size), Double(size), 0, 0, Double(size), Double(size)], count: 2)
+            rows.append(try time("SDXL UNet, CFG pair (batch 2) \(size)²", precision, repeats, log) {
+                _ = try unet(sample, timesteps: [500, 500], context: context, added: (pooled, ids))
+            })
+            logProfile(log, runs: repeats + 1)
+        }
+        if parts.contains(.vaeXL) {
+            // SDXL's VAE has SD's architecture (its scaling factor differs, which decoding does not time).
+            log("building the SDXL VAE (\(precision.rawValue), random weights)")
+            let config = try VAEConfig(reader: ConfigReader(json: JSONParser.parse(sd15VAEConfig), file: "sdxl vae config"))
+            let vae = try AutoencoderKL(config: config, weights: RandomWeights(), precision: precision)
+            let code = try Tensor(shape: [1, latent, latent, 4], data: noise(latent * latent * 4, seed: 9))
+            rows.append(try time("SDXL VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
             logProfile(log, runs: repeats + 1)
         }
         rows += try runAmused(precision: precision, parts: parts, repeats: repeats, log: log)
