@@ -54,7 +54,7 @@ public struct StableDiffusionSource: Sendable {
             guessed.append("\(key)=\(text)")
         }
         let unet = try? checkpoint.unetConfig()
-        note("unet.attention_head_dim", try unet.map { Set($0.heads).count == 1 ? String($0.heads[0]) : "\($0.heads)" } ?? "?")
+        note("unet.attention_head_dim", unet.map { Set($0.heads).count == 1 ? String($0.heads[0]) : "\($0.heads)" } ?? "?")
         note("unet.norm_num_groups", String(unet?.normGroups ?? 32))
         note("vae.norm_num_groups", String((try? checkpoint.vaeConfig())?.normGroups ?? 32))
         note("text_encoder.num_attention_heads", String((try? checkpoint.textConfig())?.heads ?? 0))

@@ -105,7 +105,7 @@ public final class CLIPTextModel: Sendable {
             throw ChiselError(.model, "this text encoder has no text_projection weights (not a CLIPTextModelWithProjection)")
         }
         let (penultimate, last) = try hiddenStates(ids, skip: skip)
-        var x = last
+        let x = last
         let d = config.hiddenSize, length = ids[0].count
         var pooled = Tensor(zeros: [ids.count, d])
         for (b, row) in ids.enumerated() {

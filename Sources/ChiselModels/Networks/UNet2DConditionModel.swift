@@ -216,7 +216,7 @@ public final class UNet2DConditionModel: Sendable {
         default:
             throw ChiselError(.invalidParameter, "this SDXL UNet needs the pooled text embedding and the size conditioning")
         }
-        temb = try Activation.silu(temb)
+        temb = Activation.silu(temb)
 
         var h = try convIn(sample)
         var skips = [h]
