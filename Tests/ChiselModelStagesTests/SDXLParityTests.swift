@@ -80,6 +80,16 @@ import Testing
             #expect(lora.layers(of: .unet).count == 258 && lora.layers(of: .textEncoder2).count == 12)
             return try StableDiffusionModel.load(path: folder, loras: [LoRAApplication(file: lora, scale: 0.8)])
         }
+        if c.name.contains("textual_inversion") {
+            // diffusers loaded clip_l and clip_g under the token <sdxl-style>.
+            let embedding = try TextualInversion(path: references + "/sdxl-tiny-embedding.safetensors", token: "<sdxl-style>")
+            #expect(embedding.vectors.count == 2 && embedding.vectors2?.count == 2)
+            return try StableDiffusionModel.load(path: folder, embeddings: [embedding])
+        }
+        if c.name.contains("taesd") {
+            // A TAESDXL-style AutoencoderTiny as the pipeline's vae.
+            return try StableDiffusionModel.load(path: folder, vae: references + "/sdxl-taesd-tiny")
+        }
         guard c.name.contains("single_file") else { return try StableDiffusionModel.load(path: folder) }
         return try StableDiffusionModel.load(path: folder + ".safetensors",
                                              hints: ["unet.norm_num_groups": 4, "unet.attention_head_dim": .array([1, 2, 4]),
@@ -98,7 +108,7 @@ import Testing
     }
 
     @Test func theFixturesAreThere() {
-        #expect(Self.runnable.count >= 11, "\(Self.cases.map(\.name))")
+        #expect(Self.runnable.count >= 13, "\(Self.cases.map(\.name))")
     }
 
     @Test(arguments: runnable)

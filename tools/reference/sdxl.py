@@ -6,14 +6,15 @@ with the "text_time" added conditioning, AutoencoderKL, transformers CLIPTextMod
 CLIPTextModelWithProjection), saves them as complete diffusers folders, writes the base and the
 inpainting model again as original (Stability / SGM) single files, runs fixed inputs through each
 network in fp32 and bf16, runs diffusers' SDXL pipelines end to end with the intermediates, and
-makes a kohya-format SDXL LoRA.
+makes a kohya-format SDXL LoRA, an SDXL textual-inversion embedding (clip_l + clip_g) and a
+TAESDXL-style AutoencoderTiny for sdxl-tiny's latent space.
 
 Run by hand, never in CI (see tools/reference/SDXL.md):
     /work/venv-ref/bin/python tools/reference/sdxl.py
 Writes
     Tests/ChiselModelsTests/Fixtures/reference/sdxl-tiny/, sdxl-tiny.safetensors,
         sdxl-inpaint-tiny/, sdxl-inpaint-tiny.safetensors, sdxl-refiner-tiny/,
-        sdxl-tiny-lora-kohya.safetensors
+        sdxl-tiny-lora-kohya.safetensors, sdxl-tiny-embedding.safetensors, sdxl-taesd-tiny/
     Tests/ChiselModelStagesTests/Fixtures/sdxl/  cases.json, <case>.safetensors
 Deterministic: two runs write byte-identical files (1 torch thread, deterministic algorithms).
 """
@@ -41,7 +42,7 @@ from safetensors.torch import load_file, save_file
 
 import diffusers
 import transformers
-from diffusers import (AutoencoderKL, DPMSolverMultistepScheduler, EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline,
+from diffusers import (AutoencoderKL, AutoencoderTiny, DPMSolverMultistepScheduler, EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline,
                        StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from diffusers.pipelines.stable_diffusion_xl import pipeline_stable_diffusion_xl_img2img as sdxl_img2img_module
 from diffusers.pipelines.stable_diffusion_xl import pipeline_stable_diffusion_xl_inpaint as sdxl_inpaint_module
@@ -115,13 +116,33 @@ SCHEDULER_CFG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.01
                      trained_betas=None, prediction_type="epsilon", interpolation_type="linear",
                      use_karras_sigmas=False, timestep_spacing="leading", steps_offset=1)
 
-SEEDS = {"sdxl-tiny": 4001, "sdxl-refiner-tiny": 4002, "sdxl-inpaint-tiny": 4003}
+SEEDS = {"sdxl-tiny": 4001, "sdxl-refiner-tiny": 4002, "sdxl-inpaint-tiny": 4003,
+         "sdxl-tiny-embedding": 4004, "sdxl-taesd-tiny": 4005}
+
+# A TAESDXL-style AutoencoderTiny for sdxl-tiny's latent space (4 channels, downscale 2). EncoderTiny has one
+# stride-2 conv per stage after the first and DecoderTiny one nearest 2x upsample per stage before the last,
+# so 2 stages give 2 (TAESD/TAESDXL: 4 stages of 64 channels, (1, 3, 3, 3) / (3, 3, 3, 1) blocks, 8).
+# The stages' channel counts must be equal (each stage's stride-2 conv / post-upsample conv maps C -> C).
+# The pipelines' vae_scale_factor is 2 ** (len(block_out_channels) - 1), and AutoencoderTiny registers
+# decoder_block_out_channels as block_out_channels: 2 here too. scaling_factor 1.0 is the class default,
+# as TAESD's latents are already in the diffusion model's (scaled) latent space.
+TAESD_CFG = dict(in_channels=3, out_channels=3, encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+                 act_fn="relu", upsample_fn="nearest", latent_channels=4, upsampling_scaling_factor=2,
+                 num_encoder_blocks=(1, 2), num_decoder_blocks=(2, 1), latent_magnitude=3, latent_shift=0.5,
+                 scaling_factor=1.0)
+TAESD_NAME = "sdxl-taesd-tiny"
+
+# An SDXL textual-inversion embedding as people download them: clip_l (n, te1 hidden) + clip_g (n, te2 hidden).
+EMBEDDING_NAME = "sdxl-tiny-embedding.safetensors"
+EMBEDDING_TOKEN = "<sdxl-style>"
+EMBEDDING_VECTORS = 2
 
 PROMPT_A = "a red fox sitting in a snowy forest, highly detailed"
 PROMPT_B = "an old stone lighthouse on a cliff at sunset"
 PROMPT_C = "a bowl of ripe oranges on a wooden table"
 NEG_A = "blurry, low quality"
 NEG_B = "text, watermark"
+PROMPT_TI = "a red fox in <sdxl-style>, snowy forest"
 
 
 # ======================================================================================
@@ -989,10 +1010,10 @@ def draw_name(origin):
 
 
 def C(name, kind, model, seed, steps=10, strength=None, guidance=7.5, prompt=PROMPT_A, negative=NEG_A, sched="euler",
-      source="folder", mask=None, extra=None, lora=None, image_from=None, output_type="np"):
+      source="folder", mask=None, extra=None, lora=None, image_from=None, output_type="np", embedding=None, vae=None):
     return dict(name=name, kind=kind, model=model, seed=seed, steps=steps, strength=strength, guidance=guidance,
                 prompt=prompt, negative=negative, sched=sched, source=source, mask=mask, extra=extra or {}, lora=lora,
-                image_from=image_from, output_type=output_type)
+                image_from=image_from, output_type=output_type, embedding=embedding, vae=vae)
 
 
 LORA_NAME = "sdxl-tiny-lora-kohya.safetensors"
@@ -1024,6 +1045,9 @@ CASES = [
     C("handoff_refiner_denoising_start080", "img2img", "sdxl-refiner-tiny", 641, negative=None,
       image_from="handoff_base_denoising_end080", extra=dict(denoising_start=0.8, aesthetic_score=6.0, negative_aesthetic_score=2.5)),
     C("img2img_euler_s060_lora_kohya080", "img2img", "sdxl-tiny", 601, strength=0.6, lora=(LORA_NAME, LORA_SCALE)),
+    C("img2img_euler_s060_textual_inversion", "img2img", "sdxl-tiny", 651, strength=0.6, prompt=PROMPT_TI,
+      embedding=(EMBEDDING_NAME, EMBEDDING_TOKEN)),
+    C("img2img_euler_s060_taesd", "img2img", "sdxl-tiny", 661, strength=0.6, vae=TAESD_NAME),
 ]
 
 TENSOR_DOC = {
@@ -1093,6 +1117,13 @@ def pipeline_for(case, models):
         # a fresh UNet and text encoders, so that fusing does not touch the shared components
         fresh = load_folder(case["model"])
         comps.update(unet=fresh.unet, text_encoder=fresh.text_encoder, text_encoder_2=fresh.text_encoder_2)
+    if case["embedding"]:
+        # fresh text encoders and tokenizers: load_textual_inversion grows them in place
+        fresh = load_folder(case["model"])
+        comps.update(text_encoder=fresh.text_encoder, text_encoder_2=fresh.text_encoder_2,
+                     tokenizer=fresh.tokenizer, tokenizer_2=fresh.tokenizer_2)
+    if case["vae"]:
+        comps["vae"] = load_taesd(MODELS_OUT / case["vae"])  # as users do: pipe(..., vae=AutoencoderTiny.from_pretrained(taesdxl))
     pipe = cls(**comps, **kwargs)
     pipe.set_progress_bar_config(disable=True)
     return pipe, over
@@ -1103,6 +1134,7 @@ def run_case(case, models, images, previous):
     lora_info = None
     if case["lora"]:
         lora_info = apply_lora(pipe, *case["lora"])
+    ti_info = apply_embedding(pipe, *case["embedding"]) if case["embedding"] else None
     sf_ = pipe.vae.config.scaling_factor
     rec = {"embeds": None, "prep": [], "mask": None, "encode_vae": [], "step_inputs": [], "cb": [], "decode_in": [],
            "unet": [], "img_pre": [], "mask_pre": []}
@@ -1146,6 +1178,13 @@ def run_case(case, models, images, previous):
         else:
             rec["unet"].append({"batch": int(args[0].shape[0])})
     hook = pipe.unet.register_forward_pre_hook(unet_hook, with_kwargs=True)
+    te_hooks = []
+    if case["embedding"]:
+        for cname in ("text_encoder", "text_encoder_2"):
+            def te_hook(module, args, kwargs, _c=cname):
+                ids = args[0] if args else kwargs["input_ids"]
+                rec.setdefault("te_ids", []).append((_c, ids.clone()))
+            te_hooks.append(getattr(pipe, cname).register_forward_pre_hook(te_hook, with_kwargs=True))
 
     def on_step_end(p, i, t, kw):
         rec["cb"].append((i, t.detach().clone() if torch.is_tensor(t) else torch.tensor(t), kw["latents"].detach().clone()))
@@ -1171,6 +1210,8 @@ def run_case(case, models, images, previous):
     finally:
         REC.gen = None
         hook.remove()
+        for h in te_hooks:
+            h.remove()
         pipe.vae.decode = decode
     elapsed = time.time() - t0
     draws, vae_samples = list(REC.draws), list(REC.vae_samples)
@@ -1256,13 +1297,16 @@ def run_case(case, models, images, previous):
     neg = case["negative"]
     zeroed = neg is None and pipe.config.force_zeros_for_empty_prompt
     neg_2 = case["extra"].get("negative_prompt_2") or (neg or "")
+    convert = (lambda text, tok: pipe.maybe_convert_prompt(text, tok)) if case["embedding"] else (lambda text, tok: text)
     for tname, tok in toks:
         if tok is None:
             continue
         text = case["prompt"] if tname == "tokenizer" else prompt_2
-        ids[tname] = {"prompt": padded(tok, text)}
+        ids[tname] = {"prompt": padded(tok, convert(text, tok))}
         if not zeroed:
-            ids[tname]["negative_prompt"] = padded(tok, (neg or "") if tname == "tokenizer" else neg_2)
+            ids[tname]["negative_prompt"] = padded(tok, convert((neg or "") if tname == "tokenizer" else neg_2, tok))
+    if case["embedding"]:
+        ti_info.update(embedding_case_details(pipe, case, ids, rec, T, out))
     time_ids = u0["time_ids"]
     sched_cfg = {k: v for k, v in dict(pipe.scheduler.config).items() if not k.startswith("_")}
     init_sigma = pipe.scheduler.init_noise_sigma
@@ -1309,6 +1353,10 @@ def run_case(case, models, images, previous):
                                      "build StableDiffusionXLImg2ImgPipeline; every UNet/VAE/encoder tensor checked equal to the folder's")
     if lora_info:
         entry["lora"] = lora_info
+    if ti_info:
+        entry["textual_inversion"] = ti_info
+    if case["vae"]:
+        entry["vae"] = taesd_case_details(pipe, case, images, rec, T, vae_samples, names)
     return entry, out, result, elapsed, pipe
 
 
@@ -1390,6 +1438,237 @@ def apply_lora(pipe, file, scale):
 
 
 # ======================================================================================
+# SDXL textual-inversion embedding (clip_l + clip_g)
+# ======================================================================================
+
+def make_embedding(path: Path, log):
+    """The format SDXL embeddings are downloaded in: one .safetensors with `clip_l` (n, text_encoder width)
+    and `clip_g` (n, text_encoder_2 width), no metadata. The values are N(0, 1) times the std of that
+    encoder's token-embedding matrix, so the vectors have the scale of the vocabulary's own rows."""
+    pipe = load_folder("sdxl-tiny")
+    gen = torch.Generator().manual_seed(SEEDS["sdxl-tiny-embedding"])
+    tensors, info = {}, {}
+    for key, te in (("clip_l", pipe.text_encoder), ("clip_g", pipe.text_encoder_2)):
+        table = te.get_input_embeddings().weight
+        std = float(table.std())
+        tensors[key] = (torch.randn((EMBEDDING_VECTORS, table.shape[1]), generator=gen) * std).contiguous()
+        info[key] = {"shape": list(tensors[key].shape), "dtype": "float32", "scale": f"N(0,1) * {std:.6g} "
+                     f"(std of {'text_encoder' if key == 'clip_l' else 'text_encoder_2'}'s token_embedding)",
+                     "std": float(tensors[key].std())}
+    save_file(tensors, str(path))
+    log(f"  {path.name}: clip_l {tuple(tensors['clip_l'].shape)}, clip_g {tuple(tensors['clip_g'].shape)}, {path.stat().st_size} B")
+    return {"file": rel(path), "tensors": info}
+
+
+def apply_embedding(pipe, file, token):
+    """diffusers' documented SDXL recipe: clip_g into text_encoder_2/tokenizer_2, clip_l into text_encoder/tokenizer.
+    resize_token_embeddings draws the new rows from torch's global generator (mean_resizing) before they are
+    overwritten; fork_rng keeps the global state as it was."""
+    state = load_file(str(MODELS_OUT / file))
+    before = {c: getattr(pipe, c).get_input_embeddings().weight.detach().clone() for c in ("text_encoder", "text_encoder_2")}
+    n_before = {t: len(getattr(pipe, t)) for t in ("tokenizer", "tokenizer_2")}
+    with torch.random.fork_rng(devices=[]):
+        pipe.load_textual_inversion(state["clip_g"], token=token, text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)
+        pipe.load_textual_inversion(state["clip_l"], token=token, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer)
+    n = state["clip_l"].shape[0]
+    names = [token] + [f"{token}_{i}" for i in range(1, n)]
+    added, rows = {}, {}
+    for tname, cname, key in (("tokenizer", "text_encoder", "clip_l"), ("tokenizer_2", "text_encoder_2", "clip_g")):
+        tok, te = getattr(pipe, tname), getattr(pipe, cname)
+        ids = {name: tok.convert_tokens_to_ids(name) for name in names}
+        assert list(ids.values()) == list(range(n_before[tname], n_before[tname] + n)), ids
+        assert len(tok) == n_before[tname] + n
+        w = te.get_input_embeddings().weight.detach()
+        assert w.shape[0] == n_before[tname] + n and te.config.vocab_size == w.shape[0]
+        assert torch.equal(w[:n_before[tname]], before[cname]), cname  # the vocabulary's rows are untouched
+        for i, name in enumerate(names):
+            assert torch.equal(w[ids[name]], state[key][i]), (cname, name)
+        added[tname] = ids
+        rows[cname] = {"rows_before": n_before[tname], "rows_after": int(w.shape[0]), "config_vocab_size_after": te.config.vocab_size,
+                       "new_rows": f"{key}[0..{n - 1}] at ids {list(ids.values())} (checked equal); rows 0..{n_before[tname] - 1} unchanged (checked)"}
+    # how the tokenizers and maybe_convert_prompt treat the token (tokenizer and tokenizer_2 agree)
+    probes = {}
+    for text in (PROMPT_TI, "<SDXL-STYLE> fox", "x<sdxl-style>y", f"{token}_1 {token}", f"{token}{token}"):
+        res = {}
+        for tname in ("tokenizer", "tokenizer_2"):
+            tok = getattr(pipe, tname)
+            conv = pipe.maybe_convert_prompt(text, tok)
+            res[tname] = {"maybe_convert_prompt": conv, "ids_of_converted": tok(conv).input_ids,
+                          "tokens_of_converted": tok.convert_ids_to_tokens(tok(conv).input_ids), "ids_unconverted": tok(text).input_ids}
+        assert res["tokenizer"] == res["tokenizer_2"], text
+        probes[text] = res["tokenizer"]
+    return {"file": rel(MODELS_OUT / file), "token": token, "vectors": n,
+            "calls": [f"state = safetensors.torch.load_file(file)",
+                      f"pipe.load_textual_inversion(state['clip_g'], token='{token}', text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)",
+                      f"pipe.load_textual_inversion(state['clip_l'], token='{token}', text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer)"],
+            "tokens_added": added, "text_encoder_rows": rows,
+            "expansion": (f"a matrix of n > 1 rows adds the tokens {token}, {token}_1, ..., {token}_(n-1) (ids in that order after the "
+                          f"vocabulary); encode_prompt calls maybe_convert_prompt(prompt, tokenizer) for each tokenizer (prompt and negative), "
+                          f"which replaces each occurrence of '{token}' in the text by '{' '.join(names)}'"),
+            "tokenizer_probes": probes,
+            "tokenizer_probes_note": ("both tokenizers give the same results. The added tokens are matched inside words and case-insensitively "
+                                      f"('x{token}y' -> x, 1000, y; '<SDXL-STYLE>' -> 1000). maybe_convert_prompt finds the token with "
+                                      "tokenizer.tokenize (lower-cased) but replaces it in the ORIGINAL text with str.replace, so: '<SDXL-STYLE>' "
+                                      f"is not expanded (only vector 0 is used); every occurrence is expanded ('{token}{token}' -> 1000, 1001, "
+                                      f"1000, 1001); a literal '{token}_1' in a prompt is mangled to '{token} {token}_1_1' (-> 1000, 1001, '_', '1')")}
+
+
+@torch.no_grad()
+def embedding_case_details(pipe, case, ids, rec, T, out):
+    """What the text encoders got in the textual-inversion case, and where text_encoder_2 pooled."""
+    token = case["embedding"][1]
+    got = {}
+    for cname, t in rec.get("te_ids", []):
+        got.setdefault(cname, []).append(t[0].tolist())
+    for tname, cname in (("tokenizer", "text_encoder"), ("tokenizer_2", "text_encoder_2")):
+        assert got[cname] == [ids[tname]["prompt"], ids[tname]["negative_prompt"]], cname  # prompt first, then negative
+    first = {t: getattr(pipe, t).convert_tokens_to_ids(token) for t in ("tokenizer", "tokenizer_2")}  # the added ids follow the vocabulary
+    positions = {t: {k: [i for i, x in enumerate(v) if x >= first[t]] for k, v in ids[t].items()} for t in ("tokenizer", "tokenizer_2")}
+    p2 = torch.tensor([ids["tokenizer_2"]["prompt"]], dtype=torch.int64)
+    o = pipe.text_encoder_2(p2, output_hidden_states=True)
+    argmax_pos = int(p2[0].argmax())
+    eos_pos = int((p2[0] == EOS).int().argmax())
+    assert torch.equal(o.text_embeds, T["pooled_prompt_embeds"])
+    assert torch.equal(o.text_embeds, pipe.text_encoder_2.text_projection(o.last_hidden_state[:, argmax_pos]))
+    at_eos = pipe.text_encoder_2.text_projection(o.last_hidden_state[:, eos_pos])
+    assert not torch.equal(at_eos, o.text_embeds)
+    out["pooled_prompt_embeds_first_eos_rule"] = at_eos.contiguous()
+    return {"converted_prompt": {t: pipe.maybe_convert_prompt(case["prompt"], getattr(pipe, t)) for t in ("tokenizer", "tokenizer_2")},
+            "converted_negative_prompt": {t: pipe.maybe_convert_prompt(case["negative"], getattr(pipe, t)) for t in ("tokenizer", "tokenizer_2")},
+            "added_token_positions": positions,
+            "input_ids_checked": "input_ids above are what text_encoder / text_encoder_2 received (forward pre-hooks: prompt, then negative)",
+            "text_encoder_2_pooling": {
+                "pool_position": argmax_pos, "pool_position_id": int(p2[0, argmax_pos]), "first_eos_position": eos_pos,
+                "rule": ("text_encoder_2's config has eos_token_id 2 (the legacy value), so transformers pools at argmax(input_ids): with the "
+                         "added ids above the vocabulary that is the LAST added token's first position (id 1001 <sdxl-style>_1), not the "
+                         "EOS. pooled_prompt_embeds = text_projection(final_layer_norm(last layer)[pool_position]) (checked bit-exact); "
+                         "pooled_prompt_embeds_first_eos_rule holds what pooling at the first EOS would give (differs)"),
+                "negative": "the negative prompt has no added token: pooled at its EOS as usual"},
+            "text_encoder_pooling": "unused by SDXL (text_encoder's eos_token_id 999 pools at the first 999)"}
+
+
+@torch.no_grad()
+def taesd_case_details(pipe, case, images, rec, T, vae_samples, names):
+    vae = pipe.vae
+    assert isinstance(vae, AutoencoderTiny) and vae.config.scaling_factor == 1.0 and pipe.vae_scale_factor == 2
+    assert names == ["noise"], names
+    # encode exactly the tensor the pipeline encoded: VaeImageProcessor.preprocess returns a channels-last strided
+    # (1, 3, 32, 48) tensor, and encoding a contiguous copy of the same values differs by ~3e-6 (another conv path)
+    pre = rec["img_pre"][0]
+    assert torch.equal(pre, images["image_tensor"])
+    assert len(vae_samples) == 1 and torch.equal(T["image_latents"], vae.encode(pre).latents)
+    return {"folder": rel(MODELS_OUT / case["vae"]), "class": "AutoencoderTiny",
+            "load": f"AutoencoderTiny.from_pretrained({case['vae']}, torch_dtype=float32); StableDiffusionXLImg2ImgPipeline(**sdxl-tiny components, vae=it)",
+            "scaling_factor_used": vae.config.scaling_factor,
+            "scaling_factor_source": "AutoencoderTiny's config scaling_factor (1.0, the class default, as TAESD/TAESDXL use); "
+                                     "image_latents = 1.0 * latents, and vae.decode got latents_final / 1.0 (checked)",
+            "vae_scale_factor": pipe.vae_scale_factor,
+            "vae_scale_factor_source": "2 ** (len(vae.config.block_out_channels) - 1); AutoencoderTiny registers decoder_block_out_channels as block_out_channels",
+            "latents_mean_std": "none (AutoencoderTiny's config has no latents_mean / latents_std), force_upcast false",
+            "encode": ("retrieve_latents(vae.encode(image), generator) returns encoder_output.latents: AutoencoderTinyOutput has no latent_dist, "
+                       "so no sample is drawn and the generator is not touched; image_latents equals vae.encode(image).latents (checked)"),
+            "draws": "only the prepare_latents noise (recorded draws and a replay of the generator agree)",
+            "decode": "vae.decode(latents).sample = DecoderTiny: layers(tanh(z / 3) * 3) * 2 - 1; latent_magnitude / latent_shift are used only by "
+                      "AutoencoderTiny.forward's uint8 quantization, never by the pipeline",
+            "image_latents_note": "image_latents here = 1.0 * vae.encode(image).latents (no distribution), not latent_dist.sample"}
+
+
+# ======================================================================================
+# TAESDXL-style AutoencoderTiny
+# ======================================================================================
+
+def make_taesd(folder: Path, image_tensor: torch.Tensor, log):
+    """A random AutoencoderTiny with sdxl-tiny's latent grid (4 channels, downscale 2), saved with save_pretrained
+    (fp16 weights). Every conv weight is N(0, 2 / fan_in) * 0.8 and every bias 0.05 * N(0, 1), from our generator.
+    Then the two output convolutions are rescaled so that the model is usable in the img2img pipeline: the
+    encoder's last conv so that encode(image.png) has mean 0 and std 1 per latent channel (TAESDXL's latents are
+    in the UNet's scaled latent space), the decoder's last conv so that decode(2 * N(0,1) latents; sdxl-tiny's img2img
+    ends with latents of std ~1.9) has mean 0.5 and std 0.2 per channel before DecoderTiny's x * 2 - 1. Finally every
+    parameter is rounded to fp16."""
+    gen = torch.Generator().manual_seed(SEEDS[TAESD_NAME])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEEDS[TAESD_NAME])  # the default init is overwritten below
+        vae = AutoencoderTiny(**TAESD_CFG).eval()
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if p.ndim == 4:
+                p.copy_(torch.randn(p.shape, generator=gen) * (0.8 * (2.0 / float(np.prod(p.shape[1:]))) ** 0.5))
+            else:
+                p.copy_(0.05 * torch.randn(p.shape, generator=gen))
+        enc_out, dec_out = vae.encoder.layers[-1], vae.decoder.layers[-1]
+        assert isinstance(enc_out, nn.Conv2d) and isinstance(dec_out, nn.Conv2d) and dec_out.bias is not None
+        z = vae.encode(image_tensor).latents
+        mean, std = z.mean((0, 2, 3)), z.std((0, 2, 3))
+        enc_out.weight.div_(std[:, None, None, None])
+        enc_out.bias.copy_((enc_out.bias - mean) / std)
+        hidden = {}
+        hook = dec_out.register_forward_hook(lambda m, a, o: hidden.__setitem__("out", o.clone()))
+        vae.decode(2 * torch.randn((1, 4, 16, 24), generator=gen))
+        hook.remove()
+        mean, std = hidden["out"].mean((0, 2, 3)), hidden["out"].std((0, 2, 3))
+        dec_out.weight.mul_((0.2 / std)[:, None, None, None])
+        dec_out.bias.copy_(0.5 + (dec_out.bias - mean) * 0.2 / std)
+        for p in vae.parameters():
+            p.copy_(p.to(WEIGHT_DTYPE).to(torch.float32))
+    if folder.exists():
+        shutil.rmtree(folder)
+    vae.to(WEIGHT_DTYPE).save_pretrained(folder, safe_serialization=True)
+    vae.to(torch.float32)
+    loaded = load_taesd(folder)
+    same_tensors(vae.state_dict(), loaded.state_dict(), TAESD_NAME)
+    cfg = {k: v for k, v in dict(loaded.config).items() if not k.startswith("_")}
+    down = 2 ** (len(cfg["num_encoder_blocks"]) - 1)
+    up = cfg["upsampling_scaling_factor"] ** (len(cfg["num_decoder_blocks"]) - 1)
+    assert down == up == 2 == 2 ** (len(cfg["block_out_channels"]) - 1)
+
+    # per-network fixture: encode / decode on fixed inputs (fp32)
+    g = torch.Generator().manual_seed(SEEDS[TAESD_NAME] + 100)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 48), indexing="ij")
+    inp = {"image": (torch.stack([xx, yy, xx * yy])[None] * 0.7 + 0.3 * (torch.rand((1, 3, 32, 48), generator=g) * 2 - 1)).clamp(-1, 1),
+           "image_odd": torch.rand((1, 3, 13, 21), generator=g) * 2 - 1,
+           "latent": torch.randn((1, 4, 16, 24), generator=g), "latent_ns": torch.randn((1, 4, 3, 5), generator=g) * 2}
+    with torch.no_grad():
+        out = {"latents": loaded.encode(inp["image"]).latents, "latents_odd": loaded.encode(inp["image_odd"]).latents,
+               "decoded": loaded.decode(inp["latent"]).sample, "decoded_ns": loaded.decode(inp["latent_ns"]).sample}
+        out["decoded_of_latents"] = loaded.decode(out["latents"]).sample
+        z_png = loaded.encode(image_tensor.contiguous()).latents
+    assert out["latents"].shape == (1, 4, 16, 24) and out["latents_odd"].shape == (1, 4, 7, 11)
+    assert out["decoded"].shape == (1, 3, 32, 48) and out["decoded_ns"].shape == (1, 3, 6, 10)
+    doc = {"image": "input: (1,3,32,48) in [-1,1]", "image_odd": "input: (1,3,13,21) in [-1,1], odd sizes (stride-2 conv, padding 1: 13 -> 7, 21 -> 11)",
+           "latent": "input: N(0,1) latent (1,4,16,24)", "latent_ns": "input: 2 * N(0,1) latent (1,4,3,5) (beyond DecoderTiny's tanh(x/3)*3 clamp's linear range)",
+           "latents": "vae.encode(image).latents: EncoderTiny(image) = layers((image + 1) / 2); no distribution, no scaling",
+           "latents_odd": "vae.encode(image_odd).latents",
+           "decoded": "vae.decode(latent).sample = layers(tanh(latent / 3) * 3) * 2 - 1 (not clamped)",
+           "decoded_ns": "vae.decode(latent_ns).sample",
+           "decoded_of_latents": "vae.decode(latents).sample (the encode -> decode round trip, without forward()'s uint8 quantization)"}
+    meta_tensors = []
+    save_tensors(folder / "expected_vae.safetensors", {**inp, **out}, doc, meta_tensors, folder)
+    meta = {"family": TAESD_NAME, "generator": "tools/reference/sdxl.py", "doc": "tools/reference/SDXL.md", "versions": versions(),
+            "seed": SEEDS[TAESD_NAME], "weights_dtype_on_disk": "float16", "class": "AutoencoderTiny",
+            "for": "sdxl-tiny (its AutoencoderKL: 4 latent channels, downscale 2, scaling_factor 0.13025)",
+            "config": cfg, "downscale": down,
+            "downscale_rule": "EncoderTiny: one stride-2 conv per stage after the first -> 2 ** (len(num_encoder_blocks) - 1); "
+                              "DecoderTiny: one nearest upsample by upsampling_scaling_factor per stage before the last",
+            "pipeline_vae_scale_factor": 2 ** (len(cfg["block_out_channels"]) - 1),
+            "pipeline_scaling_factor": cfg["scaling_factor"],
+            "init": "conv weights N(0, 2/fan_in) * 0.8, biases 0.05 N(0,1); encoder.layers[-1] rescaled so encode(image.png) has per-channel "
+                    "mean 0 / std 1; decoder.layers[-1] so that its output on 2 * N(0,1) latents has per-channel mean 0.5 / std 0.2; rounded to fp16",
+            "latent_stats_image_png": {"mean": float(z_png.mean()), "std": float(z_png.std()),
+                                       "note": "encode(image.png as a contiguous (1,3,32,48) tensor), after fp16 rounding"},
+            "tensors": meta_tensors}
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    n_params = sum(p.numel() for p in loaded.parameters())
+    log(f"  {TAESD_NAME}/: AutoencoderTiny, {n_params} parameters, downscale {down}, scaling_factor {cfg['scaling_factor']}")
+    return {"folder": rel(folder), "config": cfg, "downscale": down}
+
+
+def load_taesd(folder: Path):
+    vae = AutoencoderTiny.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    assert all(p.dtype == torch.float32 for p in vae.parameters())
+    return vae
+
+
+# ======================================================================================
 # main
 # ======================================================================================
 
@@ -1435,13 +1714,16 @@ def main():
             per_network_fixtures(name, log, sf_info.get(name))
     log("LoRA:")
     lora_summary = make_kohya_lora(MODELS_OUT / LORA_NAME, log)
+    images = load_inputs()
+    log("textual inversion, tiny autoencoder:")
+    make_embedding(MODELS_OUT / EMBEDDING_NAME, log)
+    make_taesd(MODELS_OUT / TAESD_NAME, images["image_tensor"], log)
 
     log("pipelines:")
     install_recorders()
     if STAGES_OUT.exists():
         shutil.rmtree(STAGES_OUT)
     STAGES_OUT.mkdir(parents=True)
-    images = load_inputs()
     models = Models()
     entries, stored, previous = [], {}, {}
     for case in CASES:
@@ -1483,8 +1765,9 @@ def main():
     (STAGES_OUT / "cases.json").write_text(to_json(meta) + "\n", encoding="utf-8")
 
     total = 0
-    paths = [p for n in ("sdxl-tiny", "sdxl-inpaint-tiny", "sdxl-refiner-tiny") for p in (MODELS_OUT / n).rglob("*") if p.is_file()]
-    paths += [MODELS_OUT / "sdxl-tiny.safetensors", MODELS_OUT / "sdxl-inpaint-tiny.safetensors", MODELS_OUT / LORA_NAME]
+    paths = [p for n in ("sdxl-tiny", "sdxl-inpaint-tiny", "sdxl-refiner-tiny", TAESD_NAME) for p in (MODELS_OUT / n).rglob("*") if p.is_file()]
+    paths += [MODELS_OUT / "sdxl-tiny.safetensors", MODELS_OUT / "sdxl-inpaint-tiny.safetensors", MODELS_OUT / LORA_NAME,
+              MODELS_OUT / EMBEDDING_NAME]
     paths += [p for p in STAGES_OUT.iterdir() if p.is_file()]
     for p in sorted(paths):
         total += p.stat().st_size
