@@ -266,4 +266,38 @@ import Testing
         #expect(Self.maxDifference(weighted.positive.hiddenStates, chunked.positive.hiddenStates) > 1e-3)
         #expect(Self.maxDifference(weighted.positive.pooled ?? [], chunked.positive.pooled ?? []) < 1e-6, "the pooled embedding is unweighted")
     }
+
+    /// BF16 networks against diffusers' FP32 pipeline, on the Euler img2img case: bfloat16
+    /// products shift the trajectory a little at every step, so the bound is SD's BF16 one —
+    /// max |Δ| ≤ 8/255, mean ≤ 1/255 (measured: 1.85/255 and 0.30/255).
+    @Test func img2imgInBF16StaysWithinItsBound() async throws {
+        let c = try #require(Self.cases.first { $0.name == "img2img_euler_s060" })
+        let run = ModelStageRun(try StableDiffusionModel.load(path: Self.references + "/" + c.model, precision: .bf16))
+        let text = try await EncodePromptStage.run(run.call(EncodePromptStage.self, [
+            EncodePromptStage.prompt(c.prompt), EncodePromptStage.negativePrompt(c.negativePrompt ?? "")]))
+        let image = try ImageReader.read(path: Self.pipelines + "/image.png").image.converted(to: .rgb)
+        let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))],
+                                                            [VAEEncodeStage.image(image)]))
+        let noisedOut = try await AddNoiseStage.run(run.call(AddNoiseStage.self, [
+            AddNoiseStage.scheduler(c.scheduler), AddNoiseStage.steps(c.steps), AddNoiseStage.strength(c.strength)],
+            [AddNoiseStage.latent(try #require(encoded[VAEEncodeStage.latent]))]))
+        let out = try await DenoiseStage.run(run.call(DenoiseStage.self, [DenoiseStage.guidance(c.guidance)], [
+            DenoiseStage.latent(try #require(noisedOut[AddNoiseStage.noised])),
+            DenoiseStage.conditioning(try #require(text[EncodePromptStage.conditioning]))]))
+        let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
+            VAEDecodeStage.latent(try #require(out[DenoiseStage.denoised]))]))
+        let decoded = try #require(decodedOut[VAEDecodeStage.image])
+        let reference = try Self.expected(c, "output")
+        let n = decoded.width * decoded.height
+        var maxDiff: Float = 0, sum: Float = 0
+        for i in 0..<n {
+            for ch in 0..<3 {
+                let d = abs(decoded.pixels[ch * n + i] - reference[i * 3 + ch])
+                maxDiff = max(maxDiff, d)
+                sum += d
+            }
+        }
+        #expect(maxDiff <= 8 / 255 && sum / Float(3 * n) <= 1 / 255,
+                "max |Δ| \(maxDiff * 255)/255, mean \(sum / Float(3 * n) * 255)/255")
+    }
 }
