@@ -102,6 +102,21 @@ import Testing
         try SafeTensorsFile(path: "\(fixtures)/\(c.file)").floats(key)
     }
 
+    /// The largest and the mean difference of a decoded image from the case's `output` (H×W×3).
+    static func outputDifference(_ image: Image, _ c: Case) throws -> (max: Float, mean: Float) {
+        let reference = try expected(c, "output")
+        let n = image.width * image.height
+        var largest: Float = 0, sum: Float = 0
+        for i in 0..<n {
+            for ch in 0..<3 {
+                let d = abs(image.pixels[ch * n + i] - reference[i * 3 + ch])
+                largest = max(largest, d)
+                sum += d
+            }
+        }
+        return (largest, sum / Float(3 * n))
+    }
+
     static func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         guard a.count == b.count else { return .infinity }
         return zip(a, b).map { abs($0 - $1) }.max() ?? 0
@@ -189,19 +204,9 @@ import Testing
         let final = try Self.expected(c, "latents_final")
         #expect(Self.maxDifference(denoised.values, final) < 1e-3 * max(1, final.map(abs).max() ?? 1), "latents_final")
         let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [VAEDecodeStage.latent(denoised)]))
-        let decoded = try #require(decodedOut[VAEDecodeStage.image])
-        let reference = try Self.expected(c, "output")
-        let n = decoded.width * decoded.height
-        var maxDiff: Float = 0, sum: Float = 0
-        for i in 0..<n {
-            for ch in 0..<3 {
-                let d = abs(decoded.pixels[ch * n + i] - reference[i * 3 + ch])
-                maxDiff = max(maxDiff, d)
-                sum += d
-            }
-        }
-        #expect(maxDiff <= 2 / 255, "max |Δ| \(maxDiff * 255)/255")
-        #expect(sum / Float(3 * n) <= 0.5 / 255, "mean |Δ| \(sum / Float(3 * n) * 255)/255")
+        let difference = try Self.outputDifference(try #require(decodedOut[VAEDecodeStage.image]), c)
+        #expect(difference.max <= 2 / 255, "max |Δ| \(difference.max * 255)/255")
+        #expect(difference.mean <= 0.5 / 255, "mean |Δ| \(difference.mean * 255)/255")
     }
 
     /// The base → refiner hand-off in latent space: the base stops before step 8 of 10
@@ -286,18 +291,8 @@ import Testing
             DenoiseStage.conditioning(try #require(text[EncodePromptStage.conditioning]))]))
         let decodedOut = try await VAEDecodeStage.run(run.call(VAEDecodeStage.self, [], [
             VAEDecodeStage.latent(try #require(out[DenoiseStage.denoised]))]))
-        let decoded = try #require(decodedOut[VAEDecodeStage.image])
-        let reference = try Self.expected(c, "output")
-        let n = decoded.width * decoded.height
-        var maxDiff: Float = 0, sum: Float = 0
-        for i in 0..<n {
-            for ch in 0..<3 {
-                let d = abs(decoded.pixels[ch * n + i] - reference[i * 3 + ch])
-                maxDiff = max(maxDiff, d)
-                sum += d
-            }
-        }
-        #expect(maxDiff <= 8 / 255 && sum / Float(3 * n) <= 1 / 255,
-                "max |Δ| \(maxDiff * 255)/255, mean \(sum / Float(3 * n) * 255)/255")
+        let difference = try Self.outputDifference(try #require(decodedOut[VAEDecodeStage.image]), c)
+        #expect(difference.max <= 8 / 255 && difference.mean <= 1 / 255,
+                "max |Δ| \(difference.max * 255)/255, mean \(difference.mean * 255)/255")
     }
 }
