@@ -196,17 +196,7 @@ public struct SingleFileCheckpoint: Sendable {
     /// second's ids as SDXL's text_encoder_2 config has them (eos 2: pooled at the largest id).
     func xlTextConfig(clip: Bool) throws -> CLIPTextConfig {
         let prefixes = xlTextPrefixes()
-        if clip, let prefix = prefixes.clip {
-            let p = prefix + (has(prefix + "text_model.") ? "text_model." : "")
-            let token = try shape(p + "embeddings.token_embedding.weight")
-            return try CLIPTextConfig(reader: config("text_encoder", [
-                "vocab_size": .int(token[0]), "hidden_size": .int(token[1]),
-                "max_position_embeddings": .int(try shape(p + "embeddings.position_embedding.weight")[0]),
-                "num_hidden_layers": .int(indices(p + "encoder.layers.").count),
-                "intermediate_size": .int(try shape(p + "encoder.layers.0.mlp.fc1.weight")[0]),
-                "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "quick_gelu",
-            ]))
-        }
+        if clip, let prefix = prefixes.clip { return try clipTextConfig(prefix: prefix) }
         guard let p = prefixes.openCLIP else { throw ChiselError(.model, "no OpenCLIP text encoder in the SDXL checkpoint", file: path) }
         let token = try shape(p + "token_embedding.weight")
         return try CLIPTextConfig(reader: config(prefixes.clip == nil ? "text_encoder" : "text_encoder_2", [
@@ -220,19 +210,24 @@ public struct SingleFileCheckpoint: Sendable {
         ]))
     }
 
+    /// CLIP ViT-L in transformers' names under `prefix` (with or without `text_model.`).
+    func clipTextConfig(prefix: String) throws -> CLIPTextConfig {
+        let p = prefix + (has(prefix + "text_model.") ? "text_model." : "")
+        let token = try shape(p + "embeddings.token_embedding.weight")
+        return try CLIPTextConfig(reader: config("text_encoder", [
+            "vocab_size": .int(token[0]), "hidden_size": .int(token[1]),
+            "max_position_embeddings": .int(try shape(p + "embeddings.position_embedding.weight")[0]),
+            "num_hidden_layers": .int(indices(p + "encoder.layers.").count),
+            "intermediate_size": .int(try shape(p + "encoder.layers.0.mlp.fc1.weight")[0]),
+            "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "quick_gelu",
+        ]))
+    }
+
     public func textConfig() throws -> CLIPTextConfig {
         if isXL { return try xlTextConfig(clip: true) }
         switch try textLayout() {
         case .clip:
-            let p = Self.clipPrefix + (has(Self.clipPrefix + "text_model.") ? "text_model." : "")
-            let token = try shape(p + "embeddings.token_embedding.weight")
-            return try CLIPTextConfig(reader: config("text_encoder", [
-                "vocab_size": .int(token[0]), "hidden_size": .int(token[1]),
-                "max_position_embeddings": .int(try shape(p + "embeddings.position_embedding.weight")[0]),
-                "num_hidden_layers": .int(indices(p + "encoder.layers.").count),
-                "intermediate_size": .int(try shape(p + "encoder.layers.0.mlp.fc1.weight")[0]),
-                "num_attention_heads": .int(max(1, token[1] / 64)), "hidden_act": "quick_gelu",
-            ]))
+            return try clipTextConfig(prefix: Self.clipPrefix)
         case .openCLIP:
             let p = Self.openCLIPPrefix
             let token = try shape(p + "token_embedding.weight")
