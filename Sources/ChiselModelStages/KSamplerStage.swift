@@ -80,11 +80,11 @@ public enum KSamplerStage: Stage {
                                  startStep: try call[startAtStep], lastStep: try call[endAtStep],
                                  forceFullDenoise: !(try call[leftoverNoise]))
         let layout = LatentLayout(start)
+        let conditioning = try call[Self.conditioning]
         var latents = start.values
         if let sigmas = cut, sigmas.count > 1 {
             let scale = try call[cfg]
             let guided = abs(scale - 1) > 1e-9
-            let conditioning = try call[Self.conditioning]
             let context = try DenoiseStage.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
             let clean = layout.channelsLast(start.values)
             var initial = [Float](repeating: 0, count: layout.count)
@@ -147,9 +147,8 @@ public enum KSamplerStage: Stage {
         }
         let stream = NoiseStream(seed: seedValue, kind: .cpu)
         let generation = GenerationInfo(
-            prompt: A1111Resources.prompt((try? call[conditioning].prompt) ?? "", model: sd),
-            negativePrompt: (try? call[conditioning].negativePrompt) ?? "",
-            settings: try Self.settings(call, kind: kind, schedule: schedule, seed: seedValue, model: sd,
+            prompt: A1111Resources.prompt(conditioning.prompt, model: sd), negativePrompt: conditioning.negativePrompt,
+            settings: try Self.settings(call, text: conditioning, kind: kind, schedule: schedule, seed: seedValue, model: sd,
                                         size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale)))
         return [denoised(try Latent(shape: start.shape, values: latents,
                                     noise: DiffusionState(stream: stream, generation: generation), origin: start.origin))]
@@ -195,7 +194,7 @@ public enum KSamplerStage: Stage {
     /// The AUTOMATIC1111 infotext of the run, with ComfyUI's sampler and scheduler named as A1111
     /// names them where it has them (Euler, Euler a, Heun, DPM2, DPM++ 2M, LCM, DDIM; Karras,
     /// Exponential, SGM Uniform, Simple, DDIM uniform... as its Schedule type).
-    static func settings(_ call: StageCall, kind: KSamplerKind, schedule: KSchedule, seed: UInt64, model: StableDiffusionModel,
+    static func settings(_ call: StageCall, text: Conditioning, kind: KSamplerKind, schedule: KSchedule, seed: UInt64, model: StableDiffusionModel,
                          size: (Int, Int)) throws -> [GenerationInfo.Setting] {
         let samplerName: String = switch kind {
         case .euler: "Euler"
@@ -221,7 +220,6 @@ public enum KSamplerStage: Stage {
             + A1111Resources.model(model)
         let strength = try call[denoise]
         if strength < 1 { settings.append(GenerationInfo.Setting("Denoising strength", DenoiseStage.number(strength))) }
-        let text = try call[conditioning]
         settings += text.settings + A1111Resources.networks(model, prompts: [text.prompt, text.negativePrompt])
         settings.append(GenerationInfo.Setting("RNG", "CPU"))
         return settings
