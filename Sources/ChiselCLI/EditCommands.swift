@@ -122,6 +122,9 @@ struct EditOptions: ParsableArguments {
         get throws { BuiltinModelLocation.name(in: modelLocation) != nil ? modelLocation : try modelPath }
     }
     /// What the model is, read from its configs: which edit the commands build, at what sizes.
+    static let controlNetAsModel = ChiselError(.invalidParameter, "--model names a ControlNet; give the checkpoint as --model "
+                                               + "and the ControlNet as --controlnet PATH[:SCALE]")
+
     var facts: ModelFacts {
         get throws {
             try ModelFacts(path: modelPath, hints: KeyValueArgument.dictionary(hints), vae: vae.map { cwd.resolve($0) })
@@ -232,6 +235,8 @@ struct Img2ImgCommand: AsyncParsableCommand {
     func run() async throws {
         let request = try edit.request(output: output)
         switch try edit.facts {
+        case .controlNet:
+            throw EditOptions.controlNetAsModel
         case .amused(let facts):
             guard rounds == 1 else { throw ChiselError(.invalidParameter, "--rounds applies to Stable Diffusion models") }
             try edit.refuseDiffusionOnlyOptions()
@@ -324,6 +329,8 @@ struct InpaintCommand: AsyncParsableCommand {
         inpaint.softMask = softMask
         if onlyMasked { inpaint.onlyMasked = (try CropStage.padding.value(or: onlyMaskedPadding), width, height) }
         switch facts {
+        case .controlNet:
+            throw EditOptions.controlNetAsModel
         case .amused(let facts):
             guard maskedContent == .original || maskedContent == .fill, !softMask, !onlyMasked else {
                 throw ChiselError(.invalidParameter, "--masked-content latent_noise/latent_nothing, --soft-mask and --only-masked "

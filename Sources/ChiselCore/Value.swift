@@ -1,6 +1,6 @@
 /// The type of a value on a wire between stages.
 public enum ValueType: String, Sendable, Equatable, CaseIterable {
-    case image, mask, latent, tokens, conditioning, model
+    case image, mask, latent, tokens, conditioning, control, model
 }
 
 /// A value on a wire between stages.
@@ -10,6 +10,7 @@ public enum Value: Sendable {
     case latent(Latent)
     case tokens(Tokens)
     case conditioning(Conditioning)
+    case control(Control)
     case model(any LoadedModel)
 
     public var type: ValueType {
@@ -19,6 +20,7 @@ public enum Value: Sendable {
         case .latent: .latent
         case .tokens: .tokens
         case .conditioning: .conditioning
+        case .control: .control
         case .model: .model
         }
     }

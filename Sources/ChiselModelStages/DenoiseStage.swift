@@ -19,6 +19,8 @@ public enum DenoiseStage: Stage {
         "masked_image", "Inpainting with a 9-channel model: the latent of the image with the masked area blanked (vae_encode with mask).")
     public static let stream = OptionalInput<Latent>(
         "stream", "A latent whose random stream the loop continues (the inpainting pipelines draw the masked image's sample before the loop).")
+    public static let control = OptionalInput<Control>(
+        "control", "ControlNets with their control images (controlnet nodes), whose residuals steer the UNet.")
     public static let denoised = Output<Latent>("latent", "The denoised latent (or, with stop_at, the latent at that step).")
     public static let guidance = Param<Double>("guidance", default: 7.5, range: 0...100,
                                                "Classifier-free guidance scale; ≤ 1 runs the model once per step, unguided.")
@@ -46,7 +48,7 @@ public enum DenoiseStage: Stage {
 
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
-        inputs: [model, latent, conditioning, mask, original, maskedImage, stream], outputs: [denoised],
+        inputs: [model, latent, conditioning, mask, original, maskedImage, stream, control], outputs: [denoised],
         params: [guidance, guidanceRescale, eta, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
                  cropLeft, aestheticScore, negativeAestheticScore])
 
@@ -91,6 +93,7 @@ public enum DenoiseStage: Stage {
         }
         let conditioning = try call[Self.conditioning]
         let inpaint = try InpaintInputs(call, latent: start, unet: sd.unet.config, soft: try call[softMask])
+        let controls = try ControlInputs(call, model: sd, latent: start)
 
         let scheduler = try state.scheduler.makeScheduler(config: sd.schedulerConfig, options: StepOptions(eta: try call[eta]))
         try scheduler.setTimesteps(state.steps)
@@ -120,9 +123,12 @@ public enum DenoiseStage: Stage {
             try Task.checkCancellation()
             let scaled = try scheduler.scaleModelInput(latents, timestep: t)
             var input = try Tensor(shape: layout.channelsLastShape(repeats: guided ? 2 : 1), data: guided ? scaled + scaled : scaled)
+            let residuals = try controls.residuals(step: i, of: timesteps.count, timestep: t, input: input, guided: guided,
+                                                   context: context, added: added)
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
-            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition, added: added).data
+            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition, added: added,
+                                     control: residuals).data
             try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
             let prediction = guided ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
             latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample
@@ -165,7 +171,8 @@ public enum DenoiseStage: Stage {
                                     size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale),
                                     edit: edit, eta: try call[eta],
                                     encoding: conditioning.settings
-                                        + A1111Resources.networks(sd, prompts: [conditioning.prompt, conditioning.negativePrompt])))
+                                        + A1111Resources.networks(sd, prompts: [conditioning.prompt, conditioning.negativePrompt])
+                                        + controls.settings))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]

@@ -6,7 +6,7 @@ import ChiselCore
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
-        AddNoiseStage.self, DenoiseStage.self, KSamplerStage.self, VAEEncodeForInpaintStage.self, FillLatentStage.self,
+        AddNoiseStage.self, DenoiseStage.self, ControlNetStage.self, KSamplerStage.self, VAEEncodeForInpaintStage.self, FillLatentStage.self,
         VQEncodeStage.self, VQDecodeStage.self, EmptyTokensStage.self, MaskTokensStage.self, PredictTokensStage.self,
         RefineTokensStage.self,
     ]
@@ -14,6 +14,7 @@ public enum ModelStages {
     public static func register(in registry: inout StageRegistry) throws {
         // aMUSEd first: both layouts have a model_index.json, only aMUSEd's names an Amused pipeline.
         try registry.register(modelLoader: AmusedLoader())
+        try registry.register(modelLoader: ControlNetLoader())
         try registry.register(modelLoader: StableDiffusionLoader())
         for model in BundledModel.all { try registry.register(builtinModel: model) }
         try registry.register(all)

@@ -105,9 +105,9 @@ import Testing
     @Test func upcastAttentionIsUsed() throws {
         let sd2 = try StableDiffusionModel.load(path: "\(Reference.root)/sd2-tiny", precision: .bf16)
         #expect(sd2.unet.config.upcastAttention)
-        #expect(sd2.unet.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .f32 && $0.crossAttention.precision == .f32 })
+        #expect(sd2.unet.encoder.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .f32 && $0.crossAttention.precision == .f32 })
         let sd1 = try StableDiffusionModel.load(path: "\(Reference.root)/sd1-tiny", precision: .bf16)
         #expect(!sd1.unet.config.upcastAttention)
-        #expect(sd1.unet.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .bf16 })
+        #expect(sd1.unet.encoder.midTransformer.blocks.allSatisfy { $0.selfAttention.precision == .bf16 })
     }
 }

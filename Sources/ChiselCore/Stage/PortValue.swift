@@ -1,5 +1,5 @@
 /// A value type that travels on a wire between stages: `Image`, `Mask`, `Latent`, `Tokens`,
-/// `Conditioning`. (Models travel as `any LoadedModel` through `ModelInput`.)
+/// `Conditioning`, `Control`. (Models travel as `any LoadedModel` through `ModelInput`.)
 public protocol PortValue: Sendable {
     static var valueType: ValueType { get }
     init?(wire: Value)
@@ -49,4 +49,13 @@ extension Conditioning: PortValue {
         self = conditioning
     }
     public var wire: Value { .conditioning(self) }
+}
+
+extension Control: PortValue {
+    public static var valueType: ValueType { .control }
+    public init?(wire: Value) {
+        guard case .control(let control) = wire else { return nil }
+        self = control
+    }
+    public var wire: Value { .control(self) }
 }

@@ -31,6 +31,9 @@ enum MaskedTokenParams {
             check.reject(input: model, "this stage takes an aMUSEd model; the model is a Stable Diffusion checkpoint "
                          + "(vae_encode, add_noise, denoise and vae_decode edit with it)", code: .model)
             return nil
+        case .controlNet?:
+            check.reject(input: model, "this stage takes an aMUSEd model; the model is a ControlNet", code: .model)
+            return nil
         case nil:
             return nil
         }

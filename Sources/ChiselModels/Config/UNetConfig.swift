@@ -46,9 +46,15 @@ public struct UNetConfig: Sendable, Equatable {
             && a.textTime?.timeDim == b.textTime?.timeDim && a.textTime?.inputDim == b.textTime?.inputDim
     }
 
+    /// `init(reader:encoderOnly: true)` reads a config of the UNet's first half (a ControlNet's): no up blocks
+    /// or output channels, which are taken as the mirror of the down blocks and the input.
     public init(reader r: ConfigReader) throws {
+        try self.init(reader: r, encoderOnly: false)
+    }
+
+    public init(reader r: ConfigReader, encoderOnly: Bool) throws {
         inChannels = try r.size("in_channels", default: 4)
-        outChannels = try r.size("out_channels", default: 4)
+        outChannels = encoderOnly ? inChannels : try r.size("out_channels", default: 4)
         blockOutChannels = try r.sizes("block_out_channels", default: [320, 640, 1280, 1280])
         let n = blockOutChannels.count
         guard blockOutChannels[0] % 2 == 0 else {
@@ -61,7 +67,8 @@ public struct UNetConfig: Sendable, Equatable {
             }
         }
         downBlocks = try kinds("down_block_types", ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"])
-        upBlocks = try kinds("up_block_types", ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"])
+        upBlocks = encoderOnly ? downBlocks.reversed().map { $0 == .crossAttnDown ? .crossAttnUp : .up }
+            : try kinds("up_block_types", ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"])
         guard downBlocks.count == n, upBlocks.count == n else {
             throw r.failure("down_block_types", "and up_block_types need one entry per block_out_channels entry (\(n))")
         }

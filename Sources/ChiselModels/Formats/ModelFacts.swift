@@ -22,6 +22,8 @@ public struct StableDiffusionFacts: Sendable, Equatable {
     /// A 9-channel inpainting UNet: the latent, the mask and the masked image's latent
     /// (`UNetConfig.isInpainting` decides).
     public var isInpainting: Bool
+    /// The UNet's config (what a ControlNet must match).
+    public var unet: UNetConfig
     /// The scheduler config the checkpoint ships (or the family's, for a single file), which
     /// `scheduler: auto` runs.
     public var scheduler: SchedulerConfig
@@ -36,6 +38,7 @@ public struct StableDiffusionFacts: Sendable, Equatable {
         _ = text
         family = try source.family()
         unetChannels = unet.inChannels
+        self.unet = unet
         isInpainting = unet.isInpainting
         latentChannels = kl.latentChannels
         contextWidth = unet.crossAttentionDim
@@ -48,6 +51,7 @@ public struct StableDiffusionFacts: Sendable, Equatable {
     public init(model: StableDiffusionModel) {
         family = model.family
         unetChannels = model.unet.config.inChannels
+        unet = model.unet.config
         isInpainting = model.unet.config.isInpainting
         scheduler = model.schedulerConfig
         latentChannels = model.vae.latentChannels
@@ -90,11 +94,14 @@ public struct AmusedFacts: Sendable, Equatable {
 public enum ModelFacts: Sendable, Equatable {
     case stableDiffusion(StableDiffusionFacts)
     case amused(AmusedFacts)
+    case controlNet(ControlNetFacts)
 
     /// The model at `path`; `hints` and `vae` as a graph's model entry gives them.
     public init(path: String, hints: [String: JSONValue] = [:], vae: String? = nil) throws {
         if AmusedModel.isFolder(path) {
             self = .amused(try AmusedFacts(folder: path))
+        } else if ControlNetSource.recognizes(path: path) {
+            self = .controlNet(try ControlNetFacts(path: path))
         } else {
             self = .stableDiffusion(try StableDiffusionFacts(path: path, hints: hints, vae: vae))
         }
@@ -110,11 +117,17 @@ public enum ModelFacts: Sendable, Equatable {
         return nil
     }
 
+    public var controlNet: ControlNetFacts? {
+        if case .controlNet(let facts) = self { return facts }
+        return nil
+    }
+
     /// What an image side must be a multiple of for the model to encode it.
     public var sizeMultiple: Int {
         switch self {
         case .stableDiffusion(let facts): facts.vaeDownscale
         case .amused(let facts): facts.sizeMultiple
+        case .controlNet(let facts): facts.config.downscale
         }
     }
 }

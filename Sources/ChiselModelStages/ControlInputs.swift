@@ -1,0 +1,115 @@
+import ChiselCore
+import ChiselModels
+import ChiselStages
+import ChiselTensor
+
+/// The control input of a denoise, checked against the checkpoint and prepared once: each
+/// ControlNet with its control image at the latent's pixel size, channels-last as the networks
+/// take it.
+struct ControlInputs {
+    struct Prepared {
+        var unit: Control.Unit
+        var network: ControlNetModel
+        var name: String
+        /// 1×H×W×C, repeated per sample as the loop needs it.
+        var image: Tensor
+    }
+
+    var units: [Prepared] = []
+
+    init(_ call: StageCall, model sd: StableDiffusionModel, latent: Latent) throws {
+        guard let control = try call[DenoiseStage.control] else { return }
+        let facts = StableDiffusionFacts(model: sd)
+        let (width, height) = (latent.width * sd.vae.downscale, latent.height * sd.vae.downscale)
+        for (index, unit) in control.units.enumerated() {
+            guard let handle = unit.model as? LoadedControlNet else {
+                throw call.failure("control \(index) is a \(unit.model.kind) model, not a ControlNet", code: .model)
+            }
+            if let problem = ControlNetFacts(config: handle.network.config).mismatch(with: facts) {
+                throw call.failure("ControlNet \(index) (\(handle.name)): \(problem)", code: .model)
+            }
+            units.append(Prepared(unit: unit, network: handle.network, name: handle.name,
+                                  image: try Self.controlImage(unit, width: width, height: height,
+                                                               channels: handle.network.config.conditioningChannels)))
+        }
+    }
+
+    /// The control image as the ControlNet takes it: RGB in [0, 1] (diffusers' control image
+    /// processor does not normalise), resized with Lanczos when its size is not the edit's (as
+    /// the pipelines resize a PIL image), and −1 under the inpaint mask.
+    static func controlImage(_ unit: Control.Unit, width: Int, height: Int, channels: Int) throws -> Tensor {
+        let rgb = unit.image.converted(to: .rgb)
+        var planes = rgb.pixels
+        if rgb.width != width || rgb.height != height {
+            planes = Resampler.resample(planes, planes: 3, width: rgb.width, height: rgb.height, outWidth: width, outHeight: height,
+                                        filter: .lanczos)
+        }
+        let n = width * height
+        var covered = [Bool](repeating: false, count: n)
+        if let mask = unit.mask {
+            let values = LatentMask.values(mask, width: width, height: height, binarize: false)
+            for i in 0..<n { covered[i] = values[i] > 0.5 }
+        }
+        guard channels == 3 else {
+            throw ChiselError(.model, "the ControlNet takes \(channels)-channel control images; Chisel gives RGB ones (3)")
+        }
+        var data = [Float](repeating: 0, count: n * 3)
+        for i in 0..<n {
+            for c in 0..<3 { data[i * 3 + c] = covered[i] ? -1 : planes[c * n + i] }
+        }
+        return try Tensor(shape: [1, height, width, 3], data: data)
+    }
+
+    /// The summed residuals of the ControlNets acting at loop index `step`, for the UNet's
+    /// `input` (latents only, [negative, positive] when guided); nil when none acts. A unit in
+    /// guess mode runs on the positive half only, the negative half getting zeros.
+    func residuals(step: Int, of count: Int, timestep: Double, input: Tensor, guided: Bool, context: Tensor,
+                   added: (textEmbeds: Tensor, timeIds: [[Double]])?) throws -> ControlResiduals? {
+        var total: ControlResiduals?
+        for prepared in units {
+            let unit = prepared.unit
+            let scale = unit.acts(atStep: step, of: count) ? unit.scale : 0
+            // diffusers still runs a ControlNet at scale 0; its residuals are zeros, which change no sum.
+            guard scale != 0 else { continue }
+            let halve = unit.guessMode && guided
+            let rows = halve ? input.shape[0] / 2 : input.shape[0]
+            let sample = halve ? try Self.secondHalf(input) : input
+            let text = halve ? try Self.secondHalf(context) : context
+            let extra = try added.map { halve ? (try Self.secondHalf($0.textEmbeds), Array($0.timeIds.suffix(rows))) : $0 }
+            let image = try Self.repeated(prepared.image, rows)
+            var residuals = try prepared.network(sample, timesteps: [timestep], context: text, condition: image, scale: Float(scale),
+                                                 guessMode: unit.guessMode, added: extra)
+            if halve {
+                residuals = ControlResiduals(down: try residuals.down.map(Self.zeroFirstHalf), mid: try Self.zeroFirstHalf(residuals.mid))
+            }
+            total = try total.map { try $0.adding(residuals) } ?? residuals
+        }
+        return total
+    }
+
+    static func secondHalf(_ x: Tensor) throws -> Tensor {
+        let half = x.data.count / 2
+        return try Tensor(shape: [x.shape[0] / 2] + x.shape.dropFirst(), data: Array(x.data[half...]))
+    }
+
+    /// `x` behind as many zeros: torch.cat([zeros_like(x), x]).
+    static func zeroFirstHalf(_ x: Tensor) throws -> Tensor {
+        try Tensor(shape: [x.shape[0] * 2] + x.shape.dropFirst(), data: [Float](repeating: 0, count: x.data.count) + x.data)
+    }
+
+    static func repeated(_ x: Tensor, _ rows: Int) throws -> Tensor {
+        rows == 1 ? x : try Tensor(shape: [rows] + x.shape.dropFirst(), data: Array([[Float]](repeating: x.data, count: rows).joined()))
+    }
+
+    /// AUTOMATIC1111's ControlNet extension's infotext entries, `ControlNet 0`, `ControlNet 1`, ….
+    var settings: [GenerationInfo.Setting] {
+        units.enumerated().map { index, prepared in
+            let unit = prepared.unit
+            let fields = ["Module: \(unit.module)", "Model: \(prepared.name)", "Weight: \(DenoiseStage.number(unit.scale))",
+                          "Resize Mode: Just Resize", "Guidance Start: \(DenoiseStage.number(unit.start))",
+                          "Guidance End: \(DenoiseStage.number(unit.end))",
+                          "Control Mode: \(unit.guessMode ? "ControlNet is more important" : "Balanced")"]
+            return GenerationInfo.Setting("ControlNet \(index)", fields.joined(separator: ", "))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ChiselCore
+import ChiselModels
+import ChiselTensor
+import Foundation
+
+/// A loaded ControlNet, with what AUTOMATIC1111's infotext names it by.
+public final class LoadedControlNet: LoadedModel {
+    public let network: ControlNetModel
+    public let path: String
+    public let precision: Precision
+    public var kind: String { "controlnet" }
+    public var summary: String { "ControlNet for \(ControlNetFacts(config: network.config).familyName), \(precision.rawValue)" }
+
+    init(network: ControlNetModel, path: String, precision: Precision) {
+        self.network = network
+        self.path = path
+        self.precision = precision
+    }
+
+    /// The file or folder name without extension, as A1111 lists ControlNet models.
+    public var name: String {
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        for suffix in [".safetensors", ".pth", ".ckpt"] where last.hasSuffix(suffix) { return String(last.dropLast(suffix.count)) }
+        return last
+    }
+}
+
+/// Opens ControlNets named in a graph's `models` section (`"kind": "controlnet"`, or recognised
+/// by a folder's config.json naming ControlNetModel). Options: `"dtype": "fp32" | "bf16"`,
+/// `"variant"` as for checkpoints.
+public struct ControlNetLoader: ModelLoader {
+    public let kind = "controlnet"
+
+    public init() {}
+
+    public func recognizes(path: String) -> Bool { ControlNetSource.recognizes(path: path) }
+
+    public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
+        spec.options.sorted(by: { $0.key < $1.key }).compactMap { key, value in
+            switch key {
+            case "dtype":
+                value.stringValue.flatMap({ StableDiffusionLoader.dtypes[$0] }) == nil
+                    ? ModelOptionProblem(key: key, message: "dtype must be one of \(StableDiffusionLoader.dtypes.keys.sorted().joined(separator: ", "))")
+                    : nil
+            case "variant":
+                value.stringValue?.isEmpty ?? true ? ModelOptionProblem(key: key, message: "variant must be a file-name suffix such as \"fp16\"") : nil
+            default:
+                ModelOptionProblem(key: key, message: "unknown option '\(key)' for a ControlNet; it takes dtype and variant")
+            }
+        }
+    }
+
+    public func load(_ spec: ModelSpec) async throws -> any LoadedModel {
+        if let problem = problems(with: spec).first { throw ChiselError(.model, problem.message, file: spec.path) }
+        let precision = spec.options["dtype"]?.stringValue.flatMap { StableDiffusionLoader.dtypes[$0] } ?? .f32
+        let source = try ControlNetSource(path: spec.path, variant: spec.options["variant"]?.stringValue)
+        return LoadedControlNet(network: try source.load(precision: precision), path: spec.path, precision: precision)
+    }
+}
+
+/// Adds a ControlNet and its control image to a chain that `denoise` applies (diffusers'
+/// ControlNet pipelines; several chained nodes are its MultiControlNet, their residuals summed).
+public enum ControlNetStage: Stage {
+    public static let model = ModelInput("model", "A ControlNet from the graph's models section (kind controlnet).")
+    public static let image = Input<Image>(
+        "image", "The control image (an edge, depth or pose map, a tile of the photo); resized to the edit's size when it differs.")
+    public static let mask = OptionalInput<Mask>(
+        "mask", "The inpaint ControlNet's condition: the image's pixels under the mask (over 0.5) become −1.")
+    public static let previous = OptionalInput<Control>("control", "ControlNets already chained; this one is added after them.")
+    public static let control = Output<Control>("control", "The chain with this ControlNet added, for denoise's control input.")
+    public static let scale = Param<Double>("scale", default: 1, range: 0...10,
+                                            "How strongly the ControlNet steers (controlnet_conditioning_scale; A1111's Weight).")
+    public static let start = Param<Double>("start", default: 0, range: 0...1,
+                                            "The share of the steps before the ControlNet starts (control_guidance_start).")
+    public static let end = Param<Double>("end", default: 1, range: 0...1,
+                                          "The share of the steps after which it stops (control_guidance_end).")
+    public static let guessMode = Param<Bool>(
+        "guess_mode", default: false,
+        "Residuals for the prompt's half of a guided batch only, weighted 0.1 (first skip) to 1 (mid block), as diffusers' guess_mode.")
+    public static let module = Param<String>(
+        "module", default: "none",
+        "The preprocessor that made the image, as the infotext's ControlNet entry names it (canny, tile_resample, inpaint_only, none).")
+
+    public static let schema = StageSchema(
+        "controlnet", "Add a ControlNet and its control image to the ControlNets a denoise applies.",
+        inputs: [model, image, mask, previous], outputs: [control], params: [scale, start, end, guessMode, module])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        if try check[start] >= check[end] {
+            check.reject(end, "end (\(try check[end])) must be after start (\(try check[start]))")
+        }
+        switch ModelFacts(check.source(of: model)) {
+        case .stableDiffusion?, .amused?:
+            check.reject(input: model, "this stage takes a ControlNet (a ControlNetModel folder); the model is a checkpoint", code: .model)
+        case .controlNet?, nil:
+            break
+        }
+    }
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let handle = try call.model(model, as: LoadedControlNet.self)
+        let (from, to) = (try call[start], try call[end])
+        guard from < to else { throw call.failure("end (\(to)) must be after start (\(from))", code: .invalidParameter) }
+        let picture = try call[image]
+        let cover = try call[mask]
+        if let cover, cover.width != picture.width || cover.height != picture.height {
+            throw call.failure("the mask is \(cover.width)×\(cover.height) but the control image is \(picture.width)×\(picture.height)",
+                               code: .invalidParameter)
+        }
+        var chain = try call[previous] ?? Control(units: [])
+        let named = try call[module]
+        chain.units.append(Control.Unit(model: handle, image: picture, mask: cover, scale: try call[scale], start: from, end: to,
+                                        guessMode: try call[guessMode], module: cover != nil && named == "none" ? "inpaint_only" : named))
+        return [control(chain)]
+    }
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""ControlNet fixtures for Chisel: tiny random ControlNets and diffusers' ControlNet pipelines on them.
+
+Makes small random-weight ControlNetModel folders from the tiny Stable Diffusion UNets that
+generate.py and sdxl.py write (`ControlNetModel.from_unet`, every weight then redrawn, the
+zero-initialised convolutions included, so each part of the network shows in the output), and
+runs diffusers' own StableDiffusionControlNet{,Img2Img,Inpaint}Pipeline and
+StableDiffusionXLControlNetImg2ImgPipeline on them, recording the output of every case.
+
+Pins (refused if different): Python 3.11, torch 2.15.0 (CPU), diffusers 0.42.1,
+transformers 5.23.0, numpy 2.4.6, safetensors 0.8.0; Pillow 13.0.0 is recorded.
+
+Run by hand, never in CI, after generate.py/pipelines.py/sdxl.py:
+    /work/venv-ref/bin/python tools/reference/controlnet.py
+
+It writes
+    Tests/ChiselModelsTests/Fixtures/reference/{sd1-controlnet-tiny,sd1-controlnet-tiny-b,sdxl-controlnet-tiny}/
+        config.json, diffusion_pytorch_model.safetensors
+    Tests/ChiselModelStagesTests/Fixtures/controlnet/
+        control.png, control-b.png, network.safetensors (one ControlNet call in and out),
+        cases.json, <case>.safetensors (the pipeline's output and the loop's first latents)
+Deterministic: two runs write byte-identical files.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL
+import PIL.Image
+import safetensors
+import torch
+from safetensors.torch import save_file
+
+import diffusers
+import transformers
+from diffusers import (ControlNetModel, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+                       EulerDiscreteScheduler, StableDiffusionControlNetImg2ImgPipeline,
+                       StableDiffusionControlNetInpaintPipeline, StableDiffusionControlNetPipeline,
+                       StableDiffusionXLControlNetImg2ImgPipeline, StableDiffusionPipeline,
+                       StableDiffusionInpaintPipeline, StableDiffusionXLPipeline)
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "Tests" / "ChiselModelsTests" / "Fixtures" / "reference"
+OUT = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "controlnet"
+PIPELINE_INPUTS = REPO / "Tests" / "ChiselModelStagesTests" / "Fixtures" / "pipelines"  # image.png, mask.png
+
+PINS = {"torch": "2.15.0", "diffusers": "0.42.1", "transformers": "5.23.0", "numpy": "2.4.6", "safetensors": "0.8.0"}
+
+PROMPT_A = "a red fox sitting in a snowy forest, highly detailed"
+PROMPT_B = "an old stone lighthouse on a cliff at sunset"
+NEG_A = "blurry, low quality"
+
+# ControlNet name -> (base UNet folder, seed of its weights, conditioning_embedding_out_channels)
+CONTROLNETS = {
+    "sd1-controlnet-tiny": ("sd1-tiny", 7001, (8, 16)),
+    "sd1-controlnet-tiny-b": ("sd1-tiny", 7002, (8, 16)),
+    "sdxl-controlnet-tiny": ("sdxl-tiny", 7003, None),  # SDXL's VAE halves as often as its levels say
+}
+
+SCHEDULERS = {
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {}),
+    "dpmpp_2m_karras": (DPMSolverMultistepScheduler, {"use_karras_sigmas": True}),
+}
+
+
+def check_versions():
+    got = {"torch": torch.__version__.split("+")[0], "diffusers": diffusers.__version__,
+           "transformers": transformers.__version__, "numpy": np.__version__, "safetensors": safetensors.__version__}
+    bad = {k: (got[k], v) for k, v in PINS.items() if got[k] != v}
+    if bad:
+        sys.exit(f"controlnet.py: version mismatch (got, pinned): {bad}")
+
+
+def versions():
+    return {"python": sys.version.split()[0], "torch": torch.__version__, "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__, "numpy": np.__version__,
+            "safetensors": safetensors.__version__, "Pillow": PIL.__version__}
+
+
+def rel(p: Path) -> str:
+    return str(Path(p).resolve().relative_to(REPO))
+
+
+def vae_levels(folder: Path) -> int:
+    return len(json.loads((folder / "vae" / "config.json").read_text())["block_out_channels"])
+
+
+def make_controlnet(name: str):
+    base, seed, embedding = CONTROLNETS[name]
+    folder = MODELS / base
+    unet_cls = diffusers.UNet2DConditionModel
+    unet = unet_cls.from_pretrained(folder / "unet", torch_dtype=torch.float32)
+    if embedding is None:
+        levels = vae_levels(folder)
+        embedding = tuple([8] * (levels - 1) + [16])
+    cn = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=embedding)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for pname, p in sorted(cn.named_parameters()):
+            if pname.endswith("norm.weight") or ".norm" in pname and pname.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else 1
+                p.copy_(torch.randn(p.shape, generator=gen) / max(1.0, fan_in ** 0.5) * (0.5 if p.dim() > 1 else 0.05))
+    cn.eval()
+    out = MODELS / name
+    cn.save_pretrained(out, safe_serialization=True)
+    return ControlNetModel.from_pretrained(out, torch_dtype=torch.float32)
+
+
+def control_images():
+    """Two deterministic 48×32 RGB control maps: white lines on black (an edge map's look), and
+    a smooth gradient (a depth map's)."""
+    w, h = 48, 32
+    a = np.zeros((h, w, 3), dtype=np.uint8)
+    for y in range(h):
+        for x in range(w):
+            if (x + 2 * y) % 11 == 0 or abs(x - 30) < 1 or (y == 20 and 5 < x < 40):
+                a[y, x] = 255
+    b = np.zeros((h, w, 3), dtype=np.uint8)
+    for y in range(h):
+        for x in range(w):
+            v = int(255 * (0.5 + 0.5 * np.sin(x / 7.0) * np.cos(y / 5.0)))
+            b[y, x] = (v, v, v)
+    PIL.Image.fromarray(a).save(OUT / "control.png", optimize=False, compress_level=9)
+    PIL.Image.fromarray(b).save(OUT / "control-b.png", optimize=False, compress_level=9)
+    return PIL.Image.open(OUT / "control.png").convert("RGB"), PIL.Image.open(OUT / "control-b.png").convert("RGB")
+
+
+def inpaint_condition(image: PIL.Image.Image, mask: PIL.Image.Image) -> torch.Tensor:
+    """The inpaint ControlNet's control image as diffusers' documentation makes it: the photo in
+    [0, 1] with the masked pixels (mask > 0.5) set to -1."""
+    arr = np.array(image.convert("RGB")).astype(np.float32) / 255.0
+    m = np.array(mask.convert("L")).astype(np.float32) / 255.0
+    arr[m > 0.5] = -1.0
+    return torch.from_numpy(np.expand_dims(arr, 0).transpose(0, 3, 1, 2).copy())
+
+
+def network_fixture(cn: ControlNetModel, control: PIL.Image.Image):
+    """One ControlNet call on fixed random inputs, plain and in guess mode."""
+    gen = torch.Generator().manual_seed(7100)
+    cfg = cn.config
+    sample = torch.randn((2, cfg.in_channels, 16, 24), generator=gen)
+    context = torch.randn((2, 7, cfg.cross_attention_dim), generator=gen)
+    cond = torch.from_numpy(np.array(control).astype(np.float32) / 255.0).permute(2, 0, 1)[None].repeat(2, 1, 1, 1)
+    T = {"sample": sample, "context": context, "condition": cond}
+    with torch.no_grad():
+        for tag, guess in (("", False), ("guess_", True)):
+            down, mid = cn(sample, torch.tensor(421), encoder_hidden_states=context, controlnet_cond=cond,
+                           conditioning_scale=0.8, guess_mode=guess, return_dict=False)
+            for i, d in enumerate(down):
+                T[f"{tag}down_{i}"] = d
+            T[f"{tag}mid"] = mid
+    save_file({k: v.contiguous() for k, v in T.items()}, OUT / "network.safetensors",
+              metadata={"timestep": "421", "conditioning_scale": "0.8", "controlnet": "sd1-controlnet-tiny"})
+
+
+def C(name, kind, model, controlnets, sched="euler", seed=0, steps=8, strength=None, guidance=7.5, prompt=PROMPT_A,
+      negative=NEG_A, guess=False, mask=None):
+    return dict(name=name, kind=kind, model=model, controlnets=controlnets, scheduler=sched, seed=seed, steps=steps,
+                strength=strength, guidance=guidance, prompt=prompt, negative=negative, guess_mode=guess, mask=mask)
+
+
+def U(model, image, scale=1.0, start=0.0, end=1.0):
+    return dict(model=model, image=image, scale=scale, start=start, end=end)
+
+
+CASES = [
+    C("img2img_euler_s060", "img2img", "sd1-tiny", [U("sd1-controlnet-tiny", "control.png")], seed=7201, strength=0.6),
+    C("img2img_dpmpp_2m_karras_s080_scale05_window", "img2img", "sd1-tiny",
+      [U("sd1-controlnet-tiny", "control.png", 0.5, 0.2, 0.7)], sched="dpmpp_2m_karras", seed=7202, strength=0.8,
+      prompt=PROMPT_B),
+    C("img2img_euler_a_s070_g1", "img2img", "sd1-tiny", [U("sd1-controlnet-tiny", "control-b.png", 1.3)],
+      sched="euler_a", seed=7203, strength=0.7, guidance=1.0),
+    C("img2img_euler_s080_guess", "img2img", "sd1-tiny", [U("sd1-controlnet-tiny", "control.png", 0.9)],
+      seed=7204, strength=0.8, guidance=4.0, guess=True),
+    C("img2img_euler_s060_multi", "img2img", "sd1-tiny",
+      [U("sd1-controlnet-tiny", "control.png", 0.7, 0.0, 0.6), U("sd1-controlnet-tiny-b", "control-b.png", 0.4, 0.3, 1.0)],
+      seed=7205, strength=0.6, prompt=PROMPT_B),
+    C("txt2img_euler", "txt2img", "sd1-tiny", [U("sd1-controlnet-tiny-b", "control-b.png", 0.8)], seed=7206),
+    C("inpaint4_euler_s075", "inpaint", "sd1-tiny", [U("sd1-controlnet-tiny", "inpaint", 1.0)], seed=7207,
+      strength=0.75, mask="mask.png"),
+    C("inpaint9_euler_s100", "inpaint", "sd1-inpaint-tiny", [U("sd1-controlnet-tiny", "inpaint", 0.8)], seed=7208,
+      strength=1.0, mask="mask.png", prompt=PROMPT_B),
+    C("sdxl_img2img_euler_s060", "img2img", "sdxl-tiny", [U("sdxl-controlnet-tiny", "control.png", 0.8)], seed=7209,
+      strength=0.6),
+]
+
+
+def load_pipe(case, controlnets):
+    folder = MODELS / case["model"]
+    nets = controlnets if len(controlnets) > 1 else controlnets[0]
+    sdxl = case["model"].startswith("sdxl")
+    if sdxl:
+        base = StableDiffusionXLPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        assert case["kind"] == "img2img"
+        pipe = StableDiffusionXLControlNetImg2ImgPipeline(controlnet=nets, **base.components)
+    else:
+        cls = StableDiffusionInpaintPipeline if case["model"] == "sd1-inpaint-tiny" else StableDiffusionPipeline
+        base = cls.from_pretrained(folder, safety_checker=None, requires_safety_checker=False, torch_dtype=torch.float32)
+        comps = {k: v for k, v in base.components.items() if k != "image_encoder"}
+        comps.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipe_cls = {"img2img": StableDiffusionControlNetImg2ImgPipeline, "inpaint": StableDiffusionControlNetInpaintPipeline,
+                    "txt2img": StableDiffusionControlNetPipeline}[case["kind"]]
+        pipe = pipe_cls(controlnet=nets, **comps)
+    cls, over = SCHEDULERS[case["scheduler"]]
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **over)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def run_case(case, nets, images):
+    units = case["controlnets"]
+    pipe = load_pipe(case, [nets[u["model"]] for u in units])
+    image = images["image.png"]
+    rec = {"prep": []}
+    orig = pipe.prepare_latents
+
+    @functools.wraps(orig)
+    def prep(*a, **k):
+        out = orig(*a, **k)
+        rec["prep"].append(out)
+        return out
+    pipe.prepare_latents = prep
+    controls = []
+    for u in units:
+        if u["image"] == "inpaint":
+            controls.append(inpaint_condition(image, images[case["mask"]]))
+        else:
+            controls.append(images[u["image"]])
+    multi = len(units) > 1
+    kwargs = dict(prompt=case["prompt"], negative_prompt=case["negative"], num_inference_steps=case["steps"],
+                  guidance_scale=case["guidance"], output_type="np",
+                  controlnet_conditioning_scale=[u["scale"] for u in units] if multi else units[0]["scale"],
+                  control_guidance_start=[u["start"] for u in units] if multi else units[0]["start"],
+                  control_guidance_end=[u["end"] for u in units] if multi else units[0]["end"],
+                  guess_mode=case["guess_mode"])
+    control = controls if multi else controls[0]
+    if case["kind"] == "img2img":
+        kwargs.update(image=image, control_image=control, strength=case["strength"])
+    elif case["kind"] == "inpaint":
+        kwargs.update(image=image, mask_image=images[case["mask"]], control_image=control, strength=case["strength"],
+                      height=32, width=48)
+    else:
+        kwargs.update(image=control, height=32, width=48)
+    gen = torch.Generator().manual_seed(case["seed"])
+    with torch.no_grad():
+        out = pipe(generator=gen, **kwargs).images
+    assert out.dtype == np.float32 and out.shape[0] == 1, (out.dtype, out.shape)
+    T = {"output": torch.from_numpy(out[0].copy())}
+    first = rec["prep"][0]
+    T["latents_start"] = first[0] if isinstance(first, tuple) else first
+    save_file({k: v.contiguous() for k, v in T.items()}, OUT / f"{case['name']}.safetensors")
+    return dict(case, file=f"{case['name']}.safetensors", width=int(out.shape[2]), height=int(out.shape[1]))
+
+
+def main():
+    check_versions()
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    nets = {name: make_controlnet(name) for name in CONTROLNETS}
+    a, b = control_images()
+    images = {"control.png": a, "control-b.png": b,
+              "image.png": PIL.Image.open(PIPELINE_INPUTS / "image.png").convert("RGB"),
+              "mask.png": PIL.Image.open(PIPELINE_INPUTS / "mask.png").convert("L")}
+    network_fixture(nets["sd1-controlnet-tiny"], a)
+    written = []
+    for case in CASES:
+        written.append(run_case(case, nets, images))
+        print("case", case["name"])
+    doc = {"generator": rel(Path(__file__)), "versions": versions(),
+           "controlnets": {n: {"base": b, "seed": s} for n, (b, s, _) in CONTROLNETS.items()},
+           "notes": "output: the pipeline's output_type='np' image (H, W, 3); latents_start: prepare_latents' latents",
+           "cases": written}
+    (OUT / "cases.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
