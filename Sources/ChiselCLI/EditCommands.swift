@@ -96,6 +96,41 @@ struct EditOptions: ParsableArguments {
     @Option(help: ArgumentHelp("VAE " + VAETiling.param.help))
     var vaeTiling: VAETiling?
 
+    @Option(name: .customLong("controlnet"),
+            help: ArgumentHelp("A ControlNet (a diffusers ControlNetModel folder) steering the edit at SCALE (default 1; diffusers' "
+                               + "controlnet_conditioning_scale, A1111's Weight). Repeatable: several are summed (MultiControlNet).",
+                               valueName: "path[:scale]"),
+            transform: { try LoRAArgument.parse($0, flag: "--controlnet", example: "control_canny:0.8") })
+    var controlNets: [LoRAArgument] = []
+
+    @Option(name: [.customLong("control-image"), .customLong("control")],
+            help: ArgumentHelp("Each --controlnet's control image, in order: a map made by any tool (PATH), or canny, tile or "
+                               + "inpaint (inpaint only) to make it from the image being edited. Repeatable, one per --controlnet.",
+                               valueName: "path|canny|tile|inpaint"))
+    var controlSources: [String] = []
+
+    @Option(name: .customLong("control-start"),
+            help: ArgumentHelp("The share of the steps before the ControlNets start (control_guidance_start, A1111's Guidance Start): "
+                               + "one value for all, or one per --controlnet.", valueName: "fraction"))
+    var controlStarts: [Double] = []
+
+    @Option(name: .customLong("control-end"),
+            help: ArgumentHelp("The share of the steps after which they stop (control_guidance_end): one value, or one per --controlnet.",
+                               valueName: "fraction"))
+    var controlEnds: [Double] = []
+
+    @Flag(help: ArgumentHelp(ControlNetStage.guessMode.help))
+    var guessMode = false
+
+    @Option(help: ArgumentHelp("--control canny: " + CannyStage.low.help))
+    var cannyLow: Double?
+
+    @Option(help: ArgumentHelp("--control canny: " + CannyStage.high.help))
+    var cannyHigh: Double?
+
+    @Option(help: ArgumentHelp("--control tile: " + ControlTileStage.downsample.help))
+    var tileDownsample: Double?
+
     @Flag(help: "Print the graph this command runs, as JSON, and exit.")
     var printGraph = false
 
@@ -107,6 +142,80 @@ struct EditOptions: ParsableArguments {
         try OptionCheck.check(guidanceRescale, "--guidance-rescale", DenoiseStage.guidanceRescale)
         try OptionCheck.check(clipSkip, "--clip-skip", EncodePromptStage.clipSkip)
         try OptionCheck.check(eta, "--eta", DenoiseStage.eta)
+        for net in controlNets { try OptionCheck.check(net.scale, "--controlnet \(net.path):", ControlNetStage.scale) }
+        for value in controlStarts { try OptionCheck.check(value, "--control-start", ControlNetStage.start) }
+        for value in controlEnds { try OptionCheck.check(value, "--control-end", ControlNetStage.end) }
+        try OptionCheck.check(cannyLow, "--canny-low", CannyStage.low)
+        try OptionCheck.check(cannyHigh, "--canny-high", CannyStage.high)
+        try OptionCheck.check(tileDownsample, "--tile-downsample", ControlTileStage.downsample)
+        if controlNets.isEmpty {
+            let given = [(!controlSources.isEmpty, "--control-image"), (!controlStarts.isEmpty, "--control-start"),
+                         (!controlEnds.isEmpty, "--control-end"), (guessMode, "--guess-mode")].filter(\.0).map(\.1)
+            if let first = given.first { throw ValidationError("\(first) needs a --controlnet") }
+            return
+        }
+        guard controlSources.count == controlNets.count else {
+            throw ValidationError("--control-image: \(controlSources.count) given for \(controlNets.count) --controlnet; give one per ControlNet "
+                                  + "(a map's path, or canny, tile or inpaint)")
+        }
+        for (flag, values) in [("--control-start", controlStarts), ("--control-end", controlEnds)]
+        where values.count > 1 && values.count != controlNets.count {
+            throw ValidationError("\(flag): \(values.count) values for \(controlNets.count) --controlnet; give one, or one per ControlNet")
+        }
+        for i in controlNets.indices where Self.pick(controlStarts, i, 0) >= Self.pick(controlEnds, i, 1) {
+            throw ValidationError("--control-start \(Self.pick(controlStarts, i, 0)) must be before --control-end \(Self.pick(controlEnds, i, 1))")
+        }
+    }
+
+    /// The value for ControlNet `i`: its own, the one value for all, or the default.
+    static func pick(_ values: [Double], _ i: Int, _ fallback: Double) -> Double {
+        values.count > i ? values[i] : values.count == 1 ? values[0] : fallback
+    }
+
+    /// The ControlNets as the graph builders take them, each checked against the checkpoint.
+    func controlRequests(checkpoint: StableDiffusionFacts?, inpainting: Bool) throws -> [ControlRequest] {
+        guard !controlNets.isEmpty else { return [] }
+        guard let checkpoint else {
+            throw ChiselError(.invalidParameter, "--controlnet applies to Stable Diffusion checkpoints (the model is an aMUSEd one)")
+        }
+        return try controlNets.enumerated().map { i, net in
+            let path = cwd.resolve(net.path)
+            let facts: ControlNetFacts
+            do {
+                facts = try ControlNetFacts(path: path)
+            } catch let error as ChiselError {
+                throw ChiselError(.model, "--controlnet \(net.path): \(error.message)", file: error.file ?? path)
+            }
+            if let problem = facts.mismatch(with: checkpoint) {
+                throw ChiselError(.model, "--controlnet \(net.path): \(problem)", file: path)
+            }
+            let source: ControlRequest.Source
+            switch controlSources[i] {
+            case "canny": source = .canny
+            case "tile": source = .tile
+            case "inpaint":
+                guard inpainting else {
+                    throw ChiselError(.invalidParameter, "--control inpaint makes the inpaint ControlNet's condition from the mask: use chisel inpaint")
+                }
+                source = .inpaint
+            case let file:
+                let resolved = cwd.resolve(file)
+                guard FileManager.default.fileExists(atPath: resolved) else {
+                    throw ChiselError(.io, "--control-image \(file): no such file (or give canny, tile or inpaint)", file: resolved)
+                }
+                source = .image(resolved)
+            }
+            var request = ControlRequest(model: path, source: source)
+            request.scale = net.scale
+            request.start = Self.pick(controlStarts, i, 0)
+            request.end = Self.pick(controlEnds, i, 1)
+            request.guessMode = guessMode
+            request.cannyLow = cannyLow
+            request.cannyHigh = cannyHigh
+            request.tileDownsample = tileDownsample
+            request.dtype = dtype.rawValue
+            return request
+        }
     }
 
     var cwd: PathResolver { .workingDirectory }
@@ -233,8 +342,10 @@ struct Img2ImgCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let request = try edit.request(output: output)
-        switch try edit.facts {
+        var request = try edit.request(output: output)
+        let facts = try edit.facts
+        request.controls = try edit.controlRequests(checkpoint: facts.stableDiffusion, inpainting: false)
+        switch facts {
         case .controlNet:
             throw EditOptions.controlNetAsModel
         case .amused(let facts):
@@ -316,9 +427,10 @@ struct InpaintCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let request = try edit.request(output: output)
+        var request = try edit.request(output: output)
         var inpaint = InpaintRequest(mask: edit.cwd.resolve(mask))
         let facts = try edit.facts
+        request.controls = try edit.controlRequests(checkpoint: facts.stableDiffusion, inpainting: true)
         inpaint.strength = strength ?? (facts.stableDiffusion?.family.isXL == true ? EditGraphs.diffusersXLInpaintStrength
                                         : EditGraphs.diffusersInpaintStrength)
         inpaint.maskBlur = maskBlur

@@ -36,21 +36,24 @@ extension ParamOverride: ExpressibleByArgument {
 
 /// `--lora PATH[:SCALE]`: a LoRA file and its strength (default 1). The text after the last `:`
 /// is the scale when it is a number; a path that itself holds a `:` works when the file exists.
+/// A file with a weight, `PATH` or `PATH:SCALE` (`--lora`, `--controlnet`).
 struct LoRAArgument: Sendable, Equatable {
     var path: String
     var scale: Double
 
-    static func parse(_ text: String) throws -> LoRAArgument {
+    static func parse(_ text: String) throws -> LoRAArgument { try parse(text, flag: "--lora", example: "style.safetensors:0.8") }
+
+    static func parse(_ text: String, flag: String, example: String) throws -> LoRAArgument {
         guard let colon = text.lastIndex(of: ":"), colon != text.startIndex else { return LoRAArgument(path: text, scale: 1) }
         let suffix = String(text[text.index(after: colon)...])
         if let scale = Double(suffix) {
-            guard scale.isFinite else { throw ValidationError("--lora \(text): the scale must be a finite number") }
+            guard scale.isFinite else { throw ValidationError("\(flag) \(text): the scale must be a finite number") }
             return LoRAArgument(path: String(text[..<colon]), scale: scale)
         }
         if FileManager.default.fileExists(atPath: PathResolver.workingDirectory.resolve(text)) {
             return LoRAArgument(path: text, scale: 1)
         }
-        throw ValidationError("--lora \(text): the scale '\(suffix)' is not a number (use PATH or PATH:SCALE, e.g. style.safetensors:0.8)")
+        throw ValidationError("\(flag) \(text): the scale '\(suffix)' is not a number (use PATH or PATH:SCALE, e.g. \(example))")
     }
 
     /// The graph's `loras` entry for these arguments, paths resolved against `cwd`.

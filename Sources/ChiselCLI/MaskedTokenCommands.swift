@@ -27,6 +27,7 @@ extension EditOptions {
         if vae != nil { set.append("--vae") }
         if !embeddings.isEmpty { set.append("--embedding") }
         given(vaeTiling, VAETiling.param, "--vae-tiling")
+        if !controlNets.isEmpty { set.append("--controlnet") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
                               + "the aMUSEd model \(modelLocation)")

@@ -34,6 +34,7 @@ struct InspectCommand: AsyncParsableCommand {
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
         if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
         if VAESource.isVAE(path: resolved) { return try Self.inspectVAE(resolved) }
+        if ControlNetSource.recognizes(path: resolved) { return try Self.inspectControlNet(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints), deep: deep)
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -59,6 +60,28 @@ struct InspectCommand: AsyncParsableCommand {
         } else {
             Terminal.out("  problems: \(report.problems.count)")
             for problem in report.problems { Terminal.err("error: \(problem)") }
+            throw ExitCode.failure
+        }
+    }
+
+    /// A ControlNet folder (what `--controlnet` takes): the family it steers, its control image,
+    /// built from its tensors so a missing or misshapen one is reported.
+    static func inspectControlNet(_ path: String) throws {
+        Terminal.out(path)
+        Terminal.out("  layout:            ControlNet (diffusers ControlNetModel folder)")
+        do {
+            let source = try ControlNetSource(path: path)
+            let facts = ControlNetFacts(config: source.config)
+            let unet = source.config.unet
+            Terminal.out("  family:            \(facts.familyName)")
+            Terminal.out("  blocks:            \(unet.blockOutChannels), \(unet.layersPerBlock) per level, text context \(unet.crossAttentionDim)")
+            Terminal.out("  control image:     \(source.config.conditioningChannels) channels (\(source.config.bgr ? "BGR" : "RGB")), "
+                         + "\(source.config.downscale)× the latent's size\(source.config.globalPool ? ", pooled (guess mode)" : "")")
+            _ = try source.load()
+            Terminal.out("  problems: none")
+        } catch {
+            Terminal.out("  problems: 1")
+            Terminal.err("error: \(error)")
             throw ExitCode.failure
         }
     }

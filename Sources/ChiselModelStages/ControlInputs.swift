@@ -17,6 +17,21 @@ struct ControlInputs {
 
     var units: [Prepared] = []
 
+    /// Follows denoise's control chain upstream (controlnet nodes, each with its model and the
+    /// chain before it) and rejects a ControlNet that cannot steer the checkpoint, naming its node.
+    static func validate(_ check: inout StageCheck, checkpoint: StableDiffusionFacts) {
+        var next = check.source(of: DenoiseStage.control)
+        var seen: Set<String> = []
+        while case .node(let id, let stage, _)? = next, stage == ControlNetStage.schema.name, seen.insert(id).inserted {
+            let sources = check.graphSources[id] ?? [:]
+            if case .controlNet(let controlNet)? = ModelFacts(sources[ControlNetStage.model.name]),
+               let problem = controlNet.mismatch(with: checkpoint) {
+                check.reject(input: DenoiseStage.control, "node '\(id)': \(problem)", code: .model)
+            }
+            next = sources[ControlNetStage.previous.name]
+        }
+    }
+
     init(_ call: StageCall, model sd: StableDiffusionModel, latent: Latent) throws {
         guard let control = try call[DenoiseStage.control] else { return }
         let facts = StableDiffusionFacts(model: sd)

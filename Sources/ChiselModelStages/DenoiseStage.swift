@@ -60,6 +60,7 @@ public enum DenoiseStage: Stage {
             check.reject(input: mask, "a mask needs original (4-channel models) or masked_image (9-channel models) connected")
         }
         guard let facts = DiffusionParams.facts(&check) else { return }
+        ControlInputs.validate(&check, checkpoint: facts)
         if facts.isInpainting {
             if !check.isConnected(maskedImage) || !check.isConnected(mask) {
                 check.reject(input: maskedImage, "the checkpoint's UNet takes \(facts.unetChannels) channels (an inpainting model): "

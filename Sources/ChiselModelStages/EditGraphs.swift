@@ -31,11 +31,56 @@ public struct EditRequest: Sendable {
     /// aMUSEd: the Gumbel-noise temperatures of the first and last decoding steps.
     public var temperature: Double?
     public var temperatureEnd: Double?
+    /// ControlNets steering the denoise, in order (their residuals summed).
+    public var controls: [ControlRequest] = []
 
     public init(model: String, image: String, output: String) {
         self.model = model
         self.image = image
         self.output = output
+    }
+}
+
+/// One ControlNet of an edit and where its control image comes from.
+public struct ControlRequest: Sendable {
+    public enum Source: Sendable, Equatable {
+        /// A control map made by any tool (depth, pose, line art, edges), resized to the edit's size.
+        case image(String)
+        /// Canny edges of the image being edited (the canny stage).
+        case canny
+        /// The image being edited itself, optionally downscaled and blurred (control_tile).
+        case tile
+        /// The image being edited with the mask's pixels at −1 (the inpaint ControlNet's condition).
+        case inpaint
+
+        /// AUTOMATIC1111's ControlNet extension's name of the preprocessor.
+        var module: String {
+            switch self {
+            case .image: "none"
+            case .canny: "canny"
+            case .tile: "tile_resample"
+            case .inpaint: "inpaint_only"
+            }
+        }
+    }
+
+    /// The ControlNet's folder.
+    public var model: String
+    public var source: Source
+    public var scale = 1.0
+    public var start = 0.0
+    public var end = 1.0
+    public var guessMode = false
+    /// The canny stage's thresholds and the tile's downscaling, when the source uses them.
+    public var cannyLow: Double?
+    public var cannyHigh: Double?
+    public var tileDownsample: Double?
+    /// The model entry's dtype (the checkpoint's).
+    public var dtype: String?
+
+    public init(model: String, source: Source) {
+        self.model = model
+        self.source = source
     }
 }
 
@@ -180,6 +225,57 @@ public enum EditGraphs {
                        inputs: [FeatherMaskStage.mask(fitted[MatchMaskStage.matched])])
         }
 
+        /// The chain of controlnet nodes for `controls`: each ControlNet as a model entry, its
+        /// control image made from `image` (what the model works on: the sized input or the
+        /// only-masked crop) by a preprocessor, or loaded from a file and, when `crop` is given
+        /// (only masked), cropped and sized as the input was.
+        mutating func controls(_ controls: [ControlRequest], image: Wire<Image>, mask: Wire<Mask>?,
+                               crop: (mask: NodeRef, params: [ParamSetting], width: Int, height: Int, multiple: Int)?) throws -> Wire<Control>? {
+            var chain: Wire<Control>?
+            for (i, control) in controls.enumerated() {
+                let model = graph.model("controlnet_\(i)", path: control.model,
+                                        options: [("kind", .string("controlnet"))] + (control.dtype.map { [("dtype", JSONValue.string($0))] } ?? []))
+                var picture = image
+                var inputs: [GraphConnection] = [ControlNetStage.model(model)]
+                switch control.source {
+                case .image(let path):
+                    let loaded = graph.node("control_image_\(i)", LoadImageStage.self,
+                                            params: [LoadImageStage.path(path), LoadImageStage.mode(.rgb)])
+                    picture = loaded[LoadImageStage.image]
+                    if let crop {
+                        let cropped = graph.node("control_area_\(i)", CropStage.self, params: [CropStage.region(.mask)] + crop.params,
+                                                 inputs: [CropStage.image(picture), CropStage.mask(crop.mask[MatchMaskStage.matched])])
+                        picture = graph.node("control_work_\(i)", ResizeStage.self,
+                                             params: [ResizeStage.width(crop.width), ResizeStage.height(crop.height),
+                                                      ResizeStage.mode(.stretch), ResizeStage.multipleOf(crop.multiple)],
+                                             inputs: [ResizeStage.image(cropped[CropStage.cropped])])[ResizeStage.resized]
+                    }
+                case .canny:
+                    picture = graph.node("canny_\(i)", CannyStage.self,
+                                         params: [CannyStage.low(try CannyStage.low.value(or: control.cannyLow)),
+                                                  CannyStage.high(try CannyStage.high.value(or: control.cannyHigh))],
+                                         inputs: [CannyStage.image(image)])[CannyStage.edges]
+                case .tile:
+                    picture = graph.node("tile_\(i)", ControlTileStage.self,
+                                         params: [ControlTileStage.downsample(try ControlTileStage.downsample.value(or: control.tileDownsample))],
+                                         inputs: [ControlTileStage.image(image)])[ControlTileStage.tile]
+                case .inpaint:
+                    guard let mask else {
+                        throw ChiselError(.invalidParameter, "the inpaint control image needs a mask: use it with chisel inpaint")
+                    }
+                    inputs.append(ControlNetStage.mask(mask))
+                }
+                inputs.append(ControlNetStage.image(picture))
+                if let chain { inputs.append(ControlNetStage.previous(chain)) }
+                chain = graph.node("controlnet_\(i)", ControlNetStage.self,
+                                   params: [ControlNetStage.scale(control.scale), ControlNetStage.start(control.start),
+                                            ControlNetStage.end(control.end), ControlNetStage.guessMode(control.guessMode),
+                                            ControlNetStage.module(control.source.module)],
+                                   inputs: inputs)[ControlNetStage.control]
+            }
+            return chain
+        }
+
         mutating func save(_ image: Wire<Image>, to path: String, id: String = "save", infotext: String = "") {
             graph.node(id, SaveImageStage.self,
                        params: [SaveImageStage.path(path)] + (infotext.isEmpty ? [] : [SaveImageStage.infotext(infotext)]),
@@ -236,6 +332,7 @@ public enum EditGraphs {
         let latent = start.graph.node("latent", VAEEncodeStage.self, params: seedParams(request) + tilingParams(request),
                                       inputs: [VAEEncodeStage.model(sd), VAEEncodeStage.image(start.sized[ResizeStage.resized])])
         var clean = latent[VAEEncodeStage.latent]
+        let control = try start.controls(request.controls, image: start.sized[ResizeStage.resized], mask: nil, crop: nil)
         for round in 1...max(1, rounds) {
             // Later rounds continue the same random stream from the previous round's result.
             let suffix = round == 1 ? "" : "_\(round)"
@@ -243,7 +340,8 @@ public enum EditGraphs {
                                           inputs: [AddNoiseStage.model(sd), AddNoiseStage.latent(clean)])
             let edited = start.graph.node("edited" + suffix, DenoiseStage.self, params: try denoiseParams(request),
                                           inputs: [DenoiseStage.model(sd), DenoiseStage.latent(noised[AddNoiseStage.noised]),
-                                                   DenoiseStage.conditioning(text[EncodePromptStage.conditioning])])
+                                                   DenoiseStage.conditioning(text[EncodePromptStage.conditioning])]
+                                              + (control.map { [DenoiseStage.control($0)] } ?? []))
             clean = edited[DenoiseStage.denoised]
         }
         let decoded = start.graph.node("decoded", VAEDecodeStage.self, params: tilingParams(request),
@@ -315,6 +413,10 @@ public enum EditGraphs {
                              DenoiseStage.conditioning(text[EncodePromptStage.conditioning]), DenoiseStage.mask(area),
                              DenoiseStage.stream(masked[VAEEncodeStage.latent])]
         denoiseInputs.append(facts.isInpainting ? DenoiseStage.maskedImage(masked[VAEEncodeStage.latent]) : DenoiseStage.original(clean))
+        let cropShape = inpaint.onlyMasked.map { (mask: fitted, params: cropParams, width: $0.width, height: $0.height, multiple: facts.vaeDownscale) }
+        if let control = try start.controls(request.controls, image: image, mask: area, crop: cropShape) {
+            denoiseInputs.append(DenoiseStage.control(control))
+        }
         let edited = start.graph.node("edited", DenoiseStage.self,
                                       params: try denoiseParams(request) + (inpaint.softMask ? [DenoiseStage.softMask(true)] : []),
                                       inputs: denoiseInputs)

@@ -4,7 +4,7 @@ import ChiselCore
 public enum BuiltinStages {
     public static let all: [any Stage.Type] = [
         LoadImageStage.self, LoadMaskStage.self, SaveImageStage.self,
-        ResizeStage.self, CropStage.self, PadStage.self, CannyStage.self,
+        ResizeStage.self, CropStage.self, PadStage.self, CannyStage.self, ControlTileStage.self,
         GrowMaskStage.self, FeatherMaskStage.self, InvertMaskStage.self, CombineMasksStage.self,
         ImageToMaskStage.self, MaskToImageStage.self, CompositeStage.self,
     ]

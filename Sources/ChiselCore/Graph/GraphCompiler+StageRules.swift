@@ -3,8 +3,8 @@
 extension GraphCompiler {
     mutating func checkStageRules(_ drafts: [NodeDraft], wired: [[String: PlannedSource]], models: [ModelSpec]) {
         let modelsByName = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var graphSources: [String: [String: StageCheck.Source]] = [:]
         for (i, draft) in drafts.enumerated() {
-            guard let stage = draft.stage, draft.paramsValid else { continue }
             var sources: [String: StageCheck.Source] = [:]
             for (port, source) in wired[i] {
                 switch source {
@@ -14,7 +14,11 @@ extension GraphCompiler {
                     if let spec = modelsByName[name] { sources[port] = .model(spec) }
                 }
             }
-            var check = StageCheck(node: draft.id, params: draft.params, sources: sources)
+            graphSources[draft.id] = sources
+        }
+        for draft in drafts {
+            guard let stage = draft.stage, draft.paramsValid else { continue }
+            var check = StageCheck(node: draft.id, params: draft.params, sources: graphSources[draft.id] ?? [:], graphSources: graphSources)
             do {
                 try stage.validate(&check)
             } catch {

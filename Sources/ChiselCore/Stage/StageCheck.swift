@@ -25,10 +25,15 @@ public struct StageCheck: ParamReading, Sendable {
     /// What the graph asks that has no effect with its model or inputs: reported, not refused.
     public private(set) var warnings: [Problem] = []
 
-    public init(node: String, params: [String: ParamValue], sources: [String: Source]) {
+    /// Where every node's inputs come from, by node id: what a stage follows upstream (denoise
+    /// reads which ControlNets its control chain holds).
+    public let graphSources: [String: [String: Source]]
+
+    public init(node: String, params: [String: ParamValue], sources: [String: Source], graphSources: [String: [String: Source]] = [:]) {
         self.node = node
         self.params = params
         self.sources = sources
+        self.graphSources = graphSources
     }
 
     public func isConnected(_ input: some InputKey) -> Bool { sources[input.spec.name] != nil }
