@@ -91,6 +91,8 @@ import Testing
             #expect(result.status == 0, "\(source): \(result.stderr)")
             let infotext = try ImageReader.read(path: out).text.first { $0.key == "parameters" }?.value ?? ""
             #expect(infotext.contains("Module: \(source == "canny" ? "canny" : "tile_resample")"), "\(infotext)")
+            // ComfyUI's core has no Canny or tile preprocessor: no `prompt` rather than a wrong one.
+            #expect(try ImageReader.read(path: out).text.first { $0.key == "prompt" } == nil)
         }
     }
 

@@ -4,7 +4,7 @@ import Testing
 @Suite struct CLIStagesTests {
     /// The built-in, inpainting and model stages and the linked plugin's, sorted.
     static let builtins = [
-        "add_noise", "color_match", "combine_masks", "composite", "crop", "denoise",
+        "add_noise", "canny", "color_match", "combine_masks", "composite", "control_tile", "controlnet", "crop", "denoise",
         "empty_latent", "empty_tokens", "encode_prompt", "feather_mask", "fill_latent", "fill_masked",
         "grow_mask", "image_to_mask", "invert_mask", "ksampler", "load_image", "load_mask", "mask_to_image",
         "mask_tokens", "match_mask", "pad", "paste_crop", "predict_tokens", "refine_tokens",
