@@ -231,8 +231,8 @@ struct EditOptions: ParsableArguments {
         get throws { BuiltinModelLocation.name(in: modelLocation) != nil ? modelLocation : try modelPath }
     }
     /// What the model is, read from its configs: which edit the commands build, at what sizes.
-    static let controlNetAsModel = ChiselError(.invalidParameter, "--model names a ControlNet; give the checkpoint as --model "
-                                               + "and the ControlNet as --controlnet PATH[:SCALE]")
+    static let controlNetAsModel = ChiselError(.invalidParameter, "--model names a ControlNet or T2I-Adapter; give the checkpoint as --model "
+                                               + "and it as --controlnet PATH[:SCALE] or --adapter PATH[:SCALE]")
 
     var facts: ModelFacts {
         get throws {
@@ -346,7 +346,7 @@ struct Img2ImgCommand: AsyncParsableCommand {
         let facts = try edit.facts
         request.controls = try edit.controlRequests(checkpoint: facts.stableDiffusion, inpainting: false)
         switch facts {
-        case .controlNet:
+        case .controlNet, .t2iAdapter:
             throw EditOptions.controlNetAsModel
         case .amused(let facts):
             guard rounds == 1 else { throw ChiselError(.invalidParameter, "--rounds applies to Stable Diffusion models") }
@@ -441,7 +441,7 @@ struct InpaintCommand: AsyncParsableCommand {
         inpaint.softMask = softMask
         if onlyMasked { inpaint.onlyMasked = (try CropStage.padding.value(or: onlyMaskedPadding), width, height) }
         switch facts {
-        case .controlNet:
+        case .controlNet, .t2iAdapter:
             throw EditOptions.controlNetAsModel
         case .amused(let facts):
             guard maskedContent == .original || maskedContent == .fill, !softMask, !onlyMasked else {

@@ -92,6 +92,8 @@ public enum ControlNetStage: Stage {
         switch ModelFacts(check.source(of: model)) {
         case .stableDiffusion?, .amused?:
             check.reject(input: model, "this stage takes a ControlNet (a ControlNetModel folder); the model is a checkpoint", code: .model)
+        case .t2iAdapter?:
+            check.reject(input: model, "this stage takes a ControlNet; the model is a T2I-Adapter (t2i_adapter takes it)", code: .model)
         case .controlNet?, nil:
             break
         }
@@ -111,6 +113,89 @@ public enum ControlNetStage: Stage {
         let named = try call[module]
         chain.units.append(Control.Unit(model: handle, image: picture, mask: cover, scale: try call[scale], start: from, end: to,
                                         guessMode: try call[guessMode], module: cover != nil && named == "none" ? "inpaint_only" : named))
+        return [control(chain)]
+    }
+}
+
+/// A loaded T2I-Adapter, with the name the infotext gives it.
+public final class LoadedT2IAdapter: LoadedModel {
+    public let network: T2IAdapter
+    public let path: String
+    public let precision: Precision
+    public var kind: String { "t2i_adapter" }
+    public var summary: String { "T2I-Adapter (\(network.config.kind.rawValue)), \(precision.rawValue)" }
+
+    init(network: T2IAdapter, path: String, precision: Precision) {
+        self.network = network
+        self.path = path
+        self.precision = precision
+    }
+
+    public var name: String { path.split(separator: "/").last.map(String.init) ?? path }
+}
+
+/// Opens T2I-Adapters named in a graph's `models` section (`"kind": "t2i_adapter"`, or a folder
+/// whose config.json names T2IAdapter). Options: `dtype`, `variant`.
+public struct T2IAdapterLoader: ModelLoader {
+    public let kind = "t2i_adapter"
+
+    public init() {}
+
+    public func recognizes(path: String) -> Bool { T2IAdapterSource.recognizes(path: path) }
+
+    public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
+        ControlNetLoader().problems(with: spec).map {
+            $0.key == "dtype" || $0.key == "variant" ? $0 : ModelOptionProblem(key: $0.key, message: "unknown option '\($0.key)' for a T2I-Adapter; it takes dtype and variant")
+        }
+    }
+
+    public func load(_ spec: ModelSpec) async throws -> any LoadedModel {
+        if let problem = problems(with: spec).first { throw ChiselError(.model, problem.message, file: spec.path) }
+        let precision = spec.options["dtype"]?.stringValue.flatMap { StableDiffusionLoader.dtypes[$0] } ?? .f32
+        let source = try T2IAdapterSource(path: spec.path, variant: spec.options["variant"]?.stringValue)
+        return LoadedT2IAdapter(network: try source.load(precision: precision), path: spec.path, precision: precision)
+    }
+}
+
+/// Adds a T2I-Adapter and its control image to the chain `denoise` applies (diffusers'
+/// StableDiffusionAdapterPipeline / StableDiffusionXLAdapterPipeline; several are summed, each
+/// by its scale). Its features are computed once and added inside the UNet's down blocks while
+/// it acts.
+public enum T2IAdapterStage: Stage {
+    public static let model = ModelInput("model", "A T2I-Adapter from the graph's models section (kind t2i_adapter).")
+    public static let image = Input<Image>(
+        "image", "The control image (sketch, depth, pose, edges); grey for a 1-channel adapter; resized to the edit's size when it differs.")
+    public static let previous = OptionalInput<Control>("control", "ControlNets and adapters already chained; this one is added after them.")
+    public static let control = Output<Control>("control", "The chain with this adapter added, for denoise's control input.")
+    public static let scale = Param<Double>("scale", default: 1, range: 0...10,
+                                            "The features' multiplier (adapter_conditioning_scale).")
+    public static let start = Param<Double>("start", default: 0, range: 0...1, "The share of the steps before the adapter starts.")
+    public static let end = Param<Double>(
+        "end", default: 1, range: 0...1,
+        "The share of the steps it acts for (adapter_conditioning_factor: the steps before int(steps × end)).")
+
+    public static let schema = StageSchema(
+        "t2i_adapter", "Add a T2I-Adapter and its control image to the ControlNets and adapters a denoise applies.",
+        inputs: [model, image, previous], outputs: [control], params: [scale, start, end])
+
+    public static func validate(_ check: inout StageCheck) throws {
+        if try check[start] >= check[end] {
+            check.reject(end, "end (\(try check[end])) must be after start (\(try check[start]))")
+        }
+        switch ModelFacts(check.source(of: model)) {
+        case .stableDiffusion?, .amused?, .controlNet?:
+            check.reject(input: model, "this stage takes a T2I-Adapter (a T2IAdapter folder)", code: .model)
+        case .t2iAdapter?, nil:
+            break
+        }
+    }
+
+    public static func run(_ call: StageCall) async throws -> StageOutputs {
+        let handle = try call.model(model, as: LoadedT2IAdapter.self)
+        let (from, to) = (try call[start], try call[end])
+        guard from < to else { throw call.failure("end (\(to)) must be after start (\(from))", code: .invalidParameter) }
+        var chain = try call[previous] ?? Control(units: [])
+        chain.units.append(Control.Unit(model: handle, image: try call[image], scale: try call[scale], start: from, end: to))
         return [control(chain)]
     }
 }

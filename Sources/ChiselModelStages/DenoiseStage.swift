@@ -128,8 +128,9 @@ public enum DenoiseStage: Stage {
                                                    context: context, added: added)
             if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
+            let features = try controls.adapterFeatures(step: i, of: timesteps.count, rows: input.shape[0])
             let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition, added: added,
-                                     control: residuals).data
+                                     control: residuals, adapter: features).data
             try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
             let prediction = guided ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
             latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample

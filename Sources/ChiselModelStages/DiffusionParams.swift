@@ -36,6 +36,10 @@ enum DiffusionParams {
             check.reject(input: model, "this stage takes a Stable Diffusion checkpoint; the model is an aMUSEd one "
                          + "(vq_encode, mask_tokens, predict_tokens and vq_decode edit with it)", code: .model)
             return nil
+        case .t2iAdapter?:
+            check.reject(input: model, "this stage takes a Stable Diffusion checkpoint; the model is a T2I-Adapter "
+                         + "(connect it to a t2i_adapter node, whose control output goes to denoise)", code: .model)
+            return nil
         case .controlNet?:
             check.reject(input: model, "this stage takes a Stable Diffusion checkpoint; the model is a ControlNet "
                          + "(connect it to a controlnet node, whose control output goes to denoise)", code: .model)

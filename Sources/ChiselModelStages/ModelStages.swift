@@ -6,7 +6,7 @@ import ChiselCore
 public enum ModelStages {
     public static let all: [any Stage.Type] = [
         EncodePromptStage.self, VAEEncodeStage.self, VAEDecodeStage.self, EmptyLatentStage.self,
-        AddNoiseStage.self, DenoiseStage.self, ControlNetStage.self, KSamplerStage.self, VAEEncodeForInpaintStage.self, FillLatentStage.self,
+        AddNoiseStage.self, DenoiseStage.self, ControlNetStage.self, T2IAdapterStage.self, KSamplerStage.self, VAEEncodeForInpaintStage.self, FillLatentStage.self,
         VQEncodeStage.self, VQDecodeStage.self, EmptyTokensStage.self, MaskTokensStage.self, PredictTokensStage.self,
         RefineTokensStage.self,
     ]
@@ -15,6 +15,7 @@ public enum ModelStages {
         // aMUSEd first: both layouts have a model_index.json, only aMUSEd's names an Amused pipeline.
         try registry.register(modelLoader: AmusedLoader())
         try registry.register(modelLoader: ControlNetLoader())
+        try registry.register(modelLoader: T2IAdapterLoader())
         try registry.register(modelLoader: StableDiffusionLoader())
         for model in BundledModel.all { try registry.register(builtinModel: model) }
         try registry.register(all)

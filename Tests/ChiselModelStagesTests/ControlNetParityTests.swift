@@ -51,6 +51,11 @@ import Testing
         }
     }()
 
+    static func adapter(_ name: String) async throws -> LoadedT2IAdapter {
+        let loaded = try await T2IAdapterLoader().load(ModelSpec(name: name, path: references + "/" + name))
+        return try #require(loaded as? LoadedT2IAdapter)
+    }
+
     static func controlNet(_ name: String) async throws -> LoadedControlNet {
         let loaded = try await ControlNetLoader().load(ModelSpec(name: name, path: references + "/" + name))
         return try #require(loaded as? LoadedControlNet)
@@ -62,7 +67,8 @@ import Testing
     }
 
     @Test func theFixturesAreThere() {
-        #expect(Self.cases.count >= 9, "\(Self.cases.map(\.name))")
+        #expect(Self.cases.count >= 13, "\(Self.cases.map(\.name))")
+        #expect(Self.cases.filter { $0.kind == "adapter" }.count >= 4)
     }
 
     /// One ControlNet call (network.safetensors): the residuals of every skip connection and of
@@ -113,7 +119,15 @@ import Testing
 
         // The chain of controlnet nodes.
         var chain: Control?
-        for unit in c.units {
+        for unit in c.units where c.kind == "adapter" {
+            var inputs: [InputSetting] = [T2IAdapterStage.model(try await Self.adapter(unit.model)),
+                                          T2IAdapterStage.image(try ImageReader.read(path: Self.fixtures + "/" + unit.image).image)]
+            if let chain { inputs.append(T2IAdapterStage.previous(chain)) }
+            let out = try await T2IAdapterStage.run(makeCall(T2IAdapterStage.self, params: [
+                T2IAdapterStage.scale(unit.scale), T2IAdapterStage.start(unit.start), T2IAdapterStage.end(unit.end)], inputs: inputs))
+            chain = try #require(out[T2IAdapterStage.control])
+        }
+        for unit in c.units where c.kind != "adapter" {
             let inpaint = unit.image == "inpaint"
             let picture = inpaint ? image : try ImageReader.read(path: Self.fixtures + "/" + unit.image).image
             var inputs: [InputSetting] = [ControlNetStage.model(try await Self.controlNet(unit.model)), ControlNetStage.image(picture)]
@@ -130,7 +144,7 @@ import Testing
         var denoiseInputs = [DenoiseStage.conditioning(conditioning), DenoiseStage.control(control)]
         let start: Latent
         switch c.kind {
-        case "txt2img":
+        case "txt2img", "adapter":
             let empty = try await EmptyLatentStage.run(run.call(EmptyLatentStage.self, [EmptyLatentStage.width(48), EmptyLatentStage.height(32)]))
             noiseParams += [AddNoiseStage.pureNoise(true), AddNoiseStage.seed(.fixed(UInt64(c.seed)))]
             let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams,

@@ -38,7 +38,8 @@ from safetensors.torch import save_file
 
 import diffusers
 import transformers
-from diffusers import (ControlNetModel, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler,
+from diffusers import (ControlNetModel, DPMSolverMultistepScheduler, MultiAdapter, StableDiffusionAdapterPipeline,
+                       StableDiffusionXLAdapterPipeline, T2IAdapter, EulerAncestralDiscreteScheduler,
                        EulerDiscreteScheduler, StableDiffusionControlNetImg2ImgPipeline,
                        StableDiffusionControlNetInpaintPipeline, StableDiffusionControlNetPipeline,
                        StableDiffusionXLControlNetImg2ImgPipeline, StableDiffusionPipeline,
@@ -60,6 +61,17 @@ CONTROLNETS = {
     "sd1-controlnet-tiny": ("sd1-tiny", 7001, (8, 16)),
     "sd1-controlnet-tiny-b": ("sd1-tiny", 7002, (8, 16)),
     "sdxl-controlnet-tiny": ("sdxl-tiny", 7003, None),  # SDXL's VAE halves as often as its levels say
+}
+
+# T2I-Adapter name -> (base, seed, config). Their first feature is at the latent's size (SD) or
+# half of it (SDXL), as the full-size adapters' are.
+ADAPTERS = {
+    "sd1-adapter-tiny": ("sd1-tiny", 7011, dict(in_channels=3, channels=[16, 24], num_res_blocks=1, downscale_factor=2,
+                                                adapter_type="full_adapter")),
+    "sd1-adapter-light-tiny": ("sd1-tiny", 7012, dict(in_channels=1, channels=[16, 24], num_res_blocks=2, downscale_factor=2,
+                                                      adapter_type="light_adapter")),
+    "sdxl-adapter-tiny": ("sdxl-tiny", 7013, dict(in_channels=3, channels=[8, 16, 24, 24], num_res_blocks=1, downscale_factor=4,
+                                                  adapter_type="full_adapter_xl")),
 }
 
 SCHEDULERS = {
@@ -114,6 +126,20 @@ def make_controlnet(name: str):
     return ControlNetModel.from_pretrained(out, torch_dtype=torch.float32)
 
 
+def make_adapter(name: str):
+    _, seed, cfg = ADAPTERS[name]
+    adapter = T2IAdapter(**cfg)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, p in sorted(adapter.named_parameters()):
+            fan_in = p[0].numel() if p.dim() > 1 else 1
+            p.copy_(torch.randn(p.shape, generator=gen) / max(1.0, fan_in ** 0.5) * (0.8 if p.dim() > 1 else 0.05))
+    adapter.eval()
+    out = MODELS / name
+    adapter.save_pretrained(out, safe_serialization=True)
+    return T2IAdapter.from_pretrained(out, torch_dtype=torch.float32)
+
+
 def control_images():
     """Two deterministic 48×32 RGB control maps: white lines on black (an edge map's look), and
     a smooth gradient (a depth map's)."""
@@ -157,8 +183,8 @@ def network_fixture(cn: ControlNetModel, control: PIL.Image.Image):
             for i, d in enumerate(down):
                 T[f"{tag}down_{i}"] = d
             T[f"{tag}mid"] = mid
-    save_file({k: v.contiguous() for k, v in T.items()}, OUT / "network.safetensors",
-              metadata={"timestep": "421", "conditioning_scale": "0.8", "controlnet": "sd1-controlnet-tiny"})
+    # timestep 421, conditioning scale 0.8, sd1-controlnet-tiny (cases.json's "network")
+    save_file({k: v.contiguous() for k, v in T.items()}, OUT / "network.safetensors")
 
 
 def C(name, kind, model, controlnets, sched="euler", seed=0, steps=8, strength=None, guidance=7.5, prompt=PROMPT_A,
@@ -190,7 +216,33 @@ CASES = [
       strength=1.0, mask="mask.png", prompt=PROMPT_B),
     C("sdxl_img2img_euler_s060", "img2img", "sdxl-tiny", [U("sdxl-controlnet-tiny", "control.png", 0.8)], seed=7209,
       strength=0.6),
+    # T2I-Adapters: diffusers' adapter pipelines are text-to-image.
+    C("adapter_txt2img_euler", "adapter", "sd1-tiny", [U("sd1-adapter-tiny", "control.png", 0.9)], seed=7301),
+    C("adapter_light_gray_txt2img_euler_a", "adapter", "sd1-tiny", [U("sd1-adapter-light-tiny", "control-b.png", 1.2)],
+      sched="euler_a", seed=7302, prompt=PROMPT_B),
+    C("adapter_multi_txt2img_euler", "adapter", "sd1-tiny",
+      [U("sd1-adapter-tiny", "control.png", 0.7), U("sd1-adapter-tiny", "control-b.png", 0.5)], seed=7303),
+    C("sdxl_adapter_txt2img_euler_factor05", "adapter", "sdxl-tiny", [U("sdxl-adapter-tiny", "control.png", 0.8, 0.0, 0.5)],
+      seed=7304),
 ]
+
+
+def load_adapter_pipe(case, adapters):
+    folder = MODELS / case["model"]
+    adapter = adapters[0] if len(adapters) == 1 else MultiAdapter(adapters)
+    if case["model"].startswith("sdxl"):
+        base = StableDiffusionXLPipeline.from_pretrained(folder, torch_dtype=torch.float32)
+        pipe = StableDiffusionXLAdapterPipeline(adapter=adapter, **base.components)
+    else:
+        base = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False,
+                                                       torch_dtype=torch.float32)
+        comps = {k: v for k, v in base.components.items() if k not in ("image_encoder", "feature_extractor", "safety_checker")}
+        pipe = StableDiffusionAdapterPipeline(adapter=adapter, safety_checker=None, feature_extractor=None,
+                                              requires_safety_checker=False, **comps)
+    cls, over = SCHEDULERS[case["scheduler"]]
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **over)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def load_pipe(case, controlnets):
@@ -217,7 +269,10 @@ def load_pipe(case, controlnets):
 
 def run_case(case, nets, images):
     units = case["controlnets"]
-    pipe = load_pipe(case, [nets[u["model"]] for u in units])
+    if case["kind"] == "adapter":
+        pipe = load_adapter_pipe(case, [nets[u["model"]] for u in units])
+    else:
+        pipe = load_pipe(case, [nets[u["model"]] for u in units])
     image = images["image.png"]
     rec = {"prep": []}
     orig = pipe.prepare_latents
@@ -232,9 +287,25 @@ def run_case(case, nets, images):
     for u in units:
         if u["image"] == "inpaint":
             controls.append(inpaint_condition(image, images[case["mask"]]))
+        elif case["kind"] == "adapter" and nets[u["model"]].config.in_channels == 1:
+            controls.append(images[u["image"]].convert("L"))
         else:
             controls.append(images[u["image"]])
     multi = len(units) > 1
+    if case["kind"] == "adapter":
+        kwargs = dict(prompt=case["prompt"], negative_prompt=case["negative"], num_inference_steps=case["steps"],
+                      guidance_scale=case["guidance"], output_type="np", image=controls if multi else controls[0],
+                      height=32, width=48)
+        # With a MultiAdapter, the pipeline passes the scales as its adapter weights: the sum of w_i · features_i.
+        kwargs.update(adapter_conditioning_scale=[u["scale"] for u in units] if multi else units[0]["scale"])
+        if case["model"].startswith("sdxl"):
+            kwargs.update(adapter_conditioning_factor=units[0]["end"])
+        gen = torch.Generator().manual_seed(case["seed"])
+        with torch.no_grad():
+            out = pipe(generator=gen, **kwargs).images
+        T = {"output": torch.from_numpy(out[0].copy()), "latents_start": rec["prep"][0]}
+        save_file({k: v.contiguous() for k, v in T.items()}, OUT / f"{case['name']}.safetensors")
+        return dict(case, file=f"{case['name']}.safetensors", width=int(out.shape[2]), height=int(out.shape[1]))
     kwargs = dict(prompt=case["prompt"], negative_prompt=case["negative"], num_inference_steps=case["steps"],
                   guidance_scale=case["guidance"], output_type="np",
                   controlnet_conditioning_scale=[u["scale"] for u in units] if multi else units[0]["scale"],
@@ -266,6 +337,7 @@ def main():
     torch.use_deterministic_algorithms(True)
     OUT.mkdir(parents=True, exist_ok=True)
     nets = {name: make_controlnet(name) for name in CONTROLNETS}
+    nets.update({name: make_adapter(name) for name in ADAPTERS})
     a, b = control_images()
     images = {"control.png": a, "control-b.png": b,
               "image.png": PIL.Image.open(PIPELINE_INPUTS / "image.png").convert("RGB"),
@@ -277,6 +349,8 @@ def main():
         print("case", case["name"])
     doc = {"generator": rel(Path(__file__)), "versions": versions(),
            "controlnets": {n: {"base": b, "seed": s} for n, (b, s, _) in CONTROLNETS.items()},
+           "adapters": {n: {"base": b, "seed": s, "config": c} for n, (b, s, c) in ADAPTERS.items()},
+           "network": {"controlnet": "sd1-controlnet-tiny", "timestep": 421, "conditioning_scale": 0.8},
            "notes": "output: the pipeline's output_type='np' image (H, W, 3); latents_start: prepare_latents' latents",
            "cases": written}
     (OUT / "cases.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -31,7 +31,7 @@ enum MaskedTokenParams {
             check.reject(input: model, "this stage takes an aMUSEd model; the model is a Stable Diffusion checkpoint "
                          + "(vae_encode, add_noise, denoise and vae_decode edit with it)", code: .model)
             return nil
-        case .controlNet?:
+        case .controlNet?, .t2iAdapter?:
             check.reject(input: model, "this stage takes an aMUSEd model; the model is a ControlNet", code: .model)
             return nil
         case nil:

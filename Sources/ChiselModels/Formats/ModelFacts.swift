@@ -95,6 +95,7 @@ public enum ModelFacts: Sendable, Equatable {
     case stableDiffusion(StableDiffusionFacts)
     case amused(AmusedFacts)
     case controlNet(ControlNetFacts)
+    case t2iAdapter(T2IAdapterFacts)
 
     /// The model at `path`; `hints` and `vae` as a graph's model entry gives them.
     public init(path: String, hints: [String: JSONValue] = [:], vae: String? = nil) throws {
@@ -102,6 +103,8 @@ public enum ModelFacts: Sendable, Equatable {
             self = .amused(try AmusedFacts(folder: path))
         } else if ControlNetSource.recognizes(path: path) {
             self = .controlNet(try ControlNetFacts(path: path))
+        } else if T2IAdapterSource.recognizes(path: path) {
+            self = .t2iAdapter(try T2IAdapterFacts(path: path))
         } else {
             self = .stableDiffusion(try StableDiffusionFacts(path: path, hints: hints, vae: vae))
         }
@@ -128,6 +131,7 @@ public enum ModelFacts: Sendable, Equatable {
         case .stableDiffusion(let facts): facts.vaeDownscale
         case .amused(let facts): facts.sizeMultiple
         case .controlNet(let facts): facts.config.downscale
+        case .t2iAdapter(let facts): facts.config.features.map(\.downscale).max() ?? 1
         }
     }
 }

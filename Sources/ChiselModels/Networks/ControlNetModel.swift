@@ -72,7 +72,7 @@ public final class ControlNetModel: Sendable {
         if config.bgr { image = Self.reversingChannels(image) }
         for conv in embedding { image = Activation.silu(try conv(image)) }
         let h = try embeddingOut(image, adding: try encoder.convIn(sample))
-        let (deepest, skips) = try encoder.downPath(h, timeEmbedding: temb, context: context)
+        let (deepest, skips, _) = try encoder.downPath(h, timeEmbedding: temb, context: context)
         let mid = try encoder.midBlock(deepest, timeEmbedding: temb, context: context)
         var down = try zip(skips, zeroConvs).map { try $1($0) }
         var midResidual = try midConv(mid)

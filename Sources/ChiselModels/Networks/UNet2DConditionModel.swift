@@ -96,10 +96,12 @@ public final class UNet2DConditionModel: Sendable {
     ///
     /// `control` adds a ControlNet's (or several ControlNets' summed) residuals to the skip
     /// connections and the mid block's output, as diffusers' `down_block_additional_residuals`
-    /// and `mid_block_additional_residual`.
+    /// and `mid_block_additional_residual`; `adapter`, T2I-Adapters' features (diffusers'
+    /// `down_intrablock_additional_residuals`, `UNetEncoder.downPath`), one left over after the
+    /// down blocks being added to the mid block's output when its shape fits (SDXL's adapters).
     public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor,
                                timestepCondition: Tensor? = nil, added: (textEmbeds: Tensor, timeIds: [[Double]])? = nil,
-                               control: ControlResiduals? = nil) throws -> Tensor {
+                               control: ControlResiduals? = nil, adapter: [Tensor] = []) throws -> Tensor {
         defer { Allocator.releaseWorkBuffers() }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
@@ -110,8 +112,9 @@ public final class UNet2DConditionModel: Sendable {
                               "text context must be \(batch)×L×\(config.crossAttentionDim), got \(context.shape)")
         }
         let temb = try encoder.timeEmbedding(batch: batch, timesteps: timesteps, timestepCondition: timestepCondition, added: added)
-        var (h, skips) = try encoder.downPath(encoder.convIn(sample), timeEmbedding: temb, context: context)
+        var (h, skips, left) = try encoder.downPath(encoder.convIn(sample), timeEmbedding: temb, context: context, adapter: adapter)
         h = try encoder.midBlock(h, timeEmbedding: temb, context: context)
+        if let feature = left.first, feature.shape == h.shape { h = try Ops.add(h, feature) }
         if let control {
             guard control.down.count == skips.count, zip(control.down, skips).allSatisfy({ $0.shape == $1.shape }),
                   control.mid.shape == h.shape else {

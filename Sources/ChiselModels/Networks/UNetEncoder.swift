@@ -146,21 +146,43 @@ final class UNetEncoder: Sendable {
 
     /// The down blocks from `h` (after `conv_in`): the mid block's input and every skip
     /// connection, `h` first, as diffusers' `down_block_res_samples`.
-    func downPath(_ input: Tensor, timeEmbedding temb: Tensor, context: Tensor) throws -> (Tensor, [Tensor]) {
+    ///
+    /// `adapter` holds a T2I-Adapter's features, taken in order as diffusers'
+    /// `down_intrablock_additional_residuals`: a block with attention adds the next one to the
+    /// output of its last ResNet–transformer pair (before the skip and the downsampler), a block
+    /// without adds it to its output (its last skip too: diffusers adds in place). What is left
+    /// is returned for the mid block.
+    func downPath(_ input: Tensor, timeEmbedding temb: Tensor, context: Tensor,
+                  adapter: [Tensor] = []) throws -> (Tensor, [Tensor], ArraySlice<Tensor>) {
         var h = input
         var skips = [h]
+        var pending = adapter[...]
         for block in down {
+            let attends = !block.transformers.isEmpty
             for (j, resnet) in block.resnets.enumerated() {
                 h = try resnet(h, timeEmbedding: temb)
                 if j < block.transformers.count { h = try block.transformers[j](h, context: context) }
+                if attends, j == block.resnets.count - 1, let feature = pending.popFirst() { h = try Self.adding(h, feature) }
                 skips.append(h)
             }
             if let downsample = block.downsample {
                 h = try downsample(h)
                 skips.append(h)
             }
+            if !attends, let feature = pending.popFirst() {
+                h = try Self.adding(h, feature)
+                skips[skips.count - 1] = h
+            }
         }
-        return (h, skips)
+        return (h, skips, pending)
+    }
+
+    /// `h + feature`, naming both shapes when they differ (an adapter made for another UNet).
+    static func adding(_ h: Tensor, _ feature: Tensor) throws -> Tensor {
+        guard h.shape == feature.shape else {
+            throw ChiselError(.invalidParameter, "the T2I-Adapter's feature \(feature.shape) does not fit the UNet's block output \(h.shape)")
+        }
+        return try Ops.add(h, feature)
     }
 
     func midBlock(_ h: Tensor, timeEmbedding temb: Tensor, context: Tensor) throws -> Tensor {
