@@ -103,9 +103,17 @@ struct EditOptions: ParsableArguments {
             transform: { try LoRAArgument.parse($0, flag: "--controlnet", example: "control_canny:0.8") })
     var controlNets: [LoRAArgument] = []
 
+    @Option(name: .customLong("adapter"),
+            help: ArgumentHelp("A T2I-Adapter (a diffusers T2IAdapter folder) at SCALE (default 1; adapter_conditioning_scale). "
+                               + "Repeatable; its control image follows the --controlnet ones in --control-image.",
+                               valueName: "path[:scale]"),
+            transform: { try LoRAArgument.parse($0, flag: "--adapter", example: "t2i_sketch:0.8") })
+    var adapters: [LoRAArgument] = []
+
     @Option(name: [.customLong("control-image"), .customLong("control")],
-            help: ArgumentHelp("Each --controlnet's control image, in order: a map made by any tool (PATH), or canny, tile or "
-                               + "inpaint (inpaint only) to make it from the image being edited. Repeatable, one per --controlnet.",
+            help: ArgumentHelp("Each --controlnet's then each --adapter's control image, in order: a map made by any tool (PATH), or "
+                               + "canny, tile or inpaint (ControlNets in inpaint only) to make it from the image being edited. "
+                               + "Repeatable, one per --controlnet and --adapter.",
                                valueName: "path|canny|tile|inpaint"))
     var controlSources: [String] = []
 
@@ -143,26 +151,30 @@ struct EditOptions: ParsableArguments {
         try OptionCheck.check(clipSkip, "--clip-skip", EncodePromptStage.clipSkip)
         try OptionCheck.check(eta, "--eta", DenoiseStage.eta)
         for net in controlNets { try OptionCheck.check(net.scale, "--controlnet \(net.path):", ControlNetStage.scale) }
+        for adapter in adapters { try OptionCheck.check(adapter.scale, "--adapter \(adapter.path):", T2IAdapterStage.scale) }
         for value in controlStarts { try OptionCheck.check(value, "--control-start", ControlNetStage.start) }
         for value in controlEnds { try OptionCheck.check(value, "--control-end", ControlNetStage.end) }
         try OptionCheck.check(cannyLow, "--canny-low", CannyStage.low)
         try OptionCheck.check(cannyHigh, "--canny-high", CannyStage.high)
         try OptionCheck.check(tileDownsample, "--tile-downsample", ControlTileStage.downsample)
-        if controlNets.isEmpty {
+        let count = controlNets.count + adapters.count
+        if count == 0 {
             let given = [(!controlSources.isEmpty, "--control-image"), (!controlStarts.isEmpty, "--control-start"),
                          (!controlEnds.isEmpty, "--control-end"), (guessMode, "--guess-mode")].filter(\.0).map(\.1)
-            if let first = given.first { throw ValidationError("\(first) needs a --controlnet") }
+            if let first = given.first { throw ValidationError("\(first) needs a --controlnet or --adapter") }
             return
         }
-        guard controlSources.count == controlNets.count else {
-            throw ValidationError("--control-image: \(controlSources.count) given for \(controlNets.count) --controlnet; give one per ControlNet "
-                                  + "(a map's path, or canny, tile or inpaint)")
+        if guessMode && controlNets.isEmpty { throw ValidationError("--guess-mode applies to --controlnet, not to --adapter") }
+        guard controlSources.count == count else {
+            throw ValidationError("--control-image: \(controlSources.count) given for \(controlNets.count) --controlnet and \(adapters.count) "
+                                  + "--adapter; give one per ControlNet, then one per adapter (a map's path, or canny, tile or inpaint)")
         }
         for (flag, values) in [("--control-start", controlStarts), ("--control-end", controlEnds)]
-        where values.count > 1 && values.count != controlNets.count {
-            throw ValidationError("\(flag): \(values.count) values for \(controlNets.count) --controlnet; give one, or one per ControlNet")
+        where values.count > 1 && values.count != count {
+            throw ValidationError("\(flag): \(values.count) values for \(count) ControlNets and adapters; give one, or one per --controlnet "
+                                  + "then --adapter")
         }
-        for i in controlNets.indices where Self.pick(controlStarts, i, 0) >= Self.pick(controlEnds, i, 1) {
+        for i in 0..<count where Self.pick(controlStarts, i, 0) >= Self.pick(controlEnds, i, 1) {
             throw ValidationError("--control-start \(Self.pick(controlStarts, i, 0)) must be before --control-end \(Self.pick(controlEnds, i, 1))")
         }
     }
@@ -174,26 +186,28 @@ struct EditOptions: ParsableArguments {
 
     /// The ControlNets as the graph builders take them, each checked against the checkpoint.
     func controlRequests(checkpoint: StableDiffusionFacts?, inpainting: Bool) throws -> [ControlRequest] {
-        guard !controlNets.isEmpty else { return [] }
+        let all = controlNets.map { ($0, false) } + adapters.map { ($0, true) }
+        guard !all.isEmpty else { return [] }
         guard let checkpoint else {
-            throw ChiselError(.invalidParameter, "--controlnet applies to Stable Diffusion checkpoints (the model is an aMUSEd one)")
+            throw ChiselError(.invalidParameter, "--controlnet and --adapter apply to Stable Diffusion checkpoints (the model is an aMUSEd one)")
         }
-        return try controlNets.enumerated().map { i, net in
+        return try all.enumerated().map { i, entry in
+            let (net, isAdapter) = entry
+            let flag = isAdapter ? "--adapter" : "--controlnet"
             let path = cwd.resolve(net.path)
-            let facts: ControlNetFacts
             do {
-                facts = try ControlNetFacts(path: path)
+                let problem = isAdapter ? try T2IAdapterFacts(path: path).mismatch(with: checkpoint)
+                    : try ControlNetFacts(path: path).mismatch(with: checkpoint)
+                if let problem { throw ChiselError(.model, problem, file: path) }
             } catch let error as ChiselError {
-                throw ChiselError(.model, "--controlnet \(net.path): \(error.message)", file: error.file ?? path)
-            }
-            if let problem = facts.mismatch(with: checkpoint) {
-                throw ChiselError(.model, "--controlnet \(net.path): \(problem)", file: path)
+                throw ChiselError(.model, "\(flag) \(net.path): \(error.message)", file: error.file ?? path)
             }
             let source: ControlRequest.Source
             switch controlSources[i] {
             case "canny": source = .canny
             case "tile": source = .tile
             case "inpaint":
+                guard !isAdapter else { throw ChiselError(.invalidParameter, "--control inpaint is for inpaint ControlNets, not --adapter") }
                 guard inpainting else {
                     throw ChiselError(.invalidParameter, "--control inpaint makes the inpaint ControlNet's condition from the mask: use chisel inpaint")
                 }
@@ -206,10 +220,11 @@ struct EditOptions: ParsableArguments {
                 source = .image(resolved)
             }
             var request = ControlRequest(model: path, source: source)
+            request.adapter = isAdapter
             request.scale = net.scale
             request.start = Self.pick(controlStarts, i, 0)
             request.end = Self.pick(controlEnds, i, 1)
-            request.guessMode = guessMode
+            request.guessMode = guessMode && !isAdapter
             request.cannyLow = cannyLow
             request.cannyHigh = cannyHigh
             request.tileDownsample = tileDownsample

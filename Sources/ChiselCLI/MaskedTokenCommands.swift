@@ -28,6 +28,7 @@ extension EditOptions {
         if !embeddings.isEmpty { set.append("--embedding") }
         given(vaeTiling, VAETiling.param, "--vae-tiling")
         if !controlNets.isEmpty { set.append("--controlnet") }
+        if !adapters.isEmpty { set.append("--adapter") }
         guard set.isEmpty else {
             throw ChiselError(.invalidParameter, "\(set.joined(separator: ", ")) apply to Stable Diffusion models, not to "
                               + "the aMUSEd model \(modelLocation)")

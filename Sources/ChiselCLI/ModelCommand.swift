@@ -35,6 +35,7 @@ struct InspectCommand: AsyncParsableCommand {
         if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
         if VAESource.isVAE(path: resolved) { return try Self.inspectVAE(resolved) }
         if ControlNetSource.recognizes(path: resolved) { return try Self.inspectControlNet(resolved) }
+        if T2IAdapterSource.recognizes(path: resolved) { return try Self.inspectAdapter(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints), deep: deep)
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -77,6 +78,25 @@ struct InspectCommand: AsyncParsableCommand {
             Terminal.out("  blocks:            \(unet.blockOutChannels), \(unet.layersPerBlock) per level, text context \(unet.crossAttentionDim)")
             Terminal.out("  control image:     \(source.config.conditioningChannels) channels (\(source.config.bgr ? "BGR" : "RGB")), "
                          + "\(source.config.downscale)× the latent's size\(source.config.globalPool ? ", pooled (guess mode)" : "")")
+            _ = try source.load()
+            Terminal.out("  problems: none")
+        } catch {
+            Terminal.out("  problems: 1")
+            Terminal.err("error: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// A T2I-Adapter folder (what `--adapter` takes): kind, family, control image, features.
+    static func inspectAdapter(_ path: String) throws {
+        Terminal.out(path)
+        Terminal.out("  layout:            T2I-Adapter (diffusers T2IAdapter folder)")
+        do {
+            let source = try T2IAdapterSource(path: path)
+            let config = source.config
+            Terminal.out("  family:            \(T2IAdapterFacts(config: config).familyName) (\(config.kind.rawValue))")
+            Terminal.out("  control image:     \(config.inChannels) channel\(config.inChannels == 1 ? " (grey)" : "s (RGB)")")
+            Terminal.out("  features:          " + config.features.map { "\($0.channels) at 1/\($0.downscale)" }.joined(separator: ", "))
             _ = try source.load()
             Terminal.out("  problems: none")
         } catch {

@@ -173,10 +173,11 @@ public enum T2IAdapterStage: Stage {
     public static let end = Param<Double>(
         "end", default: 1, range: 0...1,
         "The share of the steps it acts for (adapter_conditioning_factor: the steps before int(steps × end)).")
+    public static let module = Param<String>("module", default: "none", "The preprocessor that made the image, for the infotext.")
 
     public static let schema = StageSchema(
         "t2i_adapter", "Add a T2I-Adapter and its control image to the ControlNets and adapters a denoise applies.",
-        inputs: [model, image, previous], outputs: [control], params: [scale, start, end])
+        inputs: [model, image, previous], outputs: [control], params: [scale, start, end, module])
 
     public static func validate(_ check: inout StageCheck) throws {
         if try check[start] >= check[end] {
@@ -195,7 +196,8 @@ public enum T2IAdapterStage: Stage {
         let (from, to) = (try call[start], try call[end])
         guard from < to else { throw call.failure("end (\(to)) must be after start (\(from))", code: .invalidParameter) }
         var chain = try call[previous] ?? Control(units: [])
-        chain.units.append(Control.Unit(model: handle, image: try call[image], scale: try call[scale], start: from, end: to))
+        chain.units.append(Control.Unit(model: handle, image: try call[image], scale: try call[scale], start: from, end: to,
+                                        module: try call[module]))
         return [control(chain)]
     }
 }

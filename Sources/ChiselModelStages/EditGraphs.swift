@@ -64,8 +64,10 @@ public struct ControlRequest: Sendable {
         }
     }
 
-    /// The ControlNet's folder.
+    /// The ControlNet's (or T2I-Adapter's) folder.
     public var model: String
+    /// A T2I-Adapter (t2i_adapter node) rather than a ControlNet.
+    public var adapter = false
     public var source: Source
     public var scale = 1.0
     public var start = 0.0
@@ -233,8 +235,9 @@ public enum EditGraphs {
                                crop: (mask: NodeRef, params: [ParamSetting], width: Int, height: Int, multiple: Int)?) throws -> Wire<Control>? {
             var chain: Wire<Control>?
             for (i, control) in controls.enumerated() {
-                let model = graph.model("controlnet_\(i)", path: control.model,
-                                        options: [("kind", .string("controlnet"))] + (control.dtype.map { [("dtype", JSONValue.string($0))] } ?? []))
+                let kind = control.adapter ? "t2i_adapter" : "controlnet"
+                let model = graph.model("\(kind)_\(i)", path: control.model,
+                                        options: [("kind", .string(kind))] + (control.dtype.map { [("dtype", JSONValue.string($0))] } ?? []))
                 var picture = image
                 var inputs: [GraphConnection] = [ControlNetStage.model(model)]
                 switch control.source {
@@ -264,6 +267,15 @@ public enum EditGraphs {
                         throw ChiselError(.invalidParameter, "the inpaint control image needs a mask: use it with chisel inpaint")
                     }
                     inputs.append(ControlNetStage.mask(mask))
+                }
+                if control.adapter {
+                    var adapterInputs = [T2IAdapterStage.model(model), T2IAdapterStage.image(picture)]
+                    if let chain { adapterInputs.append(T2IAdapterStage.previous(chain)) }
+                    chain = graph.node("t2i_adapter_\(i)", T2IAdapterStage.self,
+                                       params: [T2IAdapterStage.scale(control.scale), T2IAdapterStage.start(control.start),
+                                                T2IAdapterStage.end(control.end), T2IAdapterStage.module(control.source.module)],
+                                       inputs: adapterInputs)[T2IAdapterStage.control]
+                    continue
                 }
                 inputs.append(ControlNetStage.image(picture))
                 if let chain { inputs.append(ControlNetStage.previous(chain)) }

@@ -101,12 +101,12 @@ import Testing
         let cases: [([String], String)] = [
             (["--controlnet", Self.references + "/sdxl-controlnet-tiny", "--control", "canny"],
              "--controlnet \(Self.references)/sdxl-controlnet-tiny: the ControlNet is for"),
-            (["--controlnet", cn, "--controlnet", cn, "--control", "canny"], "--control-image: 1 given for 2 --controlnet"),
+            (["--controlnet", cn, "--controlnet", cn, "--control", "canny"], "--control-image: 1 given for 2 --controlnet and 0 --adapter"),
             (["--controlnet", cn + ":abc", "--control", "canny"], "the scale 'abc' is not a number"),
             (["--controlnet", cn + ":-1", "--control", "canny"], "out of range"),
             (["--controlnet", cn, "--control", "inpaint"], "--control inpaint makes the inpaint ControlNet's condition from the mask"),
             (["--controlnet", cn, "--control", "nowhere.png"], "--control-image nowhere.png: no such file"),
-            (["--control", "canny"], "--control-image needs a --controlnet"),
+            (["--control", "canny"], "--control-image needs a --controlnet or --adapter"),
             (["--controlnet", cn, "--control", "canny", "--control-start", "0.8", "--control-end", "0.2"], "must be before --control-end"),
             (["--controlnet", Self.references + "/sd1-tiny", "--control", "canny"], "--controlnet \(Self.references)/sd1-tiny:"),
         ]
@@ -130,6 +130,27 @@ import Testing
         try swapped.write(toFile: graph, atomically: true, encoding: .utf8)
         let validated = try CLI.run(["validate", graph])
         #expect(validated.status != 0 && validated.stderr.contains("node 'controlnet_0': the ControlNet is for"), "\(validated.stderr)")
+    }
+
+    /// `--adapter` with a ControlNet: the two chains meet in one denoise; the adapter's image
+    /// follows the ControlNet's in --control-image.
+    @Test func adapterAndControlNetTogether() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("both.png")
+        let result = try CLI.run(Self.edit("img2img", [
+            "--controlnet", Self.references + "/sd1-controlnet-tiny:0.6", "--adapter", Self.references + "/sd1-adapter-tiny:0.9",
+            "--control", "canny", "--control-image", Self.fixtures + "/control.png", "--steps", "3", "--output", out]))
+        #expect(result.status == 0, "\(result.stderr)")
+        let infotext = try ImageReader.read(path: out).text.first { $0.key == "parameters" }?.value ?? ""
+        #expect(infotext.contains("ControlNet 0: \"Module: canny, Model: sd1-controlnet-tiny, Weight: 0.6")
+                && infotext.contains("ControlNet 1: \"Module: none, Model: sd1-adapter-tiny, Weight: 0.9"), "\(infotext)")
+        let wrong = try CLI.run(Self.edit("img2img", ["--adapter", Self.references + "/sdxl-adapter-tiny", "--control", "canny",
+                                                      "--output", "never.png"]))
+        #expect(wrong.status != 0 && wrong.stderr.contains("--adapter \(Self.references)/sdxl-adapter-tiny: the T2I-Adapter"),
+                "\(wrong.stderr)")
+        let inspected = try CLI.run(["model", "inspect", Self.references + "/sd1-adapter-light-tiny"])
+        #expect(inspected.status == 0 && inspected.stdout.contains("light_adapter") && inspected.stdout.contains("1 channel (grey)"),
+                "\(inspected.stdout)")
     }
 
     @Test func inspectDescribesAControlNet() throws {

@@ -8,7 +8,7 @@ import Testing
         "empty_latent", "empty_tokens", "encode_prompt", "feather_mask", "fill_latent", "fill_masked",
         "grow_mask", "image_to_mask", "invert_mask", "ksampler", "load_image", "load_mask", "mask_to_image",
         "mask_tokens", "match_mask", "pad", "paste_crop", "predict_tokens", "refine_tokens",
-        "resize", "save_image", "vae_decode", "vae_encode", "vae_encode_for_inpaint", "vq_decode", "vq_encode",
+        "resize", "save_image", "t2i_adapter", "vae_decode", "vae_encode", "vae_encode_for_inpaint", "vq_decode", "vq_encode",
     ]
 
     @Test func listsEveryStageWithItsDoc() throws {
