@@ -81,8 +81,12 @@ let package = Package(
             name: "ChiselModelStagesTests",
             dependencies: ["ChiselTestSupport", "ChiselModelStages", "ChiselModels", "ChiselDiffusion", "ChiselTensor", "ChiselCore", "ChiselImageIO", "ChiselStages"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChiselStagesTests", dependencies: ["ChiselTestSupport", "ChiselStages", "ChiselImageIO", "ChiselCore"]),
+        .testTarget(
+            name: "ChiselStagesTests", dependencies: ["ChiselTestSupport", "ChiselStages", "ChiselImageIO", "ChiselCore"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "ColorMatchTests", dependencies: ["ColorMatch", "ChiselCore"], path: "Plugins/ColorMatch/Tests"),
-        .testTarget(name: "ChiselCLITests", dependencies: ["ChiselTestSupport", "chisel", "ChiselCore", "ChiselImageIO"]),
+        .testTarget(
+            name: "ChiselCLITests", dependencies: ["ChiselTestSupport", "chisel", "ChiselCore", "ChiselImageIO"],
+            resources: [.copy("Fixtures")]),
     ]
 )

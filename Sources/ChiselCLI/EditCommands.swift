@@ -103,6 +103,11 @@ struct EditOptions: ParsableArguments {
             transform: { try LoRAArgument.parse($0, flag: "--controlnet", example: "control_canny:0.8") })
     var controlNets: [LoRAArgument] = []
 
+    @Option(name: .customLong("controlnet-hint"),
+            help: ArgumentHelp("For single-file ControlNets, a config value the tensors cannot tell (norm_num_groups=32, "
+                               + "attention_head_dim=8, global_pool_conditions=true). Repeatable.", valueName: "key=value"))
+    var controlNetHints: [KeyValueArgument] = []
+
     @Option(name: .customLong("adapter"),
             help: ArgumentHelp("A T2I-Adapter (a diffusers T2IAdapter folder) at SCALE (default 1; adapter_conditioning_scale). "
                                + "Repeatable; its control image follows the --controlnet ones in --control-image.",
@@ -197,7 +202,7 @@ struct EditOptions: ParsableArguments {
             let path = cwd.resolve(net.path)
             do {
                 let problem = isAdapter ? try T2IAdapterFacts(path: path).mismatch(with: checkpoint)
-                    : try ControlNetFacts(path: path).mismatch(with: checkpoint)
+                    : try ControlNetFacts(path: path, hints: KeyValueArgument.dictionary(controlNetHints)).mismatch(with: checkpoint)
                 if let problem { throw ChiselError(.model, problem, file: path) }
             } catch let error as ChiselError {
                 throw ChiselError(.model, "\(flag) \(net.path): \(error.message)", file: error.file ?? path)
@@ -229,6 +234,9 @@ struct EditOptions: ParsableArguments {
             request.cannyHigh = cannyHigh
             request.tileDownsample = tileDownsample
             request.dtype = dtype.rawValue
+            if !isAdapter, !controlNetHints.isEmpty {
+                request.hints = KeyValueArgument.dictionary(controlNetHints)
+            }
             return request
         }
     }

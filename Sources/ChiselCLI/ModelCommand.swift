@@ -32,10 +32,10 @@ struct InspectCommand: AsyncParsableCommand {
     func run() async throws {
         let resolved = try ModelArgument.resolve(path, cwd: PathResolver.workingDirectory)
         if AmusedModel.isFolder(resolved) { return try Self.inspectAmused(resolved) }
+        if ControlNetSource.recognizes(path: resolved) { return try Self.inspectControlNet(resolved, hints: KeyValueArgument.dictionary(hints)) }
+        if T2IAdapterSource.recognizes(path: resolved) { return try Self.inspectAdapter(resolved) }
         if LoRAFile.isLoRA(path: resolved) { return try Self.inspectLoRA(resolved) }
         if VAESource.isVAE(path: resolved) { return try Self.inspectVAE(resolved) }
-        if ControlNetSource.recognizes(path: resolved) { return try Self.inspectControlNet(resolved) }
-        if T2IAdapterSource.recognizes(path: resolved) { return try Self.inspectAdapter(resolved) }
         let report = ModelInspection.inspect(path: resolved, hints: KeyValueArgument.dictionary(hints), deep: deep)
         Terminal.out(report.path)
         Terminal.out("  layout:            \(report.layout)")
@@ -67,17 +67,22 @@ struct InspectCommand: AsyncParsableCommand {
 
     /// A ControlNet folder (what `--controlnet` takes): the family it steers, its control image,
     /// built from its tensors so a missing or misshapen one is reported.
-    static func inspectControlNet(_ path: String) throws {
+    static func inspectControlNet(_ path: String, hints: [String: JSONValue]) throws {
         Terminal.out(path)
-        Terminal.out("  layout:            ControlNet (diffusers ControlNetModel folder)")
+        var isFolder: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+        Terminal.out("  layout:            ControlNet (\(isFolder.boolValue ? "diffusers ControlNetModel folder" : "single file"))")
         do {
-            let source = try ControlNetSource(path: path)
+            let source = try ControlNetSource(path: path, hints: hints)
             let facts = ControlNetFacts(config: source.config)
             let unet = source.config.unet
             Terminal.out("  family:            \(facts.familyName)")
             Terminal.out("  blocks:            \(unet.blockOutChannels), \(unet.layersPerBlock) per level, text context \(unet.crossAttentionDim)")
             Terminal.out("  control image:     \(source.config.conditioningChannels) channels (\(source.config.bgr ? "BGR" : "RGB")), "
                          + "\(source.config.downscale)× the latent's size\(source.config.globalPool ? ", pooled (guess mode)" : "")")
+            if !source.assumed.isEmpty {
+                Terminal.out("  assumed:           \(source.assumed.joined(separator: ", ")) (a single file cannot tell; --hint KEY=VALUE)")
+            }
             _ = try source.load()
             Terminal.out("  problems: none")
         } catch {

@@ -26,14 +26,22 @@ public final class LoadedControlNet: LoadedModel {
 }
 
 /// Opens ControlNets named in a graph's `models` section (`"kind": "controlnet"`, or recognised
-/// by a folder's config.json naming ControlNetModel). Options: `"dtype": "fp32" | "bf16"`,
-/// `"variant"` as for checkpoints.
+/// by a folder's config.json naming ControlNetModel, or a single file's tensors). Options:
+/// `"dtype": "fp32" | "bf16"`, `"variant"` as for checkpoints, and for single files `"hints"`,
+/// config values the tensors cannot tell (`{"attention_head_dim": 8}`).
 public struct ControlNetLoader: ModelLoader {
     public let kind = "controlnet"
 
     public init() {}
 
     public func recognizes(path: String) -> Bool { ControlNetSource.recognizes(path: path) }
+
+    /// A single file's assumed config values, said once when the graph is validated.
+    public func warnings(with spec: ModelSpec) -> [String] {
+        let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        guard let source = try? ControlNetSource(path: spec.path, hints: hints), !source.assumed.isEmpty else { return [] }
+        return ["a single-file ControlNet cannot tell \(source.assumed.joined(separator: ", ")); assumed (give the entry's hints where it differs)"]
+    }
 
     public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
         spec.options.sorted(by: { $0.key < $1.key }).compactMap { key, value in
@@ -44,8 +52,10 @@ public struct ControlNetLoader: ModelLoader {
                     : nil
             case "variant":
                 value.stringValue?.isEmpty ?? true ? ModelOptionProblem(key: key, message: "variant must be a file-name suffix such as \"fp16\"") : nil
+            case "hints":
+                value.members == nil ? ModelOptionProblem(key: key, message: "hints must be an object of config key → value") : nil
             default:
-                ModelOptionProblem(key: key, message: "unknown option '\(key)' for a ControlNet; it takes dtype and variant")
+                ModelOptionProblem(key: key, message: "unknown option '\(key)' for a ControlNet; it takes dtype, variant and hints")
             }
         }
     }
@@ -53,7 +63,8 @@ public struct ControlNetLoader: ModelLoader {
     public func load(_ spec: ModelSpec) async throws -> any LoadedModel {
         if let problem = problems(with: spec).first { throw ChiselError(.model, problem.message, file: spec.path) }
         let precision = spec.options["dtype"]?.stringValue.flatMap { StableDiffusionLoader.dtypes[$0] } ?? .f32
-        let source = try ControlNetSource(path: spec.path, variant: spec.options["variant"]?.stringValue)
+        let hints = Dictionary((spec.options["hints"]?.members ?? []).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        let source = try ControlNetSource(path: spec.path, variant: spec.options["variant"]?.stringValue, hints: hints)
         return LoadedControlNet(network: try source.load(precision: precision), path: spec.path, precision: precision)
     }
 }
@@ -144,8 +155,13 @@ public struct T2IAdapterLoader: ModelLoader {
     public func recognizes(path: String) -> Bool { T2IAdapterSource.recognizes(path: path) }
 
     public func problems(with spec: ModelSpec) -> [ModelOptionProblem] {
-        ControlNetLoader().problems(with: spec).map {
-            $0.key == "dtype" || $0.key == "variant" ? $0 : ModelOptionProblem(key: $0.key, message: "unknown option '\($0.key)' for a T2I-Adapter; it takes dtype and variant")
+        spec.options.keys.sorted().flatMap { key -> [ModelOptionProblem] in
+            guard key == "dtype" || key == "variant" else {
+                return [ModelOptionProblem(key: key, message: "unknown option '\(key)' for a T2I-Adapter; it takes dtype and variant")]
+            }
+            var option = spec
+            option.options = spec.options.filter { $0.key == key }
+            return ControlNetLoader().problems(with: option)
         }
     }
 

@@ -79,6 +79,8 @@ public struct ControlRequest: Sendable {
     public var tileDownsample: Double?
     /// The model entry's dtype (the checkpoint's).
     public var dtype: String?
+    /// A single-file ControlNet's config values its tensors cannot tell.
+    public var hints: [String: JSONValue] = [:]
 
     public init(model: String, source: Source) {
         self.model = model
@@ -237,7 +239,9 @@ public enum EditGraphs {
             for (i, control) in controls.enumerated() {
                 let kind = control.adapter ? "t2i_adapter" : "controlnet"
                 let model = graph.model("\(kind)_\(i)", path: control.model,
-                                        options: [("kind", .string(kind))] + (control.dtype.map { [("dtype", JSONValue.string($0))] } ?? []))
+                                        options: [("kind", .string(kind))] + (control.dtype.map { [("dtype", JSONValue.string($0))] } ?? [])
+                                            + (control.hints.isEmpty ? [] : [("hints", JSONValue.object(control.hints.sorted { $0.key < $1.key }
+                                                .map { JSONMember(key: $0.key, value: $0.value) }))]))
                 var picture = image
                 var inputs: [GraphConnection] = [ControlNetStage.model(model)]
                 switch control.source {

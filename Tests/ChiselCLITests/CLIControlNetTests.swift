@@ -153,6 +153,22 @@ import Testing
                 "\(inspected.stdout)")
     }
 
+    /// lllyasviel's single-file layout gives the folder's pixels from the command line.
+    @Test func aSingleFileControlNetGivesDiffusersPixels() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("single.png")
+        let result = try CLI.run(Self.edit("img2img", [
+            "--strength", "0.6", "--scheduler", "euler", "--seed", "7201", "--output", out,
+            "--controlnet", Self.references + "/sd1-controlnet-tiny.safetensors", "--control-image", Self.fixtures + "/control.png",
+            "--controlnet-hint", "norm_num_groups=8"]))
+        #expect(result.status == 0, "\(result.stderr)")
+        let difference = try Self.compare(out, "img2img_euler_s060.safetensors")
+        #expect(difference.max <= 2.5 && difference.mean <= 0.75, "max \(difference.max)/255, mean \(difference.mean)/255")
+        let inspected = try CLI.run(["model", "inspect", Self.references + "/sd1-controlnet-tiny-v11.safetensors", "--hint", "norm_num_groups=8"])
+        #expect(inspected.status == 0 && inspected.stdout.contains("single file") && inspected.stdout.contains("assumed:")
+                && inspected.stdout.contains("blocks:            [16, 24]"), "\(inspected.stdout)\(inspected.stderr)")
+    }
+
     @Test func inspectDescribesAControlNet() throws {
         let result = try CLI.run(["model", "inspect", Self.references + "/sdxl-controlnet-tiny"])
         #expect(result.status == 0, "\(result.stderr)")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,73 @@ def make_adapter(name: str):
     out = MODELS / name
     adapter.save_pretrained(out, safe_serialization=True)
     return T2IAdapter.from_pretrained(out, torch_dtype=torch.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Single files in lllyasviel's layout (ControlNet 1.0's `control_model.` names; 1.1's .pth files
+# without the prefix), converted from the folder and read back by diffusers' own from_single_file.
+# ----------------------------------------------------------------------------------------------
+
+def controlnet_to_original(cn: ControlNetModel, unet_cfg: dict, prefix: str) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import to_single_file as sf
+    import sdxl as sx
+    sd = {k: v.detach().clone() for k, v in cn.state_dict().items()}
+    blocks = len(cn.config.conditioning_embedding_out_channels) - 1
+    out = {}
+    own = {}
+    for k, v in sd.items():
+        if k.startswith("controlnet_cond_embedding.conv_in."):
+            own["input_hint_block.0." + k.split(".")[-1]] = v
+        elif k.startswith("controlnet_cond_embedding.blocks."):
+            j = int(k.split(".")[2])
+            own[f"input_hint_block.{2 * (j + 1)}." + k.split(".")[-1]] = v
+        elif k.startswith("controlnet_cond_embedding.conv_out."):
+            own[f"input_hint_block.{2 * (2 * blocks + 1)}." + k.split(".")[-1]] = v
+        elif k.startswith("controlnet_down_blocks."):
+            i = int(k.split(".")[1])
+            own[f"zero_convs.{i}.0." + k.split(".")[-1]] = v
+        elif k.startswith("controlnet_mid_block."):
+            own["middle_block_out.0." + k.split(".")[-1]] = v
+        else:
+            out[k] = v
+    converted = sf._convert_with_table(out, sx.unet_table(unet_cfg), True)
+    converted.update(own)
+    return {prefix + k: v.contiguous() for k, v in sorted(converted.items())}
+
+
+def write_single_files(log):
+    """sd1-controlnet-tiny as lllyasviel's layouts: `control_model.`-prefixed (ControlNet 1.0) and bare
+    (1.1's .pth names), written by controlnet_to_original.
+
+    diffusers' own reader (ControlNetModel.from_single_file) knows the control-image embedding of the real
+    ControlNets only (four widths: input_hint_block.0 … .14), so the converter is first checked on a
+    throwaway ControlNet with four embedding widths: diffusers reads its file back tensor for tensor. The
+    tiny ControlNets' embedding has two widths (the tiny VAE halves once); the same rule numbers its
+    convolutions 0, 2, 4, 6."""
+    unet_cfg = dict(json.loads((MODELS / "sd1-tiny" / "unet" / "config.json").read_text()))
+    unet = diffusers.UNet2DConditionModel.from_pretrained(MODELS / "sd1-tiny" / "unet", torch_dtype=torch.float32)
+    probe = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(4, 4, 4, 8))
+    gen = torch.Generator().manual_seed(7050)
+    with torch.no_grad():
+        for _, p in sorted(probe.named_parameters()):
+            p.copy_(torch.randn(p.shape, generator=gen))
+    with tempfile.TemporaryDirectory() as tmp:
+        probe.save_pretrained(tmp, safe_serialization=True)
+        for prefix in ("control_model.", ""):
+            path = Path(tmp) / f"probe{prefix.strip('.')}.safetensors"
+            save_file(controlnet_to_original(probe, unet_cfg, prefix), path)
+            back = ControlNetModel.from_single_file(str(path), config=tmp, torch_dtype=torch.float32)
+            ref, got = probe.state_dict(), back.state_dict()
+            assert set(ref) == set(got), (set(ref) ^ set(got))
+            for k in ref:
+                assert torch.equal(ref[k], got[k]), k
+            log.append(f"layout check ({prefix or 'no prefix'}): diffusers' from_single_file reads the converted file back exactly")
+    cn = ControlNetModel.from_pretrained(MODELS / "sd1-controlnet-tiny", torch_dtype=torch.float32)
+    for name, prefix in (("sd1-controlnet-tiny.safetensors", "control_model."), ("sd1-controlnet-tiny-v11.safetensors", "")):
+        tensors = controlnet_to_original(cn, unet_cfg, prefix)
+        save_file(tensors, MODELS / name)
+        log.append(f"{name}: {len(tensors)} tensors")
 
 
 def control_images():
@@ -343,6 +411,9 @@ def main():
               "image.png": PIL.Image.open(PIPELINE_INPUTS / "image.png").convert("RGB"),
               "mask.png": PIL.Image.open(PIPELINE_INPUTS / "mask.png").convert("L")}
     network_fixture(nets["sd1-controlnet-tiny"], a)
+    log = []
+    write_single_files(log)
+    print("\n".join(log))
     written = []
     for case in CASES:
         written.append(run_case(case, nets, images))

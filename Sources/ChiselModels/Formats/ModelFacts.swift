@@ -102,7 +102,7 @@ public enum ModelFacts: Sendable, Equatable {
         if AmusedModel.isFolder(path) {
             self = .amused(try AmusedFacts(folder: path))
         } else if ControlNetSource.recognizes(path: path) {
-            self = .controlNet(try ControlNetFacts(path: path))
+            self = .controlNet(try ControlNetFacts(path: path, hints: hints))
         } else if T2IAdapterSource.recognizes(path: path) {
             self = .t2iAdapter(try T2IAdapterFacts(path: path))
         } else {

@@ -20,6 +20,12 @@ extension SingleFileCheckpoint {
     /// `model.diffusion_model.*`. `input_blocks` count `layers + 1` entries per level (the last a
     /// downsampler, none after the last level); `output_blocks` count `layers + 1` per level.
     static func unetRules(layers: Int) -> NameRules {
+        NameRules(unmatched: .drop, [.prefix(unetPrefix, "", inner: unetBlockRules(layers: layers))])
+    }
+
+    /// The UNet's names below `model.diffusion_model.` (what a ControlNet's copy of the encoder
+    /// shares): `time_embed`, `label_emb`, `input_blocks`, `middle_block`, `output_blocks`, `out`.
+    static func unetBlockRules(layers: Int) -> NameRules {
         let perLevel = layers + 1
         let down: @Sendable (Int) -> (level: Int, layer: Int) = { i in
             let (level, layer) = (i - 1).quotientAndRemainder(dividingBy: perLevel)
@@ -60,7 +66,26 @@ extension SingleFileCheckpoint {
                 return "up_blocks.\(level).attentions.\(layer)."
             },
         ])
-        return NameRules(unmatched: .drop, [.prefix(unetPrefix, "", inner: blocks)])
+        return blocks
+    }
+
+    /// A ControlNet in lllyasviel's layout (`control_model.` before every name in ControlNet
+    /// 1.0's files, none in 1.1's): the UNet encoder's names, plus `input_hint_block` (the
+    /// control-image embedding: convolutions at even indices, SiLU between, the last the
+    /// embedding's output: 0, 2, …, 14 for the usual four widths), `zero_convs.N.0` and
+    /// `middle_block_out.0`. `hintConvolutions` is the embedding's number of convolutions.
+    static func controlNetRules(prefix: String, layers: Int, hintConvolutions: Int) -> NameRules {
+        let own = NameRules(unmatched: .drop, [
+            .prefix("input_hint_block.0.", "controlnet_cond_embedding.conv_in."),
+            .prefix("input_hint_block.#.") { i in
+                let n = i[0]
+                guard n % 2 == 0, n > 0, n / 2 < hintConvolutions else { return nil }
+                return n / 2 == hintConvolutions - 1 ? "controlnet_cond_embedding.conv_out." : "controlnet_cond_embedding.blocks.\(n / 2 - 1)."
+            },
+            .prefix("zero_convs.#.0.") { i in "controlnet_down_blocks.\(i[0])." },
+            .prefix("middle_block_out.0.", "controlnet_mid_block."),
+        ] + unetBlockRules(layers: layers).rules)
+        return NameRules(unmatched: .drop, [.prefix(prefix, "", inner: own)])
     }
 
     /// A UNet module as kohya names it after the original checkpoints (`input_blocks_4_1_…`,
