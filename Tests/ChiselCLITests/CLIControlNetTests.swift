@@ -52,6 +52,47 @@ import Testing
         #expect(infotext.contains("ControlNet 1: \"Module: none, Model: sd1-controlnet-tiny-b, Weight: 0.4"), "\(infotext)")
     }
 
+    /// In BF16 (checkpoint and ControlNet), within the bound BF16 img2img keeps against
+    /// diffusers' FP32 pipeline (docs/models.md: max 8/255, mean 1/255), plus the PNG's half level.
+    @Test func bf16StaysWithinItsBound() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("bf16.png")
+        let result = try CLI.run(Self.edit("img2img", [
+            "--strength", "0.6", "--scheduler", "euler", "--seed", "7201", "--dtype", "bf16", "--output", out,
+            "--controlnet", Self.references + "/sd1-controlnet-tiny", "--control-image", Self.fixtures + "/control.png"]))
+        #expect(result.status == 0, "\(result.stderr)")
+        let difference = try Self.compare(out, "img2img_euler_s060.safetensors")
+        #expect(difference.max <= 8.5 && difference.mean <= 1.5, "max \(difference.max)/255, mean \(difference.mean)/255")
+    }
+
+    /// With --only-masked, the control map is cropped and sized as the input is, and the
+    /// preprocessors work on the crop; the pixels outside the mask stay the input's.
+    @Test func theControlImageFollowsTheOnlyMaskedCrop() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("crop.png")
+        let arguments = Self.edit("inpaint", [
+            "--mask", Self.pipelines + "/mask.png", "--only-masked", "--only-masked-padding", "4", "--width", "32", "--height", "32",
+            "--steps", "3", "--output", out,
+            "--controlnet", Self.references + "/sd1-controlnet-tiny", "--control-image", Self.fixtures + "/control.png",
+            "--controlnet", Self.references + "/sd1-controlnet-tiny-b", "--control", "canny"])
+        let printed = try CLI.run(arguments + ["--print-graph"])
+        let compact = String(printed.stdout.filter { !$0.isWhitespace })
+        #expect(compact.contains("\"control_area_0\":{\"stage\":\"crop\"") && compact.contains("\"control_work_0\":{\"stage\":\"resize\"")
+                && compact.contains("\"canny_1\":{\"stage\":\"canny\",\"inputs\":{\"image\":\"work.image\"}"), "\(printed.stdout)")
+        let result = try CLI.run(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        let input = try ImageReader.read(path: Self.pipelines + "/image.png").image.converted(to: .rgb)
+        let edited = try ImageReader.read(path: out).image.converted(to: .rgb)
+        let mask = try ImageReader.read(path: Self.pipelines + "/mask.png").image.converted(to: .gray)
+        var changedOutside = 0
+        for i in 0..<(input.width * input.height) where mask.pixels[i] == 0 {
+            if (0..<3).contains(where: { input.pixels[$0 * input.width * input.height + i] != edited.pixels[$0 * input.width * input.height + i] }) {
+                changedOutside += 1
+            }
+        }
+        #expect(edited.width == input.width && changedOutside == 0, "\(changedOutside) pixels outside the mask changed")
+    }
+
     @Test func inpaintWithTheInpaintConditionGivesDiffusersPixels() throws {
         let temp = try TemporaryFolder()
         let out = temp.path("inpaint.png")
@@ -121,7 +162,7 @@ import Testing
     /// A graph whose ControlNet is of another family than the checkpoint fails validation at the
     /// denoise node, naming the controlnet node.
     @Test func validationNamesAMismatchedControlNetNode() throws {
-        let printed = try CLI.run(Self.edit("img2img", ["--controlnet", Self.references + "/sd1-controlnet-tiny", "--control", "canny",
+        let printed = try CLI.run(Self.edit("img2img", ["--controlnet", Self.references + "/sd1-controlnet-tiny:0.7", "--control", "canny",
                                                         "--output", "x.png", "--print-graph"]))
         #expect(printed.status == 0, "\(printed.stderr)")
         let swapped = printed.stdout.replacingOccurrences(of: Self.references + "/sd1-controlnet-tiny", with: Self.references + "/sdxl-controlnet-tiny")
@@ -130,6 +171,12 @@ import Testing
         try swapped.write(toFile: graph, atomically: true, encoding: .utf8)
         let validated = try CLI.run(["validate", graph])
         #expect(validated.status != 0 && validated.stderr.contains("node 'controlnet_0': the ControlNet is for"), "\(validated.stderr)")
+        // A scale that is not a number names the node and parameter.
+        let wordy = printed.stdout.replacingOccurrences(of: "\"scale\":0.7", with: "\"scale\":\"strong\"")
+        try wordy.write(toFile: graph, atomically: true, encoding: .utf8)
+        let refused = try CLI.run(["validate", graph])
+        #expect(refused.status != 0 && refused.stderr.contains("node 'controlnet_0' (nodes.controlnet_0.params.scale): parameter 'scale' expects a number"),
+                "\(refused.stderr)")
     }
 
     /// `--adapter` with a ControlNet: the two chains meet in one denoise; the adapter's image
