@@ -179,6 +179,18 @@ import Testing
                 "\(refused.stderr)")
     }
 
+    /// `chisel img2img --adapter`: diffusers' img2img pipeline with the adapter's features in its UNet.
+    @Test func img2imgWithAnAdapterGivesDiffusersPixels() throws {
+        let temp = try TemporaryFolder()
+        let out = temp.path("adapter.png")
+        let result = try CLI.run(Self.edit("img2img", [
+            "--strength", "0.7", "--scheduler", "euler", "--seed", "7305", "--output", out,
+            "--adapter", Self.references + "/sd1-adapter-tiny:0.9", "--control-image", Self.fixtures + "/control.png"]))
+        #expect(result.status == 0, "\(result.stderr)")
+        let difference = try Self.compare(out, "adapter_img2img_euler_s070.safetensors")
+        #expect(difference.max <= 2.5 && difference.mean <= 0.75, "max \(difference.max)/255, mean \(difference.mean)/255")
+    }
+
     /// `--adapter` with a ControlNet: the two chains meet in one denoise; the adapter's image
     /// follows the ControlNet's in --control-image.
     @Test func adapterAndControlNetTogether() throws {

@@ -71,7 +71,7 @@ import Testing
 
     @Test func theFixturesAreThere() {
         #expect(Self.cases.count >= 13, "\(Self.cases.map(\.name))")
-        #expect(Self.cases.filter { $0.kind == "adapter" }.count >= 4)
+        #expect(Self.cases.filter { $0.kind.hasPrefix("adapter") }.count >= 5)
     }
 
     /// One ControlNet call (network.safetensors): the residuals of every skip connection and of
@@ -125,7 +125,7 @@ import Testing
 
         // The chain of controlnet nodes.
         var chain: Control?
-        for unit in c.units where c.kind == "adapter" {
+        for unit in c.units where c.kind.hasPrefix("adapter") {
             var inputs: [InputSetting] = [T2IAdapterStage.model(try await Self.adapter(unit.model)),
                                           T2IAdapterStage.image(try ImageReader.read(path: Self.fixtures + "/" + unit.image).image)]
             if let chain { inputs.append(T2IAdapterStage.previous(chain)) }
@@ -133,7 +133,7 @@ import Testing
                 T2IAdapterStage.scale(unit.scale), T2IAdapterStage.start(unit.start), T2IAdapterStage.end(unit.end)], inputs: inputs))
             chain = out[T2IAdapterStage.control]
         }
-        for unit in c.units where c.kind != "adapter" {
+        for unit in c.units where !c.kind.hasPrefix("adapter") {
             let inpaint = unit.image == "inpaint"
             let picture = inpaint ? image : try ImageReader.read(path: Self.fixtures + "/" + unit.image).image
             var inputs: [InputSetting] = [ControlNetStage.model(try await Self.controlNet(unit.model)), ControlNetStage.image(picture)]
@@ -156,7 +156,7 @@ import Testing
             let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams,
                                                               [AddNoiseStage.latent(try #require(empty[EmptyLatentStage.latent]))]))
             start = try #require(noised[AddNoiseStage.noised])
-        case "img2img":
+        case "img2img", "adapter_img2img":
             let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.seed(.fixed(UInt64(c.seed)))],
                                                                 [VAEEncodeStage.image(image)]))
             let noised = try await AddNoiseStage.run(run.call(AddNoiseStage.self, noiseParams,

@@ -290,6 +290,11 @@ CASES = [
       sched="euler_a", seed=7302, prompt=PROMPT_B),
     C("adapter_multi_txt2img_euler", "adapter", "sd1-tiny",
       [U("sd1-adapter-tiny", "control.png", 0.7), U("sd1-adapter-tiny", "control-b.png", 0.5)], seed=7303),
+    # img2img with an adapter: diffusers has no adapter img2img pipeline, so this is its img2img pipeline
+    # with the UNet given the adapter's features as the adapter pipelines give them (scaled once, the
+    # same for both halves of the guided batch, at every step).
+    C("adapter_img2img_euler_s070", "adapter_img2img", "sd1-tiny", [U("sd1-adapter-tiny", "control.png", 0.9)], seed=7305,
+      strength=0.7),
     C("sdxl_adapter_txt2img_euler_factor05", "adapter", "sdxl-tiny", [U("sdxl-adapter-tiny", "control.png", 0.8, 0.0, 0.5)],
       seed=7304),
 ]
@@ -310,6 +315,31 @@ def load_adapter_pipe(case, adapters):
     cls, over = SCHEDULERS[case["scheduler"]]
     pipe.scheduler = cls.from_config(pipe.scheduler.config, **over)
     pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def adapted_img2img_pipe(case, adapter, image, scale):
+    """StableDiffusionImg2ImgPipeline whose UNet gets the adapter's features (adapter(image) × scale,
+    repeated for the batch) as down_intrablock_additional_residuals at every call."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers.pipelines.t2i_adapter.pipeline_stable_diffusion_adapter import _preprocess_adapter_image
+    folder = MODELS / case["model"]
+    base = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False,
+                                                   torch_dtype=torch.float32)
+    comps = {k: v for k, v in base.components.items() if k not in ("image_encoder", "feature_extractor", "safety_checker")}
+    pipe = StableDiffusionImg2ImgPipeline(safety_checker=None, feature_extractor=None, requires_safety_checker=False, **comps)
+    cls, over = SCHEDULERS[case["scheduler"]]
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **over)
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        state = [f * scale for f in adapter(_preprocess_adapter_image(image, 32, 48))]
+    forward = pipe.unet.forward
+
+    def adapted(sample, *a, **k):
+        rows = sample.shape[0]
+        k["down_intrablock_additional_residuals"] = [f.repeat(rows, 1, 1, 1) for f in state]
+        return forward(sample, *a, **k)
+    pipe.unet.forward = adapted
     return pipe
 
 
@@ -339,6 +369,9 @@ def run_case(case, nets, images):
     units = case["controlnets"]
     if case["kind"] == "adapter":
         pipe = load_adapter_pipe(case, [nets[u["model"]] for u in units])
+    elif case["kind"] == "adapter_img2img":
+        pipe = adapted_img2img_pipe(case, nets[units[0]["model"]], images[units[0]["image"]], units[0]["scale"])
+        case = dict(case, kind="img2img_plain")
     else:
         pipe = load_pipe(case, [nets[u["model"]] for u in units])
     image = images["image.png"]
@@ -360,6 +393,16 @@ def run_case(case, nets, images):
         else:
             controls.append(images[u["image"]])
     multi = len(units) > 1
+    if case["kind"] == "img2img_plain":
+        gen = torch.Generator().manual_seed(case["seed"])
+        with torch.no_grad():
+            out = pipe(prompt=case["prompt"], negative_prompt=case["negative"], num_inference_steps=case["steps"],
+                       guidance_scale=case["guidance"], output_type="np", image=image, strength=case["strength"],
+                       generator=gen).images
+        T = {"output": torch.from_numpy(out[0].copy()), "latents_start": rec["prep"][0]}
+        save_file({k: v.contiguous() for k, v in T.items()}, OUT / f"{case['name']}.safetensors")
+        return dict(case, kind="adapter_img2img", file=f"{case['name']}.safetensors", width=int(out.shape[2]),
+                    height=int(out.shape[1]))
     if case["kind"] == "adapter":
         kwargs = dict(prompt=case["prompt"], negative_prompt=case["negative"], num_inference_steps=case["steps"],
                       guidance_scale=case["guidance"], output_type="np", image=controls if multi else controls[0],
