@@ -39,6 +39,10 @@ struct BenchCommand: AsyncParsableCommand {
             embedding) and --part vae-xl its VAE's decode, at --size (1024 and 768 are SDXL's), \
             built from the public configs with random weights.
 
+            --part controlnet times SD 1.5's ControlNet (control_v11p_sd15_canny's config) with \
+            the UNet, a CFG pair; --part adapter the T2I-Adapter (t2iadapter_canny_sd15v2's \
+            config) once and the UNet pair with its features.
+
             --part recipes (or turbo-taesd, turbo, lcm) times the fast recipes, 512² img2img: \
             SD-Turbo (SD 2.1 UNet and text encoder, Euler with trailing spacing), 2 steps × \
             strength 0.5, guidance 0, with TAESD and with the full VAE; SD 1.5 + LCM-LoRA with \

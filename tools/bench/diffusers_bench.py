@@ -30,6 +30,10 @@ does: SD-Turbo (SD 2.1 UNet and text encoder, Euler trailing) img2img 512², 2 s
 guidance 0, with AutoencoderTiny (TAESD) and with the full VAE; SD 1.5 with LCMScheduler, 4 steps
 × 0.5, guidance 1. One warm-up call each, then --edit-repeats timed calls.
 
+`--part controlnet` times SD 1.5's ControlNet (control_v11p_sd15_canny's public config) and the
+UNet with its residuals, a CFG pair; `--part adapter` the T2I-Adapter (t2iadapter_canny_sd15v2's
+config: full, grey input) once, and the UNet pair with its features — as `chisel bench` does.
+
 `--part tiled-2048 --only bf16` times the LCM recipe on a 2048² image with vae.enable_tiling(),
 --edit-repeats times (1 by default) with no warm-up call; run alone, the peak resident memory
 reported is that edit's.
@@ -326,6 +330,19 @@ def time_amused(size, dtype, repeats):
     return rows
 
 
+# The public configs of lllyasviel/control_v11p_sd15_canny and TencentARC/t2iadapter_canny_sd15v2.
+CONTROLNET_CONFIG = {
+    "act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
+    "conditioning_embedding_out_channels": [16, 32, 96, 256], "controlnet_conditioning_channel_order": "rgb",
+    "cross_attention_dim": 768,
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+    "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32,
+}
+ADAPTER_CONFIG = {"adapter_type": "full_adapter", "channels": [320, 640, 1280, 1280], "downscale_factor": 8,
+                  "in_channels": 1, "num_res_blocks": 2}
+
+
 def run_precision(precision, repeats, size, parts, edit_repeats=1):
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -342,6 +359,33 @@ def run_precision(precision, repeats, size, parts, edit_repeats=1):
             steps = torch.tensor([500, 500])
             rows.append(timed(f"UNet, CFG pair (batch 2) {size}²", repeats,
                               lambda: unet(sample, steps, encoder_hidden_states=context)))
+            del unet
+        if "controlnet" in parts or "adapter" in parts:
+            from diffusers import ControlNetModel, T2IAdapter
+            unet = UNet2DConditionModel.from_config(UNET_CONFIG).eval().to(dtype)
+            sample = torch.randn(2, 4, latent, latent, dtype=dtype)
+            context = torch.randn(2, 77, 768, dtype=dtype)
+            steps = torch.tensor([500, 500])
+            if "controlnet" in parts:
+                controlnet = ControlNetModel.from_config(CONTROLNET_CONFIG).eval().to(dtype)
+                image = torch.rand(2, 3, size, size, dtype=dtype)
+
+                def controlled():
+                    down, mid = controlnet(sample, steps, encoder_hidden_states=context, controlnet_cond=image,
+                                           conditioning_scale=1.0, return_dict=False)
+                    return unet(sample, steps, encoder_hidden_states=context, down_block_additional_residuals=down,
+                                mid_block_additional_residual=mid)
+                rows.append(timed(f"ControlNet + UNet, CFG pair (batch 2) {size}²", repeats, controlled))
+                del controlnet
+            if "adapter" in parts:
+                adapter = T2IAdapter(**ADAPTER_CONFIG).eval().to(dtype)
+                image = torch.rand(1, 1, size, size, dtype=dtype)
+                rows.append(timed(f"T2I-Adapter features {size}²", repeats, lambda: adapter(image)))
+                features = [torch.cat([f, f]) for f in adapter(image)]
+                rows.append(timed(f"UNet + adapter features, CFG pair (batch 2) {size}²", repeats,
+                                  lambda: unet(sample, steps, encoder_hidden_states=context,
+                                               down_intrablock_additional_residuals=[f.clone() for f in features])))
+                del adapter
             del unet
         if "unet-xl" in parts:
             unet = UNet2DConditionModel.from_config(SDXL_UNET_CONFIG).eval().to(dtype)
@@ -387,7 +431,7 @@ def main():
     parser.add_argument("--precision", choices=["f32", "bf16"], help="run this precision here (the child process)")
     parser.add_argument("--only", choices=["f32", "bf16"], help="run only this precision (in a child process)")
     parser.add_argument("--part", action="append",
-                        choices=["unet", "vae", "unet-xl", "vae-xl", "img2img", "inpaint", "edit", "amused", "amused-256",
+                        choices=["unet", "vae", "unet-xl", "vae-xl", "controlnet", "adapter", "img2img", "inpaint", "edit", "amused", "amused-256",
                                  "amused-512", "turbo-taesd", "turbo", "lcm", "recipes", TILED],
                         help="by default unet and vae; edit is img2img and inpaint; amused is amused-256 and amused-512; "
                              "recipes is turbo-taesd, turbo and lcm")

@@ -25,7 +25,7 @@ def main():
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--python", default=sys.executable, help="the Python with torch and diffusers")
     parser.add_argument("--part", action="append",
-                        choices=["unet", "vae", "unet-xl", "vae-xl", "img2img", "inpaint", "edit", "amused", "amused-256",
+                        choices=["unet", "vae", "unet-xl", "vae-xl", "controlnet", "adapter", "img2img", "inpaint", "edit", "amused", "amused-256",
                                  "amused-512", "turbo-taesd", "turbo", "lcm", "recipes", "tiled-2048"],
                         help="repeatable; by default unet and vae (as both benchmarks)")
     parser.add_argument("--precision", choices=["f32", "bf16"], help="only this precision (tiled-2048 is a bf16 row)")

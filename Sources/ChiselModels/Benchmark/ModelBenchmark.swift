@@ -36,6 +36,23 @@ public enum ModelBenchmark {
          "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"], "use_linear_projection": true}
         """
 
+    /// The public config of lllyasviel/control_v11p_sd15_canny: SD 1.5's encoder and the
+    /// control-image embedding.
+    public static let sd15ControlNetConfig = """
+        {"_class_name": "ControlNetModel", "act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
+         "conditioning_embedding_out_channels": [16, 32, 96, 256], "controlnet_conditioning_channel_order": "rgb",
+         "cross_attention_dim": 768,
+         "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+         "downsample_padding": 1, "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
+         "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32}
+        """
+
+    /// The public config of TencentARC/t2iadapter_canny_sd15v2: a full adapter on a grey image.
+    public static let sd15AdapterConfig = """
+        {"_class_name": "T2IAdapter", "adapter_type": "full_adapter", "channels": [320, 640, 1280, 1280], "downscale_factor": 8,
+         "in_channels": 1, "num_res_blocks": 2}
+        """
+
     public struct Row: Sendable {
         public var name: String
         public var precision: Precision
@@ -72,6 +89,11 @@ public enum ModelBenchmark {
         /// SDXL 1.0's UNet (a CFG pair with its added text/size embedding) and its VAE's decode,
         /// at `--size`; run only when asked for.
         case unetXL = "unet-xl", vaeXL = "vae-xl"
+
+        /// SD 1.5's ControlNet (control_v11p_sd15_canny's config) with the UNet, a CFG pair —
+        /// what a ControlNet step costs; and the T2I-Adapter (t2iadapter_canny_sd15v2's): its
+        /// once-per-edit feature pass and the UNet pair with its features. Asked for.
+        case controlNet = "controlnet", adapter
 
         /// The network parts `chisel bench` runs when none is named.
         public static let defaults: [Part] = [.unet, .vae]
@@ -125,6 +147,37 @@ public enum ModelBenchmark {
             let code = try Tensor(shape: [1, latent, latent, 4], data: noise(latent * latent * 4, seed: 9))
             rows.append(try time("SDXL VAE decode \(size)²", precision, repeats, log) { _ = try vae.decode(code) })
             logProfile(log, runs: repeats + 1)
+        }
+        if parts.contains(.controlNet) || parts.contains(.adapter) {
+            log("building the SD 1.5 UNet (\(precision.rawValue), random weights)")
+            let config = try UNetConfig(reader: ConfigReader(json: JSONParser.parse(sd15UNetConfig), file: "sd15 unet config"))
+            let unet = try UNet2DConditionModel(config: config, weights: RandomWeights(), precision: precision)
+            let sample = try Tensor(shape: [2, latent, latent, 4], data: noise(2 * latent * latent * 4, seed: 1))
+            let context = try Tensor(shape: [2, 77, 768], data: noise(2 * 77 * 768, seed: 2))
+            if parts.contains(.controlNet) {
+                log("building the SD 1.5 ControlNet (\(precision.rawValue), random weights)")
+                let controlConfig = try ControlNetConfig(reader: ConfigReader(json: JSONParser.parse(sd15ControlNetConfig), file: "controlnet config"))
+                let controlNet = try ControlNetModel(config: controlConfig, weights: RandomWeights(), precision: precision)
+                let image = try Tensor(shape: [2, size, size, 3], data: noise(2 * size * size * 3, seed: 10).map { abs($0) })
+                rows.append(try time("ControlNet + UNet, CFG pair (batch 2) \(size)²", precision, repeats, log) {
+                    let residuals = try controlNet(sample, timesteps: [500, 500], context: context, condition: image, scale: 1)
+                    _ = try unet(sample, timesteps: [500, 500], context: context, control: residuals)
+                })
+                logProfile(log, runs: repeats + 1)
+            }
+            if parts.contains(.adapter) {
+                log("building the SD 1.5 T2I-Adapter (\(precision.rawValue), random weights)")
+                let adapterConfig = try T2IAdapterConfig(reader: ConfigReader(json: JSONParser.parse(sd15AdapterConfig), file: "adapter config"))
+                let adapter = try T2IAdapter(config: adapterConfig, weights: RandomWeights(), precision: precision)
+                let image = try Tensor(shape: [1, size, size, 1], data: noise(size * size, seed: 11).map { abs($0) })
+                var features: [Tensor] = []
+                rows.append(try time("T2I-Adapter features \(size)²", precision, repeats, log) { features = try adapter(image) })
+                let doubled = try features.map { try Tensor(shape: [2] + $0.shape.dropFirst(), data: $0.data + $0.data) }
+                rows.append(try time("UNet + adapter features, CFG pair (batch 2) \(size)²", precision, repeats, log) {
+                    _ = try unet(sample, timesteps: [500, 500], context: context, adapter: doubled)
+                })
+                logProfile(log, runs: repeats + 1)
+            }
         }
         rows += try runAmused(precision: precision, parts: parts, repeats: repeats, log: log)
         if parts.contains(.kernels) {
