@@ -245,6 +245,119 @@ AVX512 static void pack_keys_avx512(float *kt, int64_t ldkt, const float *kh, in
     for (int64_t t = 0; t < d; t++) memset(kt + t * ldkt + filled, 0, (size_t)(ldkt - filled) * sizeof(float));
 }
 
+// ---------------------------------------------------------------------------------------------
+// AVX2 path (x86-64 without AVX-512): the same blocks in 8-lane registers. The packed buffers'
+// zero padding lets every loop run whole vectors: keys to a multiple of 16, head columns to dp.
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/// S[i][0..nk) = Q[i]·Kᵀ over the key block at j0, in tiles of 6 rows × 16 keys.
+AVX2 static void scores_avx2(const scratch *sc, int64_t j0, int64_t nq, int64_t nk, int64_t d, int64_t dp) {
+    int64_t chunks = (nk + 15) / 16;
+    for (int64_t i0 = 0; i0 < nq; i0 += TR) {
+        int64_t rows = nq - i0 < TR ? nq - i0 : TR;
+        const float *q = sc->q + i0 * dp;
+        for (int64_t c = 0; c < chunks; c++) {
+            __m256 acc[TR][2];
+            for (int r = 0; r < TR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+            const float *kt = sc->kt + j0 + c * 16;
+            if (rows == TR) {
+                for (int64_t t = 0; t < d; t++) {
+                    const float *k = kt + t * sc->ldkt;
+                    __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
+                    for (int r = 0; r < TR; r++) {
+                        __m256 qv = _mm256_broadcast_ss(q + r * dp + t);
+                        acc[r][0] = _mm256_fmadd_ps(qv, k0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(qv, k1, acc[r][1]);
+                    }
+                }
+            } else {
+                for (int64_t t = 0; t < d; t++) {
+                    const float *k = kt + t * sc->ldkt;
+                    __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8);
+                    for (int r = 0; r < rows; r++) {
+                        __m256 qv = _mm256_broadcast_ss(q + r * dp + t);
+                        acc[r][0] = _mm256_fmadd_ps(qv, k0, acc[r][0]);
+                        acc[r][1] = _mm256_fmadd_ps(qv, k1, acc[r][1]);
+                    }
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                _mm256_storeu_ps(sc->s + (i0 + r) * BK + c * 16, acc[r][0]);
+                _mm256_storeu_ps(sc->s + (i0 + r) * BK + c * 16 + 8, acc[r][1]);
+            }
+        }
+    }
+}
+
+AVX2 static float row_max_avx2(const float *row, int64_t n, float start) {
+    __m256 m = _mm256_set1_ps(start);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(row + j));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, m);
+    for (int i = 0; i < 8; i++) start = lanes[i] > start ? lanes[i] : start;
+    for (; j < n; j++) start = row[j] > start ? row[j] : start;
+    return start;
+}
+
+/// row[j] = e^(row[j] − shift) for j < n; returns their sum.
+AVX2 static float exp_row_avx2(float *row, int64_t n, float shift) {
+    __m256 sh = _mm256_set1_ps(shift), sum = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 e = chisel_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), sh));
+        _mm256_storeu_ps(row + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float lanes[8], total = 0;
+    _mm256_storeu_ps(lanes, sum);
+    for (int i = 0; i < 8; i++) total += lanes[i];
+    for (; j < n; j++) {
+        row[j] = expf(row[j] - shift);
+        total += row[j];
+    }
+    return total;
+}
+
+/// O[i][0..dp) += Σ_j P[i][j]·V[j][…], 4 rows × 16 columns at a time (the padding columns of
+/// the packed values are zeros, so they stay zero).
+AVX2 static void accumulate_avx2(const scratch *sc, const float *v, int64_t ldv, int64_t nq, int64_t nk, int64_t dp) {
+    for (int64_t c0 = 0; c0 < dp; c0 += 16) {
+        for (int64_t i0 = 0; i0 < nq; i0 += 4) {
+            int64_t rows = nq - i0 < 4 ? nq - i0 : 4;
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++) {
+                const float *o = sc->o + (i0 + (r < rows ? r : 0)) * dp + c0;
+                acc[r][0] = _mm256_loadu_ps(o);
+                acc[r][1] = _mm256_loadu_ps(o + 8);
+            }
+            const float *p0 = sc->s + i0 * BK;
+            const float *p1 = p0 + (rows > 1 ? 1 : 0) * BK, *p2 = p0 + (rows > 2 ? 2 : 0) * BK, *p3 = p0 + (rows > 3 ? 3 : 0) * BK;
+            for (int64_t j = 0; j < nk; j++) {
+                const float *vr = v + j * ldv + c0;
+                __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+                __m256 b0 = _mm256_broadcast_ss(p0 + j), b1 = _mm256_broadcast_ss(p1 + j);
+                __m256 b2 = _mm256_broadcast_ss(p2 + j), b3 = _mm256_broadcast_ss(p3 + j);
+                acc[0][0] = _mm256_fmadd_ps(b0, v0, acc[0][0]);
+                acc[0][1] = _mm256_fmadd_ps(b0, v1, acc[0][1]);
+                acc[1][0] = _mm256_fmadd_ps(b1, v0, acc[1][0]);
+                acc[1][1] = _mm256_fmadd_ps(b1, v1, acc[1][1]);
+                acc[2][0] = _mm256_fmadd_ps(b2, v0, acc[2][0]);
+                acc[2][1] = _mm256_fmadd_ps(b2, v1, acc[2][1]);
+                acc[3][0] = _mm256_fmadd_ps(b3, v0, acc[3][0]);
+                acc[3][1] = _mm256_fmadd_ps(b3, v1, acc[3][1]);
+            }
+            // Rows past nq computed duplicates of row 0; only real rows are stored.
+            for (int r = 0; r < rows; r++) {
+                float *o = sc->o + (i0 + r) * dp + c0;
+                _mm256_storeu_ps(o, acc[r][0]);
+                _mm256_storeu_ps(o + 8, acc[r][1]);
+            }
+        }
+    }
+}
+
 /// dst[t] = src[t] · scale for t < d.
 AVX512 static void scaled_row_avx512(float *dst, const float *src, int64_t d, float scale) {
     __m512 k = _mm512_set1_ps(scale);
@@ -262,7 +375,7 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
     int64_t dp = round16(d);
     int64_t qblocks = (lq + BQ - 1) / BQ;
     int64_t parts = query_parts(batch, heads, lq, parallelism);
-    int fast = chisel_has_avx512();
+    int fast = chisel_has_avx512(), avx2 = !fast && chisel_has_avx2();
     scratch sc;
     if (!scratch_alloc(&sc, dp, lk)) {
         scratch_free(&sc);
@@ -308,6 +421,7 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                 int64_t nk = key_end - j0 < BK ? key_end - j0 : BK;
 #if defined(__x86_64__)
                 if (fast) scores_avx512(&sc, j0, nq, nk, d, dp); else
+                if (avx2) scores_avx2(&sc, j0, nq, nk, d, dp); else
 #endif
                 scores_scalar(&sc, j0, nq, nk, d, dp);
                 for (int64_t i = 0; i < nq; i++) {
@@ -324,11 +438,13 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                     float peak;
 #if defined(__x86_64__)
                     if (fast) peak = row_max_avx512(row, visible, sc.m[i]); else
+                    if (avx2) peak = row_max_avx2(row, visible, sc.m[i]); else
 #endif
                     peak = row_max_scalar(row, visible, sc.m[i]);
                     float sum;
 #if defined(__x86_64__)
                     if (fast) sum = exp_row_avx512(row, visible, peak); else
+                    if (avx2) sum = exp_row_avx2(row, visible, peak); else
 #endif
                     sum = exp_row_scalar(row, visible, peak);
                     for (int64_t j = visible; j < nk; j++) row[j] = 0;
@@ -344,6 +460,7 @@ int chisel_attention(const float *q, const float *k, const float *v, float *out,
                 }
 #if defined(__x86_64__)
                 if (fast) accumulate_avx512(&sc, sc.vp + j0 * dp, dp, nq, nk, d, dp); else
+                if (avx2) accumulate_avx2(&sc, sc.vp + j0 * dp, dp, nq, nk, dp); else
 #endif
                 accumulate_scalar(&sc, sc.vp + j0 * dp, dp, nq, nk, d, dp);
             }

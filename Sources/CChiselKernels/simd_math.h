@@ -22,6 +22,21 @@ static inline int chisel_has_avx512(void) {
 #endif
 }
 
+/// Whether the CPU has AVX2 with FMA (x86-64 since Haswell and Zen 1), checked once: the
+/// kernels' second path, for machines without AVX-512.
+static inline int chisel_has_avx2(void) {
+#if defined(__x86_64__)
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+#else
+    return 0;
+#endif
+}
+
 /// bfloat16 bits of x, rounded to nearest even (NaN stays NaN), as PyTorch rounds.
 static inline uint16_t chisel_bf16_bits(float x) {
     uint32_t bits;
@@ -65,6 +80,24 @@ __attribute__((target("avx512f,fma"))) static inline __m512 chisel_exp16(__m512 
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     return _mm512_scalef_ps(p, n);
+}
+
+/// e^x for 8 lanes, the same reduction and polynomial as `chisel_exp16`, 2ⁿ built in the
+/// exponent bits (n reaches 128 only where the result overflows to +inf, as expf does).
+__attribute__((target("avx2,fma"))) static inline __m256 chisel_exp8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.3981999507e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 /// A mask of the first min(left, 16) lanes.

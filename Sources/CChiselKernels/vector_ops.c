@@ -226,6 +226,74 @@ static void geglu_scalar(const float *x, void *out, int64_t width, int64_t row_b
 }
 
 // ---------------------------------------------------------------------------------------------
+// AVX2 path (x86-64 without AVX-512) for the element-wise activations, the costliest of these
+// kernels without vectors (erf and exp per element).
+
+#if defined(__x86_64__)
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static INLINE __m256 erf8(__m256 x) {
+    __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, _mm256_set1_ps(1.0f)));
+    static const float c[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                              -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
+    __m256 p = _mm256_set1_ps(c[0]);
+    for (int i = 1; i < 10; i++) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[i]));
+    __m256 r = _mm256_mul_ps(t, chisel_exp8(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
+    __m256 e = _mm256_sub_ps(_mm256_set1_ps(1.0f), r);
+    __m256 negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    return _mm256_blendv_ps(e, _mm256_sub_ps(_mm256_setzero_ps(), e), negative);
+}
+
+AVX2 static INLINE __m256 gelu8(__m256 x) {
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
+                         _mm256_add_ps(_mm256_set1_ps(1.0f), erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)))));
+}
+
+AVX2 static INLINE __m256 activation8(__m256 x, int kind) {
+    switch (kind) {
+    case 0: return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), chisel_exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    case 1: return gelu8(x);
+    default:
+        return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f),
+                                              chisel_exp8(_mm256_mul_ps(_mm256_set1_ps(-1.702f), x))));
+    }
+}
+
+/// Eight results to `out` at `i`: floats, or bfloat16 rounded as `store1` rounds.
+AVX2 static INLINE void store8(void *out, int64_t i, __m256 v, const int half) {
+    if (!half) {
+        _mm256_storeu_ps((float *)out + i, v);
+        return;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    for (int k = 0; k < 8; k++) ((uint16_t *)out)[i + k] = chisel_bf16_bits(lanes[k]);
+}
+
+AVX2 static void geglu_avx2(const float *x, void *out, int64_t width, int64_t row_begin, int64_t row_end, const int half) {
+    for (int64_t r = row_begin; r < row_end; r++) {
+        const float *a = x + r * 2 * width, *b = a + width;
+        int64_t c = 0;
+        for (; c + 8 <= width; c += 8) store8(out, r * width + c, _mm256_mul_ps(_mm256_loadu_ps(a + c), gelu8(_mm256_loadu_ps(b + c))), half);
+        for (; c < width; c++) store1(out, r * width + c, a[c] * gelu_scalar(b[c]), half);
+    }
+}
+
+AVX2 static void activation_avx2(float *x, int64_t count, int kind) {
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, activation8(_mm256_loadu_ps(x + i), kind));
+    for (; i < count; i++) {
+        float v = x[i];
+        x[i] = kind == 0 ? v / (1.0f + expf(-v)) : kind == 1 ? gelu_scalar(v) : v / (1.0f + expf(-1.702f * v));
+    }
+}
+#define AVX2_PATH(call) do { if (chisel_has_avx2()) { call; return; } } while (0)
+#else
+#define AVX2_PATH(call) do { } while (0)
+#endif
+
+// ---------------------------------------------------------------------------------------------
 // Public entry points.
 
 #if defined(__x86_64__)
@@ -278,16 +346,19 @@ void chisel_layer_norm_bf16(const float *x, uint16_t *out, int64_t n, const floa
 
 void chisel_geglu(const float *x, float *out, int64_t width, int64_t row_begin, int64_t row_end) {
     FAST(geglu_f(x, out, width, row_begin, row_end));
+    AVX2_PATH(geglu_avx2(x, out, width, row_begin, row_end, 0));
     geglu_scalar(x, out, width, row_begin, row_end, 0);
 }
 
 void chisel_geglu_bf16(const float *x, uint16_t *out, int64_t width, int64_t row_begin, int64_t row_end) {
     FAST(geglu_h(x, out, width, row_begin, row_end));
+    AVX2_PATH(geglu_avx2(x, out, width, row_begin, row_end, 1));
     geglu_scalar(x, out, width, row_begin, row_end, 1);
 }
 
 void chisel_activation(float *x, int64_t count, int kind) {
     FAST(activation_avx512(x, count, kind));
+    AVX2_PATH(activation_avx2(x, count, kind));
     for (int64_t i = 0; i < count; i++) {
         float v = x[i];
         x[i] = kind == 0 ? v / (1.0f + expf(-v)) : kind == 1 ? gelu_scalar(v) : v / (1.0f + expf(-1.702f * v));

@@ -18,7 +18,8 @@ import Foundation
 ///   `input` node waits for `--set input.path=PHOTO`;
 /// - `Mask blur` or `Masked content` make it inpainting, with `Inpaint area: Only masked` and
 ///   `Masked area padding`; `mask` (`--mask`) names the mask.
-/// Sampler names Chisel does not implement are refused by name.
+/// Sampler names Chisel does not implement are refused by name, and so are `ControlNet N` units
+/// (their control images are not in the file): the graph would not be the image's edit.
 public enum A1111Import {
     /// The image node an img2img graph loads its input with.
     public static let inputNode = "input"
@@ -61,6 +62,10 @@ public enum A1111Import {
     /// the files an img2img or inpainting run edited (nil leaves a placeholder to `--set`).
     public static func graph(_ info: GenerationInfo, model: String, facts: StableDiffusionFacts, image: String?, mask: String? = nil,
                              loras: [String: String] = [:], output: String) throws -> JSONValue {
+        if let unit = info.settings.first(where: { $0.key.hasPrefix("ControlNet ") && Int($0.key.dropFirst("ControlNet ".count)) != nil }) {
+            throw ChiselError(.invalidArgument, "the image was made with \(unit.key) (\(unit.value)); its control image is not in the file, "
+                              + "so this graph would not be its edit: run chisel img2img / inpaint with --controlnet and --control-image")
+        }
         let (prompt, tags) = try loraTags(in: info.prompt)
         var request = EditRequest(model: model, image: image ?? "GIVE --image PHOTO (or --set \(inputNode).path=PHOTO)", output: output)
         request.prompt = prompt

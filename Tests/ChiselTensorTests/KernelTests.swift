@@ -289,3 +289,38 @@ func maxDifference(_ a: [Float], _ b: [Float]) -> Float {
         }
     }
 }
+
+/// The element-wise activations against their definitions, on whatever vector path this CPU
+/// takes (AVX-512, AVX2 or scalar), lengths that leave a tail and values from deep negative to
+/// large: SiLU, erf GELU, CLIP's quick GELU, and GEGLU (the first half times GELU of the second).
+struct ActivationKernelTests {
+    static func values(_ n: Int) -> [Float] { (0..<n).map { Float($0 % 97) * 0.37 - 18 + Float($0 % 7) * 0.011 } }
+
+    @Test(arguments: [Activation.silu, .gelu, .quickGelu])
+    func activationsMatchTheirDefinitions(kind: Activation) throws {
+        let x = Self.values(1003)
+        let out = kind(try Tensor(shape: [x.count], data: x)).data
+        for (v, y) in zip(x, out) {
+            let d = Double(v)
+            let expected: Double = switch kind {
+            case .silu: d / (1 + exp(-d))
+            case .gelu: 0.5 * d * (1 + erf(d / 2.0.squareRoot()))
+            case .quickGelu: d / (1 + exp(-1.702 * d))
+            }
+            #expect(abs(Double(y) - expected) <= 2e-6 * max(1, abs(expected)), "\(kind) of \(v): \(y) vs \(expected)")
+        }
+    }
+
+    @Test func gatedGELUMatchesItsDefinition() throws {
+        let (rows, width) = (3, 45)
+        let x = Self.values(rows * 2 * width)
+        let out = try Ops.gatedGELU(try Tensor(shape: [rows, 2 * width], data: x)).data
+        for r in 0..<rows {
+            for c in 0..<width {
+                let a = Double(x[r * 2 * width + c]), b = Double(x[r * 2 * width + width + c])
+                let expected = a * 0.5 * b * (1 + erf(b / 2.0.squareRoot()))
+                #expect(abs(Double(out[r * width + c]) - expected) <= 2e-6 * max(1, abs(expected)), "row \(r) column \(c)")
+            }
+        }
+    }
+}
