@@ -270,5 +270,13 @@ import Testing
         #expect(noModel.status != 0 && noModel.stderr.contains("give --model sd=PATH"), "\(noModel.stderr)")
         let sampler = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
         #expect(sampler.status != 0 && sampler.stderr.contains("'DPM2 a' is not implemented"), "\(sampler.stderr)")
+        // A ControlNet unit's control image is not in the file: the graph would not be the image's edit.
+        let controlled = try Self.a1111Image("""
+            x
+            Steps: 4, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 32x32, ControlNet 0: "Module: canny, Model: control_v11p_sd15_canny [d14c016b], Weight: 1.0"
+            """, in: temp, name: "controlled.png")
+        let refused = try CLI.run(["run", "--from", controlled, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
+        #expect(refused.status != 0 && refused.stderr.contains("made with ControlNet 0") && refused.stderr.contains("--controlnet"),
+                "\(refused.stderr)")
     }
 }
