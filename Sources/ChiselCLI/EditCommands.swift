@@ -50,6 +50,15 @@ struct EditOptions: ParsableArguments {
     @Option(help: ArgumentHelp(DenoiseStage.guidanceRescale.help))
     var guidanceRescale: Double?
 
+    @Option(help: ArgumentHelp(DenoiseStage.guidanceStart.help))
+    var guidanceStart: Double?
+
+    @Option(help: ArgumentHelp(DenoiseStage.guidanceEnd.help + " 0.5 halves the work of the last half of the steps."))
+    var guidanceEnd: Double?
+
+    @Option(help: ArgumentHelp(DenoiseStage.cacheInterval.help))
+    var cacheInterval: Int?
+
     @Option(help: ArgumentHelp(AddNoiseStage.scheduler.help))
     var scheduler: String?
 
@@ -155,6 +164,15 @@ struct EditOptions: ParsableArguments {
         try OptionCheck.check(guidanceRescale, "--guidance-rescale", DenoiseStage.guidanceRescale)
         try OptionCheck.check(clipSkip, "--clip-skip", EncodePromptStage.clipSkip)
         try OptionCheck.check(eta, "--eta", DenoiseStage.eta)
+        try OptionCheck.check(guidanceStart, "--guidance-start", DenoiseStage.guidanceStart)
+        try OptionCheck.check(guidanceEnd, "--guidance-end", DenoiseStage.guidanceEnd)
+        try OptionCheck.check(cacheInterval, "--cache-interval", DenoiseStage.cacheInterval)
+        if (guidanceStart ?? 0) >= (guidanceEnd ?? 1) {
+            throw ValidationError("--guidance-start \(guidanceStart ?? 0) must be before --guidance-end \(guidanceEnd ?? 1)")
+        }
+        if (cacheInterval ?? 1) > 1, !controlNets.isEmpty || !adapters.isEmpty {
+            throw ValidationError("--cache-interval cannot be used with --controlnet or --adapter (DeepCache skips the blocks they add to)")
+        }
         for net in controlNets { try OptionCheck.check(net.scale, "--controlnet \(net.path):", ControlNetStage.scale) }
         for adapter in adapters { try OptionCheck.check(adapter.scale, "--adapter \(adapter.path):", T2IAdapterStage.scale) }
         for value in controlStarts { try OptionCheck.check(value, "--control-start", ControlNetStage.start) }
@@ -299,6 +317,9 @@ struct EditOptions: ParsableArguments {
         request.clipSkip = clipSkip
         request.eta = eta
         request.guidanceRescale = guidanceRescale
+        request.guidanceStart = guidanceStart
+        request.guidanceEnd = guidanceEnd
+        request.cacheInterval = cacheInterval
         request.tiling = vaeTiling
         request.temperature = temperature
         request.temperatureEnd = temperatureEnd

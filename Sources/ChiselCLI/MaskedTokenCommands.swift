@@ -22,6 +22,9 @@ extension EditOptions {
         given(clipSkip, EncodePromptStage.clipSkip, "--clip-skip")
         given(eta, DenoiseStage.eta, "--eta")
         given(guidanceRescale, DenoiseStage.guidanceRescale, "--guidance-rescale")
+        given(guidanceStart, DenoiseStage.guidanceStart, "--guidance-start")
+        given(guidanceEnd, DenoiseStage.guidanceEnd, "--guidance-end")
+        given(cacheInterval, DenoiseStage.cacheInterval, "--cache-interval")
         if !hints.isEmpty { set.append("--hint") }
         if !loras.isEmpty { set.append("--lora") }
         if vae != nil { set.append("--vae") }

@@ -27,6 +27,15 @@ public enum DenoiseStage: Stage {
     public static let guidanceRescale = Param<Double>(
         "guidance_rescale", default: 0, range: 0...1, "Rescales guided noise toward the positive prediction's deviation (Lin et al. 2024, §3.4).")
     public static let eta = Param<Double>("eta", default: 0, range: 0...1, "DDIM's η: 0 deterministic, 1 DDPM-like noise.")
+    public static let guidanceStart = Param<Double>(
+        "guidance_start", default: 0, range: 0...1,
+        "Guidance only from this share of the steps (Kynkäänniemi et al. 2024); before it, one unguided evaluation per step.")
+    public static let guidanceEnd = Param<Double>(
+        "guidance_end", default: 1, range: 0...1,
+        "Guidance only until this share of the steps; after it, one unguided evaluation per step (half the work).")
+    public static let cacheInterval = Param<Int>(
+        "cache_interval", default: 1, range: 1...50,
+        "DeepCache (Ma et al. 2024): every Nth step runs the whole UNet, the others only its outermost layers on the kept deep features; 1 is off.")
     public static let softMask = Param<Bool>(
         "soft_mask", default: false,
         "4-channel inpainting: read the mask as per-pixel strength (Differential Diffusion, Levin & Fried 2023): a pixel of mask m "
@@ -49,10 +58,17 @@ public enum DenoiseStage: Stage {
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
         inputs: [model, latent, conditioning, mask, original, maskedImage, stream, control], outputs: [denoised],
-        params: [guidance, guidanceRescale, eta, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
+        params: [guidance, guidanceRescale, eta, guidanceStart, guidanceEnd, cacheInterval, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
                  cropLeft, aestheticScore, negativeAestheticScore])
 
     public static func validate(_ check: inout StageCheck) throws {
+        if try check[guidanceStart] >= check[guidanceEnd] {
+            check.reject(guidanceEnd, "guidance_end (\(try check[guidanceEnd])) must be after guidance_start (\(try check[guidanceStart]))")
+        }
+        if try check[cacheInterval] > 1, check.isConnected(control) {
+            check.reject(cacheInterval, "DeepCache skips the UNet's deep blocks, where ControlNets and adapters add their residuals: "
+                         + "use cache_interval 1 with a control input")
+        }
         if check.isConnected(original) || check.isConnected(maskedImage), !check.isConnected(mask) {
             check.reject(input: mask, "inpainting inputs (original, masked_image) need the mask connected")
         }
@@ -110,9 +126,22 @@ public enum DenoiseStage: Stage {
         // scale − 1 and runs once per step, as diffusers' pipelines run it.
         let distilled = sd.unet.config.timeConditionDim
         let guided = scale > 1 && distilled == nil
+        let (guideFrom, guideTo) = (try call[guidanceStart], try call[guidanceEnd])
+        guard guideFrom < guideTo else {
+            throw call.failure("guidance_end (\(guideTo)) must be after guidance_start (\(guideFrom))", code: .invalidParameter)
+        }
+        let size = (start.width * sd.vae.downscale, start.height * sd.vae.downscale)
         let context = try Self.context(conditioning, guided: guided, width: sd.unet.config.crossAttentionDim)
-        let added = try Self.added(call, sd: sd, conditioning: conditioning, guided: guided,
-                                   size: (start.width * sd.vae.downscale, start.height * sd.vae.downscale))
+        let added = try Self.added(call, sd: sd, conditioning: conditioning, guided: guided, size: size)
+        // Steps outside the guidance interval run the prompt alone, as an unguided loop does.
+        let unguidedContext = guided ? try Self.context(conditioning, guided: false, width: sd.unet.config.crossAttentionDim) : context
+        let unguidedAdded = guided ? try Self.added(call, sd: sd, conditioning: conditioning, guided: false, size: size) : added
+        let interval = try call[cacheInterval]
+        if interval > 1, !controls.units.isEmpty || !controls.adapters.isEmpty {
+            throw call.failure("cache_interval \(interval) cannot be used with ControlNets or adapters (DeepCache skips the blocks they "
+                               + "add to)", code: .invalidParameter)
+        }
+        let cache = interval > 1 ? UNetCache() : nil
         let batch = start.batch
         // The loop keeps the latent channels-last, the UNet's layout: the schedulers' arithmetic
         // is element-wise, and their draws are laid out channels-last as they are made
@@ -123,16 +152,21 @@ public enum DenoiseStage: Stage {
         for (i, t) in timesteps.enumerated() {
             try Task.checkCancellation()
             let scaled = try scheduler.scaleModelInput(latents, timestep: t)
-            var input = try Tensor(shape: layout.channelsLastShape(repeats: guided ? 2 : 1), data: guided ? scaled + scaled : scaled)
-            let residuals = try controls.residuals(step: i, of: timesteps.count, timestep: t, input: input, guided: guided,
-                                                   context: context, added: added)
-            if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, guided ? extra.doubled : extra.single) }
+            let count = Double(timesteps.count)
+            // diffusers' window rule (as control_guidance_start/end): inside unless i/n < start or (i + 1)/n > end.
+            let cfg = guided && !(Double(i) / count < guideFrom || Double(i + 1) / count > guideTo)
+            let (stepContext, stepAdded) = cfg ? (context, added) : (unguidedContext, unguidedAdded)
+            var input = try Tensor(shape: layout.channelsLastShape(repeats: cfg ? 2 : 1), data: cfg ? scaled + scaled : scaled)
+            let residuals = try controls.residuals(step: i, of: timesteps.count, timestep: t, input: input, guided: cfg,
+                                                   context: stepContext, added: stepAdded)
+            if let extra = inpaint.extraChannels { input = try Ops.concatChannels(input, cfg ? extra.doubled : extra.single) }
             let condition = distilled.map { UNet2DConditionModel.guidanceEmbedding(Array(repeating: scale - 1, count: batch), dim: $0) }
             let features = try controls.adapterFeatures(step: i, of: timesteps.count, rows: input.shape[0])
-            let output = try sd.unet(input, timesteps: [t], context: context, timestepCondition: condition, added: added,
-                                     control: residuals, adapter: features).data
+            cache?.reuse = i % interval != 0
+            let output = try sd.unet(input, timesteps: [t], context: stepContext, timestepCondition: condition, added: stepAdded,
+                                     control: residuals, adapter: features, cache: cache).data
             try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
-            let prediction = guided ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
+            let prediction = cfg ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
             latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample
             if let blend = inpaint.blend {
                 // diffusers noises the original to the next timestep and keeps it outside the mask.

@@ -17,6 +17,18 @@ import Foundation
 public enum EditBenchmark {
     public enum Edit: String, Sendable, CaseIterable {
         case img2img, inpaint
+        case img2imgCache3 = "img2img-cache3", img2imgGuidanceHalf = "img2img-guidance-half"
+        case img2imgCache3GuidanceHalf = "img2img-cache3-guidance-half"
+
+        /// The step-skipping options the edit runs with (DeepCache's interval, guidance's end).
+        var skipping: (cacheInterval: Int?, guidanceEnd: Double?) {
+            switch self {
+            case .img2img, .inpaint: (nil, nil)
+            case .img2imgCache3: (3, nil)
+            case .img2imgGuidanceHalf: (nil, 0.5)
+            case .img2imgCache3GuidanceHalf: (3, 0.5)
+            }
+        }
     }
 
     public static let steps = 20
@@ -34,6 +46,9 @@ public enum EditBenchmark {
         switch edit {
         case .img2img: return "img2img \(size)² \(steps) steps × \(what) (\(pairs) CFG pairs)"
         case .inpaint: return "inpaint \(size)² 9-channel \(steps) steps × \(what) (\(pairs) CFG pairs)"
+        case .img2imgCache3: return "img2img \(size)² \(steps) steps × \(what), DeepCache every 3rd step"
+        case .img2imgGuidanceHalf: return "img2img \(size)² \(steps) steps × \(what), guidance on the first half"
+        case .img2imgCache3GuidanceHalf: return "img2img \(size)² \(steps) steps × \(what), DeepCache 3 + guidance on the first half"
         }
     }
 
@@ -68,10 +83,11 @@ public enum EditBenchmark {
             request.steps = steps
             request.guidance = guidance
             request.seed = .fixed(UInt64(seed))
+            (request.cacheInterval, request.guidanceEnd) = edit.skipping
             let facts = StableDiffusionFacts(model: model)
             var inpaint = InpaintRequest(mask: scratch.mask)
             inpaint.strength = strength
-            let json = edit == .img2img ? try EditGraphs.img2img(request, facts: facts, strength: strength)
+            let json = edit != .inpaint ? try EditGraphs.img2img(request, facts: facts, strength: strength)
                 : try EditGraphs.inpaint(request, inpaint, facts: facts)
             return try BenchmarkGraph(json, models: ["sd": model], output: scratch.output)
         }

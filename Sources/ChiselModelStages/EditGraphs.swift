@@ -25,6 +25,11 @@ public struct EditRequest: Sendable {
     public var clipSkip: Int?
     public var eta: Double?
     public var guidanceRescale: Double?
+    /// The share of the steps guidance acts on (denoise's guidance_start / guidance_end).
+    public var guidanceStart: Double?
+    public var guidanceEnd: Double?
+    /// DeepCache's interval (denoise's cache_interval).
+    public var cacheInterval: Int?
     public var tiling: VAETiling?
     /// How the prompt is read: diffusers' truncate (the default) or A1111's chunks and emphasis.
     public var promptMode: EncodePromptStage.Mode?
@@ -335,6 +340,9 @@ public enum EditGraphs {
         [DenoiseStage.guidance(try DenoiseStage.guidance.value(or: request.guidance)),
          DenoiseStage.guidanceRescale(try DenoiseStage.guidanceRescale.value(or: request.guidanceRescale)),
          DenoiseStage.eta(try DenoiseStage.eta.value(or: request.eta))]
+            + (request.guidanceStart.map { [DenoiseStage.guidanceStart($0)] } ?? [])
+            + (request.guidanceEnd.map { [DenoiseStage.guidanceEnd($0)] } ?? [])
+            + (request.cacheInterval.map { [DenoiseStage.cacheInterval($0)] } ?? [])
     }
 
     /// SDEdit / img2img: encode, noise to the strength's timestep, denoise, decode; `rounds`

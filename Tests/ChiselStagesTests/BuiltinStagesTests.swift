@@ -6,17 +6,17 @@ import Testing
 @Suite struct BuiltinStagesTests {
     static let names: Set<String> = [
         "load_image", "load_mask", "image_to_mask", "mask_to_image", "save_image", "resize", "crop", "pad",
-        "grow_mask", "feather_mask", "invert_mask", "combine_masks", "composite",
+        "grow_mask", "feather_mask", "invert_mask", "combine_masks", "composite", "canny", "control_tile",
     ]
 
-    @Test func registersAllThirteenStagesOnce() throws {
+    @Test func registersEveryStageOnce() throws {
         var registry = StageRegistry()
         try BuiltinStages.register(in: &registry)
         let schemas = registry.schemas
-        #expect(schemas.count == 13)
+        #expect(schemas.count == Self.names.count)
         #expect(Set(schemas.map(\.name)) == Self.names)
-        #expect(BuiltinStages.all.count == 13)
-        #expect(Set(BuiltinStages.all.map { $0.schema.name }).count == 13)
+        #expect(BuiltinStages.all.count == Self.names.count)
+        #expect(Set(BuiltinStages.all.map { $0.schema.name }).count == Self.names.count)
         for name in Self.names {
             let stage = try #require(registry.stage(named: name))
             #expect(stage.schema.name == name)

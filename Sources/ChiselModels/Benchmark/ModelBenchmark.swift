@@ -77,6 +77,11 @@ public enum ModelBenchmark {
         /// Whole edits (ChiselModelStages' `EditBenchmark`, run by `chisel bench`): img2img, and
         /// 9-channel inpainting; `edit` is both. `ModelBenchmark.run` itself skips them.
         case img2img, inpaint, edit
+        /// The img2img edit with a step-skipping option: DeepCache every 3rd step full
+        /// (`cache_interval` 3), guidance on the first half of the steps only (`guidance_end`
+        /// 0.5), and both. Asked for.
+        case img2imgCache3 = "img2img-cache3", img2imgGuidanceHalf = "img2img-guidance-half",
+             img2imgCache3GuidanceHalf = "img2img-cache3-guidance-half"
         /// Whole aMUSEd edits (ChiselModelStages' `AmusedBenchmark`): text-to-image and img2img on
         /// the amused-256 and amused-512 architectures; `amused` is both.
         case amused256 = "amused-256", amused512 = "amused-512", amused

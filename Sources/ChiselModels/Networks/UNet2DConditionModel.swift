@@ -101,8 +101,12 @@ public final class UNet2DConditionModel: Sendable {
     /// down blocks being added to the mid block's output when its shape fits (SDXL's adapters).
     public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor,
                                timestepCondition: Tensor? = nil, added: (textEmbeds: Tensor, timeIds: [[Double]])? = nil,
-                               control: ControlResiduals? = nil, adapter: [Tensor] = []) throws -> Tensor {
+                               control: ControlResiduals? = nil, adapter: [Tensor] = [], cache: UNetCache? = nil) throws -> Tensor {
         defer { Allocator.releaseWorkBuffers() }
+        if let cache, cache.reuse, let deep = cache.feature(batch: sample.shape[0]) {
+            return try shallow(sample, timesteps: timesteps, context: context, timestepCondition: timestepCondition, added: added,
+                               deep: deep)
+        }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
         }
@@ -125,11 +129,12 @@ public final class UNet2DConditionModel: Sendable {
             h = try Ops.add(h, control.mid)
         }
 
-        for block in up {
+        for (b, block) in up.enumerated() {
             for (j, resnet) in block.resnets.enumerated() {
                 guard let skip = skips.popLast() else {
                     throw ChiselError(.internal, "UNet ran out of skip connections")
                 }
+                if let cache, b == up.count - 1, j == block.resnets.count - 2 { cache.store(h) }
                 h = try resnet(Ops.concatChannels(h, skip), timeEmbedding: temb)
                 if j < block.transformers.count { h = try block.transformers[j](h, context: context) }
             }
@@ -139,6 +144,55 @@ public final class UNet2DConditionModel: Sendable {
             }
         }
         return try convOut.afterNorm(normOut, h, silu: true)
+    }
+
+    /// DeepCache's cheap step (Ma et al. 2024, its shallowest branch): only `conv_in`, the first
+    /// ResNet (and transformer) of the first down block, and the last two layers of the last up
+    /// block run; the rest of the network is replaced by `deep`, the hidden state a full step
+    /// left entering the last up block's second-to-last layer.
+    func shallow(_ sample: Tensor, timesteps: [Double], context: Tensor, timestepCondition: Tensor?,
+                 added: (textEmbeds: Tensor, timeIds: [[Double]])?, deep: Tensor) throws -> Tensor {
+        let batch = sample.shape[0]
+        guard context.rank == 3, context.shape[0] == batch else {
+            throw ChiselError(.invalidParameter, "text context must be \(batch)×L×\(config.crossAttentionDim), got \(context.shape)")
+        }
+        let temb = try encoder.timeEmbedding(batch: batch, timesteps: timesteps, timestepCondition: timestepCondition, added: added)
+        let first = encoder.down[0]
+        let s0 = try encoder.convIn(sample)
+        var s1 = try first.resnets[0](s0, timeEmbedding: temb)
+        if !first.transformers.isEmpty { s1 = try first.transformers[0](s1, context: context) }
+        guard let last = up.last, last.resnets.count >= 2 else {
+            throw ChiselError(.internal, "the UNet's last up block has fewer than two layers")
+        }
+        var h = deep
+        for (j, skip) in [(last.resnets.count - 2, s1), (last.resnets.count - 1, s0)] {
+            h = try last.resnets[j](Ops.concatChannels(h, skip), timeEmbedding: temb)
+            if j < last.transformers.count { h = try last.transformers[j](h, context: context) }
+        }
+        return try convOut.afterNorm(normOut, h, silu: true)
+    }
+}
+
+/// What DeepCache keeps between a denoising loop's steps: the UNet's deep features from the
+/// last full step, and whether the next call may reuse them (`reuse`) or must run in full and
+/// keep new ones.
+public final class UNetCache: @unchecked Sendable {
+    /// Set by the loop before each call.
+    public var reuse = false
+    private var deep: Tensor?
+
+    public init() {}
+
+    func store(_ feature: Tensor) { deep = feature }
+
+    /// The kept features for a batch of `rows`: as kept, or their second half when the loop has
+    /// dropped guidance's negative half since; nil when there are none to fit.
+    func feature(batch rows: Int) -> Tensor? {
+        guard let deep else { return nil }
+        if deep.shape[0] == rows { return deep }
+        guard deep.shape[0] == 2 * rows else { return nil }
+        let half = deep.data.count / 2
+        return try? Tensor(shape: [rows] + deep.shape.dropFirst(), data: Array(deep.data[half...]))
     }
 }
 
