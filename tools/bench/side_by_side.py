@@ -1,5 +1,7 @@
-"""Runs `chisel bench --json` and diffusers_bench.py one after the other on this machine and
-prints the table of seconds and ratios (diffusers ÷ Chisel: above 1 means Chisel is faster).
+"""Runs `chisel bench --json`, diffusers_bench.py and (where the --python has openvino)
+openvino_bench.py one after the other on this machine and prints the table of seconds and ratios
+(diffusers ÷ Chisel and OpenVINO ÷ Chisel: above 1 means Chisel is faster). OpenVINO times the
+networks (UNet pair, VAE, ControlNet + UNet); its cells for other rows are "–".
 
     python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
     python3 tools/bench/side_by_side.py --part edit [--edit-repeats 1]   # the whole-edit rows
@@ -31,6 +33,7 @@ def main():
     parser.add_argument("--precision", choices=["f32", "bf16"], help="only this precision (tiled-2048 is a bf16 row)")
     parser.add_argument("--save", help="a folder to write each side's JSON report to as it finishes")
     parser.add_argument("--edit-repeats", type=int, default=1, help="timed runs of each whole edit")
+    parser.add_argument("--no-openvino", action="store_true", help="leave OpenVINO's column out")
     args = parser.parse_args()
     common = ["--repeats", str(args.repeats), "--size", str(args.size), "--edit-repeats", str(args.edit_repeats)]
     for part in args.part or []:
@@ -47,6 +50,10 @@ def main():
     chisel = measure("chisel", [args.chisel, "bench", "--json"] + common + only)
     reference = measure("diffusers", [args.python, os.path.join(HERE, "diffusers_bench.py")] + common
                         + (["--only", args.precision] if args.precision else []))
+    has_openvino = not args.no_openvino and subprocess.run([args.python, "-c", "import openvino"],
+                                                           capture_output=True).returncode == 0
+    openvino = measure("openvino", [args.python, os.path.join(HERE, "openvino_bench.py")] + common
+                       + (["--only", args.precision] if args.precision else [])) if has_openvino else None
 
     def table(report):
         out = {}
@@ -57,13 +64,25 @@ def main():
         return out
 
     ours, theirs = table(chisel), table(reference)
-    print(f"diffusers {reference.get('diffusers')} / torch {reference.get('torch')}, {reference['threads']} threads")
-    print(f"| what | dtype | diffusers | Chisel | diffusers ÷ Chisel |")
-    print(f"| --- | --- | ---: | ---: | ---: |")
+    other = table(openvino) if openvino else {}
+    print(f"diffusers {reference.get('diffusers')} / torch {reference.get('torch')}, {reference['threads']} threads"
+          + (f"; OpenVINO {openvino.get('openvino')}" if openvino else ""))
+    if openvino:
+        print(f"| what | dtype | diffusers | OpenVINO | Chisel | diffusers ÷ Chisel | OpenVINO ÷ Chisel |")
+        print(f"| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    else:
+        print(f"| what | dtype | diffusers | Chisel | diffusers ÷ Chisel |")
+        print(f"| --- | --- | ---: | ---: | ---: |")
     for key in theirs:
         if key in ours:
             name, precision = key
-            print(f"| {name} | {precision} | {theirs[key]:.2f} | {ours[key]:.2f} | {theirs[key] / ours[key]:.2f} |")
+            if openvino:
+                ov = other.get(key)
+                cells = (f"{ov:.2f}", f"{ov / ours[key]:.2f}") if ov is not None else ("–", "–")
+                print(f"| {name} | {precision} | {theirs[key]:.2f} | {cells[0]} | {ours[key]:.2f} | "
+                      f"{theirs[key] / ours[key]:.2f} | {cells[1]} |")
+            else:
+                print(f"| {name} | {precision} | {theirs[key]:.2f} | {ours[key]:.2f} | {theirs[key] / ours[key]:.2f} |")
 
 
 if __name__ == "__main__":
