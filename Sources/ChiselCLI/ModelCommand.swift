@@ -72,7 +72,7 @@ struct InspectCommand: AsyncParsableCommand {
         var isFolder: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
         Terminal.out("  layout:            ControlNet (\(isFolder.boolValue ? "diffusers ControlNetModel folder" : "single file"))")
-        do {
+        try reportingProblems {
             let source = try ControlNetSource(path: path, hints: hints)
             let facts = ControlNetFacts(config: source.config)
             let unet = source.config.unet
@@ -84,11 +84,6 @@ struct InspectCommand: AsyncParsableCommand {
                 Terminal.out("  assumed:           \(source.assumed.joined(separator: ", ")) (a single file cannot tell; --hint KEY=VALUE)")
             }
             _ = try source.load()
-            Terminal.out("  problems: none")
-        } catch {
-            Terminal.out("  problems: 1")
-            Terminal.err("error: \(error)")
-            throw ExitCode.failure
         }
     }
 
@@ -96,13 +91,21 @@ struct InspectCommand: AsyncParsableCommand {
     static func inspectAdapter(_ path: String) throws {
         Terminal.out(path)
         Terminal.out("  layout:            T2I-Adapter (diffusers T2IAdapter folder)")
-        do {
+        try reportingProblems {
             let source = try T2IAdapterSource(path: path)
             let config = source.config
             Terminal.out("  family:            \(T2IAdapterFacts(config: config).familyName) (\(config.kind.rawValue))")
             Terminal.out("  control image:     \(config.inChannels) channel\(config.inChannels == 1 ? " (grey)" : "s (RGB)")")
             Terminal.out("  features:          " + config.features.map { "\($0.channels) at 1/\($0.downscale)" }.joined(separator: ", "))
             _ = try source.load()
+        }
+    }
+
+    /// Runs `body` (which describes a model and builds it), then says "problems: none", or
+    /// "problems: 1" with its error and a failing exit.
+    static func reportingProblems(_ body: () throws -> Void) throws {
+        do {
+            try body()
             Terminal.out("  problems: none")
         } catch {
             Terminal.out("  problems: 1")

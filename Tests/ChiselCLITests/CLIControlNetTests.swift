@@ -14,18 +14,7 @@ import Testing
     static let pipelines = CLI.repository.appendingPathComponent("Tests/ChiselModelStagesTests/Fixtures/pipelines").path
 
     static func compare(_ output: String, _ fixture: String) throws -> (max: Float, mean: Float) {
-        let image = try ImageReader.read(path: output).image.converted(to: .rgb)
-        let reference = try SafeTensorsFile(path: "\(fixtures)/\(fixture)").floats("output")
-        let n = image.width * image.height
-        var maxDiff: Float = 0, sum: Float = 0
-        for i in 0..<n {
-            for c in 0..<3 {
-                let d = abs(image.pixels[c * n + i] - reference[i * 3 + c])
-                maxDiff = max(maxDiff, d)
-                sum += d
-            }
-        }
-        return (maxDiff * 255, sum / Float(3 * n) * 255)
+        try pixelDifference(output, fixture: "\(fixtures)/\(fixture)")
     }
 
     static func edit(_ command: String, _ extra: [String]) -> [String] {

@@ -1,5 +1,6 @@
 import ChiselCore
 import ChiselImageIO
+import ChiselModels
 @_exported import ChiselTestSupport
 import Foundation
 import Testing
@@ -112,4 +113,21 @@ func patternImage(width: Int, height: Int, layout: PixelLayout = .rgb, seed: Int
 func writeImage(_ image: Image, to path: String, bitDepth: Int? = nil) throws {
     let format: ImageFormat = path.hasSuffix(".png") ? .png : .jpeg
     try ImageWriter.write(image, to: path, options: ImageEncodeOptions(format: format, bitDepth: bitDepth))
+}
+
+/// The largest and mean difference, in 1/255, between a PNG a command wrote and the `output`
+/// tensor (H×W×3 in [0, 1]) of a safetensors fixture at `fixture`.
+func pixelDifference(_ output: String, fixture: String) throws -> (max: Float, mean: Float) {
+    let image = try ImageReader.read(path: output).image.converted(to: .rgb)
+    let reference = try SafeTensorsFile(path: fixture).floats("output")
+    let n = image.width * image.height
+    var maxDiff: Float = 0, sum: Float = 0
+    for i in 0..<n {
+        for c in 0..<3 {
+            let d = abs(image.pixels[c * n + i] - reference[i * 3 + c])
+            maxDiff = max(maxDiff, d)
+            sum += d
+        }
+    }
+    return (maxDiff * 255, sum / Float(3 * n) * 255)
 }
