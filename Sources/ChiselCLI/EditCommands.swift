@@ -59,6 +59,12 @@ struct EditOptions: ParsableArguments {
     @Option(help: ArgumentHelp(DenoiseStage.cacheInterval.help))
     var cacheInterval: Int?
 
+    @Option(help: ArgumentHelp(DenoiseStage.tokenMerging.help + " 0.5 is tomesd's default."))
+    var tokenMerging: Double?
+
+    @Option(help: ArgumentHelp(DenoiseStage.tokenMergingDownsample.help))
+    var tokenMergingDownsample: Int?
+
     @Option(help: ArgumentHelp(AddNoiseStage.scheduler.help))
     var scheduler: String?
 
@@ -167,6 +173,8 @@ struct EditOptions: ParsableArguments {
         try OptionCheck.check(guidanceStart, "--guidance-start", DenoiseStage.guidanceStart)
         try OptionCheck.check(guidanceEnd, "--guidance-end", DenoiseStage.guidanceEnd)
         try OptionCheck.check(cacheInterval, "--cache-interval", DenoiseStage.cacheInterval)
+        try OptionCheck.check(tokenMerging, "--token-merging", DenoiseStage.tokenMerging)
+        try OptionCheck.check(tokenMergingDownsample, "--token-merging-downsample", DenoiseStage.tokenMergingDownsample)
         if (guidanceStart ?? 0) >= (guidanceEnd ?? 1) {
             throw ValidationError("--guidance-start \(guidanceStart ?? 0) must be before --guidance-end \(guidanceEnd ?? 1)")
         }
@@ -320,6 +328,8 @@ struct EditOptions: ParsableArguments {
         request.guidanceStart = guidanceStart
         request.guidanceEnd = guidanceEnd
         request.cacheInterval = cacheInterval
+        request.tokenMerging = tokenMerging
+        request.tokenMergingDownsample = tokenMergingDownsample
         request.tiling = vaeTiling
         request.temperature = temperature
         request.temperatureEnd = temperatureEnd

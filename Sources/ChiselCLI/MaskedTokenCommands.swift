@@ -25,6 +25,8 @@ extension EditOptions {
         given(guidanceStart, DenoiseStage.guidanceStart, "--guidance-start")
         given(guidanceEnd, DenoiseStage.guidanceEnd, "--guidance-end")
         given(cacheInterval, DenoiseStage.cacheInterval, "--cache-interval")
+        given(tokenMerging, DenoiseStage.tokenMerging, "--token-merging")
+        given(tokenMergingDownsample, DenoiseStage.tokenMergingDownsample, "--token-merging-downsample")
         if !hints.isEmpty { set.append("--hint") }
         if !loras.isEmpty { set.append("--lora") }
         if vae != nil { set.append("--vae") }

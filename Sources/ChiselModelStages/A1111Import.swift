@@ -10,6 +10,7 @@ import Foundation
 /// - `Sampler` with `Schedule type` (or a legacy name such as "DPM++ 2M Karras") to a scheduler;
 /// - `Clip skip` (A1111 counts from 1), `Emphasis: None` to diffusers' verbatim prompt, otherwise
 ///   A1111's chunks and emphasis;
+/// - `Token merging ratio` to denoise's `token_merging` (ToMe as A1111 runs it);
 /// - `RNG`: CPU is PyTorch's CPU generator, GPU and NV are A1111's NV Philox;
 /// - `<lora:NAME:SCALE>` in the prompt to the model's `loras` (A1111 takes them out of the text
 ///   before encoding, and so does this), each file given as `--model lora:NAME=PATH`;
@@ -99,6 +100,7 @@ public enum A1111Import {
         }
         if let skip = try number("Clip skip") { request.clipSkip = max(0, Int(skip) - 1) }
         request.rng = info.value("RNG") == "CPU" ? .cpu : .cuda
+        request.tokenMerging = try number("Token merging ratio")
         request.promptMode = info.value("Emphasis") == "None" ? .truncate : .chunk
         request.strengthMode = .a1111
         let size = info.value("Size").flatMap { size -> (Int, Int)? in

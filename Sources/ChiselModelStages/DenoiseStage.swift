@@ -36,6 +36,14 @@ public enum DenoiseStage: Stage {
     public static let cacheInterval = Param<Int>(
         "cache_interval", default: 1, range: 1...50,
         "DeepCache (Ma et al. 2024): every Nth step runs the whole UNet, the others only its outermost layers on the kept deep features; 1 is off.")
+    public static let tokenMerging = Param<Double>(
+        "token_merging", default: 0, range: 0...1,
+        "ToMe (Bolya & Hoffman 2023), as AUTOMATIC1111's Token merging ratio: the share of tokens the self-attention of the "
+            + "finest levels merges with their most similar neighbours (at most 0.75 takes effect); 0 is off.")
+    public static let tokenMergingDownsample = Param<Int>(
+        "token_merging_downsample", default: 1, range: 1...8,
+        "The coarsest level token merging reaches, as the latent's downsampling there: 1 the full-resolution levels only "
+            + "(SDXL has no attention there: use 2), 2 also the next.")
     public static let softMask = Param<Bool>(
         "soft_mask", default: false,
         "4-channel inpainting: read the mask as per-pixel strength (Differential Diffusion, Levin & Fried 2023): a pixel of mask m "
@@ -58,7 +66,8 @@ public enum DenoiseStage: Stage {
     public static let schema = StageSchema(
         "denoise", "Run the guided denoising loop from the latent's noise level (SDEdit, inpainting, text-to-image).",
         inputs: [model, latent, conditioning, mask, original, maskedImage, stream, control], outputs: [denoised],
-        params: [guidance, guidanceRescale, eta, guidanceStart, guidanceEnd, cacheInterval, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
+        params: [guidance, guidanceRescale, eta, guidanceStart, guidanceEnd, cacheInterval, tokenMerging,
+                 tokenMergingDownsample, softMask, stopAt, originalWidth, originalHeight, targetWidth, targetHeight, cropTop,
                  cropLeft, aestheticScore, negativeAestheticScore])
 
     public static func validate(_ check: inout StageCheck) throws {
@@ -142,6 +151,8 @@ public enum DenoiseStage: Stage {
                                + "add to)", code: .invalidParameter)
         }
         let cache = interval > 1 ? UNetCache() : nil
+        let ratio = try call[tokenMerging]
+        let merging = ratio > 0 ? TokenMerging(ratio: ratio, maxDownsample: try call[tokenMergingDownsample]) : nil
         let batch = start.batch
         // The loop keeps the latent channels-last, the UNet's layout: the schedulers' arithmetic
         // is element-wise, and their draws are laid out channels-last as they are made
@@ -164,7 +175,8 @@ public enum DenoiseStage: Stage {
             let features = try controls.adapterFeatures(step: i, of: timesteps.count, rows: input.shape[0])
             cache?.reuse = i % interval != 0
             let output = try sd.unet(input, timesteps: [t], context: stepContext, timestepCondition: condition, added: stepAdded,
-                                     control: residuals, adapter: features, cache: cache).data
+                                     control: residuals, adapter: features, cache: cache,
+                                     tokenMerging: merging).data
             try FiniteCheck.require(output, network: "UNet", step: "step \(i + 1) of \(timesteps.count) (timestep \(t))", call)
             let prediction = cfg ? Self.guide(output, scale: Float(scale), rescale: Float(try call[guidanceRescale])) : output
             latents = try scheduler.step(modelOutput: prediction, timestep: t, sample: latents, noise: &draws).prevSample
@@ -208,7 +220,8 @@ public enum DenoiseStage: Stage {
                                     edit: edit, eta: try call[eta],
                                     encoding: conditioning.settings
                                         + A1111Resources.networks(sd, prompts: [conditioning.prompt, conditioning.negativePrompt])
-                                        + controls.settings))
+                                        + controls.settings,
+                                    tokenMerging: ratio))
         let info = DiffusionState(stream: stream, schedule: end < scheduler.timesteps.count ? next : nil,
                                   initialNoise: start.diffusion?.initialNoise, generation: generation)
         return [denoised(try Latent(shape: start.shape, values: latents, noise: info, origin: start.origin))]
@@ -217,9 +230,10 @@ public enum DenoiseStage: Stage {
     /// AUTOMATIC1111's infotext keys for this run, in its order: Steps, Sampler, Schedule type,
     /// CFG scale, Seed, Size, Model hash, Model, VAE hash, VAE, Denoising strength (edits, also at
     /// 1), the encoding's (Clip skip, Emphasis) and networks' (Lora hashes, TI hashes), Eta DDIM
-    /// (when not 0), RNG (always: A1111 reads a missing one as GPU).
+    /// (when not 0), Token merging ratio (when not 0), RNG (always: A1111 reads a missing one as GPU).
     static func settings(state: NoiseState, stream: NoiseStream, guidance: Double, model: StableDiffusionModel,
-                         size: (Int, Int), edit: Bool, eta: Double, encoding: [GenerationInfo.Setting]) -> [GenerationInfo.Setting] {
+                         size: (Int, Int), edit: Bool, eta: Double, encoding: [GenerationInfo.Setting],
+                         tokenMerging: Double = 0) -> [GenerationInfo.Setting] {
         var settings = [GenerationInfo.Setting("Steps", String(state.steps)),
                         GenerationInfo.Setting("Sampler", state.scheduler.a1111Sampler)]
         if let type = state.scheduler.a1111ScheduleType { settings.append(GenerationInfo.Setting("Schedule type", type)) }
@@ -228,6 +242,7 @@ public enum DenoiseStage: Stage {
         if edit { settings.append(GenerationInfo.Setting("Denoising strength", Self.number(state.strength))) }
         settings += encoding
         if state.scheduler.schedulerClass == .ddim, eta != 0 { settings.append(GenerationInfo.Setting("Eta DDIM", Self.number(eta))) }
+        if tokenMerging > 0 { settings.append(GenerationInfo.Setting("Token merging ratio", Self.number(tokenMerging))) }
         settings.append(GenerationInfo.Setting("RNG", stream.kind == .cpu ? "CPU" : "NV"))
         return settings
     }

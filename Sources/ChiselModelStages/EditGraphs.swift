@@ -30,6 +30,9 @@ public struct EditRequest: Sendable {
     public var guidanceEnd: Double?
     /// DeepCache's interval (denoise's cache_interval).
     public var cacheInterval: Int?
+    /// ToMe's ratio and coarsest level (denoise's token_merging, token_merging_downsample).
+    public var tokenMerging: Double?
+    public var tokenMergingDownsample: Int?
     public var tiling: VAETiling?
     /// How the prompt is read: diffusers' truncate (the default) or A1111's chunks and emphasis.
     public var promptMode: EncodePromptStage.Mode?
@@ -343,6 +346,8 @@ public enum EditGraphs {
             + (request.guidanceStart.map { [DenoiseStage.guidanceStart($0)] } ?? [])
             + (request.guidanceEnd.map { [DenoiseStage.guidanceEnd($0)] } ?? [])
             + (request.cacheInterval.map { [DenoiseStage.cacheInterval($0)] } ?? [])
+            + (request.tokenMerging.map { [DenoiseStage.tokenMerging($0)] } ?? [])
+            + (request.tokenMergingDownsample.map { [DenoiseStage.tokenMergingDownsample($0)] } ?? [])
     }
 
     /// SDEdit / img2img: encode, noise to the strength's timestep, denoise, decode; `rounds`

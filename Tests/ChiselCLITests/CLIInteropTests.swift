@@ -263,6 +263,25 @@ import Testing
         #expect(without.status != 0 && without.stderr.contains("input.path"), "\(without.stderr)")
     }
 
+    /// `--token-merging` is written as A1111's `Token merging ratio`, and read back into denoise's `token_merging`.
+    @Test func tokenMergingRatioGoesThereAndBack() throws {
+        let temp = try TemporaryFolder()
+        let edit = try CLI.run(["img2img", "--model", CLIComfyTests.model, "--image", CLIComfyTests.image, "--prompt", "a boat",
+                                "--steps", "4", "--token-merging", "0.5", "--output", temp.path("merged.png")])
+        #expect(edit.status == 0, "\(edit.stderr)")
+        let parameters = try ImageReader.read(path: temp.path("merged.png")).text(forKey: "parameters") ?? ""
+        #expect(parameters.contains("Token merging ratio: 0.5, RNG:"), "\(parameters)")
+        let image = try Self.a1111Image("a boat\nSteps: 6, Sampler: Euler a, CFG scale: 5, Seed: 7, Size: 48x32, Denoising strength: 0.5, "
+                                        + "Token merging ratio: 0.3, RNG: CPU", in: temp)
+        let printed = try CLI.run(["run", "--from", image, "--model", "sd=\(CLIComfyTests.model)", "--print-graph"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let nodes = try #require(try JSONParser.parse(printed.stdout)["nodes"])
+        #expect(nodes["edited"]?["params"]?["token_merging"]?.doubleValue == 0.3)
+        let absurd = try CLI.run(["img2img", "--model", CLIComfyTests.model, "--image", CLIComfyTests.image, "--prompt", "x",
+                                  "--token-merging", "2", "--output", temp.path("never.png")])
+        #expect(absurd.status != 0 && absurd.stderr.contains("--token-merging"), "\(absurd.stderr)")
+    }
+
     @Test func whatCannotBeRunIsNamed() throws {
         let temp = try TemporaryFolder()
         let image = try Self.a1111Image("x\nSteps: 4, Sampler: DPM2 a, CFG scale: 7, Seed: 1, Size: 32x32", in: temp)

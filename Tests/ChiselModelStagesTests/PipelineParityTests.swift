@@ -26,6 +26,8 @@ import Testing
         var strength: Double
         var guidance: Double
         var guidanceRescale: Double
+        /// ToMe's ratio (tomesd as A1111 applies it), 0 for none.
+        var tokenMerging: Double
         var prompt: String
         var negativePrompt: String
         var seed: Int
@@ -72,7 +74,7 @@ import Testing
             }
             return Case(name: name, kind: kind, family: family, singleFile: entry["loaded_from"]?.stringValue == "single_file",
                         scheduler: kindName, steps: steps, strength: number("strength") ?? 1, guidance: number("guidance_scale") ?? 7.5,
-                        guidanceRescale: number("guidance_rescale") ?? 0,
+                        guidanceRescale: number("guidance_rescale") ?? 0, tokenMerging: number("token_merging") ?? 0,
                         prompt: entry["prompt"]?.stringValue ?? "", negativePrompt: entry["negative_prompt"]?.stringValue ?? "",
                         seed: seed, eta: number("eta") ?? 0, mask: entry["mask"]?.stringValue, width: width, height: height,
                         overrides: overrides?.serialized() ?? "{}", file: entry["file"]?.stringValue ?? name + ".safetensors")
@@ -125,7 +127,7 @@ import Testing
         #expect(Self.maxDifference(noised.diffusion?.initialNoise ?? [], try Self.expected(c, "noise")) == 0, "noise")
         #expect(Self.maxDifference(noised.values, try Self.expected(c, "latents_start")) < 1e-4, "latents_start")
         let denoisedOut = try await DenoiseStage.run(run.call(DenoiseStage.self, [
-            DenoiseStage.guidance(c.guidance), DenoiseStage.eta(c.eta)],
+            DenoiseStage.guidance(c.guidance), DenoiseStage.eta(c.eta), DenoiseStage.tokenMerging(c.tokenMerging)],
             [DenoiseStage.latent(noised), DenoiseStage.conditioning(conditioning)]))
         let denoised = try #require(denoisedOut[DenoiseStage.denoised])
         let final = try Self.expected(c, "latents_final")

@@ -92,4 +92,28 @@ import Testing
         let largest = zip(full.values, cached.values).map { abs($0 - $1) }.max() ?? .infinity
         #expect(largest > 0 && largest < scale, "max |Δ| \(largest) of \(scale)")
     }
+
+    /// Token merging: 0 is off (the default's numbers), a ratio changes the edit a little (the
+    /// parity cases pin its numbers to tomesd's), says itself in the infotext as A1111 does,
+    /// and combines with DeepCache.
+    @Test func tokenMergingIsOffAtZeroAndSaysItsRatio() async throws {
+        let run = ModelStageRun(try StableDiffusionModel.load(path: Self.references + "/sd1-tiny"))
+        let (latent, text) = try await Self.start(run)
+        let full = try await Self.denoise(run, latent, text, [DenoiseStage.guidance(7.5)])
+        let zero = try await Self.denoise(run, latent, text, [DenoiseStage.guidance(7.5), DenoiseStage.tokenMerging(0)])
+        #expect(zero.values == full.values)
+        #expect(full.diffusion?.generation?.value("Token merging ratio") == nil)
+        let merged = try await Self.denoise(run, latent, text, [DenoiseStage.guidance(7.5), DenoiseStage.tokenMerging(0.5)])
+        let scale = full.values.map(abs).max() ?? 1
+        let largest = zip(full.values, merged.values).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(largest > 0 && largest < scale, "max |Δ| \(largest) of \(scale)")
+        #expect(merged.diffusion?.generation?.value("Token merging ratio") == "0.5")
+        // The coarser level (the tiny UNet's second, which has no transformer going down but one in its mid block) adds merges.
+        let deeper = try await Self.denoise(run, latent, text, [DenoiseStage.guidance(7.5), DenoiseStage.tokenMerging(0.5),
+                                                                DenoiseStage.tokenMergingDownsample(2)])
+        #expect(deeper.values != merged.values)
+        let both = try await Self.denoise(run, latent, text, [DenoiseStage.guidance(7.5), DenoiseStage.tokenMerging(0.5),
+                                                              DenoiseStage.cacheInterval(3)])
+        #expect(both.values != merged.values && both.values.allSatisfy(\.isFinite))
+    }
 }

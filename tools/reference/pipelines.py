@@ -7,7 +7,8 @@ records every call's output plus the intermediates Chisel needs to debug stage b
 
 Pins (refused if different, except Pillow which is only recorded):
     Python 3.11, torch 2.15.0 (CPU), diffusers 0.42.1, transformers 5.23.0, numpy 2.4.6,
-    scipy 1.17.1 (LMSDiscreteScheduler), safetensors 0.8.0, Pillow 13.0.0 (comes with diffusers;
+    scipy 1.17.1 (LMSDiscreteScheduler), safetensors 0.8.0, tomesd 0.1.3 (the token-merging cases),
+    Pillow 13.0.0 (comes with diffusers;
     not in requirements.txt; used to write and read the PNGs).
 
 Run by hand, never in CI, after generate.py (generate.py rewrites the model folders and drops
@@ -352,10 +353,10 @@ SCHEDULERS = {
 
 
 def C(name, kind, family, sched, seed, strength=None, guidance=7.5, prompt=PROMPT_A, negative=None, steps=10,
-      eta=0.0, mask=None, source="folder", overrides=None, repeat=False, guidance_rescale=0.0):
+      eta=0.0, mask=None, source="folder", overrides=None, repeat=False, guidance_rescale=0.0, tome=0.0):
     return dict(name=name, kind=kind, family=family, sched=sched, seed=seed, strength=strength, guidance=guidance,
                 prompt=prompt, negative=negative, steps=steps, eta=eta, mask=mask, source=source,
-                overrides=overrides or {}, repeat=repeat, guidance_rescale=guidance_rescale)
+                overrides=overrides or {}, repeat=repeat, guidance_rescale=guidance_rescale, tome=tome)
 
 
 # DDIM from the PNDM config would get DDIMScheduler's default clip_sample=True; real SD 1.5
@@ -383,6 +384,9 @@ CASES = [
     # ---- the same call as img2img_sd1_euler_s080, pipeline loaded from the single file ----------
     C("img2img_sd1_euler_s080_single_file", "img2img", "sd1-tiny", "euler", 105, 0.8, negative=NEG_B,
       source="single_file"),
+    # ---- token merging (ToMe for SD as AUTOMATIC1111 applies it: tomesd's merge, no randomness) ----
+    C("img2img_sd1_euler_s080_tome05", "img2img", "sd1-tiny", "euler", 105, 0.8, negative=NEG_B, tome=0.5),
+    C("img2img_sd2_euler_a_s080_tome07", "img2img", "sd2-tiny", "euler_a", 205, 0.8, prompt=PROMPT_C, tome=0.7),
     # ---- img2img, sd2-tiny (v_prediction) ---------------------------------------------------
     C("img2img_sd2_ddim_s050", "img2img", "sd2-tiny", "pndm", 201, 0.5, prompt=PROMPT_B, negative=NEG_A),
     C("img2img_sd2_ddim_s080", "img2img", "sd2-tiny", "pndm", 202, 0.8),
@@ -489,6 +493,46 @@ def tokenize(tok, text):
     return tok(text, padding="max_length", max_length=tok.model_max_length, truncation=True).input_ids
 
 
+def apply_token_merging(unet, ratio):
+    """ToMe for SD on every BasicTransformerBlock of `unet` as AUTOMATIC1111 applies tomesd: self-attention
+    only, max_downsample 1, sx = sy = 2, use_rand off. The merge itself is tomesd's
+    bipartite_soft_matching_random2d; the plan is made from each block's input, as tomesd's block does.
+    Returns the hook handles and the patched modules, to undo."""
+    import math
+    import tomesd.merge
+    from diffusers.models.attention import BasicTransformerBlock
+    size = {}
+    handles = [unet.register_forward_pre_hook(lambda m, args: size.__setitem__("hw", tuple(args[0].shape[2:4])))]
+    patched = []
+    for block in unet.modules():
+        if not isinstance(block, BasicTransformerBlock):
+            continue
+        plan = {}
+
+        def pre(mod, args, kwargs, plan=plan):
+            x = args[0] if args else kwargs["hidden_states"]
+            h0, w0 = size["hw"]
+            downsample = int(math.ceil(math.sqrt(h0 * w0 // x.shape[1])))
+            if downsample <= 1:
+                w, h = int(math.ceil(w0 / downsample)), int(math.ceil(h0 / downsample))
+                plan["mu"] = tomesd.merge.bipartite_soft_matching_random2d(x, w, h, 2, 2, int(x.shape[1] * ratio),
+                                                                           no_rand=True)
+            else:
+                plan["mu"] = None
+        handles.append(block.register_forward_pre_hook(pre, with_kwargs=True))
+        attn = block.attn1
+        original = attn.forward
+
+        def forward(hidden_states, *a, original=original, plan=plan, **k):
+            if plan["mu"] is None:
+                return original(hidden_states, *a, **k)
+            m, u = plan["mu"]
+            return u(original(m(hidden_states), *a, **k))
+        attn.forward = forward
+        patched.append(attn)
+    return handles, patched
+
+
 def run_case(case, fams, images, shared):
     fam = fams[case["family"]]
     comps = fam.components(case["source"])
@@ -539,6 +583,7 @@ def run_case(case, fams, images, shared):
         rec["decode_in"].append(z.detach().clone())
         return vae_decode(z, *a, **k)
     hook = pipe.unet.register_forward_pre_hook(lambda m, args: rec["unet_batches"].append(int(args[0].shape[0])))
+    tome_handles, tome_patched = apply_token_merging(pipe.unet, case["tome"]) if case["tome"] else ([], [])
 
     def on_step_end(p, i, t, kw):
         rec["cb"].append((i, t.detach().clone() if torch.is_tensor(t) else torch.tensor(t),
@@ -590,6 +635,10 @@ def run_case(case, fams, images, shared):
     finally:
         hook.remove()
         pipe.vae.decode = vae_decode
+        for handle in tome_handles:
+            handle.remove()
+        for attn in tome_patched:
+            del attn.forward
 
     # ---------------- collect ----------------
     assert output.dtype == np.float32 and output.shape == (1, HEIGHT, WIDTH, 3), (output.dtype, output.shape)
@@ -690,6 +739,7 @@ def run_case(case, fams, images, shared):
         "strength": case["strength"],
         "guidance_scale": case["guidance"],
         "guidance_rescale": case["guidance_rescale"],
+        **({"token_merging": case["tome"]} if case["tome"] else {}),
         "do_classifier_free_guidance": cfg,
         "prompt": case["prompt"],
         "negative_prompt": case["negative"],

@@ -20,8 +20,15 @@ final class TransformerBlock: Sendable {
         feedForwardOut = try Load.linear(w, "ff.net.2", in: dim * 4, out: dim, precision: precision)
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
-        var h = try selfAttention(normalizing: norm1, x, residual: x)
+    /// `merging` runs the self-attention on merged tokens (ToMe), planned on this block's input.
+    func callAsFunction(_ x: Tensor, context: Tensor, merging: TokenMerging.InNetwork? = nil) throws -> Tensor {
+        var h: Tensor
+        if let merging, let plan = try merging.settings.plan(x, height: merging.height, width: merging.width) {
+            let attended = try selfAttention(plan.merge(norm1(x)))
+            h = try Ops.add(x, plan.unmerge(attended))
+        } else {
+            h = try selfAttention(normalizing: norm1, x, residual: x)
+        }
         h = try crossAttention(normalizing: norm2, h, context: context, residual: h)
         let projected = try geglu.afterNorm(norm3, h)
         if feedForwardOut.precision == .bf16 {
@@ -57,10 +64,14 @@ final class SpatialTransformer: Sendable {
         }
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) throws -> Tensor {
+    /// `merging`: ToMe's settings and the latent's token count, for the blocks to merge at
+    /// the levels the settings name.
+    func callAsFunction(_ x: Tensor, context: Tensor, merging: TokenMerging.Scope? = nil) throws -> Tensor {
         let (n, h, width, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         var tokens = try projectIn(norm(x)).reshaped([n, h * width, c])
-        for block in blocks { tokens = try block(tokens, context: context) }
+        let merge = merging.flatMap { $0.settings.applies(tokens: h * width, latentTokens: $0.latentTokens) ? $0 : nil }
+            .map { TokenMerging.InNetwork(settings: $0.settings, height: h, width: width) }
+        for block in blocks { tokens = try block(tokens, context: context, merging: merge) }
         return try projectOut(tokens.reshaped([n, h, width, c]), adding: x)
     }
 }

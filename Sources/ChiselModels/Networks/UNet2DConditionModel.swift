@@ -99,13 +99,18 @@ public final class UNet2DConditionModel: Sendable {
     /// and `mid_block_additional_residual`; `adapter`, T2I-Adapters' features (diffusers'
     /// `down_intrablock_additional_residuals`, `UNetEncoder.downPath`), one left over after the
     /// down blocks being added to the mid block's output when its shape fits (SDXL's adapters).
+    /// `cache` runs DeepCache's cheap steps; `tokenMerging`, ToMe in the self-attention of the
+    /// levels it names.
     public func callAsFunction(_ sample: Tensor, timesteps: [Double], context: Tensor,
                                timestepCondition: Tensor? = nil, added: (textEmbeds: Tensor, timeIds: [[Double]])? = nil,
-                               control: ControlResiduals? = nil, adapter: [Tensor] = [], cache: UNetCache? = nil) throws -> Tensor {
+                               control: ControlResiduals? = nil, adapter: [Tensor] = [], cache: UNetCache? = nil,
+                               tokenMerging: TokenMerging? = nil) throws -> Tensor {
         defer { Allocator.releaseWorkBuffers() }
+        let merging = tokenMerging.flatMap { $0.ratio > 0 && sample.rank == 4
+            ? TokenMerging.Scope(settings: $0, latentTokens: sample.shape[1] * sample.shape[2]) : nil }
         if let cache, cache.reuse, let deep = cache.feature(batch: sample.shape[0]) {
             return try shallow(sample, timesteps: timesteps, context: context, timestepCondition: timestepCondition, added: added,
-                               deep: deep)
+                               deep: deep, merging: merging)
         }
         guard sample.rank == 4, sample.shape[3] == config.inChannels else {
             throw ChiselError(.invalidParameter, "UNet expects N×h×w×\(config.inChannels) latents, got \(sample.shape)")
@@ -116,8 +121,9 @@ public final class UNet2DConditionModel: Sendable {
                               "text context must be \(batch)×L×\(config.crossAttentionDim), got \(context.shape)")
         }
         let temb = try encoder.timeEmbedding(batch: batch, timesteps: timesteps, timestepCondition: timestepCondition, added: added)
-        var (h, skips, left) = try encoder.downPath(encoder.convIn(sample), timeEmbedding: temb, context: context, adapter: adapter)
-        h = try encoder.midBlock(h, timeEmbedding: temb, context: context)
+        var (h, skips, left) = try encoder.downPath(encoder.convIn(sample), timeEmbedding: temb, context: context, adapter: adapter,
+                                                     merging: merging)
+        h = try encoder.midBlock(h, timeEmbedding: temb, context: context, merging: merging)
         if let feature = left.first, feature.shape == h.shape { h = try Ops.add(h, feature) }
         if let control {
             guard control.down.count == skips.count, zip(control.down, skips).allSatisfy({ $0.shape == $1.shape }),
@@ -136,7 +142,7 @@ public final class UNet2DConditionModel: Sendable {
                 }
                 if let cache, b == up.count - 1, j == block.resnets.count - 2 { cache.store(h) }
                 h = try resnet(Ops.concatChannels(h, skip), timeEmbedding: temb)
-                if j < block.transformers.count { h = try block.transformers[j](h, context: context) }
+                if j < block.transformers.count { h = try block.transformers[j](h, context: context, merging: merging) }
             }
             if let upsample = block.upsample, let next = skips.last {
                 // Upsample to the next skip's size, so odd latent sizes line up as in diffusers.
@@ -151,7 +157,7 @@ public final class UNet2DConditionModel: Sendable {
     /// block run; the rest of the network is replaced by `deep`, the hidden state a full step
     /// left entering the last up block's second-to-last layer.
     func shallow(_ sample: Tensor, timesteps: [Double], context: Tensor, timestepCondition: Tensor?,
-                 added: (textEmbeds: Tensor, timeIds: [[Double]])?, deep: Tensor) throws -> Tensor {
+                 added: (textEmbeds: Tensor, timeIds: [[Double]])?, deep: Tensor, merging: TokenMerging.Scope?) throws -> Tensor {
         let batch = sample.shape[0]
         guard context.rank == 3, context.shape[0] == batch else {
             throw ChiselError(.invalidParameter, "text context must be \(batch)×L×\(config.crossAttentionDim), got \(context.shape)")
@@ -160,14 +166,14 @@ public final class UNet2DConditionModel: Sendable {
         let first = encoder.down[0]
         let s0 = try encoder.convIn(sample)
         var s1 = try first.resnets[0](s0, timeEmbedding: temb)
-        if !first.transformers.isEmpty { s1 = try first.transformers[0](s1, context: context) }
+        if !first.transformers.isEmpty { s1 = try first.transformers[0](s1, context: context, merging: merging) }
         guard let last = up.last, last.resnets.count >= 2 else {
             throw ChiselError(.internal, "the UNet's last up block has fewer than two layers")
         }
         var h = deep
         for (j, skip) in [(last.resnets.count - 2, s1), (last.resnets.count - 1, s0)] {
             h = try last.resnets[j](Ops.concatChannels(h, skip), timeEmbedding: temb)
-            if j < last.transformers.count { h = try last.transformers[j](h, context: context) }
+            if j < last.transformers.count { h = try last.transformers[j](h, context: context, merging: merging) }
         }
         return try convOut.afterNorm(normOut, h, silu: true)
     }

@@ -152,8 +152,9 @@ final class UNetEncoder: Sendable {
     /// output of its last ResNet–transformer pair (before the skip and the downsampler), a block
     /// without adds it to its output (its last skip too: diffusers adds in place). What is left
     /// is returned for the mid block.
+    /// `merging` merges tokens in the transformers at the levels it names (ToMe).
     func downPath(_ input: Tensor, timeEmbedding temb: Tensor, context: Tensor,
-                  adapter: [Tensor] = []) throws -> (Tensor, [Tensor], ArraySlice<Tensor>) {
+                  adapter: [Tensor] = [], merging: TokenMerging.Scope? = nil) throws -> (Tensor, [Tensor], ArraySlice<Tensor>) {
         var h = input
         var skips = [h]
         var pending = adapter[...]
@@ -161,7 +162,7 @@ final class UNetEncoder: Sendable {
             let attends = !block.transformers.isEmpty
             for (j, resnet) in block.resnets.enumerated() {
                 h = try resnet(h, timeEmbedding: temb)
-                if j < block.transformers.count { h = try block.transformers[j](h, context: context) }
+                if j < block.transformers.count { h = try block.transformers[j](h, context: context, merging: merging) }
                 if attends, j == block.resnets.count - 1, let feature = pending.popFirst() { h = try Self.adding(h, feature) }
                 skips.append(h)
             }
@@ -185,7 +186,7 @@ final class UNetEncoder: Sendable {
         return try Ops.add(h, feature)
     }
 
-    func midBlock(_ h: Tensor, timeEmbedding temb: Tensor, context: Tensor) throws -> Tensor {
-        try midSecond(midTransformer(midFirst(h, timeEmbedding: temb), context: context), timeEmbedding: temb)
+    func midBlock(_ h: Tensor, timeEmbedding temb: Tensor, context: Tensor, merging: TokenMerging.Scope? = nil) throws -> Tensor {
+        try midSecond(midTransformer(midFirst(h, timeEmbedding: temb), context: context, merging: merging), timeEmbedding: temb)
     }
 }
