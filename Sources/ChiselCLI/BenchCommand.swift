@@ -29,6 +29,11 @@ struct BenchCommand: AsyncParsableCommand {
             building is not. A short edit (strength 0.05: two CFG pairs, every network once) \
             warms up the same path before the --edit-repeats timed edits.
 
+            --part img2img-cache3, img2img-guidance-half, img2img-cache3-guidance-half, \
+            img2img-tome05 and img2img-cache3-tome05 time that img2img edit with step-skipping \
+            options: DeepCache every 3rd step, guidance on the first half of the steps, token \
+            merging at ratio 0.5, and their pairs.
+
             --part amused (or amused-256, amused-512) times whole aMUSEd edits on the public \
             architectures with random weights: text-to-image with 12 steps and img2img at strength \
             0.5 of 12 steps, guidance 10, at 256² and 512², as diffusers' AmusedPipeline and \
@@ -189,6 +194,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     static func json(_ results: [(Precision, [ModelBenchmark.Row], Int)], size: Int) -> JSONValue {
         .object([
+            JSONMember(key: "chisel", value: .string(ChiselVersion.text)),
             JSONMember(key: "model", value: "stable-diffusion-1.5 (random weights)"),
             JSONMember(key: "size", value: .int(size)),
             JSONMember(key: "threads", value: .int(CPUBudget.threads)),

@@ -79,6 +79,7 @@ struct ChiselCommand: AsyncParsableCommand {
                 other nodes' outputs. See docs/graph-format.md. Exit status: 0 on success, 1 when \
                 anything failed, 64 for a wrong command line.
                 """,
+            version: ChiselVersion.text,
             subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, ReportCommand.self, Img2ImgCommand.self,
                           InpaintCommand.self, RefineCommand.self, SheetCommand.self, StagesCommand.self, ModelCommand.self, ImportCommand.self,
                           BenchCommand.self])

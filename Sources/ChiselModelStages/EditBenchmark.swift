@@ -19,14 +19,18 @@ public enum EditBenchmark {
         case img2img, inpaint
         case img2imgCache3 = "img2img-cache3", img2imgGuidanceHalf = "img2img-guidance-half"
         case img2imgCache3GuidanceHalf = "img2img-cache3-guidance-half"
+        case img2imgToMe = "img2img-tome05", img2imgCache3ToMe = "img2img-cache3-tome05"
 
-        /// The step-skipping options the edit runs with (DeepCache's interval, guidance's end).
-        var skipping: (cacheInterval: Int?, guidanceEnd: Double?) {
+        /// The step-skipping options the edit runs with (DeepCache's interval, guidance's end,
+        /// token merging's ratio).
+        var skipping: (cacheInterval: Int?, guidanceEnd: Double?, tokenMerging: Double?) {
             switch self {
-            case .img2img, .inpaint: (nil, nil)
-            case .img2imgCache3: (3, nil)
-            case .img2imgGuidanceHalf: (nil, 0.5)
-            case .img2imgCache3GuidanceHalf: (3, 0.5)
+            case .img2img, .inpaint: (nil, nil, nil)
+            case .img2imgCache3: (3, nil, nil)
+            case .img2imgGuidanceHalf: (nil, 0.5, nil)
+            case .img2imgCache3GuidanceHalf: (3, 0.5, nil)
+            case .img2imgToMe: (nil, nil, 0.5)
+            case .img2imgCache3ToMe: (3, nil, 0.5)
             }
         }
     }
@@ -49,6 +53,8 @@ public enum EditBenchmark {
         case .img2imgCache3: return "img2img \(size)² \(steps) steps × \(what), DeepCache every 3rd step"
         case .img2imgGuidanceHalf: return "img2img \(size)² \(steps) steps × \(what), guidance on the first half"
         case .img2imgCache3GuidanceHalf: return "img2img \(size)² \(steps) steps × \(what), DeepCache 3 + guidance on the first half"
+        case .img2imgToMe: return "img2img \(size)² \(steps) steps × \(what), token merging 0.5"
+        case .img2imgCache3ToMe: return "img2img \(size)² \(steps) steps × \(what), DeepCache 3 + token merging 0.5"
         }
     }
 
@@ -83,7 +89,7 @@ public enum EditBenchmark {
             request.steps = steps
             request.guidance = guidance
             request.seed = .fixed(UInt64(seed))
-            (request.cacheInterval, request.guidanceEnd) = edit.skipping
+            (request.cacheInterval, request.guidanceEnd, request.tokenMerging) = edit.skipping
             let facts = StableDiffusionFacts(model: model)
             var inpaint = InpaintRequest(mask: scratch.mask)
             inpaint.strength = strength

@@ -81,6 +81,8 @@ public enum SaveImageStage: Stage {
         // AUTOMATIC1111's infotext: a PNG text chunk, or a JPEG's EXIF UserComment.
         if var generation = image.generation {
             generation.append(infotext: try call[infotext])
+            // The program that wrote it, last, where A1111 puts its own version.
+            if generation.value("Version") == nil { generation.settings.append(GenerationInfo.Setting("Version", "chisel " + ChiselVersion.text)) }
             options.text.append((key: "parameters", value: generation.parametersText))
         }
         if format == .png {

@@ -53,7 +53,7 @@ public struct GroupNorm: Sendable {
         guard x.shape.last == channels, x.rank >= 2 else {
             throw ChiselError(.internal, "group norm expects N×…×\(channels), got \(x.shape)")
         }
-        return try KernelProfile.measure("groupnorm") {
+        return KernelProfile.measure("groupnorm") {
             var out = HalfTensor(uninitialized: x.shape)
             let batch = x.shape[0]
             let positions = x.data.count / (batch * channels)

@@ -131,7 +131,7 @@ import Testing
         }
         // Fill it: the writes stop with ENOSPC.
         if let handle = FileHandle(forWritingAtPath: full + "/filler") ?? {
-            FileManager.default.createFile(atPath: full + "/filler", contents: nil)
+            guard FileManager.default.createFile(atPath: full + "/filler", contents: nil) else { return nil }
             return FileHandle(forWritingAtPath: full + "/filler")
         }() {
             for _ in 0..<64 { if (try? handle.write(contentsOf: Data(count: 1024))) == nil { break } }

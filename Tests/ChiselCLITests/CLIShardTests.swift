@@ -139,11 +139,11 @@ import Testing
         // What a killed writer of shard 1 leaves: a temporary beside one of shard 1's outputs.
         try FileManager.default.createDirectory(atPath: output + "/thumbs", withIntermediateDirectories: true)
         let foreign = output + "/thumbs/.img-99.png.123-1.chisel-tmp"
-        FileManager.default.createFile(atPath: foreign, contents: Data([1, 2, 3]))
+        #expect(FileManager.default.createFile(atPath: foreign, contents: Data([1, 2, 3])))
         // …and one a killed writer of shard 0 left beside one of its own outputs.
         let ownOutput = try #require(try CLIBatchTests.reportLines(output + "/chisel-batch-0-of-2.jsonl").first?["outputs"].flatMap { if case .array(let items) = $0 { items.first?.stringValue } else { nil } })
         let own = (ownOutput as NSString).deletingLastPathComponent + "/." + (ownOutput as NSString).lastPathComponent + ".123-1.chisel-tmp"
-        FileManager.default.createFile(atPath: own, contents: Data([1, 2, 3]))
+        #expect(FileManager.default.createFile(atPath: own, contents: Data([1, 2, 3])))
         // A half-written last line, as a killed attempt could leave.
         let handle = try #require(FileHandle(forWritingAtPath: output + "/chisel-batch-0-of-2.jsonl"))
         try handle.seekToEnd()

@@ -76,8 +76,10 @@ enum CLI {
         let temp = FileManager.default.temporaryDirectory
         let outFile = temp.appendingPathComponent("chisel-out-\(UUID().uuidString)")
         let errFile = temp.appendingPathComponent("chisel-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: outFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errFile.path, contents: nil)
+        guard FileManager.default.createFile(atPath: outFile.path, contents: nil),
+              FileManager.default.createFile(atPath: errFile.path, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp.path])
+        }
         process.standardOutput = try FileHandle(forWritingTo: outFile)
         process.standardError = try FileHandle(forWritingTo: errFile)
         process.standardInput = FileHandle.nullDevice

@@ -130,7 +130,9 @@ def test_mask(size):
     return mask
 
 
-def time_edit(edit, dtype, size, repeats):
+def time_edit(edit, dtype, size, repeats, accelerate=None):
+    """One whole-edit row. `accelerate(pipe)`, when given, swaps the pipeline's networks for
+    another runtime's (openvino_bench.py) before anything runs."""
     import torch
     from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline,
                            StableDiffusionInpaintPipeline, UNet2DConditionModel)
@@ -150,6 +152,8 @@ def time_edit(edit, dtype, size, repeats):
     pipe.set_progress_bar_config(disable=True)
     for module in (unet, vae, text_encoder):
         module.eval()
+    if accelerate:
+        accelerate(pipe)
     pairs = [0]
     unet.register_forward_pre_hook(lambda module, args: pairs.__setitem__(0, pairs[0] + 1))
     image, mask = test_image(size), test_mask(size)
@@ -201,7 +205,7 @@ def recipe_row_name(recipe, size):
             TILED: f"SD 1.5 + LCM-LoRA img2img {size}² 4 steps × 0.5, tiled VAE"}[recipe]
 
 
-def time_recipe(recipe, dtype, size, repeats):
+def time_recipe(recipe, dtype, size, repeats, accelerate=None):
     import torch
     from diffusers import (AutoencoderKL, AutoencoderTiny, EulerDiscreteScheduler, LCMScheduler,
                            StableDiffusionImg2ImgPipeline, UNet2DConditionModel)
@@ -224,6 +228,8 @@ def time_recipe(recipe, dtype, size, repeats):
         module.eval()
     if recipe == TILED:
         vae.enable_tiling()
+    if accelerate:
+        accelerate(pipe)
     steps, guidance = (2, 0.0) if turbo else (4, 1.0)
     image = test_image(size)
 

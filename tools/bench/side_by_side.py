@@ -1,7 +1,8 @@
 """Runs `chisel bench --json`, diffusers_bench.py and (where the --python has openvino)
 openvino_bench.py one after the other on this machine and prints the table of seconds and ratios
 (diffusers ÷ Chisel and OpenVINO ÷ Chisel: above 1 means Chisel is faster). OpenVINO times the
-networks (UNet pair, VAE, ControlNet + UNet); its cells for other rows are "–".
+networks (UNet pair, VAE, ControlNet + UNet) and the SD 1.5 whole edits (img2img, inpaint and the
+recipes: diffusers' pipelines with OpenVINO's networks); its cells for other rows are "–".
 
     python3 tools/bench/side_by_side.py [--chisel .build/release/chisel] [--repeats 3]
     python3 tools/bench/side_by_side.py --part edit [--edit-repeats 1]   # the whole-edit rows

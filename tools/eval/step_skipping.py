@@ -5,11 +5,11 @@ costs in quality against the full edit, and what it saves.
 On held-out scenes of the training world (as tools/eval/quality.py draws them: seeds never used
 in training, 128×128, their captions), each scene's stroke painting is edited with
 `chisel img2img --model builtin:scenes` at 20 steps × strength 0.75, guidance 4, seed = the
-scene's index — once in full, then with each setting of --settings. For every setting: PSNR and
+scene's index — once in full, then with each setting (or those --settings names). For every setting: PSNR and
 SSIM of its output against the full edit's (what the option changes), against the true scene
 (what the edit is for, beside the full edit's own), and the UNet evaluations it runs.
 
-    python3 tools/eval/step_skipping.py --chisel .build/release/chisel [--count 24]
+    python3 tools/eval/step_skipping.py --chisel .build/release/chisel [--count 24] [--settings "token merging"]
 
 Prints a Markdown table (docs/quality.md, "Skipping work"). Needs numpy, Pillow, scipy
 (tools/eval/requirements.txt).
@@ -34,6 +34,12 @@ SETTINGS = [
     ("guidance on the first half", ["--guidance-end", "0.5"]),
     ("guidance on the first 30%", ["--guidance-end", "0.3"]),
     ("DeepCache 3 + guidance on the first half", ["--cache-interval", "3", "--guidance-end", "0.5"]),
+    # The scene model's UNet has no attention at full resolution (as SDXL's): its first attention
+    # level is downsampled 2×, where --token-merging-downsample 2 merges.
+    ("token merging 0.3 (to 2×)", ["--token-merging", "0.3", "--token-merging-downsample", "2"]),
+    ("token merging 0.5 (to 2×)", ["--token-merging", "0.5", "--token-merging-downsample", "2"]),
+    ("DeepCache 3 + token merging 0.5 (to 2×)", ["--cache-interval", "3", "--token-merging", "0.5",
+                                                "--token-merging-downsample", "2"]),
 ]
 
 
@@ -43,10 +49,13 @@ def main():
     p.add_argument("--model", default="builtin:scenes")
     p.add_argument("--count", type=int, default=24)
     p.add_argument("--work", default="/tmp/chisel-step-skipping")
+    p.add_argument("--settings", action="append", default=[],
+                   help="only the settings whose name contains this (repeatable); by default all")
     args = p.parse_args()
+    chosen = [s for s in SETTINGS if not args.settings or any(part in s[0] for part in args.settings)]
     os.makedirs(args.work, exist_ok=True)
     common = ["--model", args.model, "--steps", "20", "--strength", "0.75", "--guidance", "4.0", "--progress", "none"]
-    rows = {name: [] for name, _ in SETTINGS}
+    rows = {name: [] for name, _ in chosen}
     full_scores = []
     for i in range(args.count):
         image, caption, _ = quality.scenes.render(quality.scenes.HELD_OUT_START + 1000 + i, 128)
@@ -62,14 +71,14 @@ def main():
             return quality.load(out)
         full = edit([], "full")
         full_scores.append((quality.psnr(full, truth), quality.ssim(full, truth)))
-        for k, (name, extra) in enumerate(SETTINGS):
+        for k, (name, extra) in enumerate(chosen):
             out = edit(extra, f"setting{k}")
             rows[name].append((quality.psnr(out, full), quality.ssim(out, full), quality.psnr(out, truth), quality.ssim(out, truth)))
     mean = lambda values: float(np.mean(values))
     print(f"| setting | PSNR to the full edit | SSIM to the full edit | PSNR to the true scene | SSIM to the true scene |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(f"| full edit | – | – | {mean([a for a, _ in full_scores]):.2f} | {mean([b for _, b in full_scores]):.3f} |")
-    for name, _ in SETTINGS:
+    for name, _ in chosen:
         v = rows[name]
         print(f"| {name} | {mean([r[0] for r in v]):.2f} | {mean([r[1] for r in v]):.3f} | {mean([r[2] for r in v]):.2f} | "
               f"{mean([r[3] for r in v]):.3f} |")

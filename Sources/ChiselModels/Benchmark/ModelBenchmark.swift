@@ -79,9 +79,11 @@ public enum ModelBenchmark {
         case img2img, inpaint, edit
         /// The img2img edit with a step-skipping option: DeepCache every 3rd step full
         /// (`cache_interval` 3), guidance on the first half of the steps only (`guidance_end`
-        /// 0.5), and both. Asked for.
+        /// 0.5), and both; token merging at ratio 0.5 (`token_merging`), alone and with DeepCache
+        /// every 3rd step. Asked for.
         case img2imgCache3 = "img2img-cache3", img2imgGuidanceHalf = "img2img-guidance-half",
-             img2imgCache3GuidanceHalf = "img2img-cache3-guidance-half"
+             img2imgCache3GuidanceHalf = "img2img-cache3-guidance-half", img2imgToMe = "img2img-tome05",
+             img2imgCache3ToMe = "img2img-cache3-tome05"
         /// Whole aMUSEd edits (ChiselModelStages' `AmusedBenchmark`): text-to-image and img2img on
         /// the amused-256 and amused-512 architectures; `amused` is both.
         case amused256 = "amused-256", amused512 = "amused-512", amused
