@@ -27,7 +27,8 @@ use() {
   cd "$folder"
   version=$("$chisel" --version) || fail "$chisel --version failed"
   [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+ ]] || fail "$chisel --version printed '$version'"
-  "$chisel" stages | grep -q '^denoise' || fail "$chisel stages does not list denoise"
+  stages=$("$chisel" stages) || fail "$chisel stages failed"
+  grep -q '^denoise' <<< "$stages" || fail "$chisel stages does not list denoise"
   "$chisel" img2img --image "$repo/samples/scenes/day.png" --prompt "a snowy mountain at sunset" \
     --steps 8 --seed 3 --output edited.png --progress none > /dev/null || fail "$chisel img2img with the bundled model failed"
   [ -s edited.png ] || fail "$chisel img2img wrote no edited.png"
@@ -46,7 +47,8 @@ for f in share/man/man1/chisel.1 share/bash-completion/completions/chisel share/
 done
 grep -q 'img2img' "$prefix/share/bash-completion/completions/chisel" || fail "the bash completion does not know img2img"
 if command -v man > /dev/null; then
-  MANWIDTH=80 man -l -P cat "$prefix/share/man/man1/chisel.1" 2>/dev/null | grep -q 'img2img' || fail "man -l does not show the manual"
+  page=$(MANWIDTH=80 man -l -P cat "$prefix/share/man/man1/chisel.1" 2>/dev/null) || fail "man -l failed on the manual"
+  grep -q 'img2img' <<< "$page" || fail "man -l does not show the manual's commands"
 else
   head -c 200 "$prefix/share/man/man1/chisel.1" | grep -q '^\.Dd\|^\.TH' || fail "the manual is not a man page"
 fi

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown option '$1' (see scripts/package-deb.sh --help)" >&2; exit 64 ;;
   esac
 done
-for tool in dpkg-deb dpkg ldd; do
+for tool in dpkg-deb dpkg ldd readelf; do
   command -v "$tool" >/dev/null || { echo "error: $tool is missing (a Debian system has it)" >&2; exit 1; }
 done
 
@@ -38,10 +38,13 @@ root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 scripts/install.sh --prefix /usr --destdir "$root" "${build[@]}" > /dev/null
 
-# The packages holding the shared libraries the binary loads (resolved through the system's
-# library path, as the installed binary will be).
+# The packages holding the shared libraries the binary itself needs (its ELF NEEDED entries,
+# resolved through the system's library path as the installed binary will resolve them; what
+# those libraries need, their own packages depend on).
 binary="$root/usr/bin/chisel"
 packages=()
+needed=$(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+[ -n "$needed" ] || { echo "error: readelf found no shared libraries in $binary" >&2; exit 1; }
 while read -r library; do
   case "$library" in
     */swift/*) echo "error: $binary links the Swift toolchain's $library: build with --static-swift-stdlib" >&2; exit 1 ;;
@@ -53,7 +56,8 @@ while read -r library; do
   done
   [ -n "$owner" ] || { echo "error: no Debian package holds $library" >&2; exit 1; }
   packages+=("$owner")
-done < <(ldd "$binary" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }')
+done < <(ldd "$binary" | awk -v needed="$needed" 'BEGIN { split(needed, n, "\n"); for (i in n) want[n[i]] = 1 }
+                                                  $1 in want && $3 ~ /^\// { print $3 }')
 depends=$(printf '%s\n' "${packages[@]}" | sort -u | paste -sd, | sed 's/,/, /g')
 
 mkdir -p "$root/DEBIAN"
@@ -71,7 +75,7 @@ Description: image editing with diffusion models, as JSON pipelines of stages
  and aMUSEd-style masked-token models, as graphs of stages declared in JSON, on one
  image or whole folders, on the CPU. It reads diffusers folders and single-file
  checkpoints, writes AUTOMATIC1111's and ComfyUI's metadata, and ships two small scene
- models trained by the project, so `chisel img2img --image IN.png --prompt TEXT` works
+ models trained by the project, so "chisel img2img --image IN.png --prompt TEXT" works
  with nothing downloaded.
 EOF
 # Debian's place for the terms: the license and the third-party notices.

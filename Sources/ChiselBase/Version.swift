@@ -23,7 +23,7 @@ public enum ChiselVersion {
 
     /// The commit `HEAD` names in the checkout at `root`: a detached hash, or its branch's
     /// commit from `refs/` or `packed-refs`.
-    static func head(ofCheckout root: String) -> String? {
+    public static func head(ofCheckout root: String) -> String? {
         let git = root + "/.git"
         func read(_ path: String) -> String? {
             guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 20 else { return nil }
