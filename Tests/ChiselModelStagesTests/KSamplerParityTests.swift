@@ -103,7 +103,7 @@ import Testing
                 let encoded = try await VAEEncodeForInpaintStage.run(run.call(VAEEncodeForInpaintStage.self,
                     [VAEEncodeForInpaintStage.growMaskBy(c.grow)], [VAEEncodeForInpaintStage.image(image), VAEEncodeForInpaintStage.mask(mask)]))
                 latent = try #require(encoded[VAEEncodeForInpaintStage.latent])
-                noiseMask = try #require(encoded[VAEEncodeForInpaintStage.grownMask])
+                noiseMask = encoded[VAEEncodeForInpaintStage.grownMask]
                 #expect(noiseMask?.values == (try Self.tensor(file, "noise_mask")), "VAEEncodeForInpaint's grown mask")
             } else {
                 let encoded = try await VAEEncodeStage.run(run.call(VAEEncodeStage.self, [VAEEncodeStage.sampling(.mean)],
