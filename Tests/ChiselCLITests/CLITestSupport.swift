@@ -17,6 +17,14 @@ struct CLIResult {
 }
 
 enum CLI {
+    /// An infotext without the `Version` setting Chisel ends it with (which names this build, so
+    /// changes with every commit), or nil when the text does not end with this build's version.
+    static func withoutVersion(_ infotext: String?) -> String? {
+        let suffix = ", Version: chisel " + ChiselVersion.text
+        guard let infotext, infotext.hasSuffix(suffix) else { return nil }
+        return String(infotext.dropLast(suffix.count))
+    }
+
     /// The built `chisel` executable: $CHISEL_BIN, or next to the test bundle.
     static var executable: URL {
         if let path = ProcessInfo.processInfo.environment["CHISEL_BIN"] { return URL(fileURLWithPath: path) }

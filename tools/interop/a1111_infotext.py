@@ -111,6 +111,10 @@ def main():
                            capture_output=True)
             infotext = Image.open(out).text["parameters"]
             read = parse(infotext)
+            # A1111 reads the whole text, Version included; the stored text leaves out the last
+            # setting, ", Version: chisel X" (X names the build, so changes with every commit).
+            assert read.get("Version", "").startswith("chisel "), read.get("Version")
+            infotext = infotext[:infotext.rindex(", Version: chisel ")]
             cases.append({"name": name, "arguments": arguments, "infotext": infotext,
                           "a1111": {k: str(read[k]) for k in KEYS if k in read}})
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
