@@ -68,10 +68,13 @@ fi
 build_dir=.build/dist/release
 if [ "$build" -eq 1 ]; then
   scripts/install-deps.sh
-  # A scratch path of its own, so the static build does not rebuild the development one.
-  swift build -c release --product chisel --static-swift-stdlib --scratch-path .build/dist
+  # A scratch path of its own, so the static build does not rebuild the development one. The
+  # toolchain's lld links: GNU gold would print glibc's link-time warning about mktemp for an
+  # object of the static Foundation library (not Chisel's code, and not used by it).
+  flags=(-c release --static-swift-stdlib -Xswiftc -use-ld=lld --scratch-path .build/dist)
+  swift build "${flags[@]}" --product chisel
   # argument-parser's manual generator, from the same checkout of the dependency.
-  swift build -c release --product generate-manual --scratch-path .build/dist
+  swift build "${flags[@]}" --product generate-manual
 fi
 for needed in "$build_dir/chisel" "$build_dir/generate-manual" "${bundles[@]/#/$build_dir/}"; do
   [ -e "$needed" ] || { echo "error: $needed is missing: run without --skip-build" >&2; exit 1; }
