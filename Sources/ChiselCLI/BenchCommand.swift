@@ -5,7 +5,12 @@ import ChiselModels
 import ChiselTensor
 import Foundation
 
-extension Precision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {
+    /// `fp32` too, as `--dtype` and the graphs' model option spell it.
+    public init?(argument: String) {
+        self.init(rawValue: argument == "fp32" ? "f32" : argument)
+    }
+}
 extension ModelBenchmark.Part: ExpressibleByArgument {}
 
 struct BenchCommand: AsyncParsableCommand {
@@ -63,7 +68,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Kernel threads (default: the CPUs the process may use — affinity mask and cgroup quota; CHISEL_THREADS sets it too).")
     var threads: Int?
 
-    @Option(help: "Only this precision (f32 or bf16); by default both, each in a child process.")
+    @Option(name: [.customLong("precision"), .customLong("dtype")],
+            help: "Only this precision (f32 or bf16; fp32 too, as --dtype elsewhere); by default both, each in a child process.")
     var precision: Precision?
 
     @Option(name: .customLong("part"),

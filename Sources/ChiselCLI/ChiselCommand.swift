@@ -82,6 +82,6 @@ struct ChiselCommand: AsyncParsableCommand {
             version: ChiselVersion.text,
             subcommands: [RunCommand.self, ValidateCommand.self, BatchCommand.self, ReportCommand.self, Img2ImgCommand.self,
                           InpaintCommand.self, RefineCommand.self, SheetCommand.self, StagesCommand.self, ModelCommand.self, ImportCommand.self,
-                          BenchCommand.self])
+                          BenchCommand.self, ReferenceCommand.self])
     }
 }

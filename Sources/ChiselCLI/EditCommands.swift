@@ -16,6 +16,11 @@ extension RNGKind: ExpressibleByArgument {}
 struct EditOptions: ParsableArguments {
     enum DType: String, ExpressibleByArgument, CaseIterable {
         case fp32, bf16
+
+        /// `f32` too, as `bench --precision` and the bench reports spell it.
+        init?(argument: String) {
+            self.init(rawValue: argument == "f32" ? "fp32" : argument)
+        }
     }
 
     @Option(help: "A Stable Diffusion checkpoint (a diffusers folder or a single .safetensors file), an aMUSEd folder (masked-token edit), or builtin:NAME; default builtin:scenes, the bundled scene model.")
@@ -86,7 +91,7 @@ struct EditOptions: ParsableArguments {
     @Option(help: ArgumentHelp(DenoiseStage.eta.help))
     var eta: Double?
 
-    @Option(help: "fp32 or bf16.")
+    @Option(help: "fp32 (also f32) or bf16: the graph's model option dtype, diffusers' torch_dtype.")
     var dtype: DType = .fp32
 
     @Option(name: .customLong("hint"),
