@@ -18,8 +18,11 @@ echo "== chisel batch samples/thumbnails.json --input samples/batch --output sam
 # The editing graphs, on the tiny random-weight test models at a small size (their outputs are
 # noise-like; point --var model=PATH at a real checkpoint and drop the size for real edits).
 for graph in samples/editing/*.json; do
-  echo "== chisel run $graph --var width=64 --var height=64"
-  "$chisel" run "$graph" --var width=64 --var height=64
+  size=(--var width=64)
+  # Only text-to-image has a height of its own; the edits take the input's aspect.
+  if grep -q '"height"' "$graph"; then size+=(--var height=64); fi
+  echo "== chisel run $graph ${size[*]}"
+  "$chisel" run "$graph" "${size[@]}"
 done
 # The masked-token (aMUSEd) graphs, on the small random-weight test model.
 for graph in samples/mvtm/*.json; do

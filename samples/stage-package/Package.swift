@@ -2,8 +2,8 @@
 import PackageDescription
 
 // A package outside Chisel that adds a stage and builds its own `chisel`, with every command
-// (run, validate, batch, img2img, inpaint, refine, sheet, stages, model, bench). Point the dependency at Chisel's repository
-// (`.package(url: ..., branch: "main")`) instead of a path when you copy it elsewhere.
+// (run, validate, batch, report, img2img, inpaint, refine, sheet, stages, model, import, bench).
+// Copied elsewhere, point the path at a checkout of Chisel.
 let package = Package(
     name: "StagePackage",
     platforms: [.macOS(.v14)],

@@ -4,7 +4,7 @@
 
 Run by hand, never in CI, with the pinned reference environment:
 
-    /work/venv-ref/bin/python tools/diffusion/make_maskgit_fixtures.py
+    tools/.venv/bin/python tools/diffusion/make_maskgit_fixtures.py
 
 Pins: Python 3.11, torch 2.15.0 (CPU), diffusers 0.42.1, numpy 2.4.6. It drives diffusers'
 AmusedScheduler (MaskGIT decoding as aMUSEd runs it) with logits drawn from NumPy (so the torch

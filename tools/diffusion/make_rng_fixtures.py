@@ -3,7 +3,7 @@
 
 Run by hand, never in CI, with the pinned reference environment:
 
-    /work/venv-ref/bin/python tools/diffusion/make_rng_fixtures.py
+    tools/.venv/bin/python tools/diffusion/make_rng_fixtures.py
 
 Pins: Python 3.11, torch 2.15.0 (+cu132 wheel, run on the CPU), numpy 2.4.6. The torch fixtures
 depend on the CPU kernel torch picks (printed and stored in each file); they were made on an

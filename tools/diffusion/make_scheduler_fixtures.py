@@ -4,7 +4,7 @@
 Pinned reference (run by hand, never in CI):
     python 3.11, torch 2.15.0 (CPU), diffusers 0.42.1, numpy 2.4.6, scipy 1.17.1
 Run:
-    /work/venv-ref/bin/python tools/diffusion/make_scheduler_fixtures.py
+    tools/.venv/bin/python tools/diffusion/make_scheduler_fixtures.py
 Writes Tests/ChiselDiffusionTests/Fixtures/schedulers/*.json (see tools/diffusion/SCHEDULERS.md).
 
 Float32 tensors are stored as base64 of their little-endian bytes (bit-exact); timesteps,

@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from scipy.ndimage import gaussian_filter
 
-SHARP = "sharp extrapolation fill (for context, not a baseline of issue 9)"
+SHARP = "sharp extrapolation fill (for context, not one of the baselines the verdict uses)"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tools", "world"))
 import scenes  # noqa: E402
@@ -441,7 +441,7 @@ def write_doc(args, sdedit_rows, stroke_psnr, stroke_ssim, inpaint_rows, refine,
               f"{scenes.HELD_OUT_START + 2000}…), where it was the best for noise patches and second to 2 for JPEG; "
               "`--token-mode refine`'s threshold 1 was chosen on 24 of those other scenes (thresholds 0.01 to 1, "
               "evidence 0 to 5), and its guidance 1 against 4 on both sets (1 was better on each)."]
-    lines += ["", "## Verdict", "", "What the bundled models must do (issue 9), as measured above:", ""]
+    lines += ["", "## Verdict", "", "What the bundled models must do, as measured above:", ""]
     lines += [f"- {'yes' if ok else '**no**'}: {what}" for what, ok in verdict(sdedit_rows, stroke_psnr, stroke_ssim,
                                                                                 inpaint_rows, refine)]
     sharp = next((r for r in inpaint_rows if r["method"] == SHARP), None)

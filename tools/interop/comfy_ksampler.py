@@ -3,7 +3,7 @@
 
 By hand only, never in CI. See tools/interop/COMFY.md (section 10) for pins and how to run:
 
-    /work/venv-ref/bin/python tools/interop/comfy_ksampler.py --comfyui /tmp/comfyui
+    tools/.venv/bin/python tools/interop/comfy_ksampler.py --comfyui /tmp/comfyui
 
 ComfyUI cannot build sd1-tiny from its weights (its UNet and VAE hard-code GroupNorm(32); its model detection
 only knows real SD configurations), so this script runs ComfyUI's own code with diffusers' networks plugged in:

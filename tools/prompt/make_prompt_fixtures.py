@@ -3,7 +3,7 @@
 
 Run by hand, never in CI, in the reference environment of tools/reference:
 
-    /work/venv-ref/bin/python tools/prompt/make_prompt_fixtures.py
+    tools/.venv/bin/python tools/prompt/make_prompt_fixtures.py
 
 Pins: Python 3.11, torch 2.15.0 (CPU, float32), transformers 5.23.0, diffusers 0.42.1,
 safetensors 0.8.0 (tools/reference/requirements.txt).

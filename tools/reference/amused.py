@@ -11,7 +11,7 @@ Pins (refused if different, except Pillow which is only recorded):
     safetensors 0.8.0, Pillow 13.0.0.
 
 Run by hand, never in CI:
-    /work/venv-ref/bin/python tools/reference/amused.py
+    tools/.venv/bin/python tools/reference/amused.py
 It writes
     Tests/ChiselModelsTests/Fixtures/amused/{tiny,small}/        (diffusers folders, expected*.safetensors, meta.json)
     Tests/ChiselModelStagesTests/Fixtures/amused/                (cases.json, meta.json, <case>.safetensors, PNGs)

@@ -9,8 +9,8 @@ with several thresholds and both gradient norms; the edge maps are saved as 8-bi
 
 Pins (refused if different): opencv-python-headless 5.1.0.95 (cv2 5.1.0), numpy 2.4.6,
 scikit-image 0.26.0, Pillow 13.0.0. Run by hand, never in CI:
-    /work/venv-ref/bin/pip install opencv-python-headless==5.1.0.95 scikit-image==0.26.0
-    /work/venv-ref/bin/python tools/reference/canny.py
+    tools/.venv/bin/pip install opencv-python-headless==5.1.0.95 scikit-image==0.26.0
+    tools/.venv/bin/python tools/reference/canny.py
 
 It writes Tests/ChiselStagesTests/Fixtures/canny/: <photo>.png, <photo>-gray.png,
 <case>.png (the edges, 0 or 255) and cases.json. Deterministic.

@@ -11,7 +11,7 @@ Pins (refused if different): Python 3.11, torch 2.15.0 (CPU), diffusers 0.42.1,
 transformers 5.23.0, numpy 2.4.6, safetensors 0.8.0; Pillow 13.0.0 is recorded.
 
 Run by hand, never in CI, after generate.py/pipelines.py/sdxl.py:
-    /work/venv-ref/bin/python tools/reference/controlnet.py
+    tools/.venv/bin/python tools/reference/controlnet.py
 
 It writes
     Tests/ChiselModelsTests/Fixtures/reference/{sd1-controlnet-tiny,sd1-controlnet-tiny-b,sdxl-controlnet-tiny}/

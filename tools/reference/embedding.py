@@ -16,7 +16,7 @@ Writes
     Tests/ChiselModelStagesTests/Fixtures/embeddings/img2img_sd1_embeddings.safetensors + cases.json
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, safetensors 0.8.0.
-Run by hand, never in CI:   /work/venv-ref/bin/python tools/reference/embedding.py
+Run by hand, never in CI:   tools/.venv/bin/python tools/reference/embedding.py
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ saves them as complete diffusers folders and as original-layout single files,
 runs fixed inputs through them in fp32 and bf16 and saves inputs + outputs.
 
 Run by hand, never in CI:
-    /work/venv-ref/bin/python tools/reference/generate.py
+    tools/.venv/bin/python tools/reference/generate.py
 Output: Tests/ChiselModelsTests/Fixtures/reference/  (see tools/reference/README.md)
 """
 

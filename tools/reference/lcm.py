@@ -16,7 +16,7 @@ Writes
           2 steps × 0.5, 4 steps × 0.25 (one step each) and 1 step × 1.0.
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, peft 0.21.2, safetensors 0.8.0.
-Run by hand, never in CI, after lora.py:   /work/venv-ref/bin/python tools/reference/lcm.py
+Run by hand, never in CI, after lora.py:   tools/.venv/bin/python tools/reference/lcm.py
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ image.png with the LoRAs loaded (load_lora_weights, set_adapters with the scales
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, peft 0.21.2,
 safetensors 0.8.0. Run by hand, never in CI, after generate.py and pipelines.py:
-    /work/venv-ref/bin/python tools/reference/lora.py
+    tools/.venv/bin/python tools/reference/lora.py
 Deterministic: two runs write the same tensors.
 """
 

@@ -13,7 +13,7 @@ Pins (refused if different, except Pillow which is only recorded):
 
 Run by hand, never in CI, after generate.py (generate.py rewrites the model folders and drops
 their tokenizer/, which this script puts back):
-    /work/venv-ref/bin/python tools/reference/pipelines.py
+    tools/.venv/bin/python tools/reference/pipelines.py
 
 It writes
     Tests/ChiselModelsTests/Fixtures/reference/{sd1-tiny,sd2-tiny,sd1-inpaint-tiny}/tokenizer/

@@ -10,7 +10,7 @@ makes a kohya-format SDXL LoRA, an SDXL textual-inversion embedding (clip_l + cl
 TAESDXL-style AutoencoderTiny for sdxl-tiny's latent space.
 
 Run by hand, never in CI (see tools/reference/SDXL.md):
-    /work/venv-ref/bin/python tools/reference/sdxl.py
+    tools/.venv/bin/python tools/reference/sdxl.py
 Writes
     Tests/ChiselModelsTests/Fixtures/reference/sdxl-tiny/, sdxl-tiny.safetensors,
         sdxl-inpaint-tiny/, sdxl-inpaint-tiny.safetensors, sdxl-refiner-tiny/,

@@ -15,7 +15,7 @@ Writes
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, safetensors 0.8.0.
 Run by hand, never in CI, after generate.py and pipelines.py:
-    /work/venv-ref/bin/python tools/reference/taesd.py
+    tools/.venv/bin/python tools/reference/taesd.py
 """
 
 from __future__ import annotations

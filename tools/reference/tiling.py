@@ -10,7 +10,7 @@ Writes Tests/ChiselModelStagesTests/Fixtures/tiling/
         both tile), as a 1×H×W×3 float image.
 
 Pins (refused if different): torch 2.15.0, diffusers 0.42.1, transformers 5.23.0, safetensors 0.8.0.
-Run by hand, never in CI:   /work/venv-ref/bin/python tools/reference/tiling.py
+Run by hand, never in CI:   tools/.venv/bin/python tools/reference/tiling.py
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ transformers 5 dropped the slow CLIPTokenizer: its CLIPTokenizer is the tokenize
 so it should give the corpus's "fast" ids, not the slow "encode" ones. Run by hand in its own
 virtual environment (requirements-transformers5.txt), after generate.py:
 
-    /work/venv-tok/bin/python tools/tokenizer/check_transformers5.py
+    tools/.venv-tok/bin/python tools/tokenizer/check_transformers5.py
 """
 import json
 import os

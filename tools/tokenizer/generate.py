@@ -3,9 +3,9 @@
 
 Run by hand, never in CI, in a virtual environment outside the repository:
 
-    python3 -m venv /work/venv-tok4
-    /work/venv-tok4/bin/pip install -r tools/tokenizer/requirements.txt
-    /work/venv-tok4/bin/python tools/tokenizer/generate.py
+    python3 -m venv tools/.venv-tok4
+    tools/.venv-tok4/bin/pip install -r tools/tokenizer/requirements.txt
+    tools/.venv-tok4/bin/python tools/tokenizer/generate.py
 
 What it does:
 1. Derives vocab.json and merges.txt from open_clip's bpe_simple_vocab_16e6.txt.gz the way

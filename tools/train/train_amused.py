@@ -12,7 +12,7 @@ by the mask id, cross-entropy on the masked ones, 10% of captions dropped to the
 (classifier-free guidance), the micro-conditioning the pipelines pass at 128² (size, crop 0, 0,
 aesthetic score 6). Run by hand, never in CI:
 
-    /work/venv-train/bin/python tools/train/train_amused.py --work /work/train/amused --out models/scenes/scenes-mvtm
+    tools/.venv-train/bin/python tools/train/train_amused.py --work ~/chisel-train/amused --out models/scenes/scenes-mvtm
 
 --device, --seed, --resume and the outputs are as for train_sd.py.
 """

@@ -9,8 +9,8 @@ guidance. Phase 1 trains the autoencoder (on crops), phase 1b its decoder alone 
 (the encoder fixed, so the latents do not change; --decoder-steps); phase 2 the UNet and the text encoder together
 (exponential moving average of both kept and saved). Run by hand, never in CI:
 
-    python3 -m venv /work/venv-train && /work/venv-train/bin/pip install -r tools/train/requirements.txt
-    /work/venv-train/bin/python tools/train/train_sd.py --work /work/train/sd --out models/scenes/scenes-sd
+    python3 -m venv tools/.venv-train && tools/.venv-train/bin/pip install -r tools/train/requirements.txt
+    tools/.venv-train/bin/python tools/train/train_sd.py --work ~/chisel-train/sd --out models/scenes/scenes-sd
 
 It runs on a CUDA device when there is one (--device), else on the CPU; every random draw comes
 from --seed. Checkpoints go to --work every --checkpoint-every steps and --resume continues from
