@@ -109,7 +109,7 @@ struct EditOptions: ParsableArguments {
     var vae: String?
 
     @Option(name: .customLong("embedding"),
-            help: ArgumentHelp("A textual-inversion embedding (.safetensors: diffusers' learned_embeds or AUTOMATIC1111's emb_params), used in prompts by its token. Repeatable.",
+            help: ArgumentHelp("A textual-inversion embedding (diffusers' learned_embeds .safetensors or .bin, AUTOMATIC1111's .pt or .safetensors; pickles read without running them), used in prompts by its token. Repeatable.",
                                valueName: "path"))
     var embeddings: [String] = []
 

@@ -12,7 +12,7 @@ import Foundation
 /// bf16 layers of the right shape use Chisel's own F(2×2, 3×3) with bfloat16 products
 /// (winograd_bf16.c) instead, and FP32 Winograd on bf16 weights is off by default.
 /// `CHISEL_WINOGRAD=0` (or `off`) turns Winograd off, for the numbers closest to PyTorch's direct
-/// convolutions. The measurements behind these thresholds are in docs/architecture.md (Winograd).
+/// convolutions. The measurements behind these thresholds are in docs/internals/architecture.md (Winograd).
 public struct WinogradPolicy: Sendable, Equatable {
     public var enabled: Bool
     public var minimumPositions: Int

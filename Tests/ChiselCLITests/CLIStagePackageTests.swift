@@ -37,7 +37,8 @@ import Testing
     static func build() async -> Result<URL, BuildFailure> {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["swift", "build", "--package-path", package.path, "--scratch-path", scratch.path]
+        // With its test target, which the package's users run with `swift test`.
+        process.arguments = ["swift", "build", "--build-tests", "--package-path", package.path, "--scratch-path", scratch.path]
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("stage-package-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         guard let handle = try? FileHandle(forWritingTo: log) else {
@@ -76,6 +77,15 @@ import Testing
               "save": {"stage": "save_image", "inputs": {"image": "dark.image"}, "params": {"path": "{stem}-vignette.png"}}
             }, "batch": {"image": "photo"}}
             """, to: "vignette.json")
+    }
+
+    /// The package's own test target (docs/custom-stages.md, step 4) passes.
+    @Test func thePackagesOwnTestsPass() async throws {
+        _ = try await Self.executable()
+        let result = try CLI.run(["swift", "test", "--skip-build", "--package-path", Self.package.path, "--scratch-path", Self.scratch.path],
+                                 executable: URL(fileURLWithPath: "/usr/bin/env"))
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect((result.stdout + result.stderr).contains("cornersDarkenCentreStays() passed"))
     }
 
     @Test func itsOwnStageRunsThroughRunValidateAndBatch() async throws {

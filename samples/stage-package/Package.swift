@@ -15,5 +15,6 @@ let package = Package(
         .executableTarget(
             name: "chisel-vignette",
             dependencies: ["Vignette", .product(name: "ChiselCLI", package: "Chisel")]),
+        .testTarget(name: "VignetteTests", dependencies: ["Vignette", .product(name: "Chisel", package: "Chisel")]),
     ]
 )
