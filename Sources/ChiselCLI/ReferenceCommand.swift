@@ -27,7 +27,7 @@ struct ReferenceCommand: ParsableCommand {
         }
         let dump = try JSONParser.parse(String(decoding: data, as: UTF8.self))
         guard let root = dump["command"] else { throw ChiselError(.internal, "--experimental-dump-help printed no command") }
-        print(CLIReference.markdown(root), terminator: "")
+        Terminal.out(CLIReference.markdown(root), terminator: false)
     }
 }
 
